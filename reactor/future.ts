@@ -1,0 +1,228 @@
+/**
+ * `Future`: Tornado's placeholder for an asynchronous result, which is also a
+ * `PromiseLike`, so `await future` works anywhere.
+ *
+ * Semantics follow Tornado's Future with asyncio's cancellation (which the
+ * `*UnlessCancelled` helpers exist for):
+ * - done callbacks added to a done Future run at once, synchronously;
+ * - a callback's exception is logged and does not stop the others;
+ * - `cancel()` settles a pending Future as cancelled and returns true;
+ * - setting a done Future's result throws `InvalidStateError`.
+ *
+ * A Future that fails and is never awaited does not trigger Node's
+ * unhandled-rejection machinery: the Promise behind `then` is made lazily, only
+ * when someone awaits, and always has a handler attached.
+ */
+import { appLog, describeCallback } from './log.js';
+
+/** Raised by `result()` of a cancelled Future. */
+export class CancelledError extends Error {
+  constructor(message = 'Future was cancelled') { super(message); }
+}
+Object.defineProperty(CancelledError.prototype, 'name', { value: 'CancelledError', writable: true, configurable: true });
+
+/** Raised when an operation does not finish in time (`gen.TimeoutError`, `runSync`). */
+export class TimeoutError extends Error {}
+Object.defineProperty(TimeoutError.prototype, 'name', { value: 'TimeoutError', writable: true, configurable: true });
+
+/** Raised when a Future is asked for something its state does not allow. */
+export class InvalidStateError extends Error {}
+Object.defineProperty(InvalidStateError.prototype, 'name', { value: 'InvalidStateError', writable: true, configurable: true });
+
+const PENDING = 0;
+const RESULT = 1;
+const FAILED = 2;
+const CANCELLED = 3;
+type State = typeof PENDING | typeof RESULT | typeof FAILED | typeof CANCELLED;
+
+const futureBrand = Symbol.for('gale.Future');
+
+/** A placeholder for an asynchronous result (Tornado's `Future`). */
+export class Future<T> implements PromiseLike<T> {
+  private state: State = PENDING;
+  private value: T | undefined;
+  private error: unknown = null;
+  private callbacks: Array<(future: Future<T>) => void> | null = null;
+  private promise: Promise<T> | null = null;
+  private settle: [(value: T) => void, (error: unknown) => void] | null = null;
+
+  /** Whether the result (or exception) is available. */
+  done(): boolean {
+    return this.state !== PENDING;
+  }
+
+  /** Whether the operation is still in progress. */
+  running(): boolean {
+    return this.state === PENDING;
+  }
+
+  /** Whether the Future was cancelled. */
+  cancelled(): boolean {
+    return this.state === CANCELLED;
+  }
+
+  /** The result; throws the exception if it failed, or if it is not done yet. */
+  result(): T {
+    if (this.state === RESULT) return this.value as T;
+    if (this.state === FAILED) throw this.error;
+    if (this.state === CANCELLED) throw new CancelledError();
+    throw new InvalidStateError('Result is not ready.');
+  }
+
+  /** The exception, or null if it succeeded; throws if not done yet. */
+  exception(): unknown | null {
+    if (this.state === FAILED) return this.error;
+    if (this.state === RESULT) return null;
+    if (this.state === CANCELLED) throw new CancelledError();
+    throw new InvalidStateError('Exception is not set.');
+  }
+
+  /** Cancels a pending Future. Returns false if it was already done. */
+  cancel(): boolean {
+    if (this.state !== PENDING) return false;
+    this.state = CANCELLED;
+    this.finish();
+    return true;
+  }
+
+  /** Sets the result and runs the done callbacks. */
+  setResult(value: T): void {
+    this.assertPending();
+    this.value = value;
+    this.state = RESULT;
+    this.finish();
+  }
+
+  /** Sets the exception and runs the done callbacks. */
+  setException(error: unknown): void {
+    this.assertPending();
+    this.error = error;
+    this.state = FAILED;
+    this.finish();
+  }
+
+  /** Runs `fn(this)` when done (at once if already done). */
+  addDoneCallback(fn: (future: Future<T>) => void): void {
+    if (this.state !== PENDING) {
+      runDoneCallback(fn, this);
+      return;
+    }
+    (this.callbacks ??= []).push(fn);
+  }
+
+  /** Lets `await` and Promise chains consume the Future. */
+  then<R1 = T, R2 = never>(
+    onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    return this.asPromise().then(onFulfilled, onRejected);
+  }
+
+  /** `Promise.prototype.catch` over the Future's outcome. */
+  catch(onRejected: (error: unknown) => unknown): Promise<unknown> {
+    return this.asPromise().catch(onRejected);
+  }
+
+  private asPromise(): Promise<T> {
+    if (this.promise) return this.promise;
+    switch (this.state) {
+      case RESULT: this.promise = Promise.resolve(this.value as T); break;
+      case FAILED: this.promise = Promise.reject(this.error); break;
+      case CANCELLED: this.promise = Promise.reject(new CancelledError()); break;
+      default:
+        this.promise = new Promise<T>((resolve, reject) => { this.settle = [resolve, reject]; });
+    }
+    // The caller's derived promise carries the rejection; this one is handled.
+    this.promise.catch(noop);
+    return this.promise;
+  }
+
+  private assertPending(): void {
+    if (this.state !== PENDING) {
+      throw new InvalidStateError(this.state === CANCELLED ? 'Future was cancelled' : 'Future is already done');
+    }
+  }
+
+  private finish(): void {
+    if (this.settle) {
+      const [resolve, reject] = this.settle;
+      this.settle = null;
+      if (this.state === RESULT) resolve(this.value as T);
+      else reject(this.state === FAILED ? this.error : new CancelledError());
+    }
+    const callbacks = this.callbacks;
+    if (!callbacks) return;
+    this.callbacks = null;
+    for (const fn of callbacks) runDoneCallback(fn, this);
+  }
+
+  /** @internal brand for `isFuture` across module copies. */
+  get [futureBrand](): true {
+    return true;
+  }
+
+  /** @internal */
+  get [Symbol.toStringTag](): string {
+    return 'Future';
+  }
+}
+
+function noop(): void {}
+
+function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>): void {
+  try {
+    fn(future);
+  } catch (error) {
+    appLog.error(`Exception in callback ${describeCallback(fn)} for ${String(future)}`, error);
+  }
+}
+
+/** Whether `x` is a gale `Future`. */
+export function isFuture(x: unknown): x is Future<unknown> {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[futureBrand] === true;
+}
+
+/** Whether `x` can be awaited (has a `then` method). */
+export function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return (typeof x === 'object' || typeof x === 'function') && x !== null && typeof (x as { then?: unknown }).then === 'function';
+}
+
+/** Sets `future`'s result unless it was cancelled (or is otherwise done). */
+export function futureSetResultUnlessCancelled<T>(future: Future<T>, value: T): void {
+  if (!future.done()) future.setResult(value);
+}
+
+/** Sets `future`'s exception unless it was cancelled (or is otherwise done). */
+export function futureSetExceptionUnlessCancelled(future: Future<any>, error: unknown): void {
+  if (!future.done()) future.setException(error);
+}
+
+/**
+ * Chains two futures: when `a` completes, `b` gets its result or exception.
+ * `a` may be any PromiseLike; `b` is left alone if it is already done
+ * (cancelled, or timed out by `withTimeout`).
+ */
+export function chainFuture<T>(a: PromiseLike<T>, b: Future<T>): void {
+  if (isFuture(a)) {
+    (a as Future<T>).addDoneCallback((done) => {
+      if (b.done()) return;
+      if (done.cancelled()) b.cancel();
+      else if (done.exception() !== null) b.setException(done.exception());
+      else b.setResult(done.result());
+    });
+    return;
+  }
+  a.then(
+    (value) => futureSetResultUnlessCancelled(b, value),
+    (error) => futureSetExceptionUnlessCancelled(b, error),
+  );
+}
+
+/** Wraps any PromiseLike (or a plain value) as a Future. */
+export function toFuture<T>(value: T | PromiseLike<T>): Future<T> {
+  if (isFuture(value)) return value as Future<T>;
+  const future = new Future<T>();
+  if (isThenable(value)) chainFuture(value as PromiseLike<T>, future);
+  else future.setResult(value as T);
+  return future;
+}

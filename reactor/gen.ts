@@ -1,0 +1,96 @@
+/**
+ * Tornado's `gen` helpers that still matter with `async`/`await`: `sleep`,
+ * `withTimeout`, `moment` and `multi`.
+ */
+import { appLog } from './log.js';
+import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';
+import { IOLoop } from './ioloop.js';
+
+export { TimeoutError };
+
+/** A Future that resolves after `seconds` on the current loop. */
+export function sleep(seconds: number): Future<void> {
+  const future = new Future<void>();
+  IOLoop.current()!.callLater(seconds, () => {
+    if (!future.done()) future.setResult(undefined);
+  });
+  return future;
+}
+
+/**
+ * Wraps `future` in a Future that fails with `TimeoutError` at `timeout`
+ * (a deadline on the loop's clock, or `{ seconds }` from now). The wrapped
+ * operation is not cancelled; if it later fails, that is logged unless its
+ * error is one of `quietExceptions`.
+ */
+export function withTimeout<T>(
+  timeout: number | { seconds: number },
+  future: PromiseLike<T>,
+  options: { quietExceptions?: Array<new (...args: any[]) => Error> } = {},
+): Future<T> {
+  const result = new Future<T>();
+  const source = toFuture(future);
+  chainFuture(source, result);
+  const loop = IOLoop.current()!;
+  const quiet = options.quietExceptions ?? [];
+  const handle = loop.addTimeout(timeout, () => {
+    if (result.done()) return;
+    result.setException(new TimeoutError('Timeout'));
+    source.addDoneCallback((late) => {
+      if (late.cancelled()) return;
+      const error = late.exception();
+      if (error !== null && !quiet.some((cls) => error instanceof cls)) {
+        appLog.error(`Exception in Future ${String(late)} after timeout`, error);
+      }
+    });
+  });
+  source.addDoneCallback(() => loop.removeTimeout(handle));
+  return result;
+}
+
+/**
+ * `await moment` yields to the loop for one iteration, letting other
+ * callbacks and I/O run (Tornado's `gen.moment`).
+ */
+export const moment: PromiseLike<void> = {
+  then<R1 = void, R2 = never>(
+    onFulfilled?: ((value: void) => R1 | PromiseLike<R1>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): PromiseLike<R1 | R2> {
+    const future = new Future<void>();
+    const loop = IOLoop.current(false);
+    if (loop) loop.addCallback(() => future.setResult(undefined));
+    else setImmediate(() => future.setResult(undefined));
+    return future.then(onFulfilled, onRejected);
+  },
+};
+
+/**
+ * Waits for every child. Resolves with their results in order; if any
+ * fail, rejects with the first error (once all have settled, as Tornado 4.4
+ * does) and logs the others.
+ */
+export function multi<T>(children: PromiseLike<T>[]): Future<T[]> {
+  const futures = children.map((child) => (isFuture(child) ? (child as Future<T>) : toFuture(child)));
+  const result = new Future<T[]>();
+  if (!futures.length) {
+    result.setResult([]);
+    return result;
+  }
+  let unfinished = futures.length;
+  const onDone = () => {
+    if (--unfinished) return;
+    const values: T[] = [];
+    for (const child of futures) {
+      try {
+        values.push(child.result());
+      } catch (error) {
+        if (result.done()) appLog.error('Multiple exceptions in yield list', error);
+        else result.setException(error);
+      }
+    }
+    if (!result.done()) result.setResult(values);
+  };
+  for (const child of futures) child.addDoneCallback(onDone);
+  return result;
+}

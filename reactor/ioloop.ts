@@ -1,0 +1,612 @@
+/**
+ * IOLoop: gale's reactor — Tornado's `PollIOLoop`, on raw fds, inside Node.
+ *
+ * ## One iteration, and why each phase is where it is
+ *
+ *   1. Take the callbacks queued so far and the timeouts that are due.
+ *      Callbacks added while these run wait for the next iteration, so a
+ *      callback that re-adds itself cannot starve I/O. Due timeouts are
+ *      collected *before* callbacks run (Tornado's order), so a callback that
+ *      removes a due timeout still prevents it from running.
+ *   2. Run the callbacks, then the due timeouts. An exception from any of
+ *      them is logged ("Exception in callback …") and the loop goes on; a
+ *      callback that returns a Promise or Future has its failure logged too.
+ *   3. Poll. The timeout is 0 when callbacks are queued *or when anything ran
+ *      in step 2*: what ran may have resolved Promises whose continuations
+ *      (microtasks) have not run yet, and they can only run once we return
+ *      to Node, so blocking now could sleep through work that is already
+ *      due. Otherwise the poll waits until the next timeout (capped at an
+ *      hour, like Tornado) or for I/O.
+ *   4. Dispatch `handler(fd, events)` for each ready fd. Readiness is
+ *      snapshotted first: a handler removed by an earlier handler in the same
+ *      round is not called (Tornado pops its pending events).
+ *   5. Yield to Node with `setImmediate`, then start the next iteration.
+ *      This is the loop's only cooperation point: microtasks (`await`
+ *      continuations, Promise reactions), `process.nextTick`, and whatever
+ *      libuv has ready run here. An `async` function awaiting a gale Future
+ *      therefore resumes right after the iteration that resolved it. (An
+ *      `await Promise.resolve()` would not do: it starves nextTick and libuv.)
+ *
+ * ## Living beside Node's own event loop
+ *
+ * While the reactor blocks in epoll/poll/kqueue, Node's libuv loop cannot
+ * run. See ./node-interop.ts for how gale keeps it working: libuv's backend
+ * fd sits in the reactor's poll set (a ready libuv means "yield now"), and
+ * before a blocking wait with Node timers pending the loop hops into libuv's
+ * poll phase once to learn when the next Node timer is due. `nodeInterop:
+ * false` turns all of this off for a loop that owns the thread outright.
+ *
+ * ## Counting FFI calls
+ *
+ * Each FFI call costs a few µs (10–20× the syscall itself), so the loop
+ * counts them per iteration and reports them in `stats()`; the benchmarks
+ * and the FFI budget in DESIGN.md are checked against that figure.
+ */
+import { performance } from 'node:perf_hooks';
+import { ffiCounter } from './sys/ffi.js';
+import { close as closeFd } from './sys/libc.js';
+import { errno as E } from './sys/errors.js';
+import { appLog, describeCallback, genLog } from './log.js';
+import { Future, TimeoutError, isThenable, toFuture } from './future.js';
+import { createPoller } from './pollers.js';
+import type { Poller, PollerName } from './poller.js';
+import { TimerHeap, TimeoutHandle } from './timers.js';
+import { PollPhaseHop, nodeBackendFd, nodePending, nodeTimeoutMs } from './node-interop.js';
+import { defaultExecutor, type Executor, type Task } from './executor.js';
+
+export { TimeoutHandle };
+
+/** Something the loop can watch: an fd number or an object with `fileno()`. */
+export type FdLike = number | { fileno(): number };
+
+/** Options for `new IOLoop()`. */
+export interface IOLoopOptions {
+  /** Make this loop current (default: only if no loop is current yet). */
+  makeCurrent?: boolean;
+  /** The readiness backend (default: `GALE_POLLER`, else the platform's best). */
+  poller?: 'auto' | PollerName;
+  /** Keep Node's own event loop working while this loop waits (default true). */
+  nodeInterop?: boolean;
+  /** Log every iteration (default: `GALE_TRACE=1`). */
+  trace?: boolean;
+}
+
+/** Counters of the loop's work since it was created. */
+export interface IOLoopStats {
+  iterations: number;
+  ffiCalls: number;
+  events: number;
+  callbacks: number;
+  timeouts: number;
+}
+
+type Callback = (...args: any[]) => unknown;
+
+interface HandlerEntry {
+  readonly target: FdLike;
+  readonly handler: (fd: any, events: number) => void;
+  events: number;
+  removed: boolean;
+}
+
+/** Tornado's `_POLL_TIMEOUT`: even an idle loop wakes once an hour. */
+const MAX_POLL_MS = 3600 * 1000;
+
+// Per thread: each worker thread gets its own module instance.
+let currentLoop: IOLoop | null = null;
+let instanceLoop: IOLoop | null = null;
+
+function filenoOf(fd: FdLike): number {
+  return typeof fd === 'number' ? fd : fd.fileno();
+}
+
+/** A level-triggered I/O event loop (Tornado's `IOLoop`). */
+export class IOLoop {
+  /** No events. */
+  static readonly NONE = 0 as const;
+  /** The fd is readable. */
+  static readonly READ = 0x001 as const;
+  /** The fd is writable. */
+  static readonly WRITE = 0x004 as const;
+  /** An error or hang-up on the fd. */
+  static readonly ERROR = 0x018 as const;
+
+  /** Which readiness backend this loop uses. */
+  readonly pollerName: PollerName;
+
+  private readonly poller: Poller;
+  private readonly handlers = new Map<number, HandlerEntry>();
+  private readonly readyEntries: Array<HandlerEntry | undefined> = [];
+  private callbacks: Callback[] = [];
+  private callbackArgs: any[][] = [];
+  private spareCallbacks: Callback[] = [];
+  private spareArgs: any[][] = [];
+  private readonly timers = new TimerHeap();
+  private readonly dueTimeouts: TimeoutHandle[] = [];
+  private running = false;
+  private stopped = false;
+  private closing = false;
+  private settleStart: (() => void) | null = null;
+  private failStart: ((error: unknown) => void) | null = null;
+  private previousCurrent: IOLoop | null = null;
+  private readonly counts: IOLoopStats = { iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0 };
+  private readonly nodeFd: number = -1;
+  private readonly hop: PollPhaseHop | null = null;
+  private blockingThresholdMs = 0;
+  private readonly tracing: boolean;
+  private failingCallback: unknown = null;
+  private executor: Executor | null = null;
+  // Per-iteration figures for trace mode.
+  private traceRan = 0;
+  private traceTimeouts = 0;
+
+  constructor(options: IOLoopOptions = {}) {
+    this.poller = createPoller(options.poller ?? 'auto');
+    this.pollerName = this.poller.name;
+    this.tracing = options.trace ?? process.env.GALE_TRACE === '1';
+    if (options.nodeInterop ?? true) {
+      this.nodeFd = nodeBackendFd();
+      this.poller.register(this.nodeFd, IOLoop.READ);
+      this.hop = new PollPhaseHop();
+    }
+    if (options.makeCurrent === undefined) {
+      if (IOLoop.current(false) === null) this.makeCurrent();
+    } else if (options.makeCurrent) {
+      if (IOLoop.current(false) !== null) throw new Error('current IOLoop already exists');
+      this.makeCurrent();
+    }
+  }
+
+  // ------------------------------------------------------------ current loop
+
+  /**
+   * The current thread's loop. With `instance` true (the default, as in
+   * Tornado 4.4) and no current loop, returns the global `instance()`.
+   */
+  static current(instance = true): IOLoop | null {
+    if (currentLoop) return currentLoop;
+    return instance ? IOLoop.instance() : null;
+  }
+
+  /** The global loop, created on first use (Tornado's `IOLoop.instance()`). */
+  static instance(): IOLoop {
+    instanceLoop ??= new IOLoop({ makeCurrent: false });
+    return instanceLoop;
+  }
+
+  /** Whether the global instance exists. */
+  static initialized(): boolean {
+    return instanceLoop !== null;
+  }
+
+  /** Forgets the current loop. */
+  static clearCurrent(): void {
+    currentLoop = null;
+  }
+
+  /** Forgets the global instance. */
+  static clearInstance(): void {
+    instanceLoop = null;
+  }
+
+  /** Makes this loop the current thread's loop. */
+  makeCurrent(): void {
+    currentLoop = this;
+  }
+
+  /** Installs this loop as the global instance. */
+  install(): void {
+    if (instanceLoop) throw new Error('IOLoop instance already initialized');
+    instanceLoop = this;
+  }
+
+  // ------------------------------------------------------------ running
+
+  /**
+   * Runs the loop until `stop()`. The returned Promise settles once the loop
+   * has stopped. Throws at once if the loop is already running.
+   */
+  start(): Promise<void> {
+    if (this.closing) throw new Error('IOLoop is closing');
+    if (this.running) throw new Error('IOLoop is already running');
+    if (this.stopped) {
+      // stop() before start(): Tornado returns at once.
+      this.stopped = false;
+      return Promise.resolve();
+    }
+    this.running = true;
+    this.previousCurrent = currentLoop;
+    currentLoop = this;
+    return new Promise<void>((resolve, reject) => {
+      this.settleStart = resolve;
+      this.failStart = reject;
+      setImmediate(this.turn);
+    });
+  }
+
+  /** Stops the loop after the current iteration; `start()`'s Promise then settles. */
+  stop(): void {
+    this.running = false;
+    this.stopped = true;
+  }
+
+  /** Whether the loop is between `start()` and `stop()`. */
+  isRunning(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Starts the loop, runs `func`, and stops the loop when what `func`
+   * returned (a value, a Promise or a Future) is done. With `timeout`
+   * seconds, rejects with `TimeoutError` if it takes longer.
+   */
+  async runSync<T>(func: () => T | PromiseLike<T>, timeout?: number): Promise<T> {
+    if (this.running) throw new Error('IOLoop is already running');
+    let outcome: Future<T> | null = null;
+    this.addCallback(() => {
+      try {
+        outcome = toFuture(func());
+      } catch (error) {
+        outcome = new Future<T>();
+        outcome.setException(error);
+      }
+      this.addFuture(outcome, () => this.stop());
+    });
+    const timer = timeout === undefined || timeout === null ? null : this.callLater(timeout, () => this.stop());
+    await this.start();
+    if (timer) this.removeTimeout(timer);
+    const done = outcome as Future<T> | null;
+    if (!done || !done.done()) throw new TimeoutError(`Operation timed out after ${timeout} seconds`);
+    return done.result();
+  }
+
+  /**
+   * Closes the loop, releasing its poller. With `allFds`, also closes every
+   * registered fd (or calls `close()` on registered objects).
+   */
+  close(allFds = false): void {
+    if (this.closing) return;
+    this.closing = true;
+    this.running = false;
+    if (allFds) {
+      for (const entry of this.handlers.values()) {
+        try {
+          const target = entry.target as FdLike & { close?: () => void };
+          if (typeof target === 'object' && typeof target.close === 'function') target.close();
+          else closeFd(filenoOf(target));
+        } catch { /* already closed: nothing left to release */ }
+      }
+    }
+    this.handlers.clear();
+    this.timers.clear();
+    this.callbacks = [];
+    this.callbackArgs = [];
+    this.poller.close();
+    this.hop?.close();
+    if (currentLoop === this) currentLoop = null;
+    if (instanceLoop === this) instanceLoop = null;
+  }
+
+  // ------------------------------------------------------------ handlers
+
+  /** Calls `handler(fd, events)` whenever `fd` has any of `events`. */
+  addHandler<F extends FdLike>(fd: F, handler: (fd: F, events: number) => void, events: number): void {
+    const fileno = filenoOf(fd);
+    if (this.handlers.has(fileno)) throw new Error(`fd ${fileno} is already registered`);
+    const mask = events | IOLoop.ERROR;
+    this.poller.register(fileno, mask);
+    this.handlers.set(fileno, { target: fd, handler, events: mask, removed: false });
+  }
+
+  /** Changes the events watched on `fd`; a no-op if they are unchanged. */
+  updateHandler(fd: FdLike, events: number): void {
+    const fileno = filenoOf(fd);
+    const entry = this.handlers.get(fileno);
+    if (!entry) throw new Error(`fd ${fileno} is not registered`);
+    const mask = events | IOLoop.ERROR;
+    if (mask === entry.events) return;
+    this.poller.modify(fileno, mask);
+    entry.events = mask;
+  }
+
+  /** Stops watching `fd`. A no-op if it is not registered. */
+  removeHandler(fd: FdLike): void {
+    const fileno = filenoOf(fd);
+    const entry = this.handlers.get(fileno);
+    if (!entry) return;
+    this.handlers.delete(fileno);
+    entry.removed = true; // skips any readiness already reported for it
+    try {
+      this.poller.unregister(fileno);
+    } catch (error) {
+      genLog.debug('Error deleting fd from IOLoop', error);
+    }
+  }
+
+  // ------------------------------------------------------------ callbacks
+
+  /** Calls `callback(...args)` on the next iteration. Ignored once closing. */
+  addCallback(callback: Callback, ...args: any[]): void {
+    if (this.closing) return;
+    this.callbacks.push(callback);
+    this.callbackArgs.push(args);
+  }
+
+  /**
+   * `addCallback` for signal handlers. Node runs `process.on(signal)`
+   * handlers on the loop's thread between iterations, so this is the same.
+   */
+  addCallbackFromSignal(callback: Callback, ...args: any[]): void {
+    this.addCallback(callback, ...args);
+  }
+
+  /** Calls `callback` on the next iteration, detached from the caller. */
+  spawnCallback(callback: Callback, ...args: any[]): void {
+    this.addCallback(callback, ...args);
+  }
+
+  /** Calls `callback(future)` on the loop once `future` is done. */
+  addFuture<T>(future: PromiseLike<T>, callback: (future: Future<T>) => void): void {
+    toFuture(future).addDoneCallback((done) => this.addCallback(callback, done));
+  }
+
+  // ------------------------------------------------------------ timeouts
+
+  /**
+   * Runs `callback(...args)` at `deadline` (on the `time()` clock), or
+   * `{ seconds }` from now.
+   */
+  addTimeout(deadline: number | { seconds: number }, callback: Callback, ...args: any[]): TimeoutHandle {
+    const when = typeof deadline === 'number' ? deadline : this.time() + deadline.seconds;
+    if (typeof when !== 'number' || Number.isNaN(when)) throw new TypeError(`Unsupported deadline ${String(deadline)}`);
+    return this.timers.add(when, callback, args);
+  }
+
+  /** Runs `callback(...args)` after `delay` seconds. */
+  callLater(delay: number, callback: Callback, ...args: any[]): TimeoutHandle {
+    return this.addTimeout(this.time() + delay, callback, ...args);
+  }
+
+  /** Runs `callback(...args)` at `when` (on the `time()` clock). */
+  callAt(when: number, callback: Callback, ...args: any[]): TimeoutHandle {
+    return this.addTimeout(when, callback, ...args);
+  }
+
+  /** Cancels a pending timeout; harmless for one that already ran. */
+  removeTimeout(timeout: TimeoutHandle): void {
+    this.timers.remove(timeout);
+  }
+
+  /**
+   * The loop's clock, in seconds: monotonic (never jumps with the wall
+   * clock) but anchored at the process's start time, so it reads like
+   * epoch seconds. Tests may replace it on an instance to fake time.
+   */
+  time(): number {
+    return (performance.timeOrigin + performance.now()) / 1000;
+  }
+
+  // ------------------------------------------------------------ executors
+
+  /** Runs `task(...args)` on an executor (the loop's default if null). */
+  runInExecutor<T>(executor: Executor | null, task: Task, ...args: any[]): Future<T> {
+    return (executor ?? this.executor ?? defaultExecutor()).submit<T>(task, ...args);
+  }
+
+  /** Sets the executor `runInExecutor(null, …)` uses. */
+  setDefaultExecutor(executor: Executor): void {
+    this.executor = executor;
+  }
+
+  // ------------------------------------------------------------ diagnostics
+
+  /**
+   * Logs an exception from a callback, handler or timeout. Override to
+   * handle them differently; the loop keeps running either way.
+   */
+  handleCallbackException(error: unknown): void {
+    appLog.error(`Exception in callback ${describeCallback(this.failingCallback)}`, error);
+  }
+
+  /** Warns about any callback or handler that runs longer than `seconds`. */
+  setBlockingLogThreshold(seconds: number): void {
+    this.blockingThresholdMs = seconds > 0 ? seconds * 1000 : 0;
+  }
+
+  /** What the loop has done since it was created. */
+  stats(): IOLoopStats {
+    return { ...this.counts };
+  }
+
+  // ------------------------------------------------------------ the iteration
+
+  private readonly turn = (): void => {
+    const before = ffiCounter.calls;
+    try {
+      this.runIteration();
+    } catch (error) {
+      this.crash(error);
+    }
+    this.counts.ffiCalls += ffiCounter.calls - before;
+  };
+
+  private readonly pollPhaseTurn = (): void => {
+    const before = ffiCounter.calls;
+    try {
+      this.hop!.settle();
+      // Time has passed and microtasks have run since the first half.
+      let timeoutMs = this.pollTimeout(false);
+      if (timeoutMs !== 0) {
+        const nodeMs = nodeTimeoutMs();
+        if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
+      }
+      this.pollAndContinue(timeoutMs);
+    } catch (error) {
+      this.crash(error);
+    }
+    this.counts.ffiCalls += ffiCounter.calls - before;
+  };
+
+  private runIteration(): void {
+    if (!this.running) return this.finishStopping();
+    this.counts.iterations++;
+    const ran = this.runCallbacksAndTimeouts();
+    let timeoutMs = this.pollTimeout(ran);
+    if (timeoutMs !== 0 && this.hop) {
+      const pending = nodePending();
+      if (pending.immediates) {
+        timeoutMs = 0;
+      } else if (pending.timers) {
+        this.hop.schedule(this.pollPhaseTurn);
+        return;
+      }
+    }
+    this.pollAndContinue(timeoutMs);
+  }
+
+  /** Steps 1–2. Returns whether anything ran. */
+  private runCallbacksAndTimeouts(): boolean {
+    const due = this.dueTimeouts;
+    if (this.timers.size) this.timers.popDue(this.time(), due);
+    // Swap the queue out: callbacks added from here on wait for next time.
+    const callbacks = this.callbacks;
+    const args = this.callbackArgs;
+    this.callbacks = this.spareCallbacks;
+    this.callbackArgs = this.spareArgs;
+    const ncallbacks = callbacks.length;
+    for (let i = 0; i < ncallbacks; i++) this.runCallback(callbacks[i]!, args[i]!);
+    callbacks.length = 0;
+    args.length = 0;
+    this.spareCallbacks = callbacks;
+    this.spareArgs = args;
+    let ntimeouts = 0;
+    for (let i = 0; i < due.length; i++) {
+      const timeout = due[i]!;
+      const callback = timeout.callback;
+      if (callback === null) continue; // removed by an earlier callback this iteration
+      timeout.callback = null;
+      ntimeouts++;
+      this.runCallback(callback, timeout.args);
+    }
+    due.length = 0;
+    this.counts.callbacks += ncallbacks;
+    this.counts.timeouts += ntimeouts;
+    this.traceRan = ncallbacks;
+    this.traceTimeouts = ntimeouts;
+    return ncallbacks + ntimeouts > 0;
+  }
+
+  /** Step 3's timeout, in ms: 0 (don't block), or until the next timeout. */
+  private pollTimeout(ranSomething: boolean): number {
+    if (ranSomething || this.callbacks.length) return 0;
+    const next = this.timers.nextDeadline();
+    if (next === null) return MAX_POLL_MS;
+    const ms = Math.ceil((next - this.time()) * 1000);
+    return ms <= 0 ? 0 : Math.min(ms, MAX_POLL_MS);
+  }
+
+  /** Steps 3–5. */
+  private pollAndContinue(timeoutMs: number): void {
+    if (!this.running) return this.finishStopping();
+    const started = this.tracing ? performance.now() : 0;
+    const poller = this.poller;
+    const n = poller.poll(timeoutMs);
+    const fds = poller.readyFds;
+    const entries = this.readyEntries;
+    for (let i = 0; i < n; i++) entries[i] = this.handlers.get(fds[i]!);
+    let dispatched = 0;
+    for (let i = 0; i < n; i++) {
+      const entry = entries[i];
+      entries[i] = undefined;
+      if (entry === undefined || entry.removed) continue; // libuv's fd, or removed meanwhile
+      dispatched++;
+      this.runHandler(entry, poller.readyEvents[i]!);
+    }
+    this.counts.events += dispatched;
+    if (this.tracing) this.traceIteration(timeoutMs, n, started);
+    setImmediate(this.turn);
+  }
+
+  private runCallback(callback: Callback, args: any[]): void {
+    const started = this.blockingThresholdMs ? performance.now() : 0;
+    try {
+      const result = args.length ? callback(...args) : callback();
+      if (isThenable(result)) {
+        result.then(undefined, (error) => this.reportCallbackError(callback, error));
+      }
+    } catch (error) {
+      this.reportCallbackError(callback, error);
+    }
+    if (started) this.checkBlocking(callback, started);
+  }
+
+  private runHandler(entry: HandlerEntry, events: number): void {
+    const started = this.blockingThresholdMs ? performance.now() : 0;
+    try {
+      entry.handler(entry.target, events);
+    } catch (error) {
+      // A peer closing on us mid-write is routine (Tornado ignores EPIPE here).
+      if ((error as { errno?: number })?.errno !== E.EPIPE) this.reportCallbackError(entry.handler, error);
+    }
+    if (started) this.checkBlocking(entry.handler, started);
+  }
+
+  private reportCallbackError(callback: unknown, error: unknown): void {
+    this.failingCallback = callback;
+    try {
+      this.handleCallbackException(error);
+    } catch (logError) {
+      // Even a broken override must not stop the loop.
+      appLog.error('Exception in handleCallbackException', logError);
+    } finally {
+      this.failingCallback = null;
+    }
+  }
+
+  private checkBlocking(callback: unknown, started: number): void {
+    const elapsed = performance.now() - started;
+    if (elapsed > this.blockingThresholdMs) {
+      genLog.warn(`IOLoop blocked for ${(elapsed / 1000).toFixed(3)} seconds in ${describeCallback(callback)}`);
+    }
+  }
+
+  private traceIteration(timeoutMs: number, n: number, started: number): void {
+    const ready: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const fd = this.poller.readyFds[i]!;
+      ready.push(`${fd === this.nodeFd ? 'node' : fd}:${eventNames(this.poller.readyEvents[i]!)}`);
+    }
+    genLog.info(
+      `[trace] iteration ${this.counts.iterations}: ran ${this.traceRan} callbacks, ${this.traceTimeouts} timeouts; ` +
+        `poll(${timeoutMs === MAX_POLL_MS ? 'idle' : `${timeoutMs} ms`}) -> ${n} ready [${ready.join(' ')}]; ` +
+        `poll+dispatch ${(performance.now() - started).toFixed(3)} ms; ${this.timers.size} timeouts pending`,
+    );
+  }
+
+  private finishStopping(): void {
+    this.stopped = false;
+    currentLoop = this.previousCurrent === this ? null : this.previousCurrent;
+    this.previousCurrent = null;
+    const settle = this.settleStart;
+    this.settleStart = this.failStart = null;
+    settle?.();
+  }
+
+  /** A failure of the loop's own machinery (not a callback's): stop and report. */
+  private crash(error: unknown): void {
+    this.running = false;
+    this.stopped = false;
+    currentLoop = this.previousCurrent === this ? null : this.previousCurrent;
+    const fail = this.failStart;
+    this.settleStart = this.failStart = null;
+    fail?.(error);
+  }
+}
+
+function eventNames(events: number): string {
+  const names: string[] = [];
+  if (events & IOLoop.READ) names.push('R');
+  if (events & IOLoop.WRITE) names.push('W');
+  if (events & IOLoop.ERROR) names.push('E');
+  return names.join('') || '-';
+}

@@ -1,0 +1,115 @@
+/**
+ * Node coexistence: how a gale loop that blocks in its own poller keeps
+ * Node's event loop (libuv) working.
+ *
+ * 1. libuv's I/O. libuv's backend (its epoll fd on Linux, kqueue on macOS)
+ *    is itself pollable: it is readable when any libuv watcher is ready. The
+ *    IOLoop registers it like any fd; when it fires, the loop simply yields
+ *    to Node (`setImmediate`), and libuv runs the ready work — fs, child
+ *    processes, worker messages, signal handlers — in that turn.
+ *
+ * 2. Node's timers are not fds. libuv computes its poll timeout from its
+ *    timer heap, and `uv_backend_timeout()` exposes that number. But inside a
+ *    `setImmediate` continuation — where the loop's iterations run — it always
+ *    reads 0, because Node's immediate idle handle is active while immediates
+ *    run. So when the loop is about to block and Node has a timer pending
+ *    (`process.getActiveResourcesInfo()` lists a 'Timeout', ~0.1 µs), it first
+ *    hops once into libuv's poll phase through a MessagePort message, where
+ *    no idle handle is active and `uv_backend_timeout()` tells exactly how
+ *    many ms remain until Node's next timer, and blocks for no longer than
+ *    that. The hop costs a few µs and happens only before a blocking wait
+ *    with Node timers pending, so an idle loop still sleeps in the kernel and
+ *    a busy one never pays it.
+ *
+ *    Rejected alternatives: capping the poll timeout (busy-polls an idle
+ *    loop), patching `setTimeout` (misses timers created before gale loaded,
+ *    and `refresh()`), async_hooks (slows every Promise in the process), and
+ *    reading libuv's private `uv_loop_t` layout (breaks across versions).
+ *
+ * 3. Pending `setImmediate` callbacks of the application ('Immediate' in the
+ *    same list) make the loop poll without blocking, so they run next turn.
+ */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { c } from './sys/libc.js';
+
+let uvLoop = 0;
+
+function defaultUvLoop(): number {
+  if (!uvLoop) uvLoop = c.uvDefaultLoop() as number;
+  return uvLoop;
+}
+
+/** libuv's backend fd for this thread's Node event loop. */
+export function nodeBackendFd(): number {
+  return c.uvBackendFd(defaultUvLoop()) as number;
+}
+
+/** What Node has pending that the reactor must not sleep through. */
+export interface NodePending {
+  /** Node has timers that must fire (the loop should hop and ask libuv). */
+  timers: boolean;
+  /** The application queued setImmediate callbacks (poll without blocking). */
+  immediates: boolean;
+}
+
+/** Reads Node's pending timers and immediates (one cheap call, no FFI). */
+export function nodePending(): NodePending {
+  const resources = process.getActiveResourcesInfo();
+  let timers = false;
+  let immediates = false;
+  for (let i = 0; i < resources.length; i++) {
+    const r = resources[i];
+    if (r === 'Timeout') timers = true;
+    else if (r === 'Immediate') immediates = true;
+  }
+  return { timers, immediates };
+}
+
+/**
+ * Ms until Node's next timer (-1: none; 0: libuv has work now). Valid only
+ * from libuv's poll phase: call it inside `PollPhaseHop`'s callback.
+ */
+export function nodeTimeoutMs(): number {
+  return c.uvBackendTimeout(defaultUvLoop()) as number;
+}
+
+/**
+ * Runs a callback from libuv's poll phase: a message posted to ourselves on
+ * a MessagePort is delivered there. The port is unref'd so it never keeps
+ * the process alive by itself.
+ */
+export class PollPhaseHop {
+  private readonly sender: MessagePort;
+  private readonly receiver: MessagePort;
+  private pending: (() => void) | null = null;
+
+  constructor() {
+    const { port1, port2 } = new MessageChannel();
+    this.sender = port1;
+    this.receiver = port2;
+    this.receiver.on('message', () => {
+      const run = this.pending;
+      this.pending = null;
+      run?.();
+    });
+    this.receiver.unref();
+  }
+
+  /** Schedules `run` for libuv's next poll phase (one at a time). */
+  schedule(run: () => void): void {
+    this.pending = run;
+    this.receiver.ref();
+    this.sender.postMessage(null);
+  }
+
+  /** Lets the port stop holding the process open once the hop ran. */
+  settle(): void {
+    this.receiver.unref();
+  }
+
+  /** Closes the channel. */
+  close(): void {
+    this.sender.close();
+    this.receiver.close();
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * PeriodicCallback: runs a callback every `callbackTime` milliseconds.
+ *
+ * Like Tornado's, it keeps to a fixed schedule: if a run (or the loop) is
+ * late, the missed runs are skipped rather than replayed in a burst, and the
+ * next run lands on the next multiple of the period.
+ */
+import { IOLoop } from './ioloop.js';
+import type { TimeoutHandle } from './timers.js';
+
+/** Calls a function periodically on an IOLoop (Tornado's `PeriodicCallback`). */
+export class PeriodicCallback {
+  private readonly callback: () => unknown;
+  private readonly callbackTime: number;
+  private readonly ioLoop: IOLoop;
+  private running = false;
+  private timeout: TimeoutHandle | null = null;
+  private nextTimeout = 0;
+
+  /** Period in milliseconds, as Tornado takes it. */
+  constructor(callback: () => unknown, callbackTimeMs: number, ioLoop?: IOLoop) {
+    if (!(callbackTimeMs > 0)) throw new RangeError('Periodic callback must have a positive callback_time');
+    this.callback = callback;
+    this.callbackTime = callbackTimeMs;
+    this.ioLoop = ioLoop ?? IOLoop.current()!;
+  }
+
+  /** Starts calling; the first call is one period from now. */
+  start(): void {
+    this.running = true;
+    this.nextTimeout = this.ioLoop.time();
+    this.scheduleNext();
+  }
+
+  /** Stops calling. */
+  stop(): void {
+    this.running = false;
+    if (this.timeout) {
+      this.ioLoop.removeTimeout(this.timeout);
+      this.timeout = null;
+    }
+  }
+
+  /** Whether it is started. */
+  isRunning(): boolean {
+    return this.running;
+  }
+
+  private readonly run = (): unknown => {
+    if (!this.running) return undefined;
+    try {
+      return this.callback();
+    } finally {
+      this.scheduleNext();
+    }
+  };
+
+  private scheduleNext(): void {
+    if (!this.running) return;
+    const now = this.ioLoop.time();
+    if (this.nextTimeout <= now) {
+      const period = this.callbackTime / 1000;
+      this.nextTimeout += (Math.floor((now - this.nextTimeout) / period) + 1) * period;
+    }
+    this.timeout = this.ioLoop.addTimeout(this.nextTimeout, this.run);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * poll(2), the portable backend (`poller: 'poll'` or `GALE_POLLER=poll`).
+ *
+ * The `struct pollfd` array (fd i32 @0, events i16 @4, revents i16 @6) lives
+ * in native memory and persists between calls, so a poll call passes one
+ * pointer; registration edits the array in place. Removal swaps the last
+ * entry into the hole to keep the array dense.
+ */
+import { allocRegion, type Region } from './sys/arena.js';
+import { c, lastErrno } from './sys/libc.js';
+import { OSError, errno as E } from './sys/errors.js';
+import { ERROR, MAX_EVENTS, type Poller } from './poller.js';
+
+const POLLFD_SIZE = 8;
+const POLLNVAL = 0x20;
+
+/** The poll backend. */
+export class PollPoller implements Poller {
+  readonly name = 'poll' as const;
+  readonly readyFds = new Int32Array(MAX_EVENTS);
+  readonly readyEvents = new Int32Array(MAX_EVENTS);
+  private region: Region;
+  private capacity = 64;
+  private count = 0;
+  private readonly slots = new Map<number, number>(); // fd -> index in the array
+
+  constructor() {
+    this.region = allocRegion(this.capacity * POLLFD_SIZE);
+  }
+
+  register(fd: number, events: number): void {
+    if (this.slots.has(fd)) throw new OSError(E.EEXIST, 'poll', `fd ${fd} is already registered`);
+    if (this.count === this.capacity) this.grow();
+    const at = this.count * POLLFD_SIZE;
+    this.region.view.writeInt32LE(fd, at);
+    this.region.view.writeInt16LE(events, at + 4);
+    this.region.view.writeInt16LE(0, at + 6);
+    this.slots.set(fd, this.count++);
+  }
+
+  modify(fd: number, events: number): void {
+    const index = this.slots.get(fd);
+    if (index === undefined) throw new OSError(E.ENOENT, 'poll', `fd ${fd} is not registered`);
+    this.region.view.writeInt16LE(events, index * POLLFD_SIZE + 4);
+  }
+
+  unregister(fd: number): void {
+    const index = this.slots.get(fd);
+    if (index === undefined) return;
+    this.slots.delete(fd);
+    const last = --this.count;
+    if (index !== last) {
+      const view = this.region.view;
+      view.copy(view, index * POLLFD_SIZE, last * POLLFD_SIZE, (last + 1) * POLLFD_SIZE);
+      this.slots.set(view.readInt32LE(index * POLLFD_SIZE), index);
+    }
+  }
+
+  poll(timeoutMs: number): number {
+    const n = c.poll(this.region.addr, this.count, timeoutMs) as number;
+    if (n < 0) {
+      const err = lastErrno();
+      if (err === E.EINTR) return 0;
+      throw new OSError(err, 'poll');
+    }
+    let found = 0;
+    const view = this.region.view;
+    for (let i = 0, at = 6; i < this.count && found < n && found < MAX_EVENTS; i++, at += POLLFD_SIZE) {
+      const revents = view.readUInt16LE(at);
+      if (revents === 0) continue;
+      this.readyFds[found] = view.readInt32LE(at - 6);
+      // A closed-but-registered fd reports POLLNVAL; surface it as an error.
+      this.readyEvents[found++] = revents & POLLNVAL ? ERROR : revents;
+    }
+    return found;
+  }
+
+  close(): void {
+    this.count = 0;
+    this.slots.clear();
+  }
+
+  private grow(): void {
+    const bigger = allocRegion(this.capacity * 2 * POLLFD_SIZE);
+    this.region.view.copy(bigger.view, 0, 0, this.count * POLLFD_SIZE);
+    c.free(this.region.addr);
+    this.region = bigger;
+    this.capacity *= 2;
+  }
+}

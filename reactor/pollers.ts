@@ -1,0 +1,27 @@
+/**
+ * Picks the poller: `poller` option, else `GALE_POLLER`, else the best the
+ * platform has (epoll on Linux, kqueue on macOS/BSD, poll elsewhere).
+ */
+import { EPollPoller } from './epoll.js';
+import { KQueuePoller } from './kqueue.js';
+import { PollPoller } from './poll.js';
+import type { Poller, PollerName } from './poller.js';
+
+/** The default backend for this platform. */
+export function platformPoller(): PollerName {
+  if (process.platform === 'linux') return 'epoll';
+  if (process.platform === 'darwin' || process.platform.endsWith('bsd')) return 'kqueue';
+  return 'poll';
+}
+
+/** Creates the poller named by the option, the environment, or the platform. */
+export function createPoller(choice: 'auto' | PollerName = 'auto'): Poller {
+  let name = choice;
+  if (name === 'auto') name = (process.env.GALE_POLLER as PollerName | undefined) || platformPoller();
+  switch (name) {
+    case 'epoll': return new EPollPoller();
+    case 'poll': return new PollPoller();
+    case 'kqueue': return new KQueuePoller();
+    default: throw new TypeError(`unknown poller '${String(name)}' (expected epoll, poll or kqueue)`);
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The FFI backend: the one place that talks to ffi-rs.
+ *
+ * Everything above this file sees a backend-neutral `bind(library, name,
+ * returnType, paramTypes)` that returns a plain JS function over numbers and
+ * buffers, so another FFI binding could be put here without touching the rest.
+ *
+ * Why the native binding and not ffi-rs's `load`/`define`: the exported
+ * wrappers rebuild the call descriptor on every call (~3 µs of JS work). The
+ * native `load` accepts one pre-built descriptor whose `paramsValue` array we
+ * mutate in place before each call, which is safe for synchronous calls (the
+ * native side keeps nothing). See ../shared/FFI-NOTES.md for the costs and for
+ * the descriptor mistakes that abort the process instead of throwing.
+ */
+import { createRequire } from 'node:module';
+import { isMainThread } from 'node:worker_threads';
+
+const require = createRequire(import.meta.url);
+
+/** The C types the syscall layer uses. Pointers travel as plain numbers. */
+export type CType =
+  | 'void'
+  | 'i16'
+  | 'i32'
+  | 'u32'
+  | 'i64'
+  | 'u64'
+  | 'ptr' // an address as a number (u64)
+  | 'buf' // a Buffer/Uint8Array passed zero-copy
+  | 'external'; // an opaque native pointer object (only for createExternalBuffer)
+
+/** A bound C function: numbers (and buffers for `buf` params) in, a number out. */
+export type NativeFunction = (...args: Array<number | Uint8Array>) => any;
+
+interface NativeBinding {
+  DataType: Record<string, number>;
+  FFITypeTag: Record<string, number>;
+  open(params: { library: string; path: string }): void;
+  load(params: object): unknown;
+  createExternalBuffer(external: unknown, length: number): Buffer;
+}
+
+/** Counts every FFI call made on this thread; `IOLoop.stats()` reads deltas of it. */
+export const ffiCounter = { calls: 0 };
+
+function platformPackage(): string {
+  const { platform, arch } = process;
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
+    return `@yuuang/ffi-rs-linux-${arch}-${libc}`;
+  }
+  if (platform === 'darwin') return `@yuuang/ffi-rs-darwin-${arch}`;
+  if (platform === 'win32') return `@yuuang/ffi-rs-win32-${arch}-msvc`;
+  return `@yuuang/ffi-rs-${platform}-${arch}`;
+}
+
+function loadNativeBinding(): NativeBinding {
+  // ffi-rs's index.js picks the same package; requiring it first makes npm's
+  // resolution (and its error message for an unsupported platform) apply.
+  require('ffi-rs');
+  const ffiRequire = createRequire(require.resolve('ffi-rs'));
+  return ffiRequire(platformPackage()) as NativeBinding;
+}
+
+const native = loadNativeBinding();
+const DT = native.DataType;
+
+const openLibraries = new Set<string>();
+
+/**
+ * Opens a shared library under a short name. `path: ''` opens the running
+ * program itself: libc, plus the OpenSSL and libuv symbols node exports.
+ */
+export function openLibrary(library: string, path: string): void {
+  if (openLibraries.has(library)) return;
+  // ffi-rs keeps one unlocked library map for all threads: only the main
+  // thread may write it. Workers use what the main thread opened (gale's
+  // modules open their libraries on import, before any worker starts).
+  if (isMainThread) native.open({ library, path });
+  openLibraries.add(library);
+}
+
+function dataType(type: CType): unknown {
+  switch (type) {
+    case 'void': return DT.Void;
+    case 'i16': return DT.I16;
+    case 'i32': return DT.I32;
+    case 'u32': return DT.U32;
+    case 'i64': return DT.I64;
+    case 'u64':
+    case 'ptr': return DT.U64;
+    case 'external': return DT.External;
+    // A bare DataType.U8Array aborts the process on the native path: it must
+    // be described by an array-constructor object (FFI-NOTES, sharp edges).
+    case 'buf': return { ffiTypeTag: native.FFITypeTag.Array, type: DT.U8Array, length: 0 };
+  }
+}
+
+/**
+ * Binds one C function. The returned function reuses a single descriptor and
+ * counts itself in `ffiCounter`. Arity-specialised closures avoid `arguments`
+ * and rest-array allocation on the hot path.
+ */
+export function bind(library: string, funcName: string, returnType: CType, paramTypes: CType[]): NativeFunction {
+  const paramsValue: unknown[] = new Array(paramTypes.length).fill(0);
+  const desc = {
+    library,
+    funcName,
+    retType: dataType(returnType),
+    paramsType: paramTypes.map(dataType),
+    paramsValue,
+    freeResultMemory: false, // true on a synchronous call double-frees
+  };
+  const load = native.load;
+  const counter = ffiCounter;
+  switch (paramTypes.length) {
+    case 0:
+      return () => { counter.calls++; return load(desc); };
+    case 1:
+      return (a) => { paramsValue[0] = a; counter.calls++; return load(desc); };
+    case 2:
+      return (a, b) => { paramsValue[0] = a; paramsValue[1] = b; counter.calls++; return load(desc); };
+    case 3:
+      return (a, b, c) => {
+        paramsValue[0] = a; paramsValue[1] = b; paramsValue[2] = c;
+        counter.calls++;
+        return load(desc);
+      };
+    case 4:
+      return (a, b, c, d) => {
+        paramsValue[0] = a; paramsValue[1] = b; paramsValue[2] = c; paramsValue[3] = d;
+        counter.calls++;
+        return load(desc);
+      };
+    default:
+      return (...args) => {
+        for (let i = 0; i < args.length; i++) paramsValue[i] = args[i];
+        counter.calls++;
+        return load(desc);
+      };
+  }
+}
+
+/** A Buffer that aliases native memory (no copy; we own the memory's lifetime). */
+export function externalView(external: unknown, length: number): Buffer {
+  return native.createExternalBuffer(external, length);
+}

@@ -1,0 +1,361 @@
+/**
+ * libc through FFI: one declarative table of C signatures, bound once per
+ * thread, and typed wrappers on top that return results or throw `OSError`.
+ *
+ * Conventions of the wrappers:
+ * - pointers travel as numbers into the thread's arena (./arena.ts), never as
+ *   per-call Buffers, because each Buffer argument costs ~1.7 µs more;
+ * - errno is read through a view of `__errno_location()` only after a -1;
+ * - EAGAIN/EWOULDBLOCK is a normal outcome for nonblocking fds and comes back
+ *   as `-1` (documented per wrapper), never as an exception;
+ * - EINTR is retried where the call is cheap to retry, or reported as "no
+ *   result" where the caller must go back to Node (the poll).
+ */
+import { bind, type CType, type NativeFunction } from './ffi.js';
+import { CHUNK_SIZE, chunk, outbox, scratch, viewAt } from './arena.js';
+import { OSError, errno as E } from './errors.js';
+import { FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK } from './constants.js';
+
+const linux = process.platform === 'linux';
+const bsd = !linux && process.platform !== 'win32';
+
+type Signature = readonly [ret: CType, params: readonly CType[], symbol?: string, available?: boolean];
+
+/**
+ * Every C function gale calls, with its signature. `symbol` is set where the
+ * JS name differs from the C one (two views of `write`, say); `available`
+ * false keeps a platform's missing symbol unbound.
+ */
+const signatures = {
+  // memory and errno
+  errnoLocation: ['ptr', [], linux ? '__errno_location' : '__error'],
+  memcpy: ['ptr', ['ptr', 'ptr', 'u64']],
+  strlen: ['u64', ['ptr']],
+  free: ['void', ['ptr']],
+  // file descriptors
+  read: ['i64', ['i32', 'ptr', 'u64']],
+  write: ['i64', ['i32', 'ptr', 'u64']],
+  writeBuf: ['i64', ['i32', 'buf', 'u64'], 'write'],
+  readBuf: ['i64', ['i32', 'buf', 'u64'], 'read'],
+  close: ['i32', ['i32']],
+  fcntl: ['i32', ['i32', 'i32', 'i32']],
+  pipe: ['i32', ['ptr']],
+  pipe2: ['i32', ['ptr', 'i32'], undefined, linux],
+  eventfd: ['i32', ['u32', 'i32'], undefined, linux],
+  getpid: ['i32', []],
+  // pollers
+  epollCreate1: ['i32', ['i32'], 'epoll_create1', linux],
+  epollCtl: ['i32', ['i32', 'i32', 'i32', 'ptr'], 'epoll_ctl', linux],
+  epollWait: ['i32', ['i32', 'ptr', 'i32', 'i32'], 'epoll_wait', linux],
+  poll: ['i32', ['ptr', 'u64', 'i32']],
+  kqueue: ['i32', [], undefined, bsd],
+  kevent: ['i32', ['i32', 'ptr', 'i32', 'ptr', 'i32', 'ptr'], undefined, bsd],
+  // sockets
+  socket: ['i32', ['i32', 'i32', 'i32']],
+  socketpair: ['i32', ['i32', 'i32', 'i32', 'ptr']],
+  bind: ['i32', ['i32', 'ptr', 'u32']],
+  listen: ['i32', ['i32', 'i32']],
+  accept: ['i32', ['i32', 'ptr', 'ptr']],
+  accept4: ['i32', ['i32', 'ptr', 'ptr', 'i32'], undefined, linux],
+  connect: ['i32', ['i32', 'ptr', 'u32']],
+  shutdown: ['i32', ['i32', 'i32']],
+  getsockopt: ['i32', ['i32', 'i32', 'i32', 'ptr', 'ptr']],
+  setsockopt: ['i32', ['i32', 'i32', 'i32', 'ptr', 'u32']],
+  getsockname: ['i32', ['i32', 'ptr', 'ptr']],
+  getpeername: ['i32', ['i32', 'ptr', 'ptr']],
+  send: ['i64', ['i32', 'ptr', 'u64', 'i32']],
+  recv: ['i64', ['i32', 'ptr', 'u64', 'i32']],
+  inetPton: ['i32', ['i32', 'ptr', 'ptr'], 'inet_pton'],
+  ifNametoindex: ['u32', ['ptr'], 'if_nametoindex'],
+  // name resolution
+  getaddrinfo: ['i32', ['ptr', 'ptr', 'ptr', 'ptr']],
+  freeaddrinfo: ['void', ['ptr']],
+  gaiStrerror: ['ptr', ['i32'], 'gai_strerror'],
+  // libuv, exported by the node binary (Node coexistence)
+  uvDefaultLoop: ['ptr', [], 'uv_default_loop'],
+  uvBackendFd: ['i32', ['ptr'], 'uv_backend_fd'],
+  uvBackendTimeout: ['i32', ['ptr'], 'uv_backend_timeout'],
+} as const satisfies Record<string, Signature>;
+
+type Libc = { [K in keyof typeof signatures]: NativeFunction };
+
+function bindAll(): Libc {
+  const bound: Partial<Record<string, NativeFunction>> = {};
+  for (const [name, [ret, params, symbol, available]] of Object.entries(signatures) as Array<[string, Signature]>) {
+    if (available === false) {
+      bound[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
+      continue;
+    }
+    bound[name] = bind('libc', symbol ?? name, ret, [...params]);
+  }
+  return bound as Libc;
+}
+
+/** The raw bound functions. Prefer the typed wrappers below. */
+export const c: Libc = bindAll();
+
+// errno lives in thread-local storage; one view per thread reads it for ~5 ns.
+const errnoView = new Int32Array(viewAt(c.errnoLocation() as number, 4).buffer, 0, 1);
+
+/** The calling thread's errno, valid right after a call returned -1. */
+export function lastErrno(): number {
+  return errnoView[0]!;
+}
+
+/** Throws the OSError for the current errno. */
+export function fail(syscall: string): never {
+  throw new OSError(lastErrno(), syscall);
+}
+
+function check(result: number, syscall: string): number {
+  if (result < 0) fail(syscall);
+  return result;
+}
+
+function isWouldBlock(err: number): boolean {
+  return err === E.EAGAIN || err === E.EWOULDBLOCK;
+}
+
+// ---------------------------------------------------------------- fds
+
+/**
+ * Reads up to `max` bytes from `fd` into the shared chunk region
+ * (`chunk.view`). Returns the count (0 at EOF), or -1 if the fd would block.
+ * Copy the bytes out before the next read on this thread.
+ */
+export function readToChunk(fd: number, max: number = CHUNK_SIZE): number {
+  for (;;) {
+    const n = c.read(fd, chunk.addr, Math.min(max, CHUNK_SIZE)) as number;
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (isWouldBlock(err)) return -1;
+    if (err !== E.EINTR) throw new OSError(err, 'read');
+  }
+}
+
+/** Reads straight into `target` (zero-copy). Returns the count, 0 at EOF, or -1 if it would block. */
+export function readInto(fd: number, target: Uint8Array): number {
+  for (;;) {
+    const n = c.readBuf(fd, target, target.byteLength) as number;
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (isWouldBlock(err)) return -1;
+    if (err !== E.EINTR) throw new OSError(err, 'read');
+  }
+}
+
+/**
+ * Writes `data` to `fd`. Small payloads are staged in the native outbox (a
+ * copy costs nanoseconds; a Buffer argument costs microseconds); large ones
+ * are passed zero-copy. Returns the bytes written, or -1 if it would block.
+ */
+export function writeBytes(fd: number, data: Uint8Array): number {
+  const length = data.byteLength;
+  for (;;) {
+    let n: number;
+    if (length <= CHUNK_SIZE) {
+      outbox.view.set(data, 0);
+      n = c.write(fd, outbox.addr, length) as number;
+    } else {
+      n = c.writeBuf(fd, data, length) as number;
+    }
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (isWouldBlock(err)) return -1;
+    if (err !== E.EINTR) throw new OSError(err, 'write');
+  }
+}
+
+/**
+ * Writes several buffers with one syscall by coalescing them into the outbox
+ * (up to its size). Returns the bytes written, or -1 if it would block.
+ */
+export function writeGather(fd: number, parts: readonly Uint8Array[], first = 0, firstOffset = 0): number {
+  let length = 0;
+  const view = outbox.view;
+  for (let i = first; i < parts.length && length < CHUNK_SIZE; i++) {
+    const part = i === first && firstOffset ? parts[i]!.subarray(firstOffset) : parts[i]!;
+    const take = Math.min(part.byteLength, CHUNK_SIZE - length);
+    view.set(take === part.byteLength ? part : part.subarray(0, take), length);
+    length += take;
+  }
+  for (;;) {
+    const n = c.write(fd, outbox.addr, length) as number;
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (isWouldBlock(err)) return -1;
+    if (err !== E.EINTR) throw new OSError(err, 'write');
+  }
+}
+
+/** Closes `fd`. EINTR is not retried: on Linux the fd is gone either way. */
+export function close(fd: number): void {
+  if ((c.close(fd) as number) < 0) {
+    const err = lastErrno();
+    if (err !== E.EINTR) throw new OSError(err, 'close');
+  }
+}
+
+/** Sets or clears O_NONBLOCK. */
+export function setNonblocking(fd: number, on: boolean): void {
+  const flags = check(c.fcntl(fd, F_GETFL, 0) as number, 'fcntl');
+  const next = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  if (next !== flags) check(c.fcntl(fd, F_SETFL, next) as number, 'fcntl');
+}
+
+/** Whether O_NONBLOCK is set. */
+export function isNonblocking(fd: number): boolean {
+  return (check(c.fcntl(fd, F_GETFL, 0) as number, 'fcntl') & O_NONBLOCK) !== 0;
+}
+
+/** Marks `fd` close-on-exec (platforms without the atomic flags). */
+export function setCloexec(fd: number): void {
+  check(c.fcntl(fd, F_SETFD, FD_CLOEXEC) as number, 'fcntl');
+}
+
+/** A nonblocking, close-on-exec pipe: `[readFd, writeFd]`. */
+export function pipe(): [number, number] {
+  if (linux) {
+    check(c.pipe2(scratch.addr, O_NONBLOCK | O_CLOEXEC) as number, 'pipe2');
+  } else {
+    check(c.pipe(scratch.addr) as number, 'pipe');
+  }
+  const fds: [number, number] = [scratch.view.readInt32LE(0), scratch.view.readInt32LE(4)];
+  if (!linux) for (const fd of fds) { setNonblocking(fd, true); setCloexec(fd); }
+  return fds;
+}
+
+/** A nonblocking, close-on-exec eventfd (Linux). */
+export function eventfd(): number {
+  return check(c.eventfd(0, O_NONBLOCK | O_CLOEXEC) as number, 'eventfd');
+}
+
+// ---------------------------------------------------------------- sockets
+
+/** Flags that make a new socket nonblocking and close-on-exec atomically (Linux). */
+export const NEW_FD_FLAGS = linux ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0;
+
+/** socket(2), close-on-exec. Nonblocking only when `nonblocking` is set. */
+export function socket(family: number, type: number, proto: number, nonblocking: boolean): number {
+  const flags = linux ? SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0) : 0;
+  const fd = check(c.socket(family, type | flags, proto) as number, 'socket');
+  if (!linux) { setCloexec(fd); if (nonblocking) setNonblocking(fd, true); }
+  return fd;
+}
+
+/** socketpair(2): two connected, close-on-exec sockets. */
+export function socketpair(family: number, type: number, nonblocking: boolean): [number, number] {
+  const flags = linux ? SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0) : 0;
+  check(c.socketpair(family, type | flags, 0, scratch.addr) as number, 'socketpair');
+  const fds: [number, number] = [scratch.view.readInt32LE(0), scratch.view.readInt32LE(4)];
+  if (!linux) for (const fd of fds) { setCloexec(fd); if (nonblocking) setNonblocking(fd, true); }
+  return fds;
+}
+
+/** setsockopt with an int value. */
+export function setsockoptInt(fd: number, level: number, option: number, value: number): void {
+  scratch.view.writeInt32LE(value, 0);
+  check(c.setsockopt(fd, level, option, scratch.addr, 4) as number, 'setsockopt');
+}
+
+/** setsockopt with raw bytes. */
+export function setsockoptBytes(fd: number, level: number, option: number, value: Uint8Array): void {
+  if (value.byteLength > 512) throw new OSError(E.EINVAL, 'setsockopt');
+  scratch.view.set(value, 0);
+  check(c.setsockopt(fd, level, option, scratch.addr, value.byteLength) as number, 'setsockopt');
+}
+
+/** getsockopt returning an int. */
+export function getsockoptInt(fd: number, level: number, option: number): number {
+  scratch.view.writeInt32LE(0, 0);
+  scratch.view.writeUInt32LE(4, 8);
+  check(c.getsockopt(fd, level, option, scratch.addr, scratch.addr + 8) as number, 'getsockopt');
+  return scratch.view.readInt32LE(0);
+}
+
+/** getsockopt returning up to `buflen` raw bytes. */
+export function getsockoptBytes(fd: number, level: number, option: number, buflen: number): Buffer {
+  if (buflen > 512) throw new OSError(E.EINVAL, 'getsockopt');
+  scratch.view.writeUInt32LE(buflen, 600);
+  check(c.getsockopt(fd, level, option, scratch.addr, scratch.addr + 600) as number, 'getsockopt');
+  return Buffer.from(scratch.view.subarray(0, scratch.view.readUInt32LE(600)));
+}
+
+/** Where sockaddrs are staged: scratch offset 512 (up to 128 bytes), length at 640. */
+export const SOCKADDR_OFFSET = 512;
+const SOCKLEN_OFFSET = 640;
+
+/** bind(2) with the sockaddr already staged at SOCKADDR_OFFSET. */
+export function bindStaged(fd: number, length: number): void {
+  check(c.bind(fd, scratch.addr + SOCKADDR_OFFSET, length) as number, 'bind');
+}
+
+/** connect(2) with the staged sockaddr. Returns 0 or the errno (EINPROGRESS for nonblocking). */
+export function connectStaged(fd: number, length: number): number {
+  for (;;) {
+    if ((c.connect(fd, scratch.addr + SOCKADDR_OFFSET, length) as number) === 0) return 0;
+    const err = lastErrno();
+    if (err !== E.EINTR) return err;
+  }
+}
+
+/** listen(2). */
+export function listen(fd: number, backlog: number): void {
+  check(c.listen(fd, backlog) as number, 'listen');
+}
+
+/**
+ * accept(2) a connection as a nonblocking, close-on-exec fd. The peer's
+ * sockaddr is left staged at SOCKADDR_OFFSET with its length returned in
+ * `acceptedAddressLength`. Returns -1 if none is pending.
+ */
+export function accept(fd: number, nonblocking = true): number {
+  const view = scratch.view;
+  for (;;) {
+    view.writeUInt32LE(128, SOCKLEN_OFFSET);
+    const conn = linux
+      ? c.accept4(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)) as number
+      : c.accept(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number;
+    if (conn >= 0) {
+      if (!linux) { setCloexec(conn); if (nonblocking) setNonblocking(conn, true); }
+      return conn;
+    }
+    const err = lastErrno();
+    if (isWouldBlock(err)) return -1;
+    // A connection reset before we accepted it is not the listener's failure.
+    if (err === E.EINTR || err === E.ECONNABORTED) continue;
+    throw new OSError(err, 'accept');
+  }
+}
+
+/** The length of the sockaddr staged by the last accept/getsockname/getpeername. */
+export function stagedAddressLength(): number {
+  return scratch.view.readUInt32LE(SOCKLEN_OFFSET);
+}
+
+/** getsockname(2)/getpeername(2): stages the sockaddr and returns its length. */
+export function sockname(fd: number, peer: boolean): number {
+  scratch.view.writeUInt32LE(128, SOCKLEN_OFFSET);
+  const fn = peer ? c.getpeername : c.getsockname;
+  check(fn(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number, peer ? 'getpeername' : 'getsockname');
+  return stagedAddressLength();
+}
+
+/** shutdown(2). */
+export function shutdown(fd: number, how: number): void {
+  check(c.shutdown(fd, how) as number, 'shutdown');
+}
+
+/** Copies `length` bytes at a native address into a new Buffer (one memcpy into the chunk). */
+export function peek(addr: number, length: number): Buffer {
+  if (length > CHUNK_SIZE) throw new RangeError('peek is limited to one chunk');
+  c.memcpy(chunk.addr, addr, length);
+  return Buffer.from(chunk.view.subarray(0, length));
+}
+
+/** Reads the NUL-terminated C string at `addr`. */
+export function cString(addr: number): string {
+  if (!addr) return '';
+  const length = c.strlen(addr) as number;
+  return peek(addr, Math.min(length, CHUNK_SIZE)).toString('utf8');
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// Runs every compiled spec file in its own process (a crash in native code
+// fails one file, not the suite; fd-leak checks see one module's fds), two at
+// a time, under c8 for coverage. Prints uvu's per-file result and, last,
+// `N passed, N failed` summed over the files.
+//
+// usage: node scripts/test.mjs [--no-coverage] [pattern]
+import { spawn } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+
+const args = process.argv.slice(2);
+const coverage = !args.includes('--no-coverage');
+const pattern = args.find((a) => !a.startsWith('--'));
+const specDir = 'dist/spec';
+const files = readdirSync(specDir)
+  .filter((f) => f.endsWith('.spec.js') && (!pattern || f.includes(pattern)))
+  .sort();
+const coverageDir = 'coverage/tmp';
+if (coverage) rmSync('coverage', { recursive: true, force: true });
+
+const parallel = Math.max(1, Math.min(2, availableParallelism()));
+const perFileTimeoutMs = 120_000;
+let passed = 0;
+let failed = 0;
+const failures = [];
+
+function runFile(file) {
+  return new Promise((resolve) => {
+    const env = { ...process.env, FORCE_COLOR: '0' };
+    if (coverage) env.NODE_V8_COVERAGE = coverageDir;
+    const child = spawn(process.execPath, ['--enable-source-maps', join(specDir, file)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => { out += `\n[test.mjs] ${file} timed out after ${perFileTimeoutMs} ms\n`; child.kill('SIGKILL'); }, perFileTimeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      let bad = total - ok;
+      // A file that crashed or hung counts as one failure beyond its counted ones.
+      if ((code !== 0 && bad === 0) || signal) bad += 1;
+      passed += ok;
+      failed += bad;
+      const status = bad ? 'FAIL' : 'ok  ';
+      process.stdout.write(`${status} ${file}: ${ok} passed, ${bad} failed\n`);
+      if (bad) failures.push(`----- ${file} (exit ${code ?? signal})\n${out}`);
+      resolve();
+    });
+  });
+}
+
+const queue = [...files];
+await Promise.all(Array.from({ length: parallel }, async () => {
+  while (queue.length) await runFile(queue.shift());
+}));
+
+for (const f of failures) process.stdout.write(`${f}\n`);
+if (coverage) {
+  await new Promise((resolve) => {
+    const c8 = spawn(process.execPath, ['node_modules/c8/bin/c8.js', 'report', '--temp-directory', coverageDir,
+      '--reporter=text-summary', '--reporter=json-summary', '--exclude=dist/spec/**', '--exclude=dist/scripts/**',
+      '--exclude=spec/**', '--exclude=scripts/**'], { stdio: 'inherit' });
+    c8.on('close', resolve);
+  });
+  const { summarize } = await import('./coverage-summary.mjs');
+  summarize('coverage/coverage-summary.json');
+}
+process.stdout.write(`${passed} passed, ${failed} failed\n`);
+process.exitCode = failed ? 1 : 0;

@@ -1,0 +1,61 @@
+/**
+ * Shared test helpers: fd-leak checks, bounded loops, log capture.
+ * Every loop a test runs is bounded in time: pass a timeout to `runSync`, so
+ * a test fails rather than hangs when the code under test never finishes.
+ */
+import { readdirSync, readlinkSync } from 'node:fs';
+import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
+
+/** The fds open in this process, as `fd -> target`. */
+export function openFds(): Map<number, string> {
+  const fds = new Map<number, string>();
+  for (const name of readdirSync('/proc/self/fd')) {
+    try { fds.set(Number(name), readlinkSync(`/proc/self/fd/${name}`)); } catch { /* closed while listing */ }
+  }
+  return fds;
+}
+
+/**
+ * Returns a checker that throws if fds other than `allowed` were opened
+ * since this call and are still open. Call it at the end of a test.
+ */
+export function fdLeakCheck(): () => void {
+  const before = openFds();
+  return () => {
+    const leaked: string[] = [];
+    for (const [fd, target] of openFds()) {
+      if (before.get(fd) !== target && !isNodeInternal(target)) leaked.push(`${fd} -> ${target}`);
+    }
+    if (leaked.length) throw new Error(`leaked fds: ${leaked.join(', ')}`);
+  };
+}
+
+// Node opens a few fds of its own lazily (/dev/urandom, /dev/null for child
+// stdio); they come and go independently of the code under test.
+function isNodeInternal(target: string): boolean {
+  return target.startsWith('/dev/');
+}
+
+/** Captures log records for the duration of `fn`. */
+export async function captureLogs<T>(fn: () => T | Promise<T>): Promise<{ result: T; logs: Array<[string, string]> }> {
+  const logs: Array<[string, string]> = [];
+  const record = (level: string) => (...args: unknown[]) => {
+    logs.push([level, args.map((a) => (a instanceof Error ? `${a.name}: ${a.message}\n${a.stack}` : String(a))).join(' ')]);
+  };
+  const logger: Logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') };
+  setLogger(logger);
+  try {
+    const result = await fn();
+    return { result, logs };
+  } finally {
+    setLogger(stderrLogger);
+  }
+}
+
+/** Resolves after `ms` of Node time (for tests that wait on Node's side). */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The poller the suite runs under (`GALE_POLLER`), for messages. */
+export const pollerUnderTest = process.env.GALE_POLLER ?? 'auto';
