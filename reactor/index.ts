@@ -1,0 +1,21 @@
+/**
+ * gale/reactor: the event loop and everything it is made of, as API.md
+ * names them — `IOLoop`, `PeriodicCallback`, `Future` and the gen helpers,
+ * the executors, logging and `OSError`.
+ *
+ * Modules inside gale import each other's files directly, never this one;
+ * it exists for applications (`import { IOLoop } from 'gale/reactor'`).
+ */
+export { IOLoop, TimeoutHandle, type FdLike, type IOLoopOptions, type IOLoopStats } from './ioloop.js';
+export { PeriodicCallback } from './periodic.js';
+export {
+  Future, CancelledError, InvalidStateError, TimeoutError, isFuture, chainFuture,
+  futureSetResultUnlessCancelled, futureSetExceptionUnlessCancelled,
+} from './future.js';
+export { sleep, withTimeout, moment, multi } from './gen.js';
+export {
+  defineTask, dummyExecutor, ThreadPoolExecutor,
+  type Executor, type Task, type TaskRef, type ThreadPoolExecutorOptions,
+} from './executor.js';
+export { setLogger, type Logger } from './log.js';
+export { OSError } from './sys/errors.js';
