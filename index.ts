@@ -1,1 +1,8 @@
-export {};
+/**
+ * gale: a Tornado-style event-loop runtime for Node.js with its own reactor.
+ *
+ * The package root re-exports every public name; the subpaths
+ * `gale/reactor`, `gale/streams`, `gale/net`, `gale/resolvers` expose each
+ * folder's part.
+ */
+export * from './reactor/index.js';
