@@ -22,6 +22,10 @@ import { decodeSockaddr, encodeSockaddr, sockaddrFamily, type Address } from '..
 import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from '../reactor/sys/constants.js';
 
 export type { Address } from '../reactor/sys/sockaddr.js';
+/**
+ * The socket constants of API.md (plus the SOCK_NONBLOCK/SOCK_CLOEXEC type
+ * flags and the buffer-size options), with this platform's values.
+ */
 export {
   AF_UNSPEC, AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_CLOEXEC,
   SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SO_ERROR, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF,
@@ -137,9 +141,9 @@ export class Socket {
     }
     this.fd = checkInt('fileno', fileno);
     if (fileno < 0) throw new OSError(E.EBADF, 'socket', `invalid fileno ${fileno}`);
-    this.family = family ?? detectFamily(fileno);
+    this.family = family === undefined ? detectFamily(fileno) : checkInt('family', family);
     this.type = type === undefined ? sys.getsockoptInt(fileno, SOL_SOCKET, SO_TYPE) : type & ~flags;
-    this.proto = proto ?? (linux ? sys.getsockoptInt(fileno, SOL_SOCKET, SO_PROTOCOL) : 0);
+    this.proto = proto === undefined ? (linux ? sys.getsockoptInt(fileno, SOL_SOCKET, SO_PROTOCOL) : 0) : checkInt('proto', proto);
     if (knownNonblocking !== undefined) this.nonblocking = knownNonblocking;
     else this.nonblocking = (flags & SOCK_NONBLOCK) !== 0 || sys.isNonblocking(fileno);
   }
@@ -180,7 +184,9 @@ export class Socket {
   /** Reads a socket option: an int, or up to `buflen` raw bytes when `buflen` is given. */
   getsockopt(level: number, option: number, buflen?: number): number | Buffer {
     const fd = this.checkOpen('getsockopt');
-    if (!buflen) return sys.getsockoptInt(fd, checkInt('level', level), checkInt('option', option));
+    checkInt('level', level);
+    checkInt('option', option);
+    if (!buflen) return sys.getsockoptInt(fd, level, option);
     if (checkInt('buflen', buflen) < 0) throw new RangeError('buflen must not be negative');
     return sys.getsockoptBytes(fd, level, option, buflen);
   }
@@ -248,6 +254,7 @@ export class Socket {
   /** Sends what the kernel takes now; returns the byte count (maybe short). */
   send(data: Uint8Array | string, flags = 0): number {
     const fd = this.checkOpen('send');
+    checkInt('flags', flags);
     const bytes = toBytes(data);
     const length = bytes.byteLength;
     const small = length <= CHUNK_SIZE;
@@ -270,6 +277,7 @@ export class Socket {
   recv(bufsize: number, flags = 0): Buffer {
     const fd = this.checkOpen('recv');
     if (checkInt('bufsize', bufsize) < 0) throw new RangeError('negative buffersize in recv');
+    checkInt('flags', flags);
     if (bufsize > CHUNK_SIZE) {
       const target = Buffer.allocUnsafe(bufsize);
       const n = this.recvRaw(fd, target, bufsize, flags);

@@ -35,9 +35,13 @@ const region = allocRegion(HOST + HOST_MAX + 1);
 
 /** One entry of a lookup: where and how to connect. */
 export interface AddrInfo {
+  /** AF_INET or AF_INET6. */
   family: number;
+  /** SOCK_STREAM, SOCK_DGRAM or SOCK_RAW. */
   socktype: number;
+  /** The protocol number (6 for TCP, 17 for UDP). */
   protocol: number;
+  /** `[host, port]`, or `[host, port, flowinfo, scopeId]` for IPv6. */
   address: Address;
 }
 

@@ -223,6 +223,8 @@ test('wrong-typed addresses give clear TypeErrors and leave the socket usable', 
   assert.instance(thrown(() => sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 'yes' as any)), TypeError);
   assert.instance(thrown(() => sock.send(42 as any)), TypeError);
   assert.instance(thrown(() => sock.recvInto('buffer' as any)), TypeError);
+  assert.instance(thrown(() => sock.send('x', 'urgent' as any)), TypeError);
+  assert.instance(thrown(() => sock.getsockopt('socket' as any, SO_REUSEADDR)), TypeError);
   assert.instance(thrown(() => new Socket('inet' as any)), TypeError);
   // Still a working socket after all that.
   sock.bind(['127.0.0.1', 0]);
