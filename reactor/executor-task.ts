@@ -83,6 +83,19 @@ export function taskAddress(task: unknown): TaskAddress {
   return { module: href, name };
 }
 
+/**
+ * The function a task names, from its module's namespace.
+ *
+ * @throws TypeError if the module has no such exported function.
+ */
+export function taskFunction(namespace: Record<string, unknown>, address: TaskAddress): (...args: unknown[]) => unknown {
+  const fn = namespace[address.name];
+  if (typeof fn !== 'function') {
+    throw new TypeError(`module ${address.module} has no exported function named ${JSON.stringify(address.name)}`);
+  }
+  return fn as (...args: unknown[]) => unknown;
+}
+
 /** How a task is named in messages: `tasks.js#add`. */
 export function taskLabel(address: TaskAddress): string {
   return `${address.module.slice(address.module.lastIndexOf('/') + 1)}#${address.name}`;
@@ -127,7 +140,16 @@ export interface WorkerInit {
  * when it can be cloned.
  */
 export type Thrown =
-  | { kind: 'error'; name: string; message: string; stack: string | undefined; props: Record<string, unknown>; cause?: Thrown }
+  | {
+      kind: 'error';
+      name: string;
+      message: string;
+      stack: string | undefined;
+      /** Class names from the error's own class up to Error, to rebuild the nearest known one. */
+      lineage: string[];
+      props: Record<string, unknown>;
+      cause?: Thrown;
+    }
   | { kind: 'value'; value: unknown };
 
 /** Packs a thrown value for the trip to another thread. */
@@ -143,7 +165,12 @@ export function packThrown(error: unknown, depth = 0): Thrown {
     const value = (error as unknown as Record<string, unknown>)[key];
     if (isCloneable(value)) props[key] = value;
   }
-  const packed: Thrown = { kind: 'error', name: String(error.name), message: String(error.message), stack: error.stack, props };
+  const lineage: string[] = [];
+  for (let proto = Object.getPrototypeOf(error); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    const ctorName = Object.hasOwn(proto, 'constructor') ? (proto.constructor as { name?: unknown }).name : undefined;
+    if (typeof ctorName === 'string') lineage.push(ctorName);
+  }
+  const packed: Thrown = { kind: 'error', name: String(error.name), message: String(error.message), stack: error.stack, lineage, props };
   if (error.cause !== undefined && depth < 4) packed.cause = packThrown(error.cause, depth + 1);
   return packed;
 }
@@ -153,19 +180,21 @@ const builtinErrors: Record<string, ErrorConstructor> = {
 };
 
 /**
- * Rebuilds a packed thrown value. Built-in error classes and `OSError` come
- * back as instances of their class, so `instanceof` keeps working across the
- * thread boundary; other classes come back as an `Error` with the original
- * `name`.
+ * Rebuilds a packed thrown value as an instance of the nearest class this
+ * thread knows for sure: the built-in error classes and `OSError`. So an
+ * `OSError` subclass thrown in a worker (a resolver's `GaiError`, say) is
+ * still `instanceof OSError` here, with its original `name` and fields; an
+ * application class comes back as an `Error` with its `name`.
  */
 export function unpackThrown(thrown: Thrown): unknown {
   if (thrown.kind === 'value') return thrown.value;
   const { name, message, stack, props } = thrown;
+  const known = thrown.lineage.find((className) => className === 'OSError' || Object.hasOwn(builtinErrors, className)) ?? 'Error';
   let error: Error;
-  if (name === 'OSError' && typeof props.errno === 'number') {
+  if (known === 'OSError' && typeof props.errno === 'number') {
     error = new OSError(props.errno, props.syscall as string | undefined, message, props.code as string | undefined);
   } else {
-    error = new (builtinErrors[name] ?? Error)(message);
+    error = new (builtinErrors[known] ?? Error)(message);
   }
   Object.assign(error, props);
   if (error.name !== name) {

@@ -14,7 +14,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { wakeFd } from './waker.js';
-import { packThrown, type JobMessage, type ReplyMessage, type WorkerInit } from './executor-task.js';
+import { packThrown, taskFunction, type JobMessage, type ReplyMessage, type WorkerInit } from './executor-task.js';
 
 const { port, wakeFd: fd } = workerData as WorkerInit;
 let uncaught: unknown = undefined;
@@ -41,11 +41,7 @@ function reply(message: ReplyMessage): void {
 async function run(job: JobMessage): Promise<void> {
   let message: ReplyMessage;
   try {
-    const namespace = (await import(job.module)) as Record<string, unknown>;
-    const fn = namespace[job.name];
-    if (typeof fn !== 'function') {
-      throw new TypeError(`module ${job.module} has no exported function named ${JSON.stringify(job.name)}`);
-    }
+    const fn = taskFunction(await import(job.module), job);
     // `await` a returned Promise here, so only settled values cross back.
     message = { id: job.id, ok: true, value: await fn(...job.args) };
   } catch (error) {

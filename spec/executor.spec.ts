@@ -160,10 +160,22 @@ test('a throwing task rejects with its error\'s name, message, stack and fields'
     assert.match(error.stack, /TaskFailure: it broke/);
     assert.match(error.stack, /at fail \(.*fixtures\/tasks\.(js|ts)/, 'the stack is the worker\'s');
 
-    const os = await rejection(executor.submit(task('failOS')));
+    const os = await rejection(executor.submit(task('failOS'), false));
     assert.instance(os, OSError, 'OSError keeps its class');
+    assert.is(os.name, 'OSError');
     assert.is(os.code, 'EAI_NONAME');
+    assert.is(os.errno, -2);
     assert.is(os.syscall, 'getaddrinfo');
+    const sub = await rejection(executor.submit(task('failOS'), true));
+    assert.instance(sub, OSError, 'an OSError subclass comes back as an OSError');
+    assert.is(sub.name, 'LookupError');
+    assert.is(sub.message, 'Name or service not known');
+    assert.is(sub.hostname, 'nowhere.invalid');
+    assert.instance(await rejection(executor.submit(task('throwValue'), new TypeError('built-in'))), TypeError);
+    const caused = await rejection(executor.submit(task('failWithCause')));
+    assert.is(caused.message, 'outer');
+    assert.instance(caused.cause, RangeError);
+    assert.is(caused.cause.message, 'inner');
 
     assert.is(await rejection(executor.submit(task('throwValue'), 42)), 42);
     assert.match((await rejection(executor.submit(task('unclonable')))).message, /could not be sent back/);
