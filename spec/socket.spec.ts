@@ -427,6 +427,18 @@ test('large sends and receives bypass the arena chunk intact', () => {
   check();
 });
 
+test('sendall sends everything; send to a closed peer throws EPIPE', () => {
+  const check = fdLeakCheck();
+  const [a, b] = socketpair();
+  a.sendall('all of it');
+  assert.is(b.recv(100).toString(), 'all of it');
+  b.close();
+  // Node ignores SIGPIPE, so the failure arrives as an errno.
+  expectOSError(() => a.send('into the void'), 'EPIPE', 'send');
+  a.close();
+  check();
+});
+
 test('pipe(): nonblocking, close-on-exec', () => {
   const check = fdLeakCheck();
   const [r, w] = pipe();
