@@ -91,6 +91,11 @@ export class ThreadPoolExecutor implements Executor {
     close: (): void => { this.loop = null; },
   };
 
+  /**
+   * Creates an idle pool: no thread starts until the first `submit()`.
+   *
+   * @throws RangeError if `maxWorkers` is not a positive integer.
+   */
   constructor(options: ThreadPoolExecutorOptions = {}) {
     const maxWorkers = options.maxWorkers ?? Math.min(32, availableParallelism() + 4);
     if (!Number.isInteger(maxWorkers) || maxWorkers < 1) {
@@ -257,7 +262,8 @@ export class ThreadPoolExecutor implements Executor {
   }
 
   private readonly onWake = (): void => {
-    // Drain first: a reply posted after this still rings again.
+    // Quiet the waker before pulling replies: a reply posted after the pull
+    // began is followed by a ring that wakes the loop again, never lost.
     this.waker?.consume();
     this.drainAll();
     this.afterChange();
