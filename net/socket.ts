@@ -16,8 +16,7 @@
  */
 import { CHUNK_SIZE, chunk, outbox, scratch } from '../reactor/sys/arena.js';
 import * as sys from '../reactor/sys/libc.js';
-import { constants as osConstants } from 'node:os';
-import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
+import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { decodeSockaddr, encodeSockaddr, sockaddrFamily, type Address } from '../reactor/sys/sockaddr.js';
 import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from '../reactor/sys/constants.js';
 
@@ -38,20 +37,6 @@ const linux = process.platform === 'linux';
 const SO_TYPE = linux ? 3 : 0x1008;
 const SO_PROTOCOL = 38;
 const SO_DOMAIN = 39;
-
-// libuv's error map (which OSError draws its codes from) lacks a few errnos
-// that sockets do report, EINPROGRESS above all; name them from os.constants.
-const errnoNames = new Map(Object.entries(osConstants.errno).map(([name, value]) => [value, name]));
-const fallbackText: Record<string, string> = {
-  EINPROGRESS: 'operation now in progress', ENETRESET: 'connection reset by network', ESTALE: 'stale file handle',
-};
-
-function osError(err: number, syscall: string): OSError {
-  if (!errnoCode(err).startsWith('Unknown')) return new OSError(err, syscall);
-  const code = errnoNames.get(err);
-  if (!code) return new OSError(err, syscall);
-  return new OSError(err, syscall, `[Errno ${err}] ${fallbackText[code] ?? code} (${syscall} ${code})`, code);
-}
 
 /** The default `listen` backlog, as Tornado's `_DEFAULT_BACKLOG`. */
 export const DEFAULT_BACKLOG = 128;
@@ -229,7 +214,7 @@ export class Socket {
   /** Connects; on a nonblocking socket throws OSError EINPROGRESS while the connection is under way. */
   connect(address: Address): void {
     const err = this.connectEx(address);
-    if (err !== 0) throw osError(err, 'connect');
+    if (err !== 0) throw new OSError(err, 'connect');
   }
 
   /** Connects and returns the errno instead of throwing (0 on success). Bad addresses still throw. */
@@ -263,7 +248,7 @@ export class Socket {
       const n = (small ? sys.c.send(fd, outbox.addr, length, flags) : sys.c.sendBuf(fd, bytes, length, flags)) as number;
       if (n >= 0) return n;
       const err = sys.lastErrno();
-      if (err !== E.EINTR) throw osError(err, 'send');
+      if (err !== E.EINTR) throw new OSError(err, 'send');
     }
   }
 
@@ -306,7 +291,7 @@ export class Socket {
       const n = (target ? sys.c.recvBuf(fd, target, length, flags) : sys.c.recv(fd, chunk.addr, length, flags)) as number;
       if (n >= 0) return n;
       const err = sys.lastErrno();
-      if (err !== E.EINTR) throw osError(err, 'recv');
+      if (err !== E.EINTR) throw new OSError(err, 'recv');
     }
   }
 

@@ -8,14 +8,32 @@ import { getSystemErrorMap } from 'node:util';
 
 const systemErrors = getSystemErrorMap(); // keyed by negative errno
 
+// libuv's map (behind getSystemErrorMap) lacks some errnos a raw syscall can
+// return (EINPROGRESS, ENETRESET, ESTALE, …); os.constants.errno has them all.
+const namesByErrno = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!namesByErrno.has(value)) namesByErrno.set(value, name);
+}
+
 /** Node's code for an errno number (`111` → `'ECONNREFUSED'`). */
 export function errnoCode(errno: number): string {
-  return systemErrors.get(-errno)?.[0] ?? `Unknown system error ${errno}`;
+  return systemErrors.get(-errno)?.[0] ?? namesByErrno.get(errno) ?? `Unknown system error ${errno}`;
 }
+
+const fallbackMessages: Record<string, string> = {
+  EINPROGRESS: 'operation now in progress',
+  EALREADY: 'operation already in progress',
+  ENETRESET: 'connection reset by network',
+  ESTALE: 'stale file handle',
+  EDQUOT: 'disk quota exceeded',
+};
 
 /** The human-readable text for an errno number. */
 export function errnoMessage(errno: number): string {
-  return systemErrors.get(-errno)?.[1] ?? `unknown error ${errno}`;
+  const known = systemErrors.get(-errno)?.[1];
+  if (known) return known;
+  const name = namesByErrno.get(errno);
+  return (name && fallbackMessages[name]) ?? name ?? `unknown error ${errno}`;
 }
 
 /** An operating-system failure (Python's `OSError`, Node's system errors). */
