@@ -1,0 +1,12 @@
+/**
+ * gale/resolvers: `Resolver` and its implementations (API.md, "resolvers"),
+ * plus the getaddrinfo binding they are built on and its `GaiError`.
+ *
+ * Modules inside gale import ./resolver.js directly, never this file.
+ */
+export {
+  Resolver, ResolverClosedError, BlockingResolver, ExecutorResolver, ThreadedResolver, OverrideResolver,
+  type Resolved, type ResolverClass, type ExecutorResolverOptions, type ThreadedResolverOptions,
+  type OverrideResolverOptions, type OverrideTarget,
+} from './resolver.js';
+export { GaiError, EAI, gaiStrerror, getaddrinfo, resolveSync, type AddrInfo } from './getaddrinfo.js';
