@@ -23,6 +23,9 @@ export class PeriodicCallback {
     this.callback = callback;
     this.callbackTime = callbackTimeMs;
     this.ioLoop = ioLoop ?? IOLoop.current()!;
+    // The loop names the failing function in "Exception in callback …":
+    // let that be the application's callback, not this wrapper.
+    Object.defineProperty(this.run, 'name', { value: callback.name });
   }
 
   /** Starts calling; the first call is one period from now. */
@@ -48,10 +51,13 @@ export class PeriodicCallback {
 
   private readonly run = (): unknown => {
     if (!this.running) return undefined;
+    const fired = this.timeout;
     try {
       return this.callback();
     } finally {
-      this.scheduleNext();
+      // A callback that restarted us (stop() then start()) already has the
+      // next run scheduled; scheduling again would run it twice per period.
+      if (this.timeout === fired) this.scheduleNext();
     }
   };
 
