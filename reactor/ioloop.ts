@@ -141,6 +141,9 @@ export class IOLoop {
   private traceTimeouts = 0;
 
   constructor(options: IOLoopOptions = {}) {
+    // Refuse before acquiring anything: a failed construction must not leak
+    // the poller's fd or the interop channel.
+    if (options.makeCurrent && IOLoop.current(false) !== null) throw new Error('current IOLoop already exists');
     this.poller = createPoller(options.poller ?? 'auto');
     this.pollerName = this.poller.name;
     this.tracing = options.trace ?? process.env.GALE_TRACE === '1';
@@ -152,7 +155,6 @@ export class IOLoop {
     if (options.makeCurrent === undefined) {
       if (IOLoop.current(false) === null) this.makeCurrent();
     } else if (options.makeCurrent) {
-      if (IOLoop.current(false) !== null) throw new Error('current IOLoop already exists');
       this.makeCurrent();
     }
   }
