@@ -587,18 +587,28 @@ export class IOLoop {
 
   private finishStopping(): void {
     this.stopped = false;
-    currentLoop = this.previousCurrent === this ? null : this.previousCurrent;
-    this.previousCurrent = null;
+    this.restoreCurrent();
     const settle = this.settleStart;
     this.settleStart = this.failStart = null;
     settle?.();
+  }
+
+  /**
+   * Puts back the loop that was current when start() ran (Tornado restores
+   * `old_current`): a loop that was current before it ran stays current
+   * after, unless it was closed meanwhile.
+   */
+  private restoreCurrent(): void {
+    const previous = this.previousCurrent;
+    this.previousCurrent = null;
+    currentLoop = previous === this && this.closing ? null : previous;
   }
 
   /** A failure of the loop's own machinery (not a callback's): stop and report. */
   private crash(error: unknown): void {
     this.running = false;
     this.stopped = false;
-    currentLoop = this.previousCurrent === this ? null : this.previousCurrent;
+    this.restoreCurrent();
     const fail = this.failStart;
     this.settleStart = this.failStart = null;
     fail?.(error);
