@@ -245,6 +245,10 @@ export class IOLoop {
   async runSync<T>(func: () => T | PromiseLike<T>, timeout?: number): Promise<T> {
     if (this.running) throw new Error('IOLoop is already running');
     let outcome: Future<T> | null = null;
+    // Only this run may be stopped by this run's outcome: work that outlives
+    // a timed-out run must not end the next one when it finally completes.
+    let active = true;
+    const stop = () => { if (active) this.stop(); };
     this.addCallback(() => {
       try {
         outcome = toFuture(func());
@@ -252,11 +256,15 @@ export class IOLoop {
         outcome = new Future<T>();
         outcome.setException(error);
       }
-      this.addFuture(outcome, () => this.stop());
+      this.addFuture(outcome, stop);
     });
-    const timer = timeout === undefined || timeout === null ? null : this.callLater(timeout, () => this.stop());
-    await this.start();
-    if (timer) this.removeTimeout(timer);
+    const timer = timeout === undefined || timeout === null ? null : this.callLater(timeout, stop);
+    try {
+      await this.start();
+    } finally {
+      active = false;
+      if (timer) this.removeTimeout(timer);
+    }
     const done = outcome as Future<T> | null;
     if (!done || !done.done()) throw new TimeoutError(`Operation timed out after ${timeout} seconds`);
     return done.result();

@@ -849,6 +849,14 @@ test('current: a loop that was current stays current after it stops', async () =
     loop.close();
   }
   same(IOLoop.current(false), null);
+  // Closed while running: not restored as current afterwards.
+  const closing = new IOLoop();
+  same(IOLoop.current(false), closing);
+  closing.addCallback(() => closing.close());
+  const guard = setTimeout(() => closing.stop(), 5000);
+  await closing.start();
+  clearTimeout(guard);
+  same(IOLoop.current(false), null);
 });
 
 test('current: another loop running inside restores the outer current after', async () => {
