@@ -1,0 +1,154 @@
+/**
+ * The write buffer: bytes handed to `write()` that the kernel has not taken
+ * yet, and the Futures waiting for them.
+ *
+ * The data is kept as the caller's own buffers, by reference: a 64 MiB
+ * write is never copied in JS, the kernel reads it straight from the
+ * caller's memory as it drains. Several small pending writes are coalesced
+ * into one syscall by the sink's gather write (one FFI call for many
+ * buffers) instead of being concatenated here.
+ *
+ * Each write Future resolves when *its* bytes are flushed (Tornado 4.5):
+ * the buffer counts every byte ever queued and every byte ever written, and
+ * a Future waits for the queued count as it was right after its write.
+ */
+import type { Future } from '../reactor/future.js';
+import { CHUNK_SIZE } from '../reactor/sys/arena.js';
+
+/** Where a write buffer's bytes go: the stream's fd. */
+export interface WriteSink {
+  /** Writes `data` (one buffer); returns the bytes written, 0 or less if the fd would block. */
+  writeToFd(data: Uint8Array): number;
+  /**
+   * Writes the bytes of `parts` from `parts[first]` at `offset` on, as many
+   * as fit in one gather (`GATHER_LIMIT`); returns as `writeToFd`.
+   */
+  writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number;
+}
+
+/**
+ * The most bytes one gather write coalesces (the native staging area's
+ * size). A head buffer at least this big is written on its own, zero-copy.
+ */
+export const GATHER_LIMIT = CHUNK_SIZE;
+
+/** Pending outgoing bytes plus the write Futures waiting on them. */
+export class WriteBuffer {
+  /** Bytes queued and not yet written. */
+  size = 0;
+  /** Whether the last `writeOnce` wrote less than it offered (the kernel's buffer is full). */
+  lastWasShort = false;
+  private parts: Uint8Array[] = [];
+  private head = 0;
+  private headOffset = 0;
+  private queued = 0;
+  private flushed = 0;
+  private waitIndex: number[] = [];
+  private waitFutures: Array<Future<void>> = [];
+  private waitHead = 0;
+
+  /** Queues `data` (kept by reference). */
+  append(data: Uint8Array): void {
+    if (data.byteLength === 0) return;
+    this.parts.push(data);
+    this.size += data.byteLength;
+    this.queued += data.byteLength;
+  }
+
+  /** Resolves `future` once every byte queued so far has been written. */
+  addWaiter(future: Future<void>): void {
+    if (this.flushed >= this.queued) {
+      future.setResult(undefined);
+      return;
+    }
+    this.waitIndex.push(this.queued);
+    this.waitFutures.push(future);
+  }
+
+  /**
+   * Makes one write through `sink`: the head buffer alone when it is big
+   * (zero-copy), else a gather of the next buffers. Returns the bytes written
+   * (0 if the fd would block). Errors from the sink propagate.
+   */
+  writeOnce(sink: WriteSink): number {
+    const part = this.parts[this.head]!;
+    const remaining = part.byteLength - this.headOffset;
+    let offered: number;
+    let n: number;
+    if (remaining < GATHER_LIMIT && this.head + 1 < this.parts.length) {
+      offered = Math.min(this.size, GATHER_LIMIT);
+      n = sink.writeManyToFd(this.parts, this.head, this.headOffset);
+    } else {
+      offered = remaining;
+      n = sink.writeToFd(this.headOffset ? part.subarray(this.headOffset) : part);
+    }
+    if (n > 0) this.advance(n);
+    else n = 0;
+    this.lastWasShort = n < offered;
+    return n;
+  }
+
+  /** Resolves the Futures whose bytes have all been written. */
+  resolveFlushed(): void {
+    const index = this.waitIndex;
+    const futures = this.waitFutures;
+    let i = this.waitHead;
+    while (i < index.length && index[i]! <= this.flushed) {
+      const future = futures[i]!;
+      futures[i] = undefined as unknown as Future<void>;
+      i++;
+      if (!future.done()) future.setResult(undefined);
+    }
+    if (i === index.length) {
+      index.length = 0;
+      futures.length = 0;
+      this.waitHead = 0;
+    } else {
+      this.waitHead = i;
+    }
+  }
+
+  /** Fails every waiting Future with `error` and drops all pending bytes. */
+  failAll(error: Error): void {
+    const futures = this.waitFutures.slice(this.waitHead);
+    this.waitIndex = [];
+    this.waitFutures = [];
+    this.waitHead = 0;
+    this.parts = [];
+    this.head = 0;
+    this.headOffset = 0;
+    this.size = 0;
+    for (const future of futures) if (!future.done()) future.setException(error);
+  }
+
+  /** How many write Futures are waiting. */
+  get waiting(): number {
+    return this.waitFutures.length - this.waitHead;
+  }
+
+  private advance(n: number): void {
+    this.size -= n;
+    this.flushed += n;
+    const parts = this.parts;
+    let left = n;
+    while (left > 0) {
+      const part = parts[this.head]!;
+      const remaining = part.byteLength - this.headOffset;
+      if (left < remaining) {
+        this.headOffset += left;
+        return;
+      }
+      left -= remaining;
+      parts[this.head] = undefined as unknown as Uint8Array; // let the caller's buffer go
+      this.head++;
+      this.headOffset = 0;
+    }
+    if (this.head === parts.length) {
+      parts.length = 0;
+      this.head = 0;
+    } else if (this.head >= 64 && this.head * 2 >= parts.length) {
+      this.parts = parts.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
