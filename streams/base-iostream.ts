@@ -1,0 +1,830 @@
+/**
+ * `BaseIOStream`: Tornado 4.4's buffered, nonblocking stream over an fd,
+ * with Tornado 4.5's per-write Futures and Tornado 5's `readInto`.
+ *
+ * ## How a read completes
+ *
+ * A read call records what it wants (n bytes, a delimiter, a regex, all
+ * until close, or a caller's buffer), then tries to satisfy it from the read
+ * buffer, then from the fd right away ("inline"), and only then asks the loop
+ * for READ events. Each READ event reads into the buffer until the read is
+ * satisfied or the fd is drained. Completion is Tornado's: a callback is run
+ * through `ioLoop.addCallback` (so user code never runs inside our handler
+ * and the close callback can be ordered after it), a Future is resolved on
+ * the spot — its `await` continuation then runs right after this loop
+ * iteration (see reactor/ioloop.ts), which keeps an echo at one iteration
+ * per message.
+ *
+ * ## The FFI budget (DESIGN.md, "Streams")
+ *
+ * Each syscall is an FFI call of a few µs, so the stream makes as few as the
+ * protocol allows: in steady state one read and one write per echoed
+ * message, plus a share of the loop's poll.
+ * - A read that returns fewer bytes than asked for means the fd is empty
+ *   right now. Tornado would read again to see EAGAIN; we remember "drained"
+ *   instead, until the next READ event says otherwise. The fd is
+ *   level-triggered, so a wrong guess costs a poll, never a lost byte.
+ * - A write the kernel takes only partly means its buffer is full; we wait
+ *   for WRITE instead of trying again.
+ * - The poll mask is not churned. READ stays registered while the stream
+ *   is idle with an empty buffer (Tornado's rule, to notice a close) and —
+ *   beyond Tornado — also while bytes the application has not asked for yet
+ *   are buffered, until a READ event arrives that nobody consumes. Tornado
+ *   drops READ as soon as a handler leaves data behind, which with
+ *   pipelined requests means two `epoll_ctl` calls per batch; dropping it
+ *   lazily keeps the same flow control (at most one more chunk is read)
+ *   without them.
+ *
+ * ## Closing
+ *
+ * `close()` closes the fd exactly once. Data already buffered still goes to
+ * a pending `readUntilClose` (or any pending read it satisfies); then, once
+ * no callback of this stream is still queued, every outstanding Future fails
+ * with `StreamClosedError` (its `realError` the cause, also kept in `error`)
+ * and the close callback is queued — after the read callbacks, so they can
+ * still process what they received.
+ */
+import { IOLoop } from '../reactor/ioloop.js';
+import { Future, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled } from '../reactor/future.js';
+import { appLog, genLog } from '../reactor/log.js';
+import { errno as E } from '../reactor/sys/errors.js';
+import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from './errors.js';
+import { ReadBuffer } from './read-buffer.js';
+import { GATHER_LIMIT, WriteBuffer, type WriteSink } from './write-buffer.js';
+import { iterateChunks } from './stream-iterator.js';
+import {
+  splitCallback, toBytes,
+  type ReadBytesOptions, type ReadCallback, type ReadUntilCloseOptions, type ReadUntilOptions, type StreamOptions,
+} from './options.js';
+
+const READ = IOLoop.READ;
+const WRITE = IOLoop.WRITE;
+const ERROR = IOLoop.ERROR;
+
+/** Tornado's default `max_buffer_size`: 100 MB. */
+export const DEFAULT_MAX_BUFFER_SIZE = 104857600;
+/** Tornado's default `read_chunk_size`: 64 KiB. */
+export const DEFAULT_READ_CHUNK_SIZE = 65536;
+
+// Errnos that mean the peer went away abruptly. They close the stream like
+// an EOF would, without logging (the error is still kept in `error`).
+const CONNRESET = new Set<number>([E.ECONNRESET, E.ECONNABORTED, E.EPIPE, E.ETIMEDOUT]);
+
+/** Whether `error` is a connection reset (ECONNRESET, ECONNABORTED, EPIPE, ETIMEDOUT). */
+export function isConnReset(error: unknown): boolean {
+  const errno = (error as { errno?: unknown } | null)?.errno;
+  return typeof errno === 'number' && CONNRESET.has(errno);
+}
+
+function describeDelimiter(delimiter: Uint8Array | RegExp): string {
+  return delimiter instanceof RegExp ? String(delimiter) : JSON.stringify(Buffer.from(delimiter).toString('latin1'));
+}
+
+/** A regex that `exec` searches from the start every time (Python's `re.search`). */
+function searchable(regex: RegExp): RegExp {
+  if (!(regex instanceof RegExp)) throw new TypeError('readUntilRegex needs a RegExp');
+  return regex.global || regex.sticky ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, '')) : regex;
+}
+
+/**
+ * A buffered, nonblocking stream over one fd: the read family, `write`,
+ * closing. Subclasses supply the fd operations (`fileno`, `closeFd`,
+ * `writeToFd`, `readFromFd`, optionally `getFdError`).
+ */
+export abstract class BaseIOStream implements AsyncIterable<Buffer> {
+  /** The loop this stream's fd is registered on. */
+  readonly ioLoop: IOLoop;
+  /** The most incoming bytes this stream buffers before closing with `StreamBufferFullError`. */
+  maxBufferSize: number;
+  /** The most bytes one read from the fd asks for. */
+  readChunkSize: number;
+  /** The most outgoing bytes this stream buffers (null: unlimited). */
+  maxWriteBufferSize: number | null;
+  /** Why the stream closed, when it closed because of an error. */
+  error: Error | null = null;
+
+  /** @internal The bytes read and not yet consumed. */
+  protected readonly readBuffer = new ReadBuffer();
+  private readonly writeBuffer = new WriteBuffer();
+  private readonly sink: WriteSink;
+
+  // The pending read: at most one, described by these fields.
+  private readCallback: ReadCallback | null = null;
+  private readFuture: Future<any> | null = null;
+  private streamingCallback: ReadCallback | null = null;
+  private readBytesLeft: number | null = null;
+  private readPartial = false;
+  private readDelimiter: Uint8Array | null = null;
+  private delimiterScanned = 0;
+  private readRegex: RegExp | null = null;
+  private readMaxBytes: number | null = null;
+  private readUntilCloseFlag = false;
+  private readTarget: Uint8Array | null = null;
+  private readTargetFilled = 0;
+
+  private writeCallback: (() => void) | null = null;
+  private closeCallback: (() => void) | null = null;
+  /** @internal Set by `connect` until the connection is made (writes are queued meanwhile). */
+  protected connecting = false;
+  /** @internal The Future of a pending `connect`, failed by `close`. */
+  protected connectFuture: Future<any> | null = null;
+
+  // The events registered with the loop; null while not registered.
+  private state: number | null = null;
+  // Callbacks of this stream queued on the loop and not yet run; the close
+  // callback and the failing of Futures wait until it is back to 0.
+  private pendingCallbacks = 0;
+  private closedFlag = false;
+  // Inside close(): a read completed there must not re-register the fd.
+  private closing = false;
+  // The last read from the fd came back short: it is empty until the next READ event.
+  private drained = false;
+  // This READ event found data nobody asked for: stop watching READ for now.
+  private heldBack = false;
+
+  constructor(options: StreamOptions = {}) {
+    const loop = options.ioLoop ?? IOLoop.current();
+    if (!loop) throw new Error('no IOLoop: pass ioLoop or make one current');
+    this.ioLoop = loop;
+    this.maxBufferSize = options.maxBufferSize || DEFAULT_MAX_BUFFER_SIZE;
+    // A chunk too close to maxBufferSize would trip the limit spuriously (Tornado).
+    this.readChunkSize = Math.max(1, Math.min(options.readChunkSize || DEFAULT_READ_CHUNK_SIZE, Math.floor(this.maxBufferSize / 2)));
+    this.maxWriteBufferSize = options.maxWriteBufferSize ?? null;
+    this.sink = {
+      writeToFd: (data) => this.writeToFd(data),
+      writeManyToFd: (parts, first, offset) => this.writeManyToFd(parts, first, offset),
+    };
+  }
+
+  // ------------------------------------------------------------ for subclasses
+
+  /** The file descriptor of this stream. */
+  abstract fileno(): number;
+
+  /** Closes the fd. Called once, by `close()`; others should call `close()`. */
+  abstract closeFd(): void;
+
+  /**
+   * Writes `data` to the fd without blocking. Returns the bytes written, 0
+   * if the fd would block. Throws `OSError` on failure.
+   */
+  abstract writeToFd(data: Uint8Array): number;
+
+  /**
+   * Reads at most `readChunkSize` bytes from the fd without blocking.
+   * Returns null if there is nothing to read; at end of file closes the
+   * stream and returns null. Throws `OSError` on failure.
+   */
+  abstract readFromFd(): Buffer | null;
+
+  /**
+   * The error pending on the fd, after the loop reported ERROR for it, or
+   * null if there is none (or no way to tell).
+   */
+  getFdError(): Error | null {
+    return null;
+  }
+
+  /**
+   * Writes the bytes of `parts`, from `parts[first]` at `offset` on, as one
+   * write of up to 64 KiB. The default joins them and calls `writeToFd`;
+   * fd-backed subclasses gather them natively in one FFI call.
+   */
+  protected writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
+    const pieces: Uint8Array[] = [];
+    let length = 0;
+    for (let i = first; i < parts.length && length < GATHER_LIMIT; i++) {
+      let part = parts[i]!;
+      if (i === first && offset) part = part.subarray(offset);
+      if (length + part.byteLength > GATHER_LIMIT) part = part.subarray(0, GATHER_LIMIT - length);
+      pieces.push(part);
+      length += part.byteLength;
+    }
+    return this.writeToFd(Buffer.concat(pieces, length));
+  }
+
+  /**
+   * Reads into `target` without blocking (for `readInto`). Returns the
+   * bytes read, or null as `readFromFd` does. The default reads a chunk and
+   * copies it, keeping what does not fit in the read buffer; fd-backed
+   * subclasses read straight into `target`.
+   */
+  protected readFromFdInto(target: Uint8Array): number | null {
+    const chunk = this.readFromFd();
+    if (chunk === null) return null;
+    const n = Math.min(chunk.length, target.byteLength);
+    target.set(n === chunk.length ? chunk : chunk.subarray(0, n), 0);
+    if (n < chunk.length) this.readBuffer.push(chunk.subarray(n));
+    return n;
+  }
+
+  /** Runs when the loop reports the fd while `connect` is pending (IOStream). */
+  protected handleConnect(): void {}
+
+  // ------------------------------------------------------------ reads
+
+  /**
+   * Reads `numBytes` bytes. With `streamingCallback`, data is passed to it
+   * in chunks as it arrives and the final result is empty. With `partial`,
+   * completes as soon as any bytes are available (at most `numBytes`).
+   * Returns a Future of the data, or null when a callback is given.
+   */
+  readBytes(numBytes: number, callbackOrOptions?: ReadCallback | ReadBytesOptions): Future<Buffer> | null {
+    if (!Number.isInteger(numBytes) || numBytes < 0) throw new TypeError(`numBytes must be a non-negative integer, got ${numBytes}`);
+    const [callback, options] = splitCallback<ReadCallback, ReadBytesOptions>(callbackOrOptions);
+    const future = this.setReadCallback<Buffer>(callback);
+    this.readBytesLeft = numBytes;
+    this.readPartial = options.partial ?? false;
+    this.streamingCallback = options.streamingCallback ?? null;
+    return this.startRead(future);
+  }
+
+  /**
+   * Reads until `delimiter` has been read, and returns everything up to and
+   * including it. With `maxBytes`, closes the stream if the delimiter is not
+   * found within that many bytes. Returns a Future, or null with a callback.
+   */
+  readUntil(delimiter: Buffer | Uint8Array | string, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
+    const needle = toBytes(delimiter, 'delimiter');
+    const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
+    const future = this.setReadCallback<Buffer>(callback);
+    this.readDelimiter = needle;
+    this.delimiterScanned = 0;
+    this.readMaxBytes = options.maxBytes ?? null;
+    return this.startRead(future);
+  }
+
+  /**
+   * Reads until `regex` matches, and returns everything up to the end of
+   * the match. The regex runs over the bytes read as latin1, so offsets are
+   * byte offsets. With `maxBytes`, closes the stream if there is no match
+   * within that many bytes. Returns a Future, or null with a callback.
+   */
+  readUntilRegex(regex: RegExp, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
+    const pattern = searchable(regex);
+    const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
+    const future = this.setReadCallback<Buffer>(callback);
+    this.readRegex = pattern;
+    this.readMaxBytes = options.maxBytes ?? null;
+    return this.startRead(future);
+  }
+
+  /**
+   * Reads everything until the stream closes. With `streamingCallback`,
+   * data is passed to it in chunks and the final result is empty. There is
+   * no backpressure: use a loop of partial `readBytes` for flow control.
+   * Returns a Future, or null with a callback.
+   */
+  readUntilClose(callbackOrOptions?: ReadCallback | ReadUntilCloseOptions): Future<Buffer> | null {
+    const [callback, options] = splitCallback<ReadCallback, ReadUntilCloseOptions>(callbackOrOptions);
+    const future = this.setReadCallback<Buffer>(callback);
+    this.streamingCallback = options.streamingCallback ?? null;
+    if (this.closedFlag) {
+      // Whatever was buffered before the close is the whole answer.
+      if (this.streamingCallback !== null && this.readBuffer.size) this.runReadCallback(this.readBuffer.size, true);
+      this.runReadCallback(this.readBuffer.size, false);
+      return future;
+    }
+    this.readUntilCloseFlag = true;
+    return this.startRead(future);
+  }
+
+  /**
+   * Reads into `buf` until it is full (or, with `partial`, until at least
+   * one byte is there), reading from the fd straight into it where the
+   * stream can. Resolves with the number of bytes placed in `buf`.
+   */
+  readInto(buf: Uint8Array, partial = false): Future<number> {
+    if (!(buf instanceof Uint8Array)) throw new TypeError('readInto needs a Buffer or Uint8Array');
+    const future = this.setReadCallback<number>(null)!;
+    const take = Math.min(this.readBuffer.size, buf.byteLength);
+    this.readBuffer.consumeInto(buf, 0, take);
+    this.readTarget = buf;
+    this.readTargetFilled = take;
+    this.readPartial = partial;
+    return this.startRead(future)!;
+  }
+
+  // ------------------------------------------------------------ writes
+
+  /**
+   * Writes `data`. Without a callback, returns a Future that resolves once
+   * these bytes are flushed to the fd. With one, it runs when the whole
+   * write buffer is flushed (replacing any earlier write callback).
+   *
+   * The bytes are not copied while they wait: do not modify `data` until
+   * its Future resolves. Throws `StreamClosedError` if the stream is closed,
+   * and `StreamBufferFullError` (queuing nothing) if `data` would push the
+   * write buffer past `maxWriteBufferSize`.
+   */
+  write(data: Buffer | Uint8Array | string, callback?: () => void): Future<void> | null {
+    this.checkClosed();
+    const bytes = toBytes(data);
+    const buffer = this.writeBuffer;
+    if (bytes.byteLength) {
+      if (this.maxWriteBufferSize !== null && buffer.size + bytes.byteLength > this.maxWriteBufferSize) {
+        throw new StreamBufferFullError('Reached maximum write buffer size');
+      }
+      buffer.append(bytes);
+    }
+    let future: Future<void> | null = null;
+    if (callback !== undefined && callback !== null) {
+      this.writeCallback = callback;
+    } else {
+      future = new Future<void>();
+      buffer.addWaiter(future);
+    }
+    if (!this.connecting) {
+      this.handleWrite();
+      if (buffer.size) this.addIoState(WRITE);
+      this.maybeAddErrorListener();
+    }
+    return future;
+  }
+
+  // ------------------------------------------------------------ state
+
+  /** Runs `callback` once the stream is closed (after its pending callbacks). */
+  setCloseCallback(callback: (() => void) | null): void {
+    this.closeCallback = callback ?? null;
+    this.maybeAddErrorListener();
+  }
+
+  /**
+   * Closes the stream. `excInfo` may be the Error that caused it, which is
+   * kept in `error`. (`true` — Tornado's "the current exception" — has no
+   * JS equivalent: whatever `error` already holds is kept.)
+   */
+  close(excInfo?: boolean | Error): void {
+    if (!this.closedFlag && !this.closing) {
+      this.closing = true;
+      if (excInfo instanceof Error) this.error = excInfo;
+      if (this.readUntilCloseFlag) {
+        this.readUntilCloseFlag = false;
+        if (this.streamingCallback !== null && this.readBuffer.size) this.runReadCallback(this.readBuffer.size, true);
+        this.runReadCallback(this.readBuffer.size, false);
+      } else if (this.reading()) {
+        // A pending read that what is already buffered satisfies still completes.
+        let pos: number | null = null;
+        try {
+          pos = this.findReadPos();
+        } catch {
+          // unsatisfiable: the read fails with the others below
+        }
+        if (pos !== null) this.readFromBuffer(pos);
+      }
+      if (this.state !== null) {
+        this.ioLoop.removeHandler(this.fileno());
+        this.state = null;
+      }
+      this.closedFlag = true;
+      try {
+        this.closeFd();
+      } catch (error) {
+        // The fd is released either way; nothing is left to retry.
+        genLog.debug(`Error closing fd ${this.fileno()}`, error);
+      }
+    }
+    this.maybeRunCloseCallback();
+  }
+
+  /** Whether the stream is closed. */
+  closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Whether a read is pending. */
+  reading(): boolean {
+    return this.readCallback !== null || this.readFuture !== null;
+  }
+
+  /** Whether written data is still waiting to be flushed. */
+  writing(): boolean {
+    return this.writeBuffer.size > 0;
+  }
+
+  /** Sets TCP_NODELAY where it applies (TCP streams); a no-op here. */
+  setNodelay(_value: boolean): void {}
+
+  /**
+   * Iterates over the data as it arrives, one Buffer per read, until the
+   * stream closes. Ends normally at end of file or after `close()`; throws
+   * `StreamClosedError` if the stream closed because of an error. Breaking
+   * out of the loop leaves the stream open.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    return iterateChunks(this);
+  }
+
+  /** Closes the stream (`await using stream = …`). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+  }
+
+  // ------------------------------------------------------------ the handler
+
+  private readonly handleEvents = (fd: number, events: number): void => {
+    if (this.closedFlag) {
+      genLog.warn(`Got events for closed stream ${fd}`);
+      return;
+    }
+    try {
+      // A failed connect may be reported as READ, WRITE or ERROR: check it first.
+      if (this.connecting) this.handleConnect();
+      if (this.closedFlag) return;
+      this.heldBack = false;
+      if (events & READ) {
+        this.drained = false;
+        this.handleRead();
+      }
+      if (this.closedFlag) return;
+      if (events & WRITE) this.handleWrite();
+      if (this.closedFlag) return;
+      if (events & ERROR) {
+        this.error = this.getFdError();
+        // Callbacks queued by the read or write above run before the close.
+        this.ioLoop.addCallback(() => this.close());
+        return;
+      }
+      let state = ERROR;
+      if (this.reading() || this.readBuffer.size === 0) state |= READ;
+      else if (this.state !== null && this.state & READ && !this.heldBack) state |= READ;
+      if (this.writing()) state |= WRITE;
+      if (state !== this.state) {
+        this.state = state;
+        this.ioLoop.updateHandler(this.fileno(), state);
+      }
+    } catch (error) {
+      if (error instanceof UnsatisfiableReadError) {
+        genLog.info(`Unsatisfiable read, closing connection: ${error.message}`);
+        this.close(error);
+        return;
+      }
+      genLog.error('Uncaught exception, closing connection.', error);
+      this.close(error as Error);
+      throw error;
+    }
+  };
+
+  private handleRead(): void {
+    if (!this.reading() && this.readBuffer.size > 0) {
+      // Nobody wants more yet: leave it in the kernel (flow control).
+      this.heldBack = true;
+      return;
+    }
+    let pos: number | null;
+    try {
+      pos = this.readToBufferLoop();
+    } catch (error) {
+      if (error instanceof UnsatisfiableReadError) throw error;
+      // A full buffer was logged as such where it happened.
+      if (!(error instanceof StreamBufferFullError)) genLog.warn(`error on read: ${(error as Error)?.message ?? error}`);
+      this.close(error as Error);
+      return;
+    }
+    if (pos !== null) {
+      this.readFromBuffer(pos);
+      return;
+    }
+    this.maybeRunCloseCallback();
+  }
+
+  private handleWrite(): void {
+    const buffer = this.writeBuffer;
+    while (buffer.size > 0) {
+      let n: number;
+      try {
+        n = buffer.writeOnce(this.sink);
+      } catch (error) {
+        // A peer that went away is routine; anything else is worth a line.
+        if (!isConnReset(error)) genLog.warn(`Write error on ${this.fileno()}: ${(error as Error)?.message ?? error}`);
+        this.close(error as Error);
+        return;
+      }
+      // The kernel took less than offered: its buffer is full, wait for WRITE.
+      if (n === 0 || buffer.lastWasShort) break;
+    }
+    buffer.resolveFlushed();
+    if (buffer.size === 0 && this.writeCallback !== null) {
+      const callback = this.writeCallback;
+      this.writeCallback = null;
+      this.runCallback(callback);
+    }
+  }
+
+  // ------------------------------------------------------------ reading machinery
+
+  private setReadCallback<T>(callback: ReadCallback | null): Future<T> | null {
+    if (this.reading()) throw new Error('Already reading');
+    if (callback !== null) {
+      this.readCallback = callback;
+      return null;
+    }
+    const future = new Future<T>();
+    this.readFuture = future;
+    return future;
+  }
+
+  private startRead<T>(future: Future<T> | null): Future<T> | null {
+    try {
+      this.tryInlineRead();
+    } catch (error) {
+      if (error instanceof UnsatisfiableReadError) {
+        // As in the handler: close, and let the Future fail with the cause.
+        genLog.info(`Unsatisfiable read, closing connection: ${error.message}`);
+        this.close(error);
+        return future;
+      }
+      // The read never started: leave no half-registered read behind.
+      this.resetRead();
+      this.readCallback = null;
+      this.streamingCallback = null;
+      this.readFuture = null;
+      throw error;
+    }
+    return future;
+  }
+
+  /**
+   * Tries to complete the pending read from the buffer, then from the fd
+   * without waiting; otherwise starts listening for READ.
+   */
+  private tryInlineRead(): void {
+    this.runStreamingCallback();
+    let pos = this.findReadPos();
+    if (pos !== null) {
+      this.readFromBuffer(pos);
+      return;
+    }
+    this.checkClosed();
+    if (!this.drained) {
+      try {
+        pos = this.readToBufferLoop();
+      } catch (error) {
+        // close() ran inside the loop but could not finish while it was counted as pending.
+        this.maybeRunCloseCallback();
+        throw error;
+      }
+      if (pos !== null) {
+        this.readFromBuffer(pos);
+        return;
+      }
+    }
+    if (this.closedFlag) this.maybeRunCloseCallback();
+    else this.addIoState(READ);
+  }
+
+  /**
+   * Reads from the fd until the pending read is satisfied, the fd is
+   * drained, or the stream closed. Returns the read position, or null.
+   */
+  private readToBufferLoop(): number | null {
+    let target: number | null;
+    if (this.readTarget !== null) target = null;
+    else if (this.readBytesLeft !== null) target = this.readBytesLeft;
+    else if (this.readMaxBytes !== null) target = this.readMaxBytes;
+    else if (this.reading()) target = null; // a delimiter or until-close: read what is there
+    else target = 0; // nobody is reading: one read, to notice a close
+    let nextFindPos = 0;
+    // Counted as a pending callback so that an EOF inside the loop does not
+    // run the close callback before this read's own callback is queued.
+    this.pendingCallbacks++;
+    try {
+      while (!this.closedFlag && !this.drained) {
+        if (this.readToBuffer() === 0) break;
+        this.runStreamingCallback();
+        const size = this.readBuffer.size;
+        if (target !== null && size >= target) break;
+        // Searching is the costly part: do it on the first read and whenever
+        // the buffer has doubled since (Tornado).
+        if (size >= nextFindPos) {
+          const pos = this.findReadPos();
+          if (pos !== null) return pos;
+          nextFindPos = size * 2;
+        }
+      }
+      return this.findReadPos();
+    } finally {
+      this.pendingCallbacks--;
+    }
+  }
+
+  /**
+   * One read from the fd into the read buffer (or the `readInto` target).
+   * Returns the bytes read, 0 if none. A connection reset closes the stream
+   * quietly; other errors close it and propagate.
+   */
+  private readToBuffer(): number {
+    const target = this.readTarget;
+    let n: number;
+    try {
+      if (target !== null) {
+        const space = target.byteLength - this.readTargetFilled;
+        const got = this.readFromFdInto(this.readTargetFilled ? target.subarray(this.readTargetFilled) : target);
+        if (got === null) {
+          this.drained = true;
+          return 0;
+        }
+        this.readTargetFilled += got;
+        if (got < space) this.drained = true;
+        return got;
+      }
+      const chunk = this.readFromFd();
+      if (chunk === null) {
+        this.drained = true;
+        return 0;
+      }
+      n = chunk.length;
+      if (n < this.readChunkSize) this.drained = true;
+      this.readBuffer.push(chunk);
+    } catch (error) {
+      this.close(error as Error);
+      if (isConnReset(error)) return 0;
+      throw error;
+    }
+    if (this.readBuffer.size > this.maxBufferSize) {
+      genLog.error('Reached maximum read buffer size');
+      const error = new StreamBufferFullError('Reached maximum read buffer size');
+      this.close(error);
+      throw error;
+    }
+    return n;
+  }
+
+  private runStreamingCallback(): void {
+    if (this.streamingCallback === null || this.readBuffer.size === 0) return;
+    let n = this.readBuffer.size;
+    if (this.readBytesLeft !== null) {
+      n = Math.min(this.readBytesLeft, n);
+      this.readBytesLeft -= n;
+    }
+    if (n > 0) this.runReadCallback(n, true);
+  }
+
+  /** Completes the pending read with the first `pos` bytes. */
+  private readFromBuffer(pos: number): void {
+    this.resetRead();
+    this.runReadCallback(pos, false);
+  }
+
+  private resetRead(): void {
+    this.readBytesLeft = null;
+    this.readPartial = false;
+    this.readDelimiter = null;
+    this.readMaxBytes = null;
+    if (this.readRegex !== null) {
+      this.readRegex = null;
+      this.readBuffer.forgetText();
+    }
+  }
+
+  private runReadCallback(size: number, streaming: boolean): void {
+    let callback: ReadCallback | null;
+    if (streaming) {
+      callback = this.streamingCallback;
+    } else {
+      callback = this.readCallback;
+      this.readCallback = this.streamingCallback = null;
+      if (this.readFuture !== null) {
+        const future = this.readFuture;
+        this.readFuture = null;
+        futureSetResultUnlessCancelled(future, this.takeResult(size));
+      }
+    }
+    if (callback !== null) {
+      this.runCallback(callback, this.takeResult(size, streaming));
+    } else {
+      // A queued callback re-checks this when it has run; without one, now.
+      this.maybeAddErrorListener();
+    }
+  }
+
+  /** The result of a completed read: its bytes, or for `readInto` the count. */
+  private takeResult(size: number, streaming = false): any {
+    if (this.readTarget !== null && !streaming) {
+      const filled = this.readTargetFilled;
+      this.readTarget = null;
+      this.readTargetFilled = 0;
+      return filled;
+    }
+    return this.readBuffer.consume(size);
+  }
+
+  /**
+   * Where the pending read can complete in the buffer, or null. Throws
+   * `UnsatisfiableReadError` when `maxBytes` has been passed.
+   */
+  private findReadPos(): number | null {
+    const size = this.readBuffer.size;
+    if (this.readTarget !== null) {
+      const filled = this.readTargetFilled;
+      if (filled >= this.readTarget.byteLength || (this.readPartial && filled > 0)) return filled;
+      return null;
+    }
+    const wanted = this.readBytesLeft;
+    if (wanted !== null && (size >= wanted || (this.readPartial && size > 0))) return Math.min(wanted, size);
+    if (this.readDelimiter !== null) {
+      if (size) {
+        const delimiter = this.readDelimiter;
+        const loc = this.readBuffer.indexOf(delimiter, this.delimiterScanned);
+        if (loc !== -1) {
+          const end = loc + delimiter.length;
+          this.checkMaxBytes(delimiter, end);
+          return end;
+        }
+        // Next time, start where a match could still begin.
+        this.delimiterScanned = Math.max(0, size - delimiter.length + 1);
+        this.checkMaxBytes(delimiter, size);
+      }
+    } else if (this.readRegex !== null) {
+      if (size) {
+        const end = this.readBuffer.searchRegex(this.readRegex);
+        if (end !== -1) {
+          this.checkMaxBytes(this.readRegex, end);
+          return end;
+        }
+        this.checkMaxBytes(this.readRegex, size);
+      }
+    }
+    return null;
+  }
+
+  private checkMaxBytes(delimiter: Uint8Array | RegExp, size: number): void {
+    if (this.readMaxBytes !== null && size > this.readMaxBytes) {
+      throw new UnsatisfiableReadError(`delimiter ${describeDelimiter(delimiter)} not found within ${this.readMaxBytes} bytes`);
+    }
+  }
+
+  // ------------------------------------------------------------ callbacks and registration
+
+  /** Queues `callback(...args)` on the loop (Tornado's `_run_callback`). */
+  protected runCallback(callback: (...args: any[]) => void, ...args: unknown[]): void {
+    const wrapper = (): void => {
+      this.pendingCallbacks--;
+      try {
+        callback(...args);
+      } catch (error) {
+        appLog.error('Uncaught exception, closing connection.', error);
+        // Close now rather than leave the fd to a garbage collector.
+        this.close(error as Error);
+        throw error; // for the loop's own "Exception in callback" report
+      }
+      this.maybeAddErrorListener();
+    };
+    this.pendingCallbacks++;
+    this.ioLoop.addCallback(wrapper);
+  }
+
+  /**
+   * Fails the outstanding Futures and queues the close callback, once the
+   * stream is closed and none of its callbacks is still queued.
+   */
+  protected maybeRunCloseCallback(): void {
+    if (!this.closedFlag || this.pendingCallbacks !== 0) return;
+    const cause = this.error;
+    const readFuture = this.readFuture;
+    const connectFuture = this.connectFuture;
+    this.readFuture = null;
+    this.connectFuture = null;
+    this.readCallback = this.streamingCallback = this.writeCallback = null;
+    this.readTarget = null;
+    this.resetRead();
+    if (readFuture !== null) futureSetExceptionUnlessCancelled(readFuture, new StreamClosedError(cause));
+    if (this.writeBuffer.waiting || this.writeBuffer.size) this.writeBuffer.failAll(new StreamClosedError(cause));
+    if (connectFuture !== null) futureSetExceptionUnlessCancelled(connectFuture, new StreamClosedError(cause));
+    if (this.closeCallback !== null) {
+      const callback = this.closeCallback;
+      this.closeCallback = null;
+      this.runCallback(callback);
+    }
+  }
+
+  /**
+   * Makes sure an idle stream notices its peer closing: with nothing read or
+   * written pending, watch READ (only when a close callback wants to know).
+   */
+  private maybeAddErrorListener(): void {
+    if (this.pendingCallbacks !== 0) return;
+    if (this.state === null || this.state === ERROR) {
+      if (this.closedFlag) this.maybeRunCloseCallback();
+      else if (this.readBuffer.size === 0 && this.closeCallback !== null) this.addIoState(READ);
+    }
+  }
+
+  /** Adds READ and/or WRITE to the events watched, registering the fd on first use. */
+  protected addIoState(state: number): void {
+    if (this.closedFlag || this.closing) return;
+    if (this.state === null) {
+      this.state = ERROR | state;
+      this.ioLoop.addHandler(this.fileno(), this.handleEvents, this.state);
+    } else if (!(this.state & state)) {
+      this.state |= state;
+      this.ioLoop.updateHandler(this.fileno(), this.state);
+    }
+  }
+
+  /** Throws `StreamClosedError` (with the cause) if the stream is closed. */
+  protected checkClosed(): void {
+    if (this.closedFlag) throw new StreamClosedError(this.error);
+  }
+}

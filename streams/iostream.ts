@@ -1,0 +1,168 @@
+/**
+ * `IOStream`: a stream over a `Socket` (Tornado's `tornado.iostream.IOStream`),
+ * connected already (from `accept`) or connected here with a nonblocking
+ * `connect`.
+ *
+ * The socket's fd is read and written with plain read(2)/write(2) through
+ * ./fd-io.ts rather than `Socket.recv`/`send`: same syscall cost, but no
+ * exception object for the EAGAIN that a nonblocking stream hits all the time.
+ */
+import { Future } from '../reactor/future.js';
+import { IOLoop } from '../reactor/ioloop.js';
+import { genLog } from '../reactor/log.js';
+import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
+import { BaseIOStream } from './base-iostream.js';
+import { readChunk, readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
+
+const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
+
+/** An OSError for `errno`, with a readable message even where libuv has no name for it. */
+function socketError(errno: number, syscall?: string): OSError {
+  const code = errnoCode(errno);
+  if (!code.startsWith('Unknown')) return new OSError(errno, syscall);
+  const name = Object.entries(E).find(([, value]) => value === errno)?.[0];
+  return name ? new OSError(errno, syscall, `[Errno ${errno}] ${name}${syscall ? ` (${syscall})` : ''}`, name) : new OSError(errno, syscall);
+}
+
+/** A stream over a socket. */
+export class IOStream extends BaseIOStream {
+  /** The socket this stream reads and writes. Closed (fileno -1) once the stream is. */
+  readonly socket: Socket;
+  private connectCallback: (() => void) | null = null;
+
+  /** Wraps `socket` (connected or not), making it nonblocking. */
+  constructor(socket: Socket, options?: StreamOptions) {
+    super(options);
+    this.socket = socket;
+    socket.setBlocking(false);
+  }
+
+  /** The socket's fd (-1 once closed). */
+  fileno(): number {
+    return this.socket.fileno();
+  }
+
+  /** Closes the socket. */
+  closeFd(): void {
+    this.socket.close();
+  }
+
+  /** The socket's pending error (SO_ERROR), or null. */
+  override getFdError(): Error | null {
+    const fd = this.socket.fileno();
+    if (fd < 0) return null;
+    const errno = this.socket.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+    return errno ? socketError(errno) : null;
+  }
+
+  /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
+  readFromFd(): Buffer | null {
+    const data = readChunk(this.socket.fileno(), this.readChunkSize);
+    if (data === null) return null;
+    if (data.length === 0) {
+      this.close();
+      return null;
+    }
+    return data;
+  }
+
+  /** One nonblocking write. */
+  writeToFd(data: Uint8Array): number {
+    return writeChunk(this.socket.fileno(), data);
+  }
+
+  protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
+    return writeChunks(this.socket.fileno(), parts, first, offset);
+  }
+
+  protected override readFromFdInto(target: Uint8Array): number | null {
+    const n = readChunkInto(this.socket.fileno(), target);
+    if (n < 0) return null;
+    if (n === 0) {
+      this.close();
+      return null;
+    }
+    return n;
+  }
+
+  /**
+   * Connects the socket to `address` without blocking. Writes issued while
+   * the connection is under way are queued and sent once it is made. On
+   * failure the stream closes: the Future fails with `StreamClosedError`
+   * whose `realError` is the `OSError` (a callback is never run; the close
+   * callback is). Returns a Future of this stream, or null with a callback.
+   */
+  connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
+    const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
+    this.connecting = true;
+    let future: Future<IOStream> | null = null;
+    if (callback !== null) this.connectCallback = callback;
+    else future = this.connectFuture = new Future<IOStream>();
+    let failure: Error | null = null;
+    try {
+      const errno = this.socket.connectEx(address);
+      if (errno !== 0 && !IN_PROGRESS.has(errno)) failure = socketError(errno, 'connect');
+    } catch (error) {
+      if (error instanceof TypeError || error instanceof RangeError) {
+        // A malformed address is the caller's bug, not a failed connection.
+        this.connecting = false;
+        this.connectCallback = null;
+        this.connectFuture = null;
+        throw error;
+      }
+      failure = error as Error;
+    }
+    if (failure !== null) {
+      // Some systems refuse a local connection at once rather than report it
+      // later; handle it like the later report.
+      if (future === null) genLog.warn(`Connect error on fd ${this.socket.fileno()}: ${failure.message}`);
+      this.close(failure);
+      return future;
+    }
+    this.addIoState(IOLoop.WRITE);
+    return future;
+  }
+
+  protected override handleConnect(): void {
+    const errno = this.socket.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+    if (errno !== 0) {
+      this.error = socketError(errno, 'connect');
+      // Whoever asked for a Future gets the error there; callback users get a log line.
+      if (this.connectFuture === null) genLog.warn(`Connect error on fd ${this.socket.fileno()}: ${errnoCode(errno)}`);
+      this.close();
+      return;
+    }
+    if (this.connectCallback !== null) {
+      const callback = this.connectCallback;
+      this.connectCallback = null;
+      this.runCallback(callback);
+    }
+    if (this.connectFuture !== null) {
+      const future = this.connectFuture;
+      this.connectFuture = null;
+      if (!future.done()) future.setResult(this);
+    }
+    this.connecting = false;
+  }
+
+  protected override maybeRunCloseCallback(): void {
+    // A connect that failed never runs its callback (Tornado).
+    if (this.closed()) this.connectCallback = null;
+    super.maybeRunCloseCallback();
+  }
+
+  /** Sets TCP_NODELAY (TCP sockets only; ignored once the socket is gone). */
+  override setNodelay(value: boolean): void {
+    const family = this.socket.family;
+    if (this.socket.fileno() < 0 || (family !== AF_INET && family !== AF_INET6)) return;
+    try {
+      this.socket.setsockopt(IPPROTO_TCP, TCP_NODELAY, value ? 1 : 0);
+    } catch (error) {
+      // It can fail if the peer has just closed; that is not this call's problem.
+      const errno = (error as OSError).errno;
+      if (errno !== E.EINVAL && errno !== E.ECONNRESET) throw error;
+    }
+  }
+}
