@@ -443,6 +443,7 @@ export class IOLoop {
   private readonly pollPhaseTurn = (): void => {
     const before = ffiCounter.calls;
     try {
+      if (!this.running) return this.finishStopping(); // stopped or closed while hopping
       this.hop!.settle();
       // Time has passed and microtasks have run since the first half.
       let timeoutMs = this.pollTimeout(false);

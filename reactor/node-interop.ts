@@ -107,9 +107,16 @@ export class PollPhaseHop {
     this.receiver.unref();
   }
 
-  /** Closes the channel. */
+  /**
+   * Closes the channel. A callback still waiting for its hop runs on the
+   * next turn instead (its message will never arrive): the loop that
+   * scheduled it must get to see that it was closed, and settle.
+   */
   close(): void {
     this.sender.close();
     this.receiver.close();
+    const run = this.pending;
+    this.pending = null;
+    if (run) setImmediate(run);
   }
 }

@@ -1,0 +1,333 @@
+/**
+ * reactor/node-interop.ts through the IOLoop: Node's own event loop keeps
+ * working while the reactor waits in its poller — timers, fs, child
+ * processes, signals, worker messages, setImmediate — and an idle loop
+ * sleeps in the kernel instead of spinning. With `nodeInterop: false` the
+ * loop owns the thread and Node gets a turn only between iterations.
+ *
+ * Time bounds here are bounds on a hang (a timer that should fire after
+ * 20 ms must not take 200), and CPU bounds are resource bounds on an idle
+ * loop; neither is a speed measurement.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { IOLoop } from '../reactor/ioloop.js';
+import { sleep } from '../reactor/gen.js';
+import { PollPhaseHop, nodeBackendFd, nodePending, nodeTimeoutMs } from '../reactor/node-interop.js';
+import { close as closeFd, socketpair } from '../reactor/sys/libc.js';
+import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
+import { delay, fdLeakCheck } from './helpers.js';
+
+const checkFds = fdLeakCheck();
+const thisFile = fileURLToPath(import.meta.url);
+
+/**
+ * Runs `fn` on a fresh loop that also waits on an idle socket (so it is
+ * truly blocked in its poller, not just between timeouts), then closes it.
+ */
+async function inLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, options: { nodeInterop?: boolean } = {}, timeout = 5): Promise<T> {
+  const loop = new IOLoop({ makeCurrent: false, ...options });
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  loop.addHandler(a, () => { throw new Error('idle socket became readable'); }, IOLoop.READ);
+  try {
+    return await loop.runSync(() => fn(loop), timeout);
+  } finally {
+    loop.close();
+    closeFd(a);
+    closeFd(b);
+  }
+}
+
+/** Resolves when `predicate` holds, polling on the loop's own clock; rejects after `seconds`. */
+async function until(loop: IOLoop, predicate: () => boolean, seconds: number): Promise<number> {
+  const start = loop.time();
+  while (!predicate()) {
+    if (loop.time() - start > seconds) throw new Error(`condition not met within ${seconds} s`);
+    await new Promise<void>((resolve) => loop.callLater(0.001, resolve));
+  }
+  return loop.time() - start;
+}
+
+// ------------------------------------------------------------ Node timers
+
+test('a Node setTimeout(…, 20) fires within 200 ms while the loop waits on an idle socket', async () => {
+  await inLoop(async (loop) => {
+    const start = loop.time();
+    const firedAfter = await new Promise<number>((resolve) => {
+      setTimeout(() => resolve(loop.time() - start), 20);
+    });
+    assert.ok(firedAfter >= 0.019, `fired early: ${firedAfter}`);
+    assert.ok(firedAfter < 0.2, `fired after ${firedAfter} s`);
+  });
+});
+
+test('a Node timer created before the loop started, and setInterval, keep their schedule', async () => {
+  const start = Date.now();
+  const ticks: number[] = [];
+  const early = new Promise<number>((resolve) => setTimeout(() => resolve(Date.now() - start), 50));
+  await inLoop(async () => {
+    const interval = setInterval(() => ticks.push(Date.now() - start), 15);
+    const firedAfter = await early;
+    assert.ok(firedAfter < 250, `fired after ${firedAfter} ms`);
+    await new Promise<void>((resolve) => setTimeout(resolve, 60));
+    clearInterval(interval);
+  });
+  assert.ok(ticks.length >= 3, `interval ticked ${ticks.length} times`);
+});
+
+test('a far-away Node timer does not delay the loop\'s own timeouts', async () => {
+  const far = setTimeout(() => {}, 60_000);
+  try {
+    await inLoop(async (loop) => {
+      const start = loop.time();
+      await sleep(0.03);
+      const elapsed = loop.time() - start;
+      assert.ok(elapsed >= 0.029 && elapsed < 0.3, `slept ${elapsed}`);
+    });
+  } finally {
+    clearTimeout(far);
+  }
+});
+
+// ------------------------------------------------------------ libuv I/O
+
+test('fs.promises.readFile completes while the loop waits', async () => {
+  await inLoop(async () => {
+    const text = await fsp.readFile(thisFile, 'utf8');
+    assert.match(text, /fs\.promises\.readFile completes/);
+  });
+});
+
+test('a child process\'s exit is seen', async () => {
+  await inLoop(async () => {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', 'process.exit(7)'], { stdio: 'ignore' });
+      child.on('error', reject);
+      child.on('exit', resolve);
+    });
+    assert.is(code, 7);
+  });
+});
+
+test('a process.on(\'SIGINT\') handler runs', async () => {
+  let received = 0;
+  const handler = () => { received++; };
+  process.on('SIGINT', handler);
+  try {
+    await inLoop(async (loop) => {
+      process.kill(process.pid, 'SIGINT');
+      const after = await until(loop, () => received > 0, 2);
+      assert.ok(after < 2);
+    });
+  } finally {
+    process.off('SIGINT', handler);
+  }
+  assert.is(received, 1);
+});
+
+test('a worker thread\'s message arrives', async () => {
+  await inLoop(async () => {
+    const worker = new Worker('const { parentPort } = require("node:worker_threads"); parentPort.postMessage(6 * 7);', { eval: true });
+    try {
+      const message = await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      assert.is(message, 42);
+    } finally {
+      await worker.terminate();
+    }
+  });
+});
+
+// ------------------------------------------------------------ immediates and ticks
+
+test('a setImmediate queued by the application runs promptly', async () => {
+  await inLoop(async (loop) => {
+    // From a loop callback.
+    const start = loop.time();
+    await new Promise<void>((resolve) => loop.addCallback(() => setImmediate(resolve)));
+    assert.ok(loop.time() - start < 0.2);
+    // From Node's side while the loop is otherwise idle (a timer callback).
+    const elapsed = await new Promise<number>((resolve) => {
+      setTimeout(() => {
+        const queued = loop.time();
+        setImmediate(() => resolve(loop.time() - queued));
+      }, 5);
+    });
+    assert.ok(elapsed < 0.2, `immediate ran after ${elapsed} s`);
+  });
+});
+
+test('process.nextTick and Promise continuations from loop callbacks run before the loop blocks', async () => {
+  await inLoop(async (loop) => {
+    const start = loop.time();
+    await new Promise<void>((resolve) => loop.addCallback(() => process.nextTick(resolve)));
+    await new Promise<void>((resolve) => loop.addCallback(() => { void Promise.resolve().then(resolve); }));
+    assert.ok(loop.time() - start < 0.2);
+  });
+});
+
+// ------------------------------------------------------------ idle CPU
+
+function cpuMs(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1000;
+}
+
+test('an idle loop uses almost no CPU (0.5 s wait)', async () => {
+  await inLoop(async () => {
+    await sleep(0.01);
+    const before = process.cpuUsage();
+    await sleep(0.5);
+    const used = cpuMs(before);
+    assert.ok(used < 100, `idle loop used ${used.toFixed(1)} ms of CPU in 0.5 s`);
+  });
+});
+
+test('an idle loop with Node timers pending uses almost no CPU either', async () => {
+  await inLoop(async () => {
+    let ticks = 0;
+    const interval = setInterval(() => { ticks++; }, 50);
+    const far = setTimeout(() => {}, 60_000);
+    try {
+      await sleep(0.01);
+      const before = process.cpuUsage();
+      await sleep(0.5);
+      const used = cpuMs(before);
+      assert.ok(used < 100, `idle loop used ${used.toFixed(1)} ms of CPU in 0.5 s`);
+      assert.ok(ticks >= 5, `interval ticked ${ticks} times`);
+    } finally {
+      clearInterval(interval);
+      clearTimeout(far);
+    }
+  });
+});
+
+test('nodeInterop: false: idle CPU stays low too', async () => {
+  await inLoop(async () => {
+    const before = process.cpuUsage();
+    await sleep(0.3);
+    const used = cpuMs(before);
+    assert.ok(used < 60, `used ${used.toFixed(1)} ms of CPU in 0.3 s`);
+  }, { nodeInterop: false });
+});
+
+// ------------------------------------------------------------ nodeInterop: false
+
+test('nodeInterop: false: a Node timer cannot fire while the loop blocks', async () => {
+  await inLoop(async (loop) => {
+    const start = loop.time();
+    let firedAt = -1;
+    setTimeout(() => { firedAt = loop.time() - start; }, 10);
+    await sleep(0.2); // the loop blocks in its poller for ~0.2 s
+    await new Promise<void>((resolve) => setTimeout(resolve, 1));
+    assert.ok(firedAt >= 0.19, `the Node timer fired after ${firedAt} s, while the loop was blocked`);
+  }, { nodeInterop: false });
+});
+
+test('nodeInterop: false: libuv work waits until the loop wakes on its own', async () => {
+  await inLoop(async (loop) => {
+    const start = loop.time();
+    let readAt = -1;
+    void fsp.readFile(thisFile).then(() => { readAt = loop.time() - start; });
+    await sleep(0.3);
+    // readFile takes several libuv round trips (open, stat, read, close);
+    // none of them could complete during the 0.3 s block.
+    assert.ok(readAt === -1 || readAt >= 0.29, `readFile finished after ${readAt} s`);
+    await until(loop, () => readAt >= 0, 4);
+  }, { nodeInterop: false }, 8);
+});
+
+test('nodeInterop: false: the loop registers no libuv fd and makes no hop', async () => {
+  const loop = new IOLoop({ makeCurrent: false, nodeInterop: false });
+  try {
+    const internals = loop as unknown as { hop: unknown; nodeFd: number };
+    assert.is(internals.hop, null);
+    assert.is(internals.nodeFd, -1);
+  } finally {
+    loop.close();
+  }
+});
+
+// ------------------------------------------------------------ stop and close while hopping
+
+test('stop() from a Node timer while the loop hops into libuv ends the run', async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const keep = setTimeout(() => {}, 5000); // Node timers pending: the loop hops before blocking
+  const guard = setTimeout(() => loop.close(), 4000);
+  try {
+    setTimeout(() => loop.stop(), 20);
+    const started = Date.now();
+    await loop.start();
+    assert.ok(Date.now() - started < 2000);
+  } finally {
+    clearTimeout(keep);
+    clearTimeout(guard);
+    loop.close();
+  }
+});
+
+test('close() from a Node timer while the loop hops into libuv settles start()', async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  const keep = setTimeout(() => {}, 5000);
+  let timedOut = false;
+  try {
+    setTimeout(() => loop.close(), 20);
+    const settled = loop.start().then(() => 'settled');
+    const bound = delay(2000).then(() => { timedOut = true; return 'hung'; });
+    assert.is(await Promise.race([settled, bound]), 'settled');
+  } finally {
+    clearTimeout(keep);
+    loop.close();
+  }
+  assert.not.ok(timedOut);
+});
+
+// ------------------------------------------------------------ the pieces
+
+test('nodeBackendFd is libuv\'s epoll fd; nodePending sees timers and immediates', async () => {
+  const fd = nodeBackendFd();
+  assert.ok(fd > 2);
+  assert.is(nodeBackendFd(), fd);
+  const timer = setTimeout(() => {}, 1000);
+  assert.ok(nodePending().timers);
+  clearTimeout(timer);
+  const immediate = setImmediate(() => {});
+  assert.ok(nodePending().immediates);
+  clearImmediate(immediate);
+  await delay(1);
+  const idle = nodePending();
+  assert.is(idle.immediates, false);
+});
+
+test('PollPhaseHop runs its callback from libuv\'s poll phase, where uv_backend_timeout is meaningful', async () => {
+  const hop = new PollPhaseHop();
+  const timer = setTimeout(() => {}, 500);
+  try {
+    const ms = await new Promise<number>((resolve) => hop.schedule(() => { hop.settle(); resolve(nodeTimeoutMs()); }));
+    assert.ok(ms > 100 && ms <= 500, `uv_backend_timeout said ${ms} ms`);
+    // Scheduling replaces a pending callback: one run per hop.
+    let runs = '';
+    await new Promise<void>((resolve) => {
+      hop.schedule(() => { runs += 'a'; });
+      hop.schedule(() => { runs += 'b'; resolve(); });
+    });
+    await delay(5);
+    assert.is(runs, 'b');
+  } finally {
+    clearTimeout(timer);
+    hop.close();
+  }
+});
+
+test('no fds leaked', async () => {
+  await delay(20);
+  checkFds();
+});
+
+test.run();
