@@ -32,8 +32,8 @@
  * While the reactor blocks in epoll/poll/kqueue, Node's libuv loop cannot
  * run. See ./node-interop.ts for how gale keeps it working: libuv's backend
  * fd sits in the reactor's poll set (a ready libuv means "yield now"), and
- * before a blocking wait with Node timers pending the loop hops into libuv's
- * poll phase once to learn when the next Node timer is due. `nodeInterop:
+ * before each blocking wait the loop hops into libuv's poll phase once to
+ * learn when the next Node timer is due. `nodeInterop:
  * false` turns all of this off for a loop that owns the thread outright.
  *
  * ## Counting FFI calls
@@ -444,13 +444,15 @@ export class IOLoop {
     const before = ffiCounter.calls;
     try {
       if (!this.running) return this.finishStopping(); // stopped or closed while hopping
-      this.hop!.settle();
       // Time has passed and microtasks have run since the first half.
       let timeoutMs = this.pollTimeout(false);
       if (timeoutMs !== 0) {
+        // Asked before settle() unrefs the hop's port: with no active handle
+        // libuv answers 0 whatever timers exist (see ./node-interop.ts).
         const nodeMs = nodeTimeoutMs();
         if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
       }
+      this.hop!.settle();
       this.pollAndContinue(timeoutMs);
     } catch (error) {
       this.crash(error);
@@ -464,10 +466,12 @@ export class IOLoop {
     const ran = this.runCallbacksAndTimeouts();
     let timeoutMs = this.pollTimeout(ran);
     if (timeoutMs !== 0 && this.hop) {
-      const pending = nodePending();
-      if (pending.immediates) {
+      if (nodePending().immediates) {
         timeoutMs = 0;
-      } else if (pending.timers) {
+      } else {
+        // About to block: first learn when Node's next timer is due. Always,
+        // not only with ref'd timers listed: unref'd ones (socket timeouts,
+        // housekeeping intervals) are invisible from here but must fire too.
         this.hop.schedule(this.pollPhaseTurn);
         return;
       }

@@ -12,14 +12,20 @@
  *    timer heap, and `uv_backend_timeout()` exposes that number. But inside a
  *    `setImmediate` continuation — where the loop's iterations run — it always
  *    reads 0, because Node's immediate idle handle is active while immediates
- *    run. So when the loop is about to block and Node has a timer pending
- *    (`process.getActiveResourcesInfo()` lists a 'Timeout', ~0.1 µs), it first
- *    hops once into libuv's poll phase through a MessagePort message, where
- *    no idle handle is active and `uv_backend_timeout()` tells exactly how
- *    many ms remain until Node's next timer, and blocks for no longer than
- *    that. The hop costs a few µs and happens only before a blocking wait
- *    with Node timers pending, so an idle loop still sleeps in the kernel and
- *    a busy one never pays it.
+ *    run. So whenever the loop is about to block, it first hops once into
+ *    libuv's poll phase through a MessagePort message, where no idle handle
+ *    is active and `uv_backend_timeout()` tells exactly how many ms remain
+ *    until Node's next timer, and blocks for no longer than that. The hop
+ *    costs a few µs (one port message, one FFI call) and happens only before
+ *    a blocking wait, so an idle loop still sleeps in the kernel and a busy
+ *    one never pays it.
+ *
+ *    It must happen before *every* blocking wait, not only when
+ *    `process.getActiveResourcesInfo()` lists a 'Timeout': that list shows
+ *    ref'd timers only, and unref'd ones (Node's socket timeouts,
+ *    housekeeping intervals) must fire too. For the same reason the
+ *    timeout is read while the hop's port still holds libuv alive: with no
+ *    active handle `uv_backend_timeout()` reads 0 whatever timers exist.
  *
  *    Rejected alternatives: capping the poll timeout (busy-polls an idle
  *    loop), patching `setTimeout` (misses timers created before gale loaded,
@@ -46,7 +52,7 @@ export function nodeBackendFd(): number {
 
 /** What Node has pending that the reactor must not sleep through. */
 export interface NodePending {
-  /** Node has timers that must fire (the loop should hop and ask libuv). */
+  /** Node has ref'd timers (unref'd ones are not listed; diagnostics only). */
   timers: boolean;
   /** The application queued setImmediate callbacks (poll without blocking). */
   immediates: boolean;

@@ -79,6 +79,24 @@ test('a Node timer created before the loop started, and setInterval, keep their 
   assert.ok(ticks.length >= 3, `interval ticked ${ticks.length} times`);
 });
 
+test('an unref\'d Node timer fires too (socket timeouts and housekeeping intervals are unref\'d)', async () => {
+  await inLoop(async (loop) => {
+    const start = loop.time();
+    const firedAfter = await new Promise<number>((resolve) => {
+      setTimeout(() => resolve(loop.time() - start), 20).unref();
+    });
+    assert.ok(firedAfter >= 0.019 && firedAfter < 0.2, `fired after ${firedAfter} s`);
+    // Also alongside a ref'd timer that is due much later.
+    const far = setTimeout(() => {}, 60_000);
+    const again = loop.time();
+    const second = await new Promise<number>((resolve) => {
+      setTimeout(() => resolve(loop.time() - again), 20).unref();
+    });
+    clearTimeout(far);
+    assert.ok(second < 0.2, `fired after ${second} s`);
+  });
+});
+
 test('a far-away Node timer does not delay the loop\'s own timeouts', async () => {
   const far = setTimeout(() => {}, 60_000);
   try {
