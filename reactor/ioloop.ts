@@ -34,7 +34,9 @@
  * fd sits in the reactor's poll set (a ready libuv means "yield now"), and
  * before each blocking wait the loop hops into libuv's poll phase once to
  * learn when the next Node timer is due. `nodeInterop:
- * false` turns all of this off for a loop that owns the thread outright.
+ * false` turns all of this off for a loop that owns the thread outright; it
+ * is also the only choice in worker threads, because libuv exports only the
+ * main thread's loop (`uv_default_loop`).
  *
  * ## Counting FFI calls
  *
@@ -43,6 +45,7 @@
  * and the FFI budget in DESIGN.md are checked against that figure.
  */
 import { performance } from 'node:perf_hooks';
+import { isMainThread } from 'node:worker_threads';
 import { ffiCounter } from './sys/ffi.js';
 import { close as closeFd } from './sys/libc.js';
 import { errno as E } from './sys/errors.js';
@@ -65,7 +68,11 @@ export interface IOLoopOptions {
   makeCurrent?: boolean;
   /** The readiness backend (default: `GALE_POLLER`, else the platform's best). */
   poller?: 'auto' | PollerName;
-  /** Keep Node's own event loop working while this loop waits (default true). */
+  /**
+   * Keep Node's own event loop working while this loop waits (default: true
+   * on the main thread; in worker threads it is unavailable, and Node's
+   * timers and I/O there run only between the loop's iterations).
+   */
   nodeInterop?: boolean;
   /** Log every iteration (default: `GALE_TRACE=1`). */
   trace?: boolean;
@@ -144,10 +151,16 @@ export class IOLoop {
     // Refuse before acquiring anything: a failed construction must not leak
     // the poller's fd or the interop channel.
     if (options.makeCurrent && IOLoop.current(false) !== null) throw new Error('current IOLoop already exists');
+    // libuv exports only uv_default_loop(), the main thread's loop: a worker's
+    // own event loop cannot be watched or asked for its timers from here.
+    const nodeInterop = options.nodeInterop ?? isMainThread;
+    if (nodeInterop && !isMainThread) {
+      throw new Error('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
+    }
     this.poller = createPoller(options.poller ?? 'auto');
     this.pollerName = this.poller.name;
     this.tracing = options.trace ?? process.env.GALE_TRACE === '1';
-    if (options.nodeInterop ?? true) {
+    if (nodeInterop) {
       this.nodeFd = nodeBackendFd();
       this.poller.register(this.nodeFd, IOLoop.READ);
       this.hop = new PollPhaseHop();

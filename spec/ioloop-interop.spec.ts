@@ -306,6 +306,39 @@ test('close() from a Node timer while the loop hops into libuv settles start()',
   assert.not.ok(timedOut);
 });
 
+// ------------------------------------------------------------ worker threads
+
+test('in a worker thread: interop is off by default and refused when asked for', async () => {
+  // libuv's exported uv_default_loop() is the main thread's loop, not the
+  // worker's: interop there would watch (and time by) the wrong event loop.
+  const source = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    import(workerData.ioloop).then(({ IOLoop }) => {
+      const loop = new IOLoop();
+      const report = { hop: loop.hop === null ? null : "present", nodeFd: loop.nodeFd };
+      loop.close();
+      try { new IOLoop({ nodeInterop: true, makeCurrent: false }); report.refused = false; }
+      catch (error) { report.refused = String(error.message); }
+      parentPort.postMessage(report);
+    }, (error) => parentPort.postMessage({ failed: String(error) }));`;
+  const ioloop = new URL('../reactor/ioloop.js', import.meta.url).href;
+  await inLoop(async () => {
+    const worker = new Worker(source, { eval: true, workerData: { ioloop } });
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    try {
+      const report = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      assert.equal(report, { hop: null, nodeFd: -1, refused: report.refused });
+      assert.match(String(report.refused), /main thread/);
+    } finally {
+      void worker.terminate();
+      await exited;
+    }
+  });
+});
+
 // ------------------------------------------------------------ the pieces
 
 test('nodeBackendFd is libuv\'s epoll fd; nodePending sees timers and immediates', async () => {
