@@ -433,15 +433,25 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       if (this.connecting) this.handleConnect();
       if (this.closedFlag) return;
       this.heldBack = false;
+      const hangup = (events & ERROR) !== 0;
       if (events & READ) {
         this.drained = false;
-        this.handleRead();
+        this.handleRead(hangup);
       }
       if (this.closedFlag) return;
       if (events & WRITE) this.handleWrite();
       if (this.closedFlag) return;
-      if (events & ERROR) {
-        this.error = this.getFdError();
+      if (hangup) {
+        const error = this.getFdError();
+        if (error === null && this.state !== null && !(this.state & READ)) {
+          // A hang-up while READ was not watched (flow control): bytes may
+          // still wait in the kernel. Watch READ; the next event either
+          // reports them (and they are drained) or confirms there are none.
+          this.state |= READ;
+          this.ioLoop.updateHandler(this.fileno(), this.state);
+          return;
+        }
+        this.error = error;
         // Callbacks queued by the read or write above run before the close.
         this.ioLoop.addCallback(() => this.close());
         return;
@@ -466,15 +476,20 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     }
   };
 
-  private handleRead(): void {
-    if (!this.reading() && this.readBuffer.size > 0) {
+  /**
+   * A READ event. With `hangup` (the peer is gone) the fd is read to its end
+   * whatever the pending read wants: what is left in the kernel can no
+   * longer be flow-controlled, only kept (up to `maxBufferSize`) or lost.
+   */
+  private handleRead(hangup: boolean): void {
+    if (!hangup && !this.reading() && this.readBuffer.size > 0) {
       // Nobody wants more yet: leave it in the kernel (flow control).
       this.heldBack = true;
       return;
     }
     let pos: number | null;
     try {
-      pos = this.readToBufferLoop();
+      pos = this.readToBufferLoop(hangup);
     } catch (error) {
       if (error instanceof UnsatisfiableReadError) throw error;
       // A full buffer was logged as such where it happened.
@@ -576,11 +591,12 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
 
   /**
    * Reads from the fd until the pending read is satisfied, the fd is
-   * drained, or the stream closed. Returns the read position, or null.
+   * drained, or the stream closed (with `toEnd`, until the fd has nothing
+   * more at all). Returns the read position, or null.
    */
-  private readToBufferLoop(): number | null {
+  private readToBufferLoop(toEnd = false): number | null {
     let target: number | null;
-    if (this.readTarget !== null) target = null;
+    if (toEnd || this.readTarget !== null) target = null;
     else if (this.readBytesLeft !== null) target = this.readBytesLeft;
     else if (this.readMaxBytes !== null) target = this.readMaxBytes;
     else if (this.reading()) target = null; // a delimiter or until-close: read what is there
@@ -590,9 +606,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     // run the close callback before this read's own callback is queued.
     this.pendingCallbacks++;
     try {
-      while (!this.closedFlag && !this.drained) {
+      while (!this.closedFlag && (toEnd || !this.drained)) {
         if (this.readToBuffer() === 0) break;
         this.runStreamingCallback();
+        if (toEnd) continue;
         const size = this.readBuffer.size;
         if (target !== null && size >= target) break;
         // Searching is the costly part: do it on the first read and whenever
@@ -618,7 +635,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const target = this.readTarget;
     let n: number;
     try {
-      if (target !== null) {
+      if (target !== null && this.readTargetFilled < target.byteLength) {
         const space = target.byteLength - this.readTargetFilled;
         const got = this.readFromFdInto(this.readTargetFilled ? target.subarray(this.readTargetFilled) : target);
         if (got === null) {
@@ -684,11 +701,16 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       callback = this.streamingCallback;
     } else {
       callback = this.readCallback;
+      const streamed = this.streamingCallback !== null;
       this.readCallback = this.streamingCallback = null;
       if (this.readFuture !== null) {
         const future = this.readFuture;
         this.readFuture = null;
-        futureSetResultUnlessCancelled(future, this.takeResult(size));
+        const result = this.takeResult(size);
+        // Streamed chunks go through queued callbacks; an `await` on the
+        // Future would resume before they run, so queue its result behind them.
+        if (streamed) this.runCallback(futureSetResultUnlessCancelled, future, result);
+        else futureSetResultUnlessCancelled(future, result);
       }
     }
     if (callback !== null) {
