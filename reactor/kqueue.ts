@@ -72,11 +72,16 @@ export function keventChanges(fd: number, from: number, to: number): KEvent[] {
   return changes;
 }
 
-/** Folds one returned kevent into IOLoop event bits (Tornado's `_KQueue.poll`). */
+/**
+ * Folds one returned kevent into IOLoop event bits (Tornado's `_KQueue.poll`).
+ * A write record with EOF is how kqueue reports a refused asynchronous
+ * connect: it becomes ERROR, as epoll and poll would report it. EOF on a
+ * read record may arrive before the buffered data is read, so it stays READ.
+ */
 export function keventToEvents(ev: KEvent): number {
   let events = 0;
   if (ev.filter === EVFILT_READ) events |= READ;
-  if (ev.filter === EVFILT_WRITE) events |= WRITE;
+  if (ev.filter === EVFILT_WRITE) events |= ev.flags & EV_EOF ? ERROR : WRITE;
   if (ev.flags & EV_ERROR) events |= ERROR;
   return events;
 }
