@@ -1,0 +1,81 @@
+/**
+ * gale's echo server, written the way a Tornado user would write it:
+ *
+ *     class EchoServer(TCPServer):
+ *         async def handle_stream(self, stream, address):
+ *             while True:
+ *                 data = await stream.read_bytes(65536, partial=True)
+ *                 await stream.write(data)
+ *
+ *   node dist/scripts/bench/echo-gale.js PORT [HOST]     (HOST: 127.0.0.1)
+ *
+ * Awaiting each write is what keeps memory bounded: no more is read from a
+ * connection until what was read before has been flushed (the same
+ * backpressure node:net's server gets from pause/resume on 'drain').
+ *
+ * On SIGTERM it prints one JSON line of counters to stderr and exits,
+ * including `ffiCalls` (every FFI call this thread made, from the syscall
+ * layer's counter) and `loopFfiCalls` (what `IOLoop.stats()` attributes to
+ * the loop's own turns), so the runner can report FFI calls per echoed
+ * message against the budget in DESIGN.md.
+ */
+import { IOLoop } from '../../reactor/ioloop.js';
+import { ffiCounter } from '../../reactor/sys/ffi.js';
+import type { Address } from '../../reactor/sys/sockaddr.js';
+import { bindSockets } from '../../net/netutil.js';
+import { TCPServer } from '../../net/tcpserver.js';
+import { StreamClosedError } from '../../streams/errors.js';
+import type { IOStream } from '../../streams/iostream.js';
+
+class EchoServer extends TCPServer {
+  connections = 0;
+  reads = 0;
+  bytesEchoed = 0;
+
+  override async handleStream(stream: IOStream, _address: Address): Promise<void> {
+    this.connections++;
+    stream.setNodelay(true); // as node:net's server does: small echoes go out at once
+    try {
+      for (;;) {
+        const data = await stream.readBytes(65536, { partial: true })!;
+        this.reads++;
+        this.bytesEchoed += data.length;
+        await stream.write(data)!;
+      }
+    } catch (error) {
+      if (!(error instanceof StreamClosedError)) throw error;
+      // The client closed: the normal end of an echo session.
+    }
+  }
+}
+
+const port = Number(process.argv[2] ?? 0);
+const host = process.argv[3] ?? '127.0.0.1';
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  process.stderr.write('usage: echo-gale PORT [HOST]\n');
+  process.exit(64);
+}
+
+const loop = IOLoop.current()!;
+const server = new EchoServer();
+const sockets = bindSockets(port, host);
+server.addSockets(sockets);
+const bound = sockets[0].getsockname() as [string, number];
+process.stdout.write(JSON.stringify({ server: 'gale', ready: true, port: bound[1], pid: process.pid, poller: loop.pollerName }) + '\n');
+
+process.on('SIGTERM', () => {
+  const stats = loop.stats();
+  process.stderr.write(JSON.stringify({
+    server: 'gale',
+    connections: server.connections,
+    reads: server.reads,
+    bytesEchoed: server.bytesEchoed,
+    ffiCalls: ffiCounter.calls,
+    loopFfiCalls: stats.ffiCalls,
+    iterations: stats.iterations,
+    events: stats.events,
+  }) + '\n');
+  process.exit(0);
+});
+
+await loop.start();
