@@ -667,9 +667,8 @@ export function defineStreamSuite(transport: Transport): Test {
     await closed.done;
     assert.not.ok(w.writing());
     assert.ok(w.closed());
-    // The number may have been reused by now, but not for the same file.
-    const now = openFds().get(fd);
-    assert.ok(now === undefined || !now.startsWith('socket:') || transport.name === 'pipe');
+    // Nothing has opened an fd since, so the number is free again.
+    assert.not.ok(openFds().has(fd));
   });
 
   t('a failed Future nobody awaits does not reach unhandledRejection', async ({ pair }) => {
@@ -923,10 +922,11 @@ export function defineStreamSuite(transport: Transport): Test {
     const [w, r] = pair({ reader: { maxBufferSize: 5 * MB } });
     w.write(Buffer.alloc(10 * MB, 'a'));
     assert.is((await r.readBytes(MB)!).length, MB);
-    // The reader pauses: nothing more is pulled into its buffer meanwhile.
+    // The reader pauses: at most one more chunk is pulled into its buffer
+    // (an idle stream with an empty buffer reads once, to notice a close).
     const before = buffered(r);
     await turns(20);
-    assert.is(buffered(r), before);
+    assert.ok(buffered(r) <= Math.max(before, r.readChunkSize), `${buffered(r)} bytes buffered while paused`);
     for (let i = 0; i < 9; i++) assert.is((await r.readBytes(MB)!).length, MB);
     assert.not.ok(r.closed());
   });

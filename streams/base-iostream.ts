@@ -439,7 +439,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
         this.handleRead(hangup);
       }
       if (this.closedFlag) return;
-      if (events & WRITE) this.handleWrite();
+      // On a hang-up, a pending write learns why (EPIPE) rather than just failing.
+      if (events & WRITE || (hangup && this.writing())) this.handleWrite();
       if (this.closedFlag) return;
       if (hangup) {
         const error = this.getFdError();
@@ -457,9 +458,13 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
         return;
       }
       let state = ERROR;
-      if (this.reading() || this.readBuffer.size === 0) state |= READ;
-      else if (this.state !== null && this.state & READ && !this.heldBack) state |= READ;
+      if (this.reading()) state |= READ;
       if (this.writing()) state |= WRITE;
+      // Keep READ unless a READ event just went unconsumed (see the top comment).
+      if (!(state & READ) && this.state !== null && this.state & READ && !this.heldBack) state |= READ;
+      // An idle stream watches READ to notice a close (Tornado). With data
+      // buffered it does not: a close cannot be acted on before that data is read.
+      if (state === ERROR && this.readBuffer.size === 0) state |= READ;
       if (state !== this.state) {
         this.state = state;
         this.ioLoop.updateHandler(this.fileno(), state);
