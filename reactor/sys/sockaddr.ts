@@ -119,7 +119,11 @@ function splitScope(host: string): [string, number] {
  * the wildcard address.
  */
 export function encodeSockaddr(view: Buffer, offset: number, family: number, address: Address): number {
-  view.fill(0, offset, offset + 112);
+  // Zero exactly the struct: a view sized for it must do, and bytes past it
+  // may belong to someone else.
+  const size = family === AF_INET ? 16 : family === AF_INET6 ? 28 : family === AF_UNIX ? 110 : 0;
+  if (!size) throw new OSError(E.EAFNOSUPPORT, 'socket', `address family ${family} is not supported`);
+  view.fill(0, offset, offset + size);
   if (family === AF_UNIX) {
     if (typeof address !== 'string') throw new TypeError('an AF_UNIX address is a path string');
     const path = Buffer.from(address, 'utf8');
@@ -139,9 +143,7 @@ export function encodeSockaddr(view: Buffer, offset: number, family: number, add
     if (host !== '' && !parseIPv4(host === 'localhost' ? '127.0.0.1' : host, view, offset + 4)) {
       throw new OSError(E.EINVAL, 'inet_pton', `'${host}' is not an IPv4 address`, 'EINVAL');
     }
-    return 16;
-  }
-  if (family === AF_INET6) {
+  } else {
     writeFamily(view, offset, AF_INET6, 28);
     view.writeUInt16BE(port, offset + 2);
     const flowinfo = address.length === 4 ? address[2] : 0;
@@ -152,9 +154,8 @@ export function encodeSockaddr(view: Buffer, offset: number, family: number, add
       throw new OSError(E.EINVAL, 'inet_pton', `'${host}' is not an IPv6 address`, 'EINVAL');
     }
     view.writeUInt32LE(scopeId >>> 0, offset + 24);
-    return 28;
   }
-  throw new OSError(E.EAFNOSUPPORT, 'socket', `address family ${family} is not supported`);
+  return size;
 }
 
 /** Reads the sockaddr at `view[offset]` (of `length` bytes) into an Address. */
