@@ -143,4 +143,30 @@ t('an idle write end with a close callback notices its reader closing', async ({
   assert.ok(w.closed());
 });
 
+t('an unexpected exception in the handler is logged and closes the stream', async ({ loop, expectLog }) => {
+  const uncaught = expectLog(/^Uncaught exception, closing connection\./);
+  const reported = expectLog(/^Exception in callback/);
+  class Broken extends PipeIOStream {
+    override getFdError(): Error | null {
+      throw new RangeError('broken getFdError');
+    }
+  }
+  const [rfd, wfd] = pipe();
+  const reader = new Broken(rfd, { ioLoop: loop });
+  const writer = new PipeIOStream(wfd, { ioLoop: loop });
+  try {
+    const closed = waiter();
+    reader.setCloseCallback(closed.cb);
+    await turns(1);
+    writer.close(); // a hang-up with no data: the handler asks getFdError
+    await closed.done;
+    assert.instance(reader.error, RangeError);
+    uncaught();
+    reported();
+  } finally {
+    reader.close();
+    writer.close();
+  }
+});
+
 s.run();

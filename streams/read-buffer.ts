@@ -63,15 +63,6 @@ export class ReadBuffer {
     this.copyOut(target, offset, n);
   }
 
-  /** Drops everything. */
-  clear(): void {
-    this.chunks = [];
-    this.head = 0;
-    this.headOffset = 0;
-    this.size = 0;
-    if (this.latin1 !== null) this.latin1 = '';
-  }
-
   /**
    * The offset of the first occurrence of `needle` at or after `from`, or
    * -1. Bytes before `from` must already be known not to start a match.
