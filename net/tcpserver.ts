@@ -1,0 +1,133 @@
+/**
+ * TCPServer: accepts connections on the loop and hands each one to
+ * `handleStream` as an `IOStream` (Tornado's `tornado.tcpserver`).
+ *
+ * Three ways to start it, as in Tornado:
+ *   server.listen(8888)                      // bind + start in one step
+ *   server.bind(8888); server.start()        // bind first, start later
+ *   server.addSockets(bindSockets(8888))     // bring your own sockets
+ *
+ * `handleStream` may be synchronous or async. If it throws or its Promise
+ * rejects, the error is logged and that stream is closed; the server keeps
+ * serving everyone else.
+ */
+import { IOLoop } from '../reactor/ioloop.js';
+import { appLog } from '../reactor/log.js';
+import { isThenable } from '../reactor/future.js';
+import { IOStream } from '../streams/iostream.js';
+import type { Address } from '../reactor/sys/sockaddr.js';
+import type { Socket } from './socket.js';
+import { addAcceptHandler, bindSockets } from './netutil.js';
+
+/** Options for `new TCPServer()`. */
+export interface TCPServerOptions {
+  /** Passed to each connection's IOStream (default 100 MB). */
+  maxBufferSize?: number;
+  /** Passed to each connection's IOStream (default 64 KiB). */
+  readChunkSize?: number;
+}
+
+/** A non-blocking, single-threaded TCP server. Subclass it and override `handleStream`. */
+export class TCPServer {
+  /** The loop the server accepts on (the current loop when sockets are added). */
+  ioLoop: IOLoop | null = null;
+  private readonly options: TCPServerOptions;
+  private readonly sockets = new Map<number, { socket: Socket; removeAcceptHandler: () => void }>();
+  private pendingSockets: Socket[] = [];
+  private started = false;
+  private stopped = false;
+
+  constructor(options: TCPServerOptions = {}) {
+    if ('sslOptions' in options && (options as { sslOptions?: unknown }).sslOptions != null) {
+      throw new Error('TLS (sslOptions) is not available in gale yet; see README, "What is not done yet"');
+    }
+    this.options = options;
+  }
+
+  /** Binds to `port` on `address` ('' = all interfaces) and starts accepting at once. */
+  listen(port: number, address = ''): void {
+    this.addSockets(bindSockets(port, address));
+  }
+
+  /** Starts accepting on already-bound, listening sockets. */
+  addSockets(sockets: Socket[]): void {
+    this.ioLoop ??= IOLoop.current()!;
+    for (const socket of sockets) {
+      const removeAcceptHandler = addAcceptHandler(socket, this.handleConnection, this.ioLoop);
+      this.sockets.set(socket.fileno(), { socket, removeAcceptHandler });
+    }
+  }
+
+  /** Starts accepting on one socket. */
+  addSocket(socket: Socket): void {
+    this.addSockets([socket]);
+  }
+
+  /** Binds now; accepting begins with `start()` (or at once if already started). */
+  bind(port: number, address: string | null = null, options: { family?: number; backlog?: number; reusePort?: boolean } = {}): void {
+    const sockets = bindSockets(port, address, options);
+    if (this.started) this.addSockets(sockets);
+    else this.pendingSockets.push(...sockets);
+  }
+
+  /**
+   * Starts accepting on the sockets given to `bind()`. Only single-process
+   * mode exists so far; any other `numProcesses` is refused with a clear
+   * error rather than silently running one process.
+   */
+  start(numProcesses: number | null = 1): void {
+    if (this.started) throw new Error('TCPServer already started');
+    if (numProcesses !== 1) {
+      throw new Error(`multi-process mode (numProcesses=${numProcesses}) is not available in gale yet; use start(1)`);
+    }
+    this.started = true;
+    const sockets = this.pendingSockets;
+    this.pendingSockets = [];
+    this.addSockets(sockets);
+  }
+
+  /**
+   * Stops listening: closes the listening sockets. Connections already
+   * accepted go on until they finish.
+   */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const { socket, removeAcceptHandler } of this.sockets.values()) {
+      removeAcceptHandler();
+      socket.close();
+    }
+    this.sockets.clear();
+    for (const socket of this.pendingSockets) socket.close();
+    this.pendingSockets = [];
+  }
+
+  /** Override: called for each new connection. May return a Promise. */
+  handleStream(_stream: IOStream, _address: Address): void | PromiseLike<void> {
+    throw new Error('TCPServer.handleStream is not implemented: subclass TCPServer and override it');
+  }
+
+  private readonly handleConnection = (connection: Socket, address: Address): void => {
+    let stream: IOStream | null = null;
+    try {
+      stream = new IOStream(connection, {
+        ioLoop: this.ioLoop!,
+        maxBufferSize: this.options.maxBufferSize,
+        readChunkSize: this.options.readChunkSize,
+      });
+      const result = this.handleStream(stream, address);
+      if (isThenable(result)) {
+        const failed = stream;
+        result.then(undefined, (error) => this.connectionFailed(failed, connection, error));
+      }
+    } catch (error) {
+      this.connectionFailed(stream, connection, error);
+    }
+  };
+
+  private connectionFailed(stream: IOStream | null, connection: Socket, error: unknown): void {
+    appLog.error('Error in connection callback', error);
+    if (stream) stream.close();
+    else connection.close();
+  }
+}

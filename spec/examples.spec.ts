@@ -1,0 +1,76 @@
+/**
+ * The README's programs run as written: the reactor example, the ported
+ * Tornado HTTP client, and the chat demo (two clients talk, Ctrl-C stops it
+ * cleanly). Each runs in its own process, bounded in time.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, type Socket as NetSocket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const scripts = fileURLToPath(new URL('../scripts/', import.meta.url));
+
+function run(file: string, args: string[] = [], timeoutMs = 20_000): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [scripts + file, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${file} timed out:\n${out}`)); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+}
+
+function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`never saw ${pattern} in: ${seen}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      seen += d.toString();
+      const match = pattern.exec(seen);
+      if (match) { clearTimeout(timer); stream.off('data', onData); resolve(match); }
+    };
+    stream.on('data', onData);
+  });
+}
+
+test('the reactor example prints what the handler received', async () => {
+  const { code, out } = await run('examples/reactor.js');
+  assert.is(code, 0, out);
+  assert.match(out, /hello \(events \d+\)/);
+  assert.match(out, /ffiCalls/);
+});
+
+test('the ported HTTP client fetches the body from a local server', async () => {
+  const { code, out } = await run('examples/http-client.js');
+  assert.is(code, 0, out);
+  assert.match(out, /Hello from a local server/);
+});
+
+test('the chat demo relays lines between clients and stops on SIGINT', async () => {
+  const demo: ChildProcess = spawn(process.execPath, [scripts + 'demo.js', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  demo.stderr!.on('data', (d) => { log += d; });
+  const exited = new Promise<number | null>((resolve) => demo.on('close', resolve));
+  const clients: NetSocket[] = [];
+  try {
+    const [, port] = await waitFor(demo.stdout!, /on 127\.0\.0\.1:(\d+) \(poller: \w+\)/);
+    const alice = connect(Number(port), '127.0.0.1');
+    clients.push(alice);
+    await waitFor(alice, /Welcome to gale chat/);
+    const bob = connect(Number(port), '127.0.0.1');
+    clients.push(bob);
+    await waitFor(bob, /Welcome/);
+    await waitFor(alice, /joined/);
+    bob.write('hello from bob\n');
+    await waitFor(alice, /> hello from bob/);
+    demo.kill('SIGINT');
+    assert.is(await exited, 0, log);
+  } finally {
+    for (const c of clients) c.destroy();
+    if (demo.exitCode === null) demo.kill('SIGKILL');
+  }
+});
+
+test.run();
