@@ -6,3 +6,6 @@
  * folder's part.
  */
 export * from './reactor/index.js';
+export * from './net/index.js';
+export * from './streams/index.js';
+export * from './resolvers/index.js';
