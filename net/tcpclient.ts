@@ -95,11 +95,12 @@ export class Connector<S extends { close(): void }> {
       this.future.setException(new Error('no addresses to connect to'));
       return this.future;
     }
-    this.tryConnect(this.primaryAddrs[Symbol.iterator]());
-    // The first attempt may have settled everything synchronously.
-    if (this.future.done()) return this.future;
+    // Timers first: an attempt that fails synchronously (a socket that
+    // cannot be bound) then starts the secondary at once, as any failure
+    // does. If the race ends synchronously, its end clears them.
     this.setTimeout(timeout);
     if (connectTimeout !== undefined) this.setConnectTimeout(connectTimeout);
+    this.tryConnect(this.primaryAddrs[Symbol.iterator]());
     return this.future;
   }
 

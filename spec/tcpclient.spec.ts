@@ -242,6 +242,19 @@ connectorTest('a connect function that throws counts as a failed attempt', (fake
   assert.instance(lone.exception(), TypeError);
 });
 
+connectorTest('a primary that fails synchronously starts the secondary at once', (fakes, loop) => {
+  const conn = new Connector<FakeStream>(addrinfo, (af, addr) => {
+    if (af === AF1) throw new OSError(99, 'bind');
+    return fakes.connect(af, addr);
+  }, loop);
+  const future = conn.start(3600);
+  fakes.assertPending('2/c');
+  fakes.resolveConnect('2/c', true);
+  assert.equal(future.result(), [AF2, 'c', fakes.streams.get('c')]);
+  // Settled synchronously or not, no timer is left behind.
+  assert.is((conn as unknown as { timeout: unknown }).timeout, null);
+});
+
 connectorTest('no addresses at all rejects', (fakes, loop) => {
   const future = new Connector<FakeStream>([], fakes.connect, loop).start();
   assert.match((future.exception() as Error).message, /no addresses/);
