@@ -169,7 +169,7 @@ test('the callback form sends a failure to the loop\'s exception log', async () 
   resolver.close();
 });
 
-test('IPv6 names and literals come back as [host, port, flowinfo, scopeId]', async () => {
+test('IPv6 literals come back as [host, port, flowinfo, scopeId]; a v4 literal has no v6 answer', async () => {
   const resolver = new ThreadedResolver();
   await inLoop(async () => {
     assert.equal(await resolver.resolve('::1', 443), [[AF_INET6, ['::1', 443, 0, 0]]]);

@@ -465,13 +465,12 @@ test('TCPClient: a refused address falls through to the next, in either family',
       (await sameFamily.connect('example.test', 1)).close();
       (await server.nextConnection())[0].close();
       if (canBindIPv6Loopback()) {
-        // An IPv6 primary that is refused: the IPv4 secondary starts without waiting 0.3 s.
-        const loop = IOLoop.current()!;
-        const started = loop.time();
+        // An IPv6 primary that is refused (nothing listens on ::1 there): the IPv4 secondary takes over.
         const mixed = new TCPClient({ resolver: new FixedResolver([[AF_INET6, ['::1', refused, 0, 0]], [AF_INET, ['127.0.0.1', server.port]]]) });
-        (await mixed.connect('example.test', 1)).close();
+        const stream = await mixed.connect('example.test', 1);
+        assert.is(stream.socket.family, AF_INET);
+        stream.close();
         (await server.nextConnection())[0].close();
-        assert.ok(loop.time() - started < 10);
       }
       const none = new TCPClient({ resolver: new FixedResolver([]) });
       assert.match((await rejection(none.connect('example.test', 1))).message, /no addresses/);
