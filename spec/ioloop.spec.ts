@@ -433,6 +433,41 @@ test('a failure of the loop\'s own machinery rejects start() and leaves the loop
   }
 });
 
+test('a machinery failure between iterations (no interop) rejects start() too', async () => {
+  const loop = newLoop({ nodeInterop: false });
+  const poller = (loop as unknown as { poller: { poll(ms: number): number } }).poller;
+  poller.poll = () => { throw new Error('poller broke again'); };
+  const guard = setTimeout(() => loop.stop(), 5000);
+  try {
+    assert.match((await rejection(loop.start())).message, /poller broke again/);
+  } finally {
+    clearTimeout(guard);
+    loop.close();
+  }
+});
+
+test('a poller refusing to unregister is logged at debug level, and the handler is gone anyway', async () => {
+  const [a, b] = pair();
+  const loop = newLoop();
+  const poller = (loop as unknown as { poller: { unregister(fd: number): void } }).poller;
+  const unregister = poller.unregister.bind(poller);
+  try {
+    loop.addHandler(a, () => {}, IOLoop.READ);
+    poller.unregister = () => { throw new OSError(E.EINVAL, 'epoll_ctl'); };
+    const { logs } = await captureLogs(() => loop.removeHandler(a));
+    assert.is(logs.length, 1);
+    assert.is(logs[0]![0], 'debug');
+    assert.match(logs[0]![1], /^Error deleting fd from IOLoop/);
+    poller.unregister = unregister;
+    unregister(a);
+    loop.addHandler(a, () => {}, IOLoop.READ); // free to register again
+  } finally {
+    loop.close();
+    closeFd(a);
+    closeFd(b);
+  }
+});
+
 // ------------------------------------------------------------ handlers
 
 test('a pipe\'s read end: READ with the fd number when written', async () => {

@@ -1,0 +1,90 @@
+/**
+ * reactor/log.ts: the pluggable logger, the default stderr one (debug only
+ * with GALE_DEBUG), Tornado's three channels, and callback descriptions.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { accessLog, appLog, describeCallback, genLog, getLogger, setLogger, stderrLogger, type Logger } from '../reactor/log.js';
+import { fdLeakCheck } from './helpers.js';
+
+const checkFds = fdLeakCheck();
+
+/** What the default logger writes to stderr while `fn` runs. */
+function stderrOf(fn: () => void): string {
+  const write = process.stderr.write;
+  let out = '';
+  process.stderr.write = ((chunk: string | Uint8Array) => { out += String(chunk); return true; }) as typeof process.stderr.write;
+  try {
+    fn();
+  } finally {
+    process.stderr.write = write;
+  }
+  return out;
+}
+
+test('the default logger writes one tagged line per record to stderr', () => {
+  assert.is(getLogger(), stderrLogger);
+  const error = new RangeError('bad range');
+  const out = stderrOf(() => {
+    appLog.error('Exception in callback', error);
+    genLog.warn('careful', 42, { a: 1 });
+    accessLog.info('200 GET /');
+  });
+  const lines = out.split('\n').filter(Boolean);
+  assert.match(lines[0]!, /^\[E gale\] Exception in callback RangeError: bad range/);
+  assert.ok(out.includes('    at '), 'errors are logged with their stack');
+  assert.ok(lines.includes('[W gale] careful 42 { a: 1 }'));
+  assert.ok(lines.includes('[I gale] 200 GET /'));
+});
+
+test('debug records appear only with GALE_DEBUG', () => {
+  const saved = process.env.GALE_DEBUG;
+  try {
+    delete process.env.GALE_DEBUG;
+    assert.is(stderrOf(() => genLog.debug('hidden')), '');
+    process.env.GALE_DEBUG = '1';
+    assert.is(stderrOf(() => genLog.debug('shown')), '[D gale] shown\n');
+  } finally {
+    if (saved === undefined) delete process.env.GALE_DEBUG;
+    else process.env.GALE_DEBUG = saved;
+  }
+});
+
+test('setLogger routes every channel to the new logger', () => {
+  const records: Array<[string, unknown[]]> = [];
+  const logger: Logger = {
+    debug: (...a) => records.push(['debug', a]),
+    info: (...a) => records.push(['info', a]),
+    warn: (...a) => records.push(['warn', a]),
+    error: (...a) => records.push(['error', a]),
+  };
+  setLogger(logger);
+  try {
+    assert.is(getLogger(), logger);
+    appLog.error('e', 1);
+    genLog.info('i');
+    accessLog.warn('w');
+    genLog.debug('d');
+  } finally {
+    setLogger(stderrLogger);
+  }
+  assert.equal(records, [['error', ['e', 1]], ['info', ['i']], ['warn', ['w']], ['debug', ['d']]]);
+  assert.is(String(appLog), 'tornado.application');
+  assert.is(String(genLog), 'tornado.general');
+  assert.is(String(accessLog), 'tornado.access');
+});
+
+test('describeCallback names functions, and shows anything else briefly', () => {
+  assert.is(describeCallback(function onRead() {}), '<function onRead>');
+  assert.is(describeCallback(() => {}), '<anonymous function>');
+  const bound = function handler() {}.bind(null);
+  assert.is(describeCallback(bound), '<function bound handler>');
+  assert.is(describeCallback(null), 'null');
+  assert.is(describeCallback({ deep: { deeper: 1 } }), '{ deep: [Object] }');
+});
+
+test('no fds leaked', () => {
+  checkFds();
+});
+
+test.run();
