@@ -55,6 +55,7 @@ export class EPollPoller implements Poller {
   }
 
   unregister(fd: number): void {
+    if (this.epfd < 0) return; // closed: the kernel dropped everything
     if ((c.epollCtl(this.epfd, EPOLL_CTL_DEL, fd, this.ctlEvent.addr) as number) < 0) {
       const err = lastErrno();
       // The fd may have been closed before its handler was removed; the
@@ -64,6 +65,7 @@ export class EPollPoller implements Poller {
   }
 
   poll(timeoutMs: number): number {
+    if (this.epfd < 0) throw new OSError(E.EBADF, 'epoll_wait');
     const n = c.epollWait(this.epfd, this.events.addr, MAX_EVENTS, timeoutMs) as number;
     if (n < 0) {
       const err = lastErrno();
@@ -78,13 +80,18 @@ export class EPollPoller implements Poller {
     return n;
   }
 
+  /** Closes the epoll fd and frees the native event arrays (the poller is done for). */
   close(): void {
     if (this.epfd < 0) return;
     close(this.epfd);
     this.epfd = -1;
+    c.free(this.events.addr);
+    c.free(this.ctlEvent.addr);
   }
 
   private ctl(op: number, fd: number, events: number): void {
+    // After close() the event memory is freed: never write to it.
+    if (this.epfd < 0) throw new OSError(E.EBADF, 'epoll_ctl');
     encodeEpollEvent(this.ctlEvent.view, 0, fd, events);
     if ((c.epollCtl(this.epfd, op, fd, this.ctlEvent.addr) as number) < 0) {
       throw new OSError(lastErrno(), 'epoll_ctl');

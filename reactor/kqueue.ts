@@ -126,6 +126,7 @@ export class KQueuePoller implements Poller {
   }
 
   poll(timeoutMs: number): number {
+    if (this.kq < 0) throw new OSError(E.EBADF, 'kevent');
     let timeoutAddr = 0;
     if (timeoutMs >= 0) {
       this.timeout.view.writeBigInt64LE(BigInt(Math.floor(timeoutMs / 1000)), 0);
@@ -155,15 +156,22 @@ export class KQueuePoller implements Poller {
     return found;
   }
 
+  /** Closes the kqueue and frees the native arrays (the poller is done for). */
   close(): void {
     if (this.kq < 0) return;
     close(this.kq);
     this.kq = -1;
+    this.watched.clear();
+    c.free(this.changes.addr);
+    c.free(this.results.addr);
+    c.free(this.timeout.addr);
   }
 
   private apply(fd: number, from: number, to: number): void {
     const changes = keventChanges(fd, from, to);
     if (!changes.length) return;
+    // After close() the change array is freed: never write to it.
+    if (this.kq < 0) throw new OSError(E.EBADF, 'kevent');
     changes.forEach((ev, i) => encodeKevent(this.changes.view, i * this.size, ev, this.size));
     if ((c.kevent(this.kq, this.changes.addr, changes.length, 0, 0, 0) as number) < 0) {
       throw new OSError(lastErrno(), 'kevent');

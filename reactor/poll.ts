@@ -22,6 +22,7 @@ export class PollPoller implements Poller {
   private region: Region;
   private capacity = 64;
   private count = 0;
+  private closed = false;
   private readonly slots = new Map<number, number>(); // fd -> index in the array
 
   constructor() {
@@ -29,6 +30,7 @@ export class PollPoller implements Poller {
   }
 
   register(fd: number, events: number): void {
+    this.assertOpen('poll');
     if (this.slots.has(fd)) throw new OSError(E.EEXIST, 'poll', `fd ${fd} is already registered`);
     if (this.count === this.capacity) this.grow();
     const at = this.count * POLLFD_SIZE;
@@ -39,6 +41,7 @@ export class PollPoller implements Poller {
   }
 
   modify(fd: number, events: number): void {
+    this.assertOpen('poll');
     const index = this.slots.get(fd);
     if (index === undefined) throw new OSError(E.ENOENT, 'poll', `fd ${fd} is not registered`);
     this.region.view.writeInt16LE(events, index * POLLFD_SIZE + 4);
@@ -57,6 +60,7 @@ export class PollPoller implements Poller {
   }
 
   poll(timeoutMs: number): number {
+    this.assertOpen('poll');
     const n = c.poll(this.region.addr, this.count, timeoutMs) as number;
     if (n < 0) {
       const err = lastErrno();
@@ -75,9 +79,18 @@ export class PollPoller implements Poller {
     return found;
   }
 
+  /** Forgets every fd and frees the native array (the poller is done for). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.count = 0;
     this.slots.clear();
+    c.free(this.region.addr);
+  }
+
+  private assertOpen(syscall: string): void {
+    // After close() the array is freed: never touch it (or poll nothing forever).
+    if (this.closed) throw new OSError(E.EBADF, syscall);
   }
 
   private grow(): void {
