@@ -24,7 +24,7 @@
  * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS (gale,node),
  * BENCH_EXTRA_SERVERS ("name=command args {PORT};..."; to measure another
  * server, e.g. a C reference, in the same run), BENCH_LOADGEN (path of a
- * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (10 s),
+ * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
  * BENCH_JSON (a file to write every sample to).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -522,7 +522,7 @@ export async function main(): Promise<EchoReport> {
     loadgen: findLoadgen(log),
     duration: envNumber('BENCH_DURATION', 2),
     warmup: envNumber('BENCH_WARMUP', 0.5),
-    quietWait: envNumber('BENCH_QUIET_WAIT', 10),
+    quietWait: envNumber('BENCH_QUIET_WAIT', 3),
   };
   const wanted = (process.env.BENCH_MODES ?? MODES.map((m) => m.key).join(',')).split(',').map((s) => s.trim());
   const modes = MODES.filter((m) => wanted.includes(m.key));

@@ -2,12 +2,18 @@
  * `npm run bench`: gale's benchmarks, each side by side with Node's own
  * machinery in the same run. See scripts/bench/README.md.
  *
- *   1. the echo benchmark (echo.ts): gale's TCPServer/IOStream echo server
+ *   1. the reactor benchmark (reactor.ts): IOLoop callbacks, timers and
+ *      wake-ups against Node's event loop;
+ *   2. the echo benchmark (echo.ts): gale's TCPServer/IOStream echo server
  *      against a node:net one, four modes, medians over rounds.
+ *
+ * Each prints its own markdown table on stdout (progress goes to stderr).
  */
+import { main as reactorMain } from './reactor.js';
 import { main as echoMain } from './echo.js';
 
 async function run(): Promise<void> {
+  await reactorMain();
   await echoMain();
 }
 
