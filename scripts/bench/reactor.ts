@@ -16,7 +16,11 @@
  *    every millisecond; the time until the loop's handler sees it, against a
  *    `net.Socket` over the same kind of pipe on Node's loop (p50 / p99). The
  *    gale loop runs with Node interop (the default) and without it;
- * 4. FFI calls: per iteration and per event, from `IOLoop.stats()`, the
+ * 4. I/O-driven iterations: a handler that reads a byte from a pipe and
+ *    writes the next, on one thread, against the same over a `net.Socket`:
+ *    CPU per round, which shows what each blocking wait costs (with Node
+ *    interop, the hop into libuv's poll phase);
+ * 5. FFI calls: per iteration and per event, from `IOLoop.stats()`, the
  *    figure DESIGN.md's FFI budget is checked against.
  *
  * Ratios are gale ÷ Node for rates (higher is better for gale) and Node ÷
@@ -26,13 +30,14 @@
  *
  * Environment: BENCH_REACTOR_SCALE (1; multiplies the counts).
  */
+import { writeSync } from 'node:fs';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { IOLoop } from '../../reactor/ioloop.js';
 import { CHUNK_SIZE, chunk } from '../../reactor/sys/arena.js';
-import { close as closeFd, pipe, readToChunk } from '../../reactor/sys/libc.js';
+import { close as closeFd, pipe, readToChunk, writeBytes } from '../../reactor/sys/libc.js';
 
 const SCALE = Number(process.env.BENCH_REACTOR_SCALE ?? 1) || 1;
 
@@ -210,8 +215,7 @@ const WRITER_SOURCE = `
   const buf = Buffer.alloc(8);
   parentPort.once('message', () => {
     for (let i = 0; i < count; i++) {
-      const target = process.hrtime.bigint() + BigInt(intervalUs * 1000);
-      while (process.hrtime.bigint() < target) Atomics.wait(pause, 0, 0, Math.max(0.05, intervalUs / 1000 / 4));
+      Atomics.wait(pause, 0, 0, intervalUs / 1000); // one futex sleep per write: little writer CPU
       buf.writeBigUInt64LE(process.hrtime.bigint(), 0);
       writeSync(fd, buf);
     }
@@ -299,6 +303,61 @@ async function nodeWakeups(count: number, intervalUs: number): Promise<LatencyFi
   } finally {
     await writer.stop();
     socket.destroy(); // closes r
+    closeFd(w);
+  }
+}
+
+// ------------------------------------------------------------ 4. I/O-driven iterations
+
+/**
+ * One thread, one pipe: the handler reads the byte and writes the next one,
+ * so every iteration is woken by I/O (and, for gale, preceded by a blocking
+ * wait: with Node interop, the hop into libuv's poll phase that reads Node's
+ * next timer). Returns µs of process CPU per round.
+ */
+async function galeSelfPing(n: number, nodeInterop: boolean): Promise<{ cpuUs: number; ffi: number }> {
+  const [r, w] = pipe();
+  const one = Buffer.from('x');
+  try {
+    const [[cpuTotal, ffi]] = await onLoop((loop) => new Promise<[number, number]>((resolve) => {
+      let left = n;
+      const before = loop.stats();
+      const cpu = process.cpuUsage();
+      loop.addHandler(r, () => {
+        readToChunk(r);
+        if (--left === 0) {
+          loop.removeHandler(r);
+          resolve([cpuUs(cpu), (loop.stats().ffiCalls - before.ffiCalls) / n]);
+        } else {
+          writeBytes(w, one);
+        }
+      }, IOLoop.READ);
+      writeBytes(w, one);
+    }), { nodeInterop });
+    return { cpuUs: cpuTotal / n, ffi };
+  } finally {
+    closeFd(r);
+    closeFd(w);
+  }
+}
+
+async function nodeSelfPing(n: number): Promise<number> {
+  const [r, w] = pipe();
+  const socket = new net.Socket({ fd: r, readable: true, writable: false });
+  const one = Buffer.from('x');
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      let left = n;
+      const cpu = process.cpuUsage();
+      socket.on('data', () => {
+        if (--left === 0) resolve(cpuUs(cpu) / n);
+        else writeSync(w, one);
+      });
+      socket.once('error', reject);
+      writeSync(w, one);
+    });
+  } finally {
+    socket.destroy();
     closeFd(w);
   }
 }
@@ -400,6 +459,29 @@ export async function main(): Promise<ReactorReport> {
     node: `${fmt(lat(wn, 'p50Us'), 1)} / ${fmt(lat(wn, 'p99Us'), 1)} µs`,
     ratio: lat(wn, 'p50Us') / lat(wgo, 'p50Us'),
     note: `ratio of p50; gale: ${fmt(median(wgo.map((f) => f.ffiPerWakeup)))} FFI calls per wake-up`,
+  });
+
+  // 4. I/O-driven iterations
+  const nPing = Math.round(30_000 * SCALE);
+  log(`self-ping over a pipe: ${nPing} rounds, 3 rounds`);
+  const pg: Array<{ cpuUs: number; ffi: number }> = [];
+  const pgo: Array<{ cpuUs: number; ffi: number }> = [];
+  const pn: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    pg.push(await galeSelfPing(nPing, true));
+    await settle();
+    pgo.push(await galeSelfPing(nPing, false));
+    await settle();
+    pn.push(await nodeSelfPing(nPing));
+    await settle();
+  }
+  const pingOn = median(pg.map((p) => p.cpuUs));
+  const pingOff = median(pgo.map((p) => p.cpuUs));
+  rows.push({
+    benchmark: 'I/O-driven iteration (pipe self-ping: read a byte, write the next): CPU per round, gale interop on / off',
+    gale: `${fmt(pingOn, 1)} / ${fmt(pingOff, 1)} µs`, node: `${fmt(median(pn), 1)} µs`,
+    ratio: median(pn) / pingOn,
+    note: `ratio with interop on; gale FFI calls per round: ${fmt(median(pg.map((p) => p.ffi)))} / ${fmt(median(pgo.map((p) => p.ffi)))} (interop adds the hop's uv_backend_timeout)`,
   });
 
   const ffi = {
