@@ -32,8 +32,9 @@
  * While the reactor blocks in epoll/poll/kqueue, Node's libuv loop cannot
  * run. See ./node-interop.ts for how gale keeps it working: libuv's backend
  * fd sits in the reactor's poll set (a ready libuv means "yield now"), and
- * before each blocking wait the loop hops into libuv's poll phase once to
- * learn when the next Node timer is due. `nodeInterop:
+ * before a blocking wait the loop hops into libuv's poll phase once to learn
+ * when the next Node timer is due (unless its last answer provably still
+ * holds). `nodeInterop:
  * false` turns all of this off for a loop that owns the thread outright; it
  * is also the only choice in worker threads, because libuv exports only the
  * main thread's loop (`uv_default_loop`).
@@ -54,7 +55,7 @@ import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
-import { PollPhaseHop, nodeBackendFd, nodePending, nodeTimeoutMs } from './node-interop.js';
+import { PollPhaseHop, asyncIdMark, nodeBackendFd, nodePending, nodeTimeoutMs } from './node-interop.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
 
 export { TimeoutHandle };
@@ -143,6 +144,10 @@ export class IOLoop {
   private readonly tracing: boolean;
   private failingCallback: unknown = null;
   private executor: Executor | null = null;
+  // Node's next timer as the last hop read it (loop clock; Infinity: none),
+  // and the async-id mark taken then (-1: none); see knownNodeTimeoutMs().
+  private nodeTimerDeadline = Infinity;
+  private asyncMark = -1;
   // Per-iteration figures for trace mode.
   private traceRan = 0;
   private traceTimeouts = 0;
@@ -459,10 +464,13 @@ export class IOLoop {
       if (!this.running) return this.finishStopping(); // stopped or closed while hopping
       // Time has passed and microtasks have run since the first half.
       let timeoutMs = this.pollTimeout(false);
+      this.asyncMark = -1;
       if (timeoutMs !== 0) {
         // Asked before settle() unrefs the hop's port: with no active handle
         // libuv answers 0 whatever timers exist (see ./node-interop.ts).
         const nodeMs = nodeTimeoutMs();
+        this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.time() + nodeMs / 1000;
+        this.asyncMark = asyncIdMark();
         if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
       }
       this.hop!.settle();
@@ -482,14 +490,43 @@ export class IOLoop {
       if (nodePending().immediates) {
         timeoutMs = 0;
       } else {
-        // About to block: first learn when Node's next timer is due. Always,
-        // not only with ref'd timers listed: unref'd ones (socket timeouts,
-        // housekeeping intervals) are invisible from here but must fire too.
-        this.hop.schedule(this.pollPhaseTurn);
-        return;
+        // About to block: Node's next timer must cap the wait. Unref'd timers
+        // (socket timeouts, housekeeping intervals) count too, and only libuv
+        // sees those: hop into its poll phase and ask, unless the last answer
+        // provably still holds.
+        const nodeMs = this.knownNodeTimeoutMs();
+        if (nodeMs === null) {
+          this.hop.schedule(this.pollPhaseTurn);
+          return;
+        }
+        if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
       }
     }
     this.pollAndContinue(timeoutMs);
+  }
+
+  /**
+   * Ms until Node's next timer (-1: none) as the last hop read it, if that
+   * answer still holds; null if the loop must hop and ask libuv again.
+   *
+   * It holds while nothing on this thread created an async resource since:
+   * every Node timer, ref'd or not, is one (a Timeout takes a fresh async
+   * id), and so is whatever could lead to one (a request, a connection, an
+   * immediate, a nextTick). Async ids come from one counter, so a probe
+   * that finds it moved by exactly two since the last one — the
+   * setImmediate that started this turn, and this probe itself — proves it.
+   * Anything else, or the known deadline passing, means ask again. A
+   * rescheduled timer (`refresh()`, an interval re-arming) only ever moves
+   * later, so the old answer just wakes the loop early.
+   */
+  private knownNodeTimeoutMs(): number | null {
+    const previous = this.asyncMark;
+    const mark = asyncIdMark();
+    this.asyncMark = mark;
+    if (previous < 0 || mark !== previous + 2) return null;
+    if (this.nodeTimerDeadline === Infinity) return -1;
+    const ms = Math.ceil((this.nodeTimerDeadline - this.time()) * 1000);
+    return ms > 0 ? ms : null;
   }
 
   /** Steps 1–2. Returns whether anything ran. */

@@ -12,29 +12,40 @@
  *    timer heap, and `uv_backend_timeout()` exposes that number. But inside a
  *    `setImmediate` continuation — where the loop's iterations run — it always
  *    reads 0, because Node's immediate idle handle is active while immediates
- *    run. So whenever the loop is about to block, it first hops once into
+ *    run. So when the loop is about to block, it first hops once into
  *    libuv's poll phase through a MessagePort message, where no idle handle
  *    is active and `uv_backend_timeout()` tells exactly how many ms remain
  *    until Node's next timer, and blocks for no longer than that. The hop
  *    costs a few µs (one port message, one FFI call) and happens only before
  *    a blocking wait, so an idle loop still sleeps in the kernel and a busy
- *    one never pays it.
+ *    one never pays it; and it is skipped while its last answer still holds
+ *    (below).
  *
- *    It must happen before *every* blocking wait, not only when
- *    `process.getActiveResourcesInfo()` lists a 'Timeout': that list shows
- *    ref'd timers only, and unref'd ones (Node's socket timeouts,
- *    housekeeping intervals) must fire too. For the same reason the
- *    timeout is read while the hop's port still holds libuv alive: with no
- *    active handle `uv_backend_timeout()` reads 0 whatever timers exist.
+ *    Hopping only when `process.getActiveResourcesInfo()` lists a 'Timeout'
+ *    is not enough: that list shows ref'd timers only, and unref'd ones
+ *    (Node's socket timeouts, housekeeping intervals) must fire too. For the
+ *    same reason the timeout is read while the hop's port still holds libuv
+ *    alive: with no active handle `uv_backend_timeout()` reads 0 whatever
+ *    timers exist.
+ *
+ *    Hopping before every blocking wait would cost ~5 µs and one FFI call
+ *    each, which an I/O-bound loop pays per message. So the answer is kept
+ *    (as a deadline) and reused while it provably holds: a new Node timer,
+ *    like anything else asynchronous, takes a fresh async id, and
+ *    `asyncIdMark()` shows whether any was taken since the hop (see
+ *    `IOLoop.knownNodeTimeoutMs`). In steady I/O with nothing new on
+ *    Node's side the loop does not hop at all.
  *
  *    Rejected alternatives: capping the poll timeout (busy-polls an idle
  *    loop), patching `setTimeout` (misses timers created before gale loaded,
- *    and `refresh()`), async_hooks (slows every Promise in the process), and
+ *    and `refresh()`), async_hooks hooks (slow every Promise in the process;
+ *    the probe above installs none), and
  *    reading libuv's private `uv_loop_t` layout (breaks across versions).
  *
  * 3. Pending `setImmediate` callbacks of the application ('Immediate' in the
  *    same list) make the loop poll without blocking, so they run next turn.
  */
+import { AsyncResource } from 'node:async_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { c } from './sys/libc.js';
 
@@ -77,6 +88,18 @@ export function nodePending(): NodePending {
  */
 export function nodeTimeoutMs(): number {
   return c.uvBackendTimeout(defaultUvLoop()) as number;
+}
+
+const probeOptions = { requireManualDestroy: true };
+
+/**
+ * The async id counter's value, read by allocating one id (~20 ns). Every
+ * async resource — a Timeout, ref'd or not, an Immediate, a request, a
+ * nextTick — takes the next id, so an unchanged count (beyond the caller's
+ * own allocations) means none was created in between.
+ */
+export function asyncIdMark(): number {
+  return new AsyncResource('GALE_PROBE', probeOptions).asyncId();
 }
 
 /**

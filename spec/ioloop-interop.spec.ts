@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { IOLoop } from '../reactor/ioloop.js';
 import { sleep } from '../reactor/gen.js';
 import { PollPhaseHop, nodeBackendFd, nodePending, nodeTimeoutMs } from '../reactor/node-interop.js';
-import { close as closeFd, socketpair } from '../reactor/sys/libc.js';
+import { close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { delay, fdLeakCheck } from './helpers.js';
 
@@ -94,6 +94,69 @@ test('an unref\'d Node timer fires too (socket timeouts and housekeeping interva
     });
     clearTimeout(far);
     assert.ok(second < 0.2, `fired after ${second} s`);
+  });
+});
+
+/**
+ * A one-thread pipe ping: the handler reads a byte and writes the next, so
+ * every iteration blocks in the poller and is woken by I/O. `onRound(i)`
+ * runs in the handler; returning false ends the ping (the loop goes idle).
+ */
+async function selfPing(loop: IOLoop, rounds: number, onRound?: (i: number) => boolean | void): Promise<number> {
+  const [r, w] = pipe();
+  const one = Buffer.from('x');
+  try {
+    return await new Promise<number>((resolve) => {
+      let i = 0;
+      const before = loop.stats().ffiCalls;
+      loop.addHandler(r, () => {
+        readToChunk(r);
+        i++;
+        const more = onRound?.(i) !== false && i < rounds;
+        if (more) writeBytes(w, one);
+        else { loop.removeHandler(r); resolve((loop.stats().ffiCalls - before) / i); }
+      }, IOLoop.READ);
+      writeBytes(w, one);
+    });
+  } finally {
+    closeFd(r);
+    closeFd(w);
+  }
+}
+
+test('steady I/O with nothing new on Node\'s side costs no more FFI calls than without interop', async () => {
+  const withInterop = await inLoop((loop) => selfPing(loop, 2000));
+  const without = await inLoop((loop) => selfPing(loop, 2000), { nodeInterop: false });
+  // Without interop: the poll, the read, the write. With it, Node's next
+  // timer is asked for again only when something on Node's side may have
+  // changed it (the first rounds), not before every blocking wait.
+  assert.ok(without <= 3.01, `${without} FFI calls per round without interop`);
+  assert.ok(withInterop - without < 0.05, `${withInterop} vs ${without} FFI calls per round`);
+});
+
+test('a timer created in the middle of steady I/O is seen: in a handler, or from a Node callback', async () => {
+  await inLoop(async (loop) => {
+    // From a handler, then the loop goes idle: the timer must wake it.
+    let firedAfter = -1;
+    let createdAt = 0;
+    await selfPing(loop, 1000, (i) => {
+      if (i < 500) return true;
+      createdAt = loop.time();
+      setTimeout(() => { firedAfter = loop.time() - createdAt; }, 20).unref();
+      return false;
+    });
+    await until(loop, () => firedAfter >= 0, 2);
+    assert.ok(firedAfter >= 0.019 && firedAfter < 0.2, `fired after ${firedAfter} s`);
+    // From a Node callback (an immediate the handler queued).
+    let fired2 = -1;
+    await selfPing(loop, 1000, (i) => {
+      if (i < 500) return true;
+      const queuedAt = loop.time();
+      setImmediate(() => { setTimeout(() => { fired2 = loop.time() - queuedAt; }, 20).unref(); });
+      return false;
+    });
+    await until(loop, () => fired2 >= 0, 2);
+    assert.ok(fired2 >= 0.019 && fired2 < 0.2, `fired after ${fired2} s`);
   });
 });
 
