@@ -58,6 +58,35 @@ test('indexOf matches Buffer.indexOf over random chunkings, with and without a s
   }
 });
 
+test('searches that resume where the last one failed, as a stream makes them', () => {
+  const random = rng(7);
+  for (let round = 0; round < 200; round++) {
+    const needle = randomBytes(random, 1 + Math.floor(random() * 4));
+    const data = Buffer.concat([randomBytes(random, Math.floor(random() * 300)), needle, randomBytes(random, 5)]);
+    const expected = data.indexOf(needle);
+    const buffer = new ReadBuffer();
+    let scanned = 0;
+    let found = -1;
+    for (let i = 0; i < data.length && found < 0;) {
+      const n = 1 + Math.floor(random() * 3);
+      buffer.push(data.subarray(i, i + n));
+      i += n;
+      found = buffer.indexOf(needle, scanned);
+      scanned = Math.max(0, buffer.size - needle.length + 1);
+      if (round % 3 === 0 && found < 0 && buffer.size > 8) {
+        // A consumed prefix (a streaming read) invalidates the resume point.
+        buffer.consume(1);
+        const rest = data.subarray(i - buffer.size, i);
+        found = buffer.indexOf(needle);
+        assert.is(found, rest.indexOf(needle), `round ${round}`);
+        scanned = Math.max(0, buffer.size - needle.length + 1);
+        if (found >= 0) break;
+      }
+    }
+    if (round % 3 !== 0) assert.is(found, expected, `round ${round}`);
+  }
+});
+
 test('a delimiter spread over one-byte chunks is found', () => {
   const buffer = new ReadBuffer();
   for (const byte of Buffer.from('xx\r\n\r\nyy')) buffer.push(Buffer.from([byte]));

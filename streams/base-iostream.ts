@@ -24,8 +24,9 @@
  *   right now. Tornado would read again to see EAGAIN; we remember "drained"
  *   instead, until the next READ event says otherwise. The fd is
  *   level-triggered, so a wrong guess costs a poll, never a lost byte.
- * - A write the kernel takes only partly means its buffer is full; we wait
- *   for WRITE instead of trying again.
+ * - A write the kernel takes only partly means its buffer is full; until
+ *   the next WRITE event, new writes are only queued (Tornado would try each
+ *   one, paying an FFI call for an EAGAIN and re-gathering the queue).
  * - The poll mask is not churned. READ stays registered while the stream
  *   is idle with an empty buffer (Tornado's rule, to notice a close) and —
  *   beyond Tornado — also while bytes the application has not asked for yet
@@ -154,6 +155,9 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   private drained = false;
   // This READ event found data nobody asked for: stop watching READ for now.
   private heldBack = false;
+  // The last write to the fd came back short: the kernel's buffer is full
+  // until the next WRITE event, so new data is only queued meanwhile.
+  private writeBlocked = false;
 
   constructor(options: StreamOptions = {}) {
     const loop = options.ioLoop ?? IOLoop.current();
@@ -358,7 +362,9 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       buffer.addWaiter(future);
     }
     if (!this.connecting) {
-      this.handleWrite();
+      // With the kernel full, trying again would cost an FFI call for an
+      // EAGAIN (and re-gather everything queued): wait for WRITE instead.
+      if (!this.writeBlocked) this.handleWrite();
       if (buffer.size) this.addIoState(WRITE);
       this.maybeAddErrorListener();
     }
@@ -463,7 +469,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       }
       if (this.closedFlag) return;
       // On a hang-up, a pending write learns why (EPIPE) rather than just failing.
-      if (events & WRITE || (hangup && this.writing())) this.handleWrite();
+      if (events & WRITE || (hangup && this.writing())) {
+        this.writeBlocked = false;
+        this.handleWrite();
+      }
       if (this.closedFlag) return;
       if (hangup) {
         const error = this.getFdError();
@@ -545,7 +554,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
         return;
       }
       // The kernel took less than offered: its buffer is full, wait for WRITE.
-      if (n === 0 || buffer.lastWasShort) break;
+      if (n === 0 || buffer.lastWasShort) {
+        this.writeBlocked = true;
+        break;
+      }
     }
     buffer.resolveFlushed();
     if (buffer.size === 0 && this.writeCallback !== null) {

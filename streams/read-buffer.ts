@@ -30,6 +30,10 @@ export class ReadBuffer {
   // The buffered bytes as a latin1 string (one char per byte), while a regex
   // read wants it; null otherwise, so plain reads never pay for it.
   private latin1: string | null = null;
+  // Where the next delimiter search may start: chunk index and its offset
+  // in the buffer. Consuming moves chunks, so it forgets (-1).
+  private cursorChunk = -1;
+  private cursorBase = 0;
 
   /** Appends a chunk. The buffer keeps a reference: the caller must not reuse it. */
   push(chunk: Buffer): void {
@@ -69,9 +73,16 @@ export class ReadBuffer {
    */
   indexOf(needle: Uint8Array, from = 0): number {
     const m = needle.length;
-    let base = 0;
     const chunks = this.chunks;
-    for (let i = this.head; i < chunks.length; i++) {
+    let base = 0;
+    let first = this.head;
+    // Resume at the chunk where the last failed search said to, rather than
+    // walking every chunk again (a line trickling in as many tiny reads).
+    if (this.cursorChunk >= 0 && this.cursorBase <= from) {
+      first = this.cursorChunk;
+      base = this.cursorBase;
+    }
+    for (let i = first; i < chunks.length; i++) {
       const chunk = chunks[i]!;
       const offset = i === this.head ? this.headOffset : 0;
       const length = chunk.length - offset;
@@ -90,7 +101,22 @@ export class ReadBuffer {
       }
       base += length;
     }
+    this.placeCursor(Math.max(0, this.size - m + 1));
     return -1;
+  }
+
+  /** Remembers the chunk holding offset `at` (walking back from the end). */
+  private placeCursor(at: number): void {
+    const chunks = this.chunks;
+    let j = chunks.length - 1;
+    if (j < this.head) return;
+    let base = this.size - (chunks[j]!.length - (j === this.head ? this.headOffset : 0));
+    while (base > at && j > this.head) {
+      j--;
+      base -= chunks[j]!.length - (j === this.head ? this.headOffset : 0);
+    }
+    this.cursorChunk = j;
+    this.cursorBase = base;
   }
 
   /**
@@ -142,6 +168,7 @@ export class ReadBuffer {
 
   /** Marks `n` bytes of the head chunk consumed. */
   private advance(n: number): void {
+    this.cursorChunk = -1;
     this.size -= n;
     if (this.latin1 !== null) this.latin1 = this.latin1.slice(n);
     this.headOffset += n;
