@@ -100,6 +100,9 @@ interface HandlerEntry {
 /** Tornado's `_POLL_TIMEOUT`: even an idle loop wakes once an hour. */
 const MAX_POLL_MS = 3600 * 1000;
 
+/** How long libuv's answer for Node's next timer is reused at most (seconds). */
+const NODE_ANSWER_TRUST_S = 1;
+
 // Per thread: each worker thread gets its own module instance.
 let currentLoop: IOLoop | null = null;
 let instanceLoop: IOLoop | null = null;
@@ -147,6 +150,7 @@ export class IOLoop {
   // Node's next timer as the last hop read it (loop clock; Infinity: none),
   // and the async-id mark taken then (-1: none); see knownNodeTimeoutMs().
   private nodeTimerDeadline = Infinity;
+  private nodeAnswerAt = 0;
   private asyncMark = -1;
   // Per-iteration figures for trace mode.
   private traceRan = 0;
@@ -469,7 +473,8 @@ export class IOLoop {
         // Asked before settle() unrefs the hop's port: with no active handle
         // libuv answers 0 whatever timers exist (see ./node-interop.ts).
         const nodeMs = nodeTimeoutMs();
-        this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.time() + nodeMs / 1000;
+        this.nodeAnswerAt = this.time();
+        this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.nodeAnswerAt + nodeMs / 1000;
         this.asyncMark = asyncIdMark();
         if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
       }
@@ -524,9 +529,14 @@ export class IOLoop {
     const mark = asyncIdMark();
     this.asyncMark = mark;
     if (previous < 0 || mark !== previous + 2) return null;
-    if (this.nodeTimerDeadline === Infinity) return -1;
-    const ms = Math.ceil((this.nodeTimerDeadline - this.time()) * 1000);
-    return ms > 0 ? ms : null;
+    // A safety net for timers libuv starts with no async resource behind
+    // them (V8's delayed platform tasks): trust an answer for a second only.
+    const now = this.time();
+    const trustMs = Math.ceil((this.nodeAnswerAt + NODE_ANSWER_TRUST_S - now) * 1000);
+    if (trustMs <= 0) return null;
+    if (this.nodeTimerDeadline === Infinity) return trustMs;
+    const ms = Math.ceil((this.nodeTimerDeadline - now) * 1000);
+    return ms > 0 ? Math.min(ms, trustMs) : null;
   }
 
   /** Steps 1–2. Returns whether anything ran. */

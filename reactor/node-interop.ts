@@ -33,8 +33,11 @@
  *    (as a deadline) and reused while it provably holds: a new Node timer,
  *    like anything else asynchronous, takes a fresh async id, and
  *    `asyncIdMark()` shows whether any was taken since the hop (see
- *    `IOLoop.knownNodeTimeoutMs`). In steady I/O with nothing new on
- *    Node's side the loop does not hop at all.
+ *    `IOLoop.knownNodeTimeoutMs`; a fired timer reactivated by `refresh()`
+ *    takes a fresh id too). In steady I/O with nothing new on Node's side
+ *    the loop hops about once a second: an answer is trusted for a second
+ *    at most, for timers libuv runs with no async resource behind them
+ *    (V8's delayed platform tasks).
  *
  *    Rejected alternatives: capping the poll timeout (busy-polls an idle
  *    loop), patching `setTimeout` (misses timers created before gale loaded,

@@ -160,6 +160,47 @@ test('a timer created in the middle of steady I/O is seen: in a handler, or from
   });
 });
 
+test('a fired timer reactivated by refresh() (no new async id) is seen too', async () => {
+  await inLoop(async (loop) => {
+    for (const unref of [true, false]) {
+      let fired = 0;
+      let firedAt = 0;
+      const timer = setTimeout(() => { fired++; firedAt = loop.time(); }, 20);
+      if (unref) timer.unref();
+      await until(loop, () => fired === 1, 2);
+      let refreshedAt = 0;
+      await selfPing(loop, 1000, (i) => {
+        if (i < 500) return true;
+        refreshedAt = loop.time();
+        timer.refresh(); // re-arms the fired timer; allocates nothing
+        return false;
+      });
+      await sleep(0.5); // one long wait on the loop (polling would hop each time)
+      assert.is(fired, 2);
+      const after = firedAt - refreshedAt;
+      assert.ok(after >= 0.019 && after < 0.3, `${unref ? 'unref\'d' : 'ref\'d'} timer fired ${after} s after refresh()`);
+    }
+  });
+});
+
+test('a reused answer for Node\'s next timer is re-checked within a second', async () => {
+  await inLoop(async (loop) => {
+    const hop = (loop as unknown as { hop: PollPhaseHop }).hop;
+    const schedule = hop.schedule.bind(hop);
+    let hops = 0;
+    hop.schedule = (run) => { hops++; schedule(run); };
+    try {
+      await selfPing(loop, 200);
+      hops = 0;
+      await sleep(1.5); // nothing changes on Node's side meanwhile
+      assert.ok(hops >= 1, 'asked libuv again');
+      assert.ok(hops <= 3, `asked ${hops} times`);
+    } finally {
+      hop.schedule = schedule;
+    }
+  }, {}, 8);
+});
+
 test('a far-away Node timer does not delay the loop\'s own timeouts', async () => {
   const far = setTimeout(() => {}, 60_000);
   try {
