@@ -13,7 +13,8 @@
  * and the close callback can be ordered after it), a Future is resolved on
  * the spot — its `await` continuation then runs right after this loop
  * iteration (see reactor/ioloop.ts), which keeps an echo at one iteration
- * per message.
+ * per message. (A read with a streaming callback is the exception: its
+ * Future is queued behind the chunks, so `await` never overtakes them.)
  *
  * ## The FFI budget (DESIGN.md, "Streams")
  *
