@@ -34,10 +34,9 @@
  * fd sits in the reactor's poll set (a ready libuv means "yield now"), and
  * before a blocking wait the loop hops into libuv's poll phase once to learn
  * when the next Node timer is due (unless its last answer provably still
- * holds). `nodeInterop:
- * false` turns all of this off for a loop that owns the thread outright; it
- * is also the only choice in worker threads, because libuv exports only the
- * main thread's loop (`uv_default_loop`).
+ * holds). `nodeInterop: false` turns all of this off for a loop that owns
+ * the thread outright; it is also the only choice in worker threads, because
+ * libuv exports only the main thread's loop (`uv_default_loop`).
  *
  * ## Counting FFI calls
  *
@@ -465,7 +464,10 @@ export class IOLoop {
   private readonly pollPhaseTurn = (): void => {
     const before = ffiCounter.calls;
     try {
-      if (!this.running) return this.finishStopping(); // stopped or closed while hopping
+      if (!this.running) {
+        this.hop!.settle(); // stopped or closed while hopping: let the port go
+        return this.finishStopping();
+      }
       // Time has passed and microtasks have run since the first half.
       let timeoutMs = this.pollTimeout(false);
       this.asyncMark = -1;
@@ -521,8 +523,9 @@ export class IOLoop {
    * that finds it moved by exactly two since the last one — the
    * setImmediate that started this turn, and this probe itself — proves it.
    * Anything else, or the known deadline passing, means ask again. A
-   * rescheduled timer (`refresh()`, an interval re-arming) only ever moves
-   * later, so the old answer just wakes the loop early.
+   * rescheduled running timer (`refresh()`, an interval re-arming) only
+   * moves later, so the old answer just wakes the loop early; a fired timer
+   * that `refresh()` reactivates takes a fresh id.
    */
   private knownNodeTimeoutMs(): number | null {
     const previous = this.asyncMark;

@@ -378,7 +378,7 @@ test('nodeInterop: false: the loop registers no libuv fd and makes no hop', asyn
 
 // ------------------------------------------------------------ stop and close while hopping
 
-test('stop() from a Node timer while the loop hops into libuv ends the run', async () => {
+test('stop() from a Node timer while the loop hops into libuv ends the run, and lets the process exit', async () => {
   const loop = new IOLoop({ makeCurrent: false });
   const keep = setTimeout(() => {}, 5000); // Node timers pending: the loop hops before blocking
   const guard = setTimeout(() => loop.close(), 4000);
@@ -387,6 +387,9 @@ test('stop() from a Node timer while the loop hops into libuv ends the run', asy
     const started = Date.now();
     await loop.start();
     assert.ok(Date.now() - started < 2000);
+    // The hop's port must not stay ref'd: it would keep the process alive.
+    const receiver = (loop as unknown as { hop: { receiver: { hasRef(): boolean } } }).hop.receiver;
+    assert.is(receiver.hasRef(), false);
   } finally {
     clearTimeout(keep);
     clearTimeout(guard);
