@@ -413,6 +413,34 @@ test('close() from a Node timer while the loop hops into libuv settles start()',
   assert.not.ok(timedOut);
 });
 
+test('a stopped loop, even one left open, does not keep the process alive', async () => {
+  const ioloop = new URL('../reactor/ioloop.js', import.meta.url).href;
+  const gen = new URL('../reactor/gen.js', import.meta.url).href;
+  const code = `
+    import { IOLoop } from '${ioloop}';
+    import { sleep } from '${gen}';
+    const loop = new IOLoop();
+    setTimeout(() => {}, 30).unref();
+    await loop.runSync(async () => { await sleep(0.03); setTimeout(() => {}, 10); await sleep(0.02); return 1; }, 5);
+    setTimeout(() => {}, 50);       // Node timers pending: the loop hops before blocking,
+    setTimeout(() => loop.stop(), 20); // and this stop lands during a hop
+    await loop.start();
+    process.stdout.write('stopped');`;
+  await inLoop(async () => {
+    const result = await new Promise<{ code: number | null; out: string; ms: number }>((resolve, reject) => {
+      const started = Date.now();
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.on('error', reject);
+      child.on('exit', (exitCode) => { clearTimeout(timer); resolve({ code: exitCode, out, ms: Date.now() - started }); });
+    });
+    assert.is(result.out, 'stopped');
+    assert.is(result.code, 0, `exited with ${result.code} after ${result.ms} ms (killed if it hung)`);
+  }, {}, 15);
+});
+
 // ------------------------------------------------------------ worker threads
 
 test('in a worker thread: interop is off by default and refused when asked for', async () => {
