@@ -140,6 +140,7 @@ export class IOLoop {
   private failStart: ((error: unknown) => void) | null = null;
   private previousCurrent: IOLoop | null = null;
   private readonly counts: IOLoopStats = { iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0 };
+  private ffiSeen = 0; // ffiCounter.calls at the last charge (see chargeFfiCalls)
   private readonly nodeFd: number = -1;
   private readonly hop: PollPhaseHop | null = null;
   private blockingThresholdMs = 0;
@@ -238,6 +239,7 @@ export class IOLoop {
       return Promise.resolve();
     }
     this.running = true;
+    this.ffiSeen = ffiCounter.calls;
     this.previousCurrent = currentLoop;
     currentLoop = this;
     return new Promise<void>((resolve, reject) => {
@@ -452,17 +454,27 @@ export class IOLoop {
   // ------------------------------------------------------------ the iteration
 
   private readonly turn = (): void => {
-    const before = ffiCounter.calls;
     try {
       this.runIteration();
     } catch (error) {
       this.crash(error);
     }
-    this.counts.ffiCalls += ffiCounter.calls - before;
+    this.chargeFfiCalls();
   };
 
+  /**
+   * Charges the loop with every FFI call made on its thread since the last
+   * charge: its own phases, and also the `await` continuations and Node
+   * callbacks that ran between its turns (a stream write issued after
+   * `await stream.readBytes()` happens there, not inside the turn).
+   */
+  private chargeFfiCalls(): void {
+    const now = ffiCounter.calls;
+    this.counts.ffiCalls += now - this.ffiSeen;
+    this.ffiSeen = now;
+  }
+
   private readonly pollPhaseTurn = (): void => {
-    const before = ffiCounter.calls;
     try {
       if (!this.running) {
         this.hop!.settle(); // stopped or closed while hopping: let the port go
@@ -485,7 +497,7 @@ export class IOLoop {
     } catch (error) {
       this.crash(error);
     }
-    this.counts.ffiCalls += ffiCounter.calls - before;
+    this.chargeFfiCalls();
   };
 
   private runIteration(): void {

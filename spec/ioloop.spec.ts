@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { performance } from 'node:perf_hooks';
 import { IOLoop, TimeoutHandle } from '../reactor/ioloop.js';
 import { Future, TimeoutError } from '../reactor/future.js';
-import { sleep } from '../reactor/gen.js';
+import { moment, sleep } from '../reactor/gen.js';
 import { dummyExecutor, type Executor } from '../reactor/executor.js';
 import { chunk } from '../reactor/sys/arena.js';
 import { c, close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
@@ -1076,6 +1076,28 @@ test('runInExecutor: the given executor, else the loop\'s default', async () => 
 test('no fds leaked', async () => {
   await delay(10);
   checkFds();
+});
+
+test('stats().ffiCalls also counts calls made in await continuations between turns', async () => {
+  // Regression: only calls inside a turn were counted, so an echo's write
+  // (issued after `await stream.readBytes()`) never showed up in stats().
+  const loop = new IOLoop({ makeCurrent: false });
+  const [r, w] = pipe();
+  const rawBefore = ffiCounter.calls;
+  const countedBefore = loop.stats().ffiCalls;
+  await loop.runSync(async () => {
+    for (let i = 0; i < 20; i++) {
+      await moment;
+      writeBytes(w, Buffer.from('x')); // runs as a microtask, after the turn returned
+    }
+  }, 10);
+  const counted = loop.stats().ffiCalls - countedBefore;
+  const made = ffiCounter.calls - rawBefore;
+  loop.close();
+  closeFd(r);
+  closeFd(w);
+  assert.ok(counted >= 20, `only ${counted} calls counted`);
+  assert.is(counted, made);
 });
 
 test.run();
