@@ -15,11 +15,6 @@ export interface ThreadedResolverOptions {
 // own ThreadedResolver gets its own pool, as a forked Tornado process does.
 let sharedPool: ThreadPoolExecutor | null = null;
 
-function isShutDown(pool: ThreadPoolExecutor): boolean {
-  // ThreadPoolExecutor keeps this private; a pool that was shut down refuses work.
-  return (pool as unknown as { closing: boolean }).closing === true;
-}
-
 /**
  * Non-blocking resolution on worker threads (Tornado's `ThreadedResolver`),
  * and gale's default `Resolver`. All ThreadedResolvers share one pool,
@@ -37,7 +32,7 @@ export class ThreadedResolver extends ExecutorResolver {
 
   /** The shared pool, made with `numThreads` workers if there is none (or it was shut down). */
   static createThreadpool(numThreads: number): ThreadPoolExecutor {
-    if (!sharedPool || isShutDown(sharedPool)) sharedPool = new ThreadPoolExecutor({ maxWorkers: numThreads });
+    if (!sharedPool || sharedPool.isShutDown()) sharedPool = new ThreadPoolExecutor({ maxWorkers: numThreads });
     return sharedPool;
   }
 }
