@@ -12,7 +12,7 @@ import { Future } from '../reactor/future.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { setLogger, stderrLogger } from '../reactor/log.js';
 import { ThreadPoolExecutor, defaultExecutor, defineTask, dummyExecutor, type Executor, type TaskRef } from '../reactor/executor.js';
-import { captureLogs, fdLeakCheck } from './helpers.js';
+import { captureLogs, fdLeakCheck, inLoop, rejection } from './helpers.js';
 import * as tasks from './fixtures/tasks.js';
 
 const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
@@ -22,26 +22,6 @@ const threads = (): number => readdirSync('/proc/self/task').length;
 // Taken before any worker exists; every pool must be gone by the last test.
 const checkFds = fdLeakCheck();
 const threadsAtStart = threads();
-
-/** Runs `fn` on a fresh loop, bounded in time, and closes the loop. */
-async function inLoop<T>(fn: () => T | PromiseLike<T>, options: { nodeInterop?: boolean } = {}): Promise<T> {
-  const loop = new IOLoop({ makeCurrent: false, ...options });
-  try {
-    return await loop.runSync(fn, 30);
-  } finally {
-    loop.close();
-  }
-}
-
-/** The rejection of `p` (fails if it fulfils). */
-async function rejection(p: PromiseLike<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Awaits a pool's full stop outside any loop (Node's 'exit' events), bounded. */
 async function stopped(executor: ThreadPoolExecutor, wait = true): Promise<void> {

@@ -10,31 +10,13 @@ import {
   CancelledError, Future, InvalidStateError, TimeoutError, chainFuture, futureSetExceptionUnlessCancelled,
   futureSetResultUnlessCancelled, isFuture, isThenable, toFuture,
 } from '../reactor/future.js';
-import { captureLogs, delay, fdLeakCheck } from './helpers.js';
+import { captureLogs, delay, fdLeakCheck, rejection, thrown } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
 // Every test here also proves it raised no unhandled rejection.
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => { unhandled.push(reason); });
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  assert.unreachable('expected an exception');
-}
-
-async function rejection(p: PromiseLike<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 test('a new Future is pending; result() and exception() refuse', () => {
   const f = new Future<number>();

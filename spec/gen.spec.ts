@@ -8,28 +8,9 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { CancelledError, Future, TimeoutError } from '../reactor/future.js';
 import { moment, multi, sleep, withTimeout } from '../reactor/gen.js';
 import { TimeoutError as ExportedTimeoutError } from '../reactor/gen.js';
-import { captureLogs, delay, fdLeakCheck } from './helpers.js';
+import { captureLogs, delay, fdLeakCheck, inLoop, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();
-
-/** Runs `fn` on a fresh current loop, bounded in time, then closes it. */
-async function inLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, timeout = 5): Promise<T> {
-  const loop = new IOLoop({ makeCurrent: false });
-  try {
-    return await loop.runSync(() => fn(loop), timeout);
-  } finally {
-    loop.close();
-  }
-}
-
-async function rejection(p: PromiseLike<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** A Future failing with `error` after `seconds` on the current loop. */
 function failLater<T>(seconds: number, error: unknown): Future<T> {

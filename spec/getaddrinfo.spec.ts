@@ -10,16 +10,7 @@ import { EAI, GaiError, gaiStrerror, getaddrinfo, resolveSync } from '../resolve
 import { AF_INET, AF_INET6, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, SOCK_STREAM } from '../net/socket.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { fdLeakCheck } from './helpers.js';
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  assert.unreachable('expected an exception');
-}
+import { fdLeakCheck, thrown } from './helpers.js';
 
 function assertGaiError(error: unknown, codes?: string[]): GaiError {
   assert.instance(error, GaiError, String(error));

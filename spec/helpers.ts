@@ -5,6 +5,7 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
+import { IOLoop } from '../reactor/ioloop.js';
 
 /** The fds open in this process, as `fd -> target`. */
 export function openFds(): Map<number, string> {
@@ -59,3 +60,40 @@ export function delay(ms: number): Promise<void> {
 
 /** The poller the suite runs under (`GALE_POLLER`), for messages. */
 export const pollerUnderTest = process.env.GALE_POLLER ?? 'auto';
+
+/**
+ * Runs `fn(loop)` on a fresh, non-current loop, bounded by `timeout`
+ * seconds (a bound on hangs, not a performance assertion), then closes it.
+ */
+export async function inLoop<T>(
+  fn: (loop: IOLoop) => T | PromiseLike<T>,
+  options: { nodeInterop?: boolean; timeout?: number } = {},
+): Promise<T> {
+  const { timeout = 30, ...loopOptions } = options;
+  const loop = new IOLoop({ makeCurrent: false, ...loopOptions });
+  try {
+    return await loop.runSync(() => fn(loop), timeout);
+  } finally {
+    loop.close();
+  }
+}
+
+/** What `fn` throws (fails the test if it returns). */
+export function thrown(fn: () => unknown): any {
+  try {
+    fn();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected an exception');
+}
+
+/** What `p` rejects with (fails the test if it fulfils). */
+export async function rejection(p: PromiseLike<unknown> | null): Promise<any> {
+  try {
+    await p;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}

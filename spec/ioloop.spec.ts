@@ -17,7 +17,7 @@ import { c, close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '
 import { AF_UNIX, F_GETFD, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { captureLogs, delay, fdLeakCheck, pollerUnderTest } from './helpers.js';
+import { captureLogs, delay, fdLeakCheck, pollerUnderTest, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -43,15 +43,6 @@ async function startBounded(loop: IOLoop, seconds = 5): Promise<boolean> {
   await loop.start();
   loop.removeTimeout(guard);
   return fired;
-}
-
-async function rejection(p: PromiseLike<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** Identity without uvu's deep diff of a whole loop on failure. */

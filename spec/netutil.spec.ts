@@ -20,18 +20,9 @@ import { OSError } from '../reactor/sys/errors.js';
 import { allocRegion } from '../reactor/sys/arena.js';
 import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
 import { F_GETFD, FD_CLOEXEC } from '../reactor/sys/constants.js';
-import { captureLogs, fdLeakCheck } from './helpers.js';
+import { captureLogs, fdLeakCheck, thrown } from './helpers.js';
 
 const SO_ACCEPTCONN = 30;
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  assert.unreachable('expected an exception');
-}
 
 function portOf(sock: Socket): number {
   return (sock.getsockname() as [string, number])[1];

@@ -22,32 +22,12 @@ import {
 import { GaiError, gaiStrerror } from '../resolvers/getaddrinfo.js';
 import { resolve as resolveTask, unpackLookup } from '../resolvers/resolve-task.js';
 import * as publicFace from '../resolvers/index.js';
-import { captureLogs, fdLeakCheck } from './helpers.js';
+import { captureLogs, fdLeakCheck, inLoop, rejection } from './helpers.js';
 
 const threads = (): number => readdirSync('/proc/self/task').length;
 // Taken before any pool exists; every pool must be gone by the last test.
 const checkFds = fdLeakCheck();
 const threadsAtStart = threads();
-
-/** Runs `fn` on a fresh loop, bounded in time, and closes the loop. */
-async function inLoop<T>(fn: () => T | PromiseLike<T>, options: { nodeInterop?: boolean } = {}): Promise<T> {
-  const loop = new IOLoop({ makeCurrent: false, ...options });
-  try {
-    return await loop.runSync(fn, 20);
-  } finally {
-    loop.close();
-  }
-}
-
-/** The rejection of `p` (fails if it fulfils). */
-async function rejection(p: PromiseLike<unknown> | null): Promise<any> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Awaits a pool's full stop outside any loop (its workers' exits come through Node), bounded. */
 async function stopped(executor: ThreadPoolExecutor, wait = true): Promise<void> {

@@ -15,17 +15,7 @@ import { OSError } from '../reactor/sys/errors.js';
 import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { F_GETFD, FD_CLOEXEC } from '../reactor/sys/constants.js';
-import { fdLeakCheck } from './helpers.js';
-
-/** Runs `fn` and returns what it threw (failing the test if it did not throw). */
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  assert.unreachable('expected an exception');
-}
+import { fdLeakCheck, thrown } from './helpers.js';
 
 function expectOSError(fn: () => unknown, code: string, syscall?: string): OSError {
   const error = thrown(fn);

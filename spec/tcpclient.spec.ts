@@ -18,31 +18,9 @@ import { addAcceptHandler, bindSockets } from '../net/netutil.js';
 import { Connector, INITIAL_CONNECT_TIMEOUT, TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver, OverrideResolver, Resolver, ThreadedResolver, type Resolved } from '../resolvers/resolver.js';
 import { GaiError } from '../resolvers/getaddrinfo.js';
-import { fdLeakCheck } from './helpers.js';
+import { fdLeakCheck, inLoop, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();
-
-/** Runs `fn` on a fresh loop, bounded in time, and closes the loop. */
-async function inLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, options: { nodeInterop?: boolean } = {}): Promise<T> {
-  const loop = new IOLoop({ makeCurrent: false, ...options });
-  try {
-    return await loop.runSync(() => fn(loop), 20);
-  } finally {
-    loop.close();
-  }
-}
-
-/** The rejection of `p` (fails if it fulfils). */
-async function rejection(p: PromiseLike<unknown>): Promise<any> {
-  let value: unknown;
-  try {
-    value = await p;
-  } catch (error) {
-    return error;
-  }
-  (value as { close?: () => void })?.close?.();
-  throw new Error('expected a rejection');
-}
 
 /** Lets the loop run a few iterations (due timeouts fire in them). */
 async function iterations(n = 3): Promise<void> {
