@@ -4,16 +4,20 @@
  *
  *   1. the reactor benchmark (reactor.ts): IOLoop callbacks, timers and
  *      wake-ups against Node's event loop;
- *   2. the echo benchmark (echo.ts): gale's TCPServer/IOStream echo server
+ *   2. the resolver benchmark (resolvers.ts): lookups/s per resolver against
+ *      dns.lookup, and TCPClient connect+close against net.connect;
+ *   3. the echo benchmark (echo.ts): gale's TCPServer/IOStream echo server
  *      against a node:net one, four modes, medians over rounds.
  *
  * Each prints its own markdown table on stdout (progress goes to stderr).
  */
 import { main as reactorMain } from './reactor.js';
+import { main as resolverMain } from './resolvers.js';
 import { main as echoMain } from './echo.js';
 
 async function run(): Promise<void> {
   await reactorMain();
+  await resolverMain();
   await echoMain();
 }
 
