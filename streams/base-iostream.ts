@@ -63,6 +63,7 @@ import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from
 import { ReadBuffer } from './read-buffer.js';
 import { GATHER_LIMIT, WriteBuffer, type WriteSink } from './write-buffer.js';
 import { iterateChunks } from './stream-iterator.js';
+import { readChunk } from './fd-io.js';
 import {
   splitCallback, toBytes,
   type ReadBytesOptions, type ReadCallback, type ReadUntilCloseOptions, type ReadUntilOptions, type StreamOptions,
@@ -194,6 +195,20 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * stream and returns null. Throws `OSError` on failure.
    */
   abstract readFromFd(): Buffer | null;
+
+  /**
+   * `readFromFd` for fd-backed streams: one nonblocking read of up to
+   * `readChunkSize` bytes from `fd`; at end of file closes the stream.
+   */
+  protected readChunkOrClose(fd: number): Buffer | null {
+    const data = readChunk(fd, this.readChunkSize);
+    if (data === null) return null;
+    if (data.length === 0) {
+      this.close();
+      return null;
+    }
+    return data;
+  }
 
   /**
    * The error pending on the fd, after the loop reported ERROR for it, or

@@ -13,7 +13,7 @@ import { genLog } from '../reactor/log.js';
 import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
 import { BaseIOStream } from './base-iostream.js';
-import { readChunk, readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { readChunkInto, writeChunk, writeChunks } from './fd-io.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
 
 const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
@@ -59,13 +59,7 @@ export class IOStream extends BaseIOStream {
 
   /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
   readFromFd(): Buffer | null {
-    const data = readChunk(this.socket.fileno(), this.readChunkSize);
-    if (data === null) return null;
-    if (data.length === 0) {
-      this.close();
-      return null;
-    }
-    return data;
+    return this.readChunkOrClose(this.socket.fileno());
   }
 
   /** One nonblocking write. */

@@ -8,7 +8,7 @@
  */
 import { close as closeFd, setNonblocking } from '../reactor/sys/libc.js';
 import { BaseIOStream } from './base-iostream.js';
-import { readChunk, readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { readChunkInto, writeChunk, writeChunks } from './fd-io.js';
 import type { StreamOptions } from './options.js';
 
 /** A stream over a pipe's read or write end. */
@@ -35,13 +35,7 @@ export class PipeIOStream extends BaseIOStream {
 
   /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
   readFromFd(): Buffer | null {
-    const data = readChunk(this.fd, this.readChunkSize);
-    if (data === null) return null;
-    if (data.length === 0) {
-      this.close();
-      return null;
-    }
-    return data;
+    return this.readChunkOrClose(this.fd);
   }
 
   /** One nonblocking write. */
