@@ -5,35 +5,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { setLogger, stderrLogger } from '../reactor/log.js';
 import { ThreadPoolExecutor, defaultExecutor, defineTask, dummyExecutor, type Executor, type TaskRef } from '../reactor/executor.js';
-import { captureLogs, fdLeakCheck, inLoop, rejection } from './helpers.js';
+import { captureLogs, fdLeakCheck, inLoop, rejection, stoppedPool, threadCount } from './helpers.js';
 import * as tasks from './fixtures/tasks.js';
 
 const tasksUrl = new URL('./fixtures/tasks.js', import.meta.url);
 const task = (name: keyof typeof tasks | 'missing'): TaskRef => defineTask(tasksUrl, name);
 
-const threads = (): number => readdirSync('/proc/self/task').length;
 // Taken before any worker exists; every pool must be gone by the last test.
 const checkFds = fdLeakCheck();
-const threadsAtStart = threads();
-
-/** Awaits a pool's full stop outside any loop (Node's 'exit' events), bounded. */
-async function stopped(executor: ThreadPoolExecutor, wait = true): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('pool did not stop')), 20_000); });
-  try {
-    await Promise.race([executor.shutdown(wait), guard]);
-  } finally {
-    clearTimeout(timer);
-  }
-  assert.is(executor.liveWorkers, 0);
-}
+const threadsAtStart = threadCount();
 
 // ------------------------------------------------------------ defineTask
 
@@ -95,7 +81,7 @@ test('a task round-trips its arguments and result through a worker', async () =>
   assert.equal(echoed, rich);
   assert.is.not(where, 0, 'ran on a worker thread');
   assert.ok(executor.liveWorkers >= 1 && executor.liveWorkers <= 2);
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('more tasks than workers: they run in parallel, queue FIFO, never exceed maxWorkers', async () => {
@@ -111,13 +97,13 @@ test('more tasks than workers: they run in parallel, queue FIFO, never exceed ma
     assert.equal(await Promise.all(sums), Array.from({ length: 30 }, (_, i) => 2 * i));
     assert.is(executor.liveWorkers, 3);
   });
-  await stopped(executor);
+  await stoppedPool(executor);
 
   const single = new ThreadPoolExecutor({ maxWorkers: 1 });
   const counter = new SharedArrayBuffer(4);
   const order = await inLoop(() => Promise.all(Array.from({ length: 10 }, () => single.submit<number>(task('ticket'), counter))));
   assert.equal(order, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  await stopped(single);
+  await stoppedPool(single);
 });
 
 test('an async task is awaited in its worker', async () => {
@@ -126,7 +112,7 @@ test('an async task is awaited in its worker', async () => {
     assert.equal(await executor.submit(task('later'), 5, { done: true }), { done: true });
     assert.instance(await rejection(executor.submit(task('failLater'), 'async failure')), RangeError);
   });
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('a throwing task rejects with its error\'s name, message, stack and fields', async () => {
@@ -167,7 +153,7 @@ test('a throwing task rejects with its error\'s name, message, stack and fields'
     // Failures do not use up the workers.
     assert.is(await executor.submit(task('add'), 1, 1), 2);
   });
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('a crashed worker rejects its task and is replaced', async () => {
@@ -183,7 +169,7 @@ test('a crashed worker rejects its task and is replaced', async () => {
     assert.is(await executor.submit(task('add'), 2, 2), 4);
   }));
   assert.equal(logs, []);
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('a worker that dies after its task returned is replaced, and the error reported', async () => {
@@ -208,7 +194,7 @@ test('a worker that dies after its task returned is replaced, and the error repo
     setLogger(stderrLogger);
   }
   assert.ok(logs.every((text) => text.includes('Uncaught exception in executor worker')));
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('shutdown(true) lets running and queued tasks finish, then stops the workers', async () => {
@@ -236,7 +222,7 @@ test('shutdown(false) terminates now and rejects every pending task', async () =
       assert.match((await rejection(future)).message, /executor was shut down before tasks\.js#later finished/);
     }
   });
-  await stopped(executor, false);
+  await stoppedPool(executor, false);
   checkRunFds();
 });
 
@@ -248,7 +234,7 @@ test('submit refuses plain functions, bad TaskRefs, and anything after shutdown'
   assert.is(executor.liveWorkers, 0, 'nothing was started');
   executor.shutdown();
   assert.throws(() => executor.submit(task('add'), 1, 2), /cannot schedule new futures after shutdown/);
-  await stopped(executor);
+  await stoppedPool(executor);
   assert.throws(() => new ThreadPoolExecutor({ maxWorkers: 0 }), RangeError);
 });
 
@@ -262,7 +248,7 @@ test('a task cancelled while queued never runs', async () => {
     assert.is(await first, 'first');
     assert.is(await executor.submit(task('ticket'), counter), 0, 'the cancelled ticket was never taken');
   });
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('results arrive on a loop that never looks at libuv (nodeInterop: false)', async () => {
@@ -273,7 +259,7 @@ test('results arrive on a loop that never looks at libuv (nodeInterop: false)', 
     assert.match((await rejection(executor.submit(task('exitWorker'), 3))).message, /exited with code 3/);
     assert.is(await executor.submit(task('add'), 1, 1), 2);
   }, { nodeInterop: false });
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('IOLoop.runInExecutor uses the given, the loop\'s default, or the shared pool', async () => {
@@ -293,9 +279,9 @@ test('IOLoop.runInExecutor uses the given, the loop\'s default, or the shared po
   }
   assert.equal(seen, ['spy']);
   assert.is(defaultExecutor(), defaultExecutor(), 'one shared pool');
-  await stopped(mine);
+  await stoppedPool(mine);
   const shared = defaultExecutor();
-  await stopped(shared);
+  await stoppedPool(shared);
   assert.is.not(defaultExecutor(), shared, 'a shut-down shared pool is replaced');
   defaultExecutor().shutdown();
 });
@@ -307,7 +293,7 @@ test('Futures settle on the loop that last submitted', async () => {
   assert.not.ok(future!.done());
   assert.is(await inLoop(() => executor.submit(task('add'), 1, 1)), 2);
   assert.is(future!.result(), 1);
-  await stopped(executor);
+  await stoppedPool(executor);
 });
 
 test('an idle pool does not keep the process alive', () => {
@@ -320,7 +306,7 @@ test('an idle pool does not keep the process alive', () => {
 
 test('no fds leaked, no worker threads left', () => {
   checkFds();
-  assert.ok(threads() <= threadsAtStart, `${threads()} threads now, ${threadsAtStart} at start`);
+  assert.ok(threadCount() <= threadsAtStart, `${threadCount()} threads now, ${threadsAtStart} at start`);
 });
 
 test.run();

@@ -5,7 +5,11 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
+import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
+import type { ThreadPoolExecutor } from '../reactor/executor.js';
+import { OSError } from '../reactor/sys/errors.js';
+import { AF_INET6, Socket } from '../net/socket.js';
 
 /** The fds open in this process, as `fd -> target`. */
 export function openFds(): Map<number, string> {
@@ -96,4 +100,42 @@ export async function rejection(p: PromiseLike<unknown> | null): Promise<any> {
     return error;
   }
   throw new Error('expected a rejection');
+}
+
+/** Whether ::1 can be bound here; the reason when it cannot. */
+export function ipv6Loopback(): { ok: true } | { ok: false; error: OSError } {
+  try {
+    const sock = new Socket(AF_INET6);
+    try {
+      sock.bind(['::1', 0]);
+    } finally {
+      sock.close();
+    }
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: error as OSError };
+  }
+}
+
+/** Asserts a failed IPv6 probe failed for want of IPv6 on this host, not for a bug of ours. */
+export function assertNoIpv6(probe: { ok: false; error: OSError }): void {
+  assert.instance(probe.error, OSError);
+  assert.ok(['EADDRNOTAVAIL', 'EAFNOSUPPORT'].includes(probe.error.code), probe.error.message);
+}
+
+/** How many threads this process has (/proc/self/task): worker leaks show here. */
+export function threadCount(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
+/** Awaits a pool's full stop outside any loop (its workers' exits come through Node), bounded. */
+export async function stoppedPool(executor: ThreadPoolExecutor, wait = true): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('pool did not stop')), 20_000); });
+  try {
+    await Promise.race([executor.shutdown(wait), guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.is(executor.liveWorkers, 0);
 }

@@ -20,7 +20,7 @@ import { OSError } from '../reactor/sys/errors.js';
 import { allocRegion } from '../reactor/sys/arena.js';
 import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
 import { F_GETFD, FD_CLOEXEC } from '../reactor/sys/constants.js';
-import { captureLogs, fdLeakCheck, thrown } from './helpers.js';
+import { assertNoIpv6, captureLogs, fdLeakCheck, ipv6Loopback, thrown } from './helpers.js';
 
 const SO_ACCEPTCONN = 30;
 
@@ -30,22 +30,6 @@ function portOf(sock: Socket): number {
 
 function closeAll(sockets: Socket[]): void {
   for (const sock of sockets) sock.close();
-}
-
-/** Whether [::]:0 can be bound here; the reason when it cannot. */
-function ipv6Available(): { ok: true } | { ok: false; error: OSError } {
-  try {
-    const sock = new Socket(AF_INET6);
-    try { sock.bind(['::1', 0]); } finally { sock.close(); }
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, error: error as OSError };
-  }
-}
-
-function assertNoIpv6(probe: { ok: false; error: OSError }): void {
-  assert.instance(probe.error, OSError);
-  assert.ok(['EADDRNOTAVAIL', 'EAFNOSUPPORT'].includes(probe.error.code), probe.error.message);
 }
 
 /** A fresh loop, current for the test; `done` closes it. */
@@ -61,7 +45,7 @@ test('bindSockets on all interfaces gives v4 and v6 the same ephemeral port', ()
   const check = fdLeakCheck();
   const sockets = bindSockets(0, '');
   try {
-    const probe = ipv6Available();
+    const probe = ipv6Loopback();
     const families = sockets.map((s) => s.family);
     assert.ok(families.includes(AF_INET));
     if (probe.ok) assert.ok(families.includes(AF_INET6), `families ${families}`);
@@ -113,7 +97,7 @@ test('bindSockets honours family', () => {
   const v4 = bindSockets(0, '', { family: AF_INET });
   assert.equal(v4.map((s) => s.family), [AF_INET]);
   closeAll(v4);
-  const probe = ipv6Available();
+  const probe = ipv6Loopback();
   if (probe.ok) {
     const v6 = bindSockets(0, '', { family: AF_INET6 });
     assert.equal(v6.map((s) => s.family), [AF_INET6]);
@@ -147,7 +131,7 @@ test('bindSockets on a port in use throws EADDRINUSE', () => {
 
 test('bindSockets closes the sockets it made when a later one fails', () => {
   const check = fdLeakCheck();
-  const probe = ipv6Available();
+  const probe = ipv6Loopback();
   if (!probe.ok) {
     assertNoIpv6(probe);
     return;

@@ -7,7 +7,6 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync } from 'node:fs';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { PeriodicCallback } from '../reactor/periodic.js';
@@ -22,24 +21,11 @@ import {
 import { GaiError, gaiStrerror } from '../resolvers/getaddrinfo.js';
 import { resolve as resolveTask, unpackLookup } from '../resolvers/resolve-task.js';
 import * as publicFace from '../resolvers/index.js';
-import { captureLogs, fdLeakCheck, inLoop, rejection } from './helpers.js';
+import { captureLogs, fdLeakCheck, inLoop, rejection, stoppedPool, threadCount } from './helpers.js';
 
-const threads = (): number => readdirSync('/proc/self/task').length;
 // Taken before any pool exists; every pool must be gone by the last test.
 const checkFds = fdLeakCheck();
-const threadsAtStart = threads();
-
-/** Awaits a pool's full stop outside any loop (its workers' exits come through Node), bounded. */
-async function stopped(executor: ThreadPoolExecutor, wait = true): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error('pool did not stop')), 20_000); });
-  try {
-    await Promise.race([executor.shutdown(wait), guard]);
-  } finally {
-    clearTimeout(timer);
-  }
-  assert.is(executor.liveWorkers, 0);
-}
+const threadsAtStart = threadCount();
 
 function hasLocalhostV4(result: Resolved, port = 80): boolean {
   return result.some(([family, address]) => family === AF_INET && JSON.stringify(address) === JSON.stringify(['127.0.0.1', port]));
@@ -361,7 +347,7 @@ test('an executor shut down (without waiting) under its lookups rejects them', a
     // A lookup after that fails cleanly too.
     assert.match((await rejection(resolver.resolve('localhost', 80))).message, /cannot schedule new futures after shutdown/);
   });
-  await stopped(pool, false);
+  await stoppedPool(pool, false);
   resolver.close();
 });
 
@@ -377,7 +363,7 @@ test('cancelling a lookup cancels its task', async () => {
     assert.ok(hasLocalhostV4((await resolver.resolve('localhost', 3))!, 3));
   });
   resolver.close();
-  await stopped(pool);
+  await stoppedPool(pool);
 });
 
 test('an executor that cancels a lookup\'s task rejects the lookup', async () => {
@@ -447,15 +433,15 @@ test('threaded lookups complete on a loop that never looks at libuv (nodeInterop
 
 test('a shut-down shared pool is replaced for the next ThreadedResolver; no fds or workers leak', async () => {
   const shared = new ThreadedResolver().executor as ThreadPoolExecutor;
-  await stopped(shared);
+  await stoppedPool(shared);
   const next = new ThreadedResolver();
   assert.is.not(next.executor, shared);
   assert.ok(hasLocalhostV4((await inLoop(() => next.resolve('localhost', 80)))!));
   next.close();
-  await stopped(next.executor as ThreadPoolExecutor);
-  await stopped(defaultExecutor());
+  await stoppedPool(next.executor as ThreadPoolExecutor);
+  await stoppedPool(defaultExecutor());
   checkFds();
-  assert.ok(threads() <= threadsAtStart, `${threads()} threads now, ${threadsAtStart} at start`);
+  assert.ok(threadCount() <= threadsAtStart, `${threadCount()} threads now, ${threadsAtStart} at start`);
 });
 
 test.run();

@@ -15,7 +15,7 @@ import { OSError } from '../reactor/sys/errors.js';
 import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { F_GETFD, FD_CLOEXEC } from '../reactor/sys/constants.js';
-import { fdLeakCheck, thrown } from './helpers.js';
+import { fdLeakCheck, ipv6Loopback, thrown } from './helpers.js';
 
 function expectOSError(fn: () => unknown, code: string, syscall?: string): OSError {
   const error = thrown(fn);
@@ -43,21 +43,6 @@ function closedPort(): number {
   const port = (sock.getsockname() as [string, number])[1];
   sock.close();
   return port;
-}
-
-/** Whether ::1 can be bound here; the reason when it cannot. */
-function ipv6Loopback(): { ok: true } | { ok: false; error: OSError } {
-  try {
-    const sock = new Socket(AF_INET6);
-    try {
-      sock.bind(['::1', 0]);
-    } finally {
-      sock.close();
-    }
-    return { ok: true };
-  } catch (error) {
-    return { ok: false, error: error as OSError };
-  }
 }
 
 function assertNoIpv6(probe: { ok: false; error: OSError }): void {
