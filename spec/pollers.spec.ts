@@ -6,7 +6,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
@@ -21,8 +22,10 @@ import {
 import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../reactor/poller.js';
 import { createPoller, platformPoller } from '../reactor/pollers.js';
 import { viewAt } from '../reactor/sys/arena.js';
-import type { NativeFunction } from '../reactor/sys/ffi.js';
+import { bind, type NativeFunction } from '../reactor/sys/ffi.js';
 import { c, close as closeFd, eventfd, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
+
+const tgkill = bind('libc', 'tgkill', 'i32', ['i32', 'i32', 'i32']);
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { delay, fdLeakCheck } from './helpers.js';
@@ -198,8 +201,13 @@ for (const [name, make] of backends) {
     process.on('SIGUSR2', onSignal);
     try {
       poller.register(r, READ);
-      const child = spawn('sh', ['-c', `sleep 0.1; kill -USR2 ${process.pid}`], { stdio: 'ignore' });
-      const exited = new Promise((resolve) => child.once('exit', resolve));
+      // Aim the signal at this (the main) thread, whose tid is the pid: a
+      // process-directed kill() may land on any of Node's threads instead.
+      tgkill(process.pid, process.pid, 0); // resolve the symbol here, before a worker uses it
+      const sender = new Worker(new URL('./fixtures/signal-thread.js', import.meta.url), {
+        workerData: { pid: process.pid, tid: process.pid, signal: osConstants.signals.SIGUSR2, delayMs: 100 },
+      });
+      const exited = new Promise((resolve) => sender.once('exit', resolve));
       const start = performance.now();
       const n = poller.poll(5000);
       const waited = performance.now() - start;
