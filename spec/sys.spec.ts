@@ -7,6 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { readFileSync } from 'node:fs';
 import { OSError, errno as E, errnoCode, errnoMessage } from '../reactor/sys/errors.js';
 import {
   UNIX_PATH_MAX, decodeSockaddr, encodeSockaddr, formatIPv6, parseIPv4, parseIPv6, sockaddrFamily, type Address,
@@ -187,6 +188,13 @@ test('sockaddr_in6: round trips with flowinfo and scope id, text normalised', ()
   assert.is(view.readUInt32LE(24), 6, 'scope id in host order');
 });
 
+test('sockaddr_in6: a scope may name an interface, as Python allows (fe80::1%lo)', () => {
+  const loIndex = Number(readFileSync('/sys/class/net/lo/ifindex', 'utf8'));
+  assert.equal(roundTrip(AF_INET6, ['fe80::1%lo', 22]), ['fe80::1', 22, 0, loIndex]);
+  expectOSError(() => encodeSockaddr(Buffer.alloc(28), 0, AF_INET6, ['fe80::1%no-such-if0', 22]), 'ENODEV');
+  assert.throws(() => encodeSockaddr(Buffer.alloc(28), 0, AF_INET6, ['fe80::1%' + 'x'.repeat(20), 22]), /unknown network interface/);
+});
+
 test('sockaddr_un: paths, abstract names, unnamed peers', () => {
   assert.is(roundTrip(AF_UNIX, '/tmp/gale.sock'), '/tmp/gale.sock');
   assert.is(roundTrip(AF_UNIX, '\0abstract'), '\0abstract');
@@ -206,7 +214,7 @@ test('bad addresses are refused with the right error', () => {
   expectOSError(() => encodeSockaddr(view, 0, AF_INET, ['1.2.3', 80]), 'EINVAL');
   expectOSError(() => encodeSockaddr(view, 0, AF_INET, ['example.com', 80]), 'EINVAL');
   expectOSError(() => encodeSockaddr(view, 0, AF_INET6, ['1.2.3.4', 80]), 'EINVAL');
-  expectOSError(() => encodeSockaddr(view, 0, AF_INET6, ['fe80::1%eth0', 80]), 'EINVAL');
+  expectOSError(() => encodeSockaddr(view, 0, AF_INET6, ['fe80::1%no-such-if0', 80]), 'ENODEV'); // a named scope must exist
   expectOSError(() => encodeSockaddr(view, 0, 12345, ['1.2.3.4', 80]), 'EAFNOSUPPORT');
   assert.throws(() => encodeSockaddr(view, 0, AF_INET, ['1.2.3.4', 65536]), RangeError);
   assert.throws(() => encodeSockaddr(view, 0, AF_INET, ['1.2.3.4', -1]), RangeError);

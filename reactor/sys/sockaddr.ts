@@ -8,6 +8,8 @@
  */
 import { AF_INET, AF_INET6, AF_UNIX } from './constants.js';
 import { OSError, errno as E } from './errors.js';
+import { allocRegion, type Region } from './arena.js';
+import { c } from './libc.js';
 
 const bsd = process.platform !== 'linux' && process.platform !== 'win32';
 
@@ -104,13 +106,28 @@ export function formatIPv6(view: Uint8Array, at = 0): string {
   return `${hex(words.slice(0, bestStart))}::${hex(words.slice(bestStart + bestLength))}`;
 }
 
+let interfaceName: Region | null = null;
+
+/** The index of network interface `name` (`'lo'` → 1), for an IPv6 scope. */
+function interfaceIndex(name: string): number {
+  const bytes = Buffer.from(name, 'utf8');
+  // IFNAMSIZ is 16 with the NUL; a longer or NUL-carrying name names nothing.
+  const index = bytes.length === 0 || bytes.length > 15 || bytes.includes(0) ? 0 : (() => {
+    interfaceName ??= allocRegion(32);
+    interfaceName.view.fill(0);
+    bytes.copy(interfaceName.view);
+    return c.ifNametoindex(interfaceName.addr) as number;
+  })();
+  if (!index) throw new OSError(E.ENODEV, 'if_nametoindex', `unknown network interface '${name}' in IPv6 scope`);
+  return index;
+}
+
+/** Splits `fe80::1%eth0` or `fe80::1%2` into the literal and its scope id. */
 function splitScope(host: string): [string, number] {
   const percent = host.indexOf('%');
   if (percent < 0) return [host, 0];
   const scope = host.slice(percent + 1);
-  const numeric = /^\d+$/.test(scope) ? Number(scope) : NaN;
-  if (Number.isNaN(numeric)) throw new OSError(E.EINVAL, 'getaddrinfo', `unsupported IPv6 scope '${scope}' (use a numeric scope id)`);
-  return [host.slice(0, percent), numeric];
+  return [host.slice(0, percent), /^\d+$/.test(scope) ? Number(scope) : interfaceIndex(scope)];
 }
 
 /**
