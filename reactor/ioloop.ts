@@ -54,7 +54,7 @@ import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
-import { PollPhaseHop, asyncIdMark, nodeBackendFd, nodePending, nodeTimeoutMs } from './node-interop.js';
+import { PollPhaseHop, asyncIdMark, nodeBackendFd, nodeHasImmediates, nodeTimeoutMs } from './node-interop.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
 
 export { TimeoutHandle };
@@ -506,7 +506,7 @@ export class IOLoop {
     const ran = this.runCallbacksAndTimeouts();
     let timeoutMs = this.pollTimeout(ran);
     if (timeoutMs !== 0 && this.hop) {
-      if (nodePending().immediates) {
+      if (nodeHasImmediates()) {
         timeoutMs = 0;
       } else {
         // About to block: Node's next timer must cap the wait. Unref'd timers

@@ -64,25 +64,12 @@ export function nodeBackendFd(): number {
   return c.uvBackendFd(defaultUvLoop()) as number;
 }
 
-/** What Node has pending that the reactor must not sleep through. */
-export interface NodePending {
-  /** Node has ref'd timers (unref'd ones are not listed; diagnostics only). */
-  timers: boolean;
-  /** The application queued setImmediate callbacks (poll without blocking). */
-  immediates: boolean;
-}
-
-/** Reads Node's pending timers and immediates (one cheap call, no FFI). */
-export function nodePending(): NodePending {
-  const resources = process.getActiveResourcesInfo();
-  let timers = false;
-  let immediates = false;
-  for (let i = 0; i < resources.length; i++) {
-    const r = resources[i];
-    if (r === 'Timeout') timers = true;
-    else if (r === 'Immediate') immediates = true;
-  }
-  return { timers, immediates };
+/**
+ * Whether the application has setImmediate callbacks queued (one cheap call,
+ * no FFI): the loop then polls without blocking, so they run next turn.
+ */
+export function nodeHasImmediates(): boolean {
+  return process.getActiveResourcesInfo().includes('Immediate');
 }
 
 /**
