@@ -6,7 +6,7 @@
  * through unchanged. Results land in two preallocated arrays (`readyFds`,
  * `readyEvents`) so a poll allocates nothing.
  */
-export type PollerName = 'epoll' | 'poll' | 'kqueue';
+export type PollerName = 'epoll' | 'poll' | 'kqueue' | 'uring';
 
 /** A readiness backend. */
 export interface Poller {
