@@ -91,7 +91,7 @@ export class URingPoller implements Poller {
   poll(timeoutMs: number): number {
     const ring = this.ring;
     this.armDirty();
-    const uninterrupted = ring.submitAndWait(timeoutMs);
+    const uninterrupted = ring.submitAndWait(timeoutMs, MAX_EVENTS);
     const n = this.harvest();
     return uninterrupted || n > 0 ? n : 0;
   }

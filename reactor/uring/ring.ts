@@ -49,6 +49,7 @@ export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 export const IORING_FEAT_NODROP = 1 << 1;
 export const IORING_FEAT_EXT_ARG = 1 << 8;
 export const IORING_FEAT_CQE_SKIP = 1 << 11;
+export const IORING_FEAT_MIN_TIMEOUT = 1 << 15;
 const REQUIRED_FEATURES = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
 
 // Enter flags.
@@ -87,6 +88,7 @@ const SQE_SIZE = 64;
 const CQE_SIZE = 16;
 const PARAMS_SIZE = 120;
 const GETEVENTS_ARG_SIZE = 24;
+const FOREVER_MS = 24 * 3600 * 1000;
 
 /** Counters of the ring's slow paths since it was set up. */
 export interface RingStats {
@@ -100,8 +102,17 @@ export interface RingStats {
   cqDropped: number;
 }
 
-/** io_uring_setup as a function, so tests can stand in a refusing kernel. */
+/**
+ * io_uring_setup as a function returning the ring fd or `-errno`, so tests
+ * can stand in a refusing kernel.
+ */
 export type SetupCall = (entries: number, paramsAddr: number) => number;
+
+/** The real io_uring_setup, in SetupCall's shape. */
+export const kernelSetup: SetupCall = (entries, paramsAddr) => {
+  const fd = ioUringSetup(entries, paramsAddr);
+  return fd < 0 ? -lastErrno() : fd;
+};
 
 /** Options for a ring. */
 export interface RingOptions {
@@ -146,6 +157,7 @@ export class Ring {
   private readonly argAddr: number;
   private readonly tsAddr: number;
   private readonly canSkipCqe: boolean;
+  private readonly hasMinTimeout: boolean;
 
   /** Sets up a ring; throws OSError (ENOSYS, EPERM, EINVAL, ENOMEM, …) if the kernel refuses. */
   constructor(options: RingOptions = {}) {
@@ -156,11 +168,10 @@ export class Ring {
     view.fill(0);
     view.writeUInt32LE(cqEntries, 4);
     view.writeUInt32LE(SETUP_FLAGS, 8);
-    const fd = (options.setup ?? ioUringSetup)(sqEntries, mem.addr);
+    const fd = (options.setup ?? kernelSetup)(sqEntries, mem.addr);
     if (fd < 0) {
-      const err = lastErrno();
       c.free(mem.addr);
-      throw new OSError(err, 'io_uring_setup');
+      throw new OSError(-fd, 'io_uring_setup');
     }
     let ringAddr = -1;
     let sqesAddr = -1;
@@ -220,6 +231,7 @@ export class Ring {
     this.argAddr = mem.addr + PARAMS_SIZE;
     this.tsAddr = this.argAddr + GETEVENTS_ARG_SIZE;
     this.canSkipCqe = (this.features & IORING_FEAT_CQE_SKIP) !== 0;
+    this.hasMinTimeout = (this.features & IORING_FEAT_MIN_TIMEOUT) !== 0;
   }
 
   /** SQEs written but not yet consumed by the kernel. */
@@ -276,31 +288,50 @@ export class Ring {
 
   /**
    * Publishes the SQ tail and makes the one io_uring_enter: submits every
-   * pending SQE and, unless `timeoutMs` is 0, waits up to `timeoutMs` (-1:
-   * forever) for at least one CQE. With `timeoutMs` 0 it still runs the
-   * deferred completions (GETEVENTS with min_complete 0), so finished
-   * requests post their CQEs. Returns false if a signal interrupted it.
+   * pending SQE and waits up to `timeoutMs` (0: not at all; -1: forever)
+   * for a completion. Returns false if a signal interrupted it.
+   *
+   * Why `batch` and not 1 for min_complete: with DEFER_TASKRUN the kernel
+   * runs the deferred completions inside this call, but only
+   * max(20, min_complete) of them per run, so asking for 1 caps an
+   * iteration at 20–40 CQEs however many fds are ready. Asking for `batch`
+   * lets it run up to that many; the wait then returns as soon as one CQE
+   * is there, through the batch-wait timeout (`min_wait_usec`, 6.12+) when
+   * blocking, or through the zero timeout (ETIME) when not. A kernel without
+   * `FEAT_MIN_TIMEOUT` gets min_complete 1 when blocking (correct, smaller
+   * batches).
    */
-  submitAndWait(timeoutMs: number): boolean {
+  submitAndWait(timeoutMs: number, batch = 1): boolean {
     if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
-    if (timeoutMs === 0 || this.cqReady() > 0) return this.enter(0, IORING_ENTER_GETEVENTS);
     const view = this.mem.view;
     const argAt = PARAMS_SIZE;
     const tsAt = PARAMS_SIZE + GETEVENTS_ARG_SIZE;
-    if (timeoutMs > 0) {
-      // struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } (both < 2^32 here)
-      const seconds = Math.floor(timeoutMs / 1000);
-      view.writeUInt32LE(seconds, tsAt);
-      view.writeUInt32LE(0, tsAt + 4);
-      view.writeUInt32LE((timeoutMs - seconds * 1000) * 1_000_000, tsAt + 8);
-      view.writeUInt32LE(0, tsAt + 12);
+    const blocking = timeoutMs !== 0 && this.cqReady() === 0;
+    let minComplete = batch;
+    let minWaitUsec = 0;
+    if (blocking && batch > 1) {
+      if (this.hasMinTimeout) minWaitUsec = 1;
+      else minComplete = 1;
     }
-    // struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz; u32 pad; u64 ts }:
-    // no sigmask; ts NULL waits without a timeout.
-    const ts = timeoutMs < 0 ? 0 : this.tsAddr;
+    // struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } (both < 2^32 here).
+    // "Forever" is a day: with a batch-wait timeout and no ts the kernel
+    // returns at once; a day's wake-up is a harmless empty poll.
+    const ms = blocking ? (timeoutMs < 0 ? FOREVER_MS : timeoutMs) : 0;
+    const seconds = Math.floor(ms / 1000);
+    view.writeUInt32LE(seconds, tsAt);
+    view.writeUInt32LE(0, tsAt + 4);
+    view.writeUInt32LE((ms - seconds * 1000) * 1_000_000, tsAt + 8);
+    view.writeUInt32LE(0, tsAt + 12);
+    // struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz; u32 min_wait_usec; u64 ts }:
+    // no sigmask.
+    const ts = this.tsAddr;
+    view.writeUInt32LE(0, argAt);
+    view.writeUInt32LE(0, argAt + 4);
+    view.writeUInt32LE(0, argAt + 8);
+    view.writeUInt32LE(minWaitUsec, argAt + 12);
     view.writeUInt32LE(ts % 0x100000000, argAt + 16);
     view.writeUInt32LE(Math.floor(ts / 0x100000000), argAt + 20);
-    return this.enter(1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
+    return this.enter(minComplete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
   }
 
   /** Submits what is pending without waiting, and runs deferred completions. */
