@@ -14,6 +14,8 @@ import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
 import { BaseIOStream } from './base-iostream.js';
 import { readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { completionSocketFor } from '../reactor/uring/attach.js';
+import type { CompletionSocket } from '../reactor/uring/socket-transport.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
 
 const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
@@ -31,12 +33,23 @@ export class IOStream extends BaseIOStream {
   /** The socket this stream reads and writes. Closed (fileno -1) once the stream is. */
   readonly socket: Socket;
   private connectCallback: (() => void) | null = null;
+  /**
+   * The completion transport on a uring loop (reactor/uring/socket-transport.ts
+   * explains the seam), else null: the fd is read and written on readiness.
+   */
+  private readonly completion: CompletionSocket | null;
 
   /** Wraps `socket` (connected or not), making it nonblocking. */
   constructor(socket: Socket, options?: StreamOptions) {
     super(options);
     this.socket = socket;
     socket.setBlocking(false);
+    this.completion = this.completionTransport();
+  }
+
+  /** The stream's completion transport, or null for readiness (a subclass that owns the fd's bytes, like TLS, returns null). */
+  protected completionTransport(): CompletionSocket | null {
+    return completionSocketFor(this.ioLoop, this.socket.fileno(), this.socket.type);
   }
 
   /** The socket's fd (-1 once closed). */
@@ -46,7 +59,10 @@ export class IOStream extends BaseIOStream {
 
   /** Closes the socket. */
   closeFd(): void {
-    this.socket.close();
+    if (this.completion === null) return this.socket.close();
+    // The ring takes the fd over: it cancels the RECV, sends what is queued, then closes it.
+    this.completion.detach();
+    this.socket.detach();
   }
 
   /** The socket's pending error (SO_ERROR), or null. */
@@ -59,20 +75,35 @@ export class IOStream extends BaseIOStream {
 
   /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
   readFromFd(): Buffer | null {
-    return this.readChunkOrClose(this.socket.fileno());
+    const completion = this.completion;
+    if (completion === null) return this.readChunkOrClose(this.socket.fileno());
+    const data = completion.read(this.readChunkSize);
+    if (data !== null && data.length === 0) {
+      this.close();
+      return null;
+    }
+    return data;
   }
 
   /** One nonblocking write. */
   writeToFd(data: Uint8Array): number {
+    if (this.completion !== null) return this.completion.write([data], 0, 0);
     return writeChunk(this.socket.fileno(), data);
   }
 
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
+    if (this.completion !== null) return this.completion.write(parts, first, offset);
     return writeChunks(this.socket.fileno(), parts, first, offset);
   }
 
+  protected override readLeftFdEmpty(n: number): boolean {
+    const completion = this.completion;
+    if (completion === null || completion.lastReadDirect) return super.readLeftFdEmpty(n);
+    return completion.buffered === 0;
+  }
+
   protected override readFromFdInto(target: Uint8Array): number | null {
-    const n = readChunkInto(this.socket.fileno(), target);
+    const n = this.completion !== null ? this.completion.readInto(target) : readChunkInto(this.socket.fileno(), target);
     if (n < 0) return null;
     if (n === 0) {
       this.close();
@@ -91,6 +122,7 @@ export class IOStream extends BaseIOStream {
   connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
     const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
     this.connecting = true;
+    this.completion?.startConnect();
     let future: Future<IOStream> | null = null;
     if (callback !== null) this.connectCallback = callback;
     else future = this.connectFuture = new Future<IOStream>();

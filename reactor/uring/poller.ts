@@ -24,17 +24,66 @@
  * poll is armed stays open (no FIN reaches the peer) until the poll ends.
  * So `unregister` of an armed fd submits its POLL_REMOVE and runs the
  * deferred completions at once (one FFI call, as epoll_ctl(DEL) costs).
+ *
+ * ## Completion sockets
+ * A stream socket can instead be attached (`attach`) as a completion socket
+ * (./socket-transport.ts): it is then never polled; multishot RECV and SEND
+ * completions feed its state, and `poll()` reports READ/WRITE for it from
+ * that state, level-triggered, next to the polled fds. `user_data` is
+ * (socket id, kind << 24 | generation) for those, (fd, POLL << 24 |
+ * generation) for polls; internal requests (removes, cancels) carry 0.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
-import { Ring, type RingOptions, type RingStats } from './ring.js';
+import { genLog } from '../log.js';
+import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../poller.js';
+import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, Ring, type RingOptions, type RingStats } from './ring.js';
+import { ProvidedBuffers, SendSlots, type SendSlot } from './buffers.js';
+import { CompletionSocket, type CompletionHost } from './socket-transport.js';
+import { close as closeFd } from '../sys/libc.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
 const EVENT_MASK = 0xffff;
 const POLLNVAL = 0x20;
+const POLLOUT = 0x004;
+const POLLERR = 0x008;
+const POLLHUP = 0x010;
+const MSG_WAITALL = 0x100;
+const MSG_NOSIGNAL = 0x4000;
+
+// user_data hi: kind << 24 | generation (24 bits; 0 is never a generation).
+const GEN_MASK = 0xffffff;
+const KIND_POLL = 1;
+const KIND_RECV = 2;
+const KIND_SEND = 3;
+const KIND_POLLOUT = 4;
+const KIND_CLOSE = 5;
+
+/** Provided buffers per ring: 256 × 16 KiB (4 MiB of address space, faulted in as used). */
+const PBUF_ENTRIES = 256;
+const PBUF_SIZE = 16 * 1024;
+const PBUF_GROUP = 0;
+
+/** Counters of the completion sockets' slow paths. */
+export interface CompletionStats {
+  /** RECVs re-armed after the buffer ring ran dry (ENOBUFS). */
+  enobufs: number;
+  /** SENDs the kernel completed short and that were re-submitted for the rest. */
+  shortSends: number;
+  /** Multishot RECVs that ended without an error or EOF (overflow, cancel) and were re-armed. */
+  recvRearms: number;
+  /** CQEs dropped because their socket or poll was gone (stale generation). */
+  stale: number;
+  /** Extra enters a direct read made to submit queued SQEs first. */
+  directReadFlushes: number;
+}
+
+function nextGen(gen: number): number {
+  const next = (gen + 1) & GEN_MASK;
+  return next === 0 ? 1 : next;
+}
 
 /** The io_uring poller. */
-export class URingPoller implements Poller {
+export class URingPoller implements Poller, CompletionHost {
   readonly name = 'uring' as const;
   readonly readyFds = new Int32Array(MAX_EVENTS);
   readonly readyEvents = new Int32Array(MAX_EVENTS);
@@ -47,9 +96,55 @@ export class URingPoller implements Poller {
   private isDirty = new Uint8Array(64);
   private dirty = new Int32Array(64); // fds whose poll must be (re)armed or changed
   private ndirty = 0;
+  // Completion sockets: by id (user_data lo) and by fd while attached.
+  private readonly sockets: Array<CompletionSocket | undefined> = [];
+  private readonly socketGens: number[] = [];
+  private readonly freeIds: number[] = [];
+  private readonly socketByFd: Array<CompletionSocket | undefined> = [];
+  private readonly dirtySockets: CompletionSocket[] = [];
+  private activeSockets: CompletionSocket[] = [];
+  private spareActive: CompletionSocket[] = [];
+  private buffers: ProvidedBuffers | null = null;
+  private buffersFailed = false;
+  private readonly slots = new SendSlots();
+  readonly completionStats: CompletionStats = { enobufs: 0, shortSends: 0, recvRearms: 0, stale: 0, directReadFlushes: 0 };
 
   constructor(options: RingOptions = {}) {
     this.ring = new Ring(options);
+  }
+
+  /**
+   * Attaches `fd` (a connected or connecting stream socket) as a completion
+   * socket, or returns null where it cannot be (the fd is already polled,
+   * or the kernel has no buffer rings): the caller then uses readiness.
+   */
+  attach(fd: number): CompletionSocket | null {
+    if (this.ring.fd < 0 || fd < 0) return null;
+    const existing = this.socketByFd[fd];
+    if (existing !== undefined) return existing;
+    if (fd < this.wanted.length && this.wanted[fd]! & REGISTERED) return null;
+    if (this.buffers === null) {
+      if (this.buffersFailed) return null;
+      try {
+        this.buffers = new ProvidedBuffers(this.ring, PBUF_GROUP, PBUF_ENTRIES, PBUF_SIZE);
+      } catch (error) {
+        this.buffersFailed = true;
+        genLog.warn(`io_uring: no provided-buffer ring (${(error as Error).message}); streams use readiness`);
+        return null;
+      }
+    }
+    const id = this.freeIds.length ? this.freeIds.pop()! : this.sockets.length;
+    const gen = nextGen(this.socketGens[id] ?? 0);
+    this.socketGens[id] = gen;
+    const socket = new CompletionSocket(this, fd, id, gen);
+    this.sockets[id] = socket;
+    this.socketByFd[fd] = socket;
+    return socket;
+  }
+
+  /** How many completion sockets hold an id (attached, or detached with requests in flight). */
+  socketCount(): number {
+    return this.sockets.length - this.freeIds.length;
   }
 
   /** The ring's fd. */
@@ -65,41 +160,301 @@ export class URingPoller implements Poller {
   register(fd: number, events: number): void {
     if (this.ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     if (fd < 0) throw new OSError(E.EBADF, 'poll_add');
+    const socket = this.socketByFd[fd];
+    if (socket !== undefined) return this.watch(socket, events, true);
     this.ensureCapacity(fd);
     if (this.wanted[fd]! & REGISTERED) throw new OSError(E.EEXIST, 'poll_add');
     this.wanted[fd] = REGISTERED | (events & EVENT_MASK);
-    this.markDirty(fd);
+    this.markFdDirty(fd);
   }
 
   modify(fd: number, events: number): void {
     if (this.ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
+    const socket = fd >= 0 ? this.socketByFd[fd] : undefined;
+    if (socket !== undefined) return this.watch(socket, events, true);
     if (fd < 0 || fd >= this.wanted.length || !(this.wanted[fd]! & REGISTERED)) throw new OSError(E.ENOENT, 'poll_update');
     this.wanted[fd] = REGISTERED | (events & EVENT_MASK);
-    this.markDirty(fd);
+    this.markFdDirty(fd);
   }
 
   unregister(fd: number): void {
-    if (this.ring.fd < 0 || fd < 0 || fd >= this.wanted.length) return;
+    if (this.ring.fd < 0 || fd < 0) return;
+    const socket = this.socketByFd[fd];
+    if (socket !== undefined) return this.watch(socket, 0, false);
+    if (fd >= this.wanted.length) return;
     this.wanted[fd] = 0;
     const gen = this.armedGen[fd]!;
     if (gen === 0) return; // nothing in flight (it completed and was not re-armed yet)
     this.armedGen[fd] = 0;
-    this.ring.pollRemove(fd, gen);
+    this.ring.pollRemove(fd, (KIND_POLL << 24) | gen);
     this.ring.flush();
   }
 
   poll(timeoutMs: number): number {
     const ring = this.ring;
+    if (ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     this.armDirty();
+    this.armDirtySockets();
+    if (timeoutMs !== 0 && this.anySocketReady()) timeoutMs = 0;
     const uninterrupted = ring.submitAndWait(timeoutMs, MAX_EVENTS);
-    const n = this.harvest();
+    let n = this.harvest();
+    n = this.reportSockets(n);
     return uninterrupted || n > 0 ? n : 0;
   }
 
-  /** Cancels every poll, unmaps the ring and closes its fd. */
+  /** Cancels every request, unmaps the rings and buffers, frees the send slots, closes the ring fd. */
   close(): void {
-    this.ring.close();
+    if (this.ring.fd < 0) return;
+    this.ring.close(); // submits what is queued (CLOSEs included), then cancels everything
+    this.buffers?.unmap();
+    this.buffers = null;
+    this.slots.freeAll();
+    for (const socket of this.sockets) {
+      if (socket === undefined) continue;
+      // A detached socket whose CLOSE never went in (sends were still queued): close it now.
+      if (socket.detached && !socket.closing) this.closeNow(socket);
+      socket.detached = true;
+      socket.sendQueue.length = 0;
+      socket.sendFill.length = 0;
+      socket.sendQueued = 0;
+      socket.recvArmed = socket.pollOutArmed = false;
+      socket.dropReceived();
+    }
+    this.sockets.length = 0;
+    this.freeIds.length = 0;
+    this.socketByFd.length = 0;
+    this.dirtySockets.length = 0;
+    this.activeSockets.length = 0;
     this.ndirty = 0;
+  }
+
+  // ------------------------------------------------------------ completion sockets
+
+  private watch(socket: CompletionSocket, events: number, registered: boolean): void {
+    socket.wanted = events & (READ | WRITE);
+    socket.registered = registered;
+    this.markDirty(socket);
+    this.markActive(socket);
+  }
+
+  /** CompletionHost: re-examine this socket's requests before the next enter. */
+  markDirty(socket: CompletionSocket): void {
+    if (socket.dirty) return;
+    socket.dirty = true;
+    this.dirtySockets.push(socket);
+  }
+
+  /** CompletionHost: this socket may be ready. */
+  markActive(socket: CompletionSocket): void {
+    if (socket.active) return;
+    socket.active = true;
+    this.activeSockets.push(socket);
+  }
+
+  /** CompletionHost: a send slot. */
+  sendSlot(length: number): SendSlot {
+    return this.slots.get(length);
+  }
+
+  /** CompletionHost: queue the SEND of the head of the socket's send queue (what is left of it). */
+  submitSend(socket: CompletionSocket): void {
+    const slot = socket.sendQueue[0]!;
+    this.ring.send(socket.fd, slot.addr + socket.sendOffset, socket.sendFill[0]! - socket.sendOffset,
+      MSG_NOSIGNAL | MSG_WAITALL, socket.id, (KIND_SEND << 24) | socket.gen);
+  }
+
+  /** CompletionHost: see CompletionHost.mayReadDirectly (one extra enter only if SQEs are queued). */
+  mayReadDirectly(socket: CompletionSocket): boolean {
+    const ring = this.ring;
+    if (ring.fd < 0) return false;
+    if (ring.pending() > 0) {
+      this.completionStats.directReadFlushes++;
+      ring.flush();
+    }
+    const waiting = ring.cqReady();
+    if (waiting === 0) return true;
+    const cqes = ring.cqes;
+    const hi = (KIND_RECV << 24) | socket.gen;
+    for (let i = 0, head = ring.cqHeadValue(); i < waiting; i++, head = (head + 1) >>> 0) {
+      const at = ring.cqeBase + (head & ring.cqMask) * 4;
+      if (cqes[at] === socket.id && cqes[at + 1]! >>> 0 === hi) return false;
+    }
+    return true;
+  }
+
+  /**
+   * CompletionHost: the stream closes and the ring takes its fd over. The
+   * RECV and POLLOUT are cancelled; the fd is closed by an IORING_OP_CLOSE
+   * once the queued sends are out (their Futures have resolved: the bytes
+   * must reach the peer). All of it goes in the next enter: no FFI call,
+   * and the fd number stays taken until the ring is done with it, so a
+   * reused number never meets a stale request.
+   */
+  detach(socket: CompletionSocket): void {
+    if (socket.detached) return;
+    socket.detached = true;
+    socket.wanted = 0;
+    socket.registered = false;
+    socket.dropReceived();
+    if (this.socketByFd[socket.fd] === socket) this.socketByFd[socket.fd] = undefined;
+    if (this.ring.fd < 0) {
+      // The loop is closed: nothing is in flight any more, close it here.
+      this.closeNow(socket);
+      return;
+    }
+    if (socket.recvArmed && !socket.recvCancelling) {
+      this.ring.cancel(socket.id, (KIND_RECV << 24) | socket.gen);
+      socket.recvCancelling = true;
+    }
+    if (socket.pollOutArmed) this.ring.pollRemove(socket.id, (KIND_POLLOUT << 24) | socket.gen);
+    if (socket.sendQueue.length === 0) this.submitClose(socket);
+  }
+
+  private submitClose(socket: CompletionSocket): void {
+    socket.closing = true;
+    this.ring.closeFdOp(socket.fd, socket.id, (KIND_CLOSE << 24) | socket.gen);
+  }
+
+  private closeNow(socket: CompletionSocket): void {
+    if (socket.closing) return;
+    socket.closing = true;
+    try { closeFd(socket.fd); } catch { /* gone either way */ }
+  }
+
+  private maybeFree(socket: CompletionSocket): void {
+    if (!socket.detached || socket.recvArmed || socket.pollOutArmed || socket.sendQueue.length > 0 || !socket.closed) return;
+    if (this.sockets[socket.id] !== socket) return;
+    this.sockets[socket.id] = undefined;
+    this.freeIds.push(socket.id);
+  }
+
+  /** Writes the RECV/POLLOUT/cancel SQEs that bring dirty sockets in line with their state. */
+  private armDirtySockets(): void {
+    const list = this.dirtySockets;
+    const ring = this.ring;
+    for (let i = 0; i < list.length; i++) {
+      const socket = list[i]!;
+      socket.dirty = false;
+      if (socket.detached) continue;
+      if (socket.wantsPollOut()) {
+        ring.pollAdd(socket.fd, POLLOUT, socket.id, (KIND_POLLOUT << 24) | socket.gen);
+        socket.pollOutArmed = true;
+      }
+      const want = socket.wantsRecv();
+      if (want && !socket.recvArmed) {
+        ring.recvMultishot(socket.fd, PBUF_GROUP, socket.id, (KIND_RECV << 24) | socket.gen);
+        socket.recvArmed = true;
+      } else if (!want && socket.recvArmed && !socket.recvCancelling) {
+        ring.cancel(socket.id, (KIND_RECV << 24) | socket.gen);
+        socket.recvCancelling = true;
+      }
+    }
+    list.length = 0;
+  }
+
+  private anySocketReady(): boolean {
+    const list = this.activeSockets;
+    for (let i = 0; i < list.length; i++) if (list[i]!.readyEvents() !== 0) return true;
+    return false;
+  }
+
+  /** Appends the ready completion sockets to the ready list after `n` polled fds. */
+  private reportSockets(n: number): number {
+    const list = this.activeSockets;
+    const keep = this.spareActive;
+    for (let i = 0; i < list.length; i++) {
+      const socket = list[i]!;
+      const events = socket.detached ? 0 : socket.readyEvents();
+      if (events === 0 || n >= MAX_EVENTS) {
+        if (events === 0) socket.active = false;
+        else keep.push(socket);
+        continue;
+      }
+      socket.pendingError = 0; // reported once, like an edge
+      this.readyFds[n] = socket.fd;
+      this.readyEvents[n] = events;
+      n++;
+      keep.push(socket); // level-triggered: looked at again next time
+    }
+    list.length = 0;
+    this.activeSockets = keep;
+    this.spareActive = list;
+    return n;
+  }
+
+  /** One CQE of a completion socket. */
+  private completeSocket(kind: number, id: number, gen: number, res: number, flags: number): void {
+    const socket = this.sockets[id];
+    const buffers = this.buffers;
+    if (socket === undefined || socket.gen !== gen) {
+      this.completionStats.stale++;
+      if (flags & IORING_CQE_F_BUFFER && buffers !== null) buffers.giveBack(flags >>> 16);
+      return;
+    }
+    switch (kind) {
+      case KIND_RECV: {
+        if (flags & IORING_CQE_F_BUFFER && buffers !== null) {
+          const bid = flags >>> 16;
+          if (res > 0 && !socket.detached) socket.received(buffers.take(bid, res));
+          else buffers.giveBack(bid);
+        }
+        if (res === 0) socket.eof = true;
+        else if (res < 0) {
+          if (res === -E.ENOBUFS) this.completionStats.enobufs++;
+          else if (res !== -E.ECANCELED && !socket.detached) socket.readErrno = -res;
+        }
+        if (!(flags & IORING_CQE_F_MORE)) {
+          socket.recvArmed = false;
+          socket.recvCancelling = false;
+          if (res > 0) this.completionStats.recvRearms++;
+          this.markDirty(socket);
+        }
+        break;
+      }
+      case KIND_SEND: {
+        if (socket.sendQueue.length === 0) break;
+        const fill = socket.sendFill[0]!;
+        if (res > 0 && socket.sendOffset + res < fill && socket.writeErrno === 0) {
+          socket.sendOffset += res;
+          this.completionStats.shortSends++;
+          this.submitSend(socket);
+          return;
+        }
+        if (res <= 0 && fill > 0) {
+          // The connection is gone: what is queued will never be sent.
+          if (!socket.detached) socket.writeErrno = res < 0 ? -res : E.EPIPE;
+          while (socket.sendQueue.length) this.slots.put(socket.sendQueue.pop()!);
+          socket.sendFill.length = 0;
+          socket.sendQueued = 0;
+        } else {
+          socket.writableKnown = true;
+          this.slots.put(socket.sendQueue.shift()!);
+          socket.sendFill.shift();
+          socket.sendQueued -= fill;
+        }
+        socket.sendOffset = 0;
+        if (socket.sendQueue.length > 0) this.submitSend(socket);
+        else if (socket.detached && !socket.closing) this.submitClose(socket);
+        this.markDirty(socket);
+        break;
+      }
+      case KIND_CLOSE: {
+        socket.closed = true;
+        break;
+      }
+      case KIND_POLLOUT: {
+        socket.pollOutArmed = false;
+        if (res === -E.ECANCELED) break;
+        socket.writableKnown = true;
+        // Only a stream waiting for WRITE (its connect) hears of the error
+        // here; otherwise the RECV armed next reports data, EOF or the error.
+        if ((res < 0 || res & (POLLERR | POLLHUP)) && socket.wanted & WRITE) socket.pendingError = ERROR;
+        this.markDirty(socket);
+        break;
+      }
+    }
+    if (socket.detached) this.maybeFree(socket);
+    else this.markActive(socket);
   }
 
   /** Writes the SQEs that bring every dirty fd's in-flight poll in line with what is wanted. */
@@ -114,16 +469,15 @@ export class URingPoller implements Poller {
       const armed = this.armedGen[fd]!;
       if (armed !== 0) {
         if (wanted !== 0 && this.armedMask[fd] === mask) continue; // already watching this
-        ring.pollRemove(fd, armed);
+        ring.pollRemove(fd, (KIND_POLL << 24) | armed);
         this.armedGen[fd] = 0;
       }
       if (wanted === 0) continue;
-      let gen = (this.lastGen[fd]! + 1) >>> 0;
-      if (gen === 0) gen = 1; // 0 marks "none" and internal requests
+      const gen = nextGen(this.lastGen[fd]!);
       this.lastGen[fd] = gen;
       this.armedGen[fd] = gen;
       this.armedMask[fd] = mask;
-      ring.pollAdd(fd, mask, fd, gen);
+      ring.pollAdd(fd, mask, fd, (KIND_POLL << 24) | gen);
     }
     this.ndirty = 0;
   }
@@ -140,11 +494,17 @@ export class URingPoller implements Poller {
     for (let i = 0; i < available && n < MAX_EVENTS; i++, head = (head + 1) >>> 0) {
       const at = base + (head & mask) * 4;
       const fd = cqes[at]!;
-      const gen = cqes[at + 1]! >>> 0;
+      const hi = cqes[at + 1]! >>> 0;
       const res = cqes[at + 2]!;
-      if (gen === 0 || fd < 0 || fd >= this.armedGen.length || this.armedGen[fd] !== gen) continue; // stale or internal
+      const kind = hi >>> 24;
+      if (kind !== KIND_POLL) {
+        if (kind !== 0) this.completeSocket(kind, fd, hi & GEN_MASK, res, cqes[at + 3]! >>> 0);
+        continue;
+      }
+      const gen = hi & GEN_MASK;
+      if (fd < 0 || fd >= this.armedGen.length || this.armedGen[fd] !== gen) continue; // stale
       this.armedGen[fd] = 0;
-      if (this.wanted[fd]! & REGISTERED) this.markDirty(fd); // re-arm in the next batch
+      if (this.wanted[fd]! & REGISTERED) this.markFdDirty(fd); // re-arm in the next batch
       let events: number;
       if (res < 0) {
         if (res === -E.ECANCELED) continue;
@@ -162,7 +522,7 @@ export class URingPoller implements Poller {
     return n;
   }
 
-  private markDirty(fd: number): void {
+  private markFdDirty(fd: number): void {
     if (this.isDirty[fd]) return;
     this.isDirty[fd] = 1;
     if (this.ndirty === this.dirty.length) {

@@ -33,7 +33,7 @@ import { allocRegion, viewAt, type Region } from '../sys/arena.js';
 import { c, lastErrno } from '../sys/libc.js';
 import { OSError, errno as E } from '../sys/errors.js';
 import {
-  MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringSetup, mmap, munmap,
+  MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringRegister, ioUringSetup, mmap, munmap,
 } from '../sys/uring-sys.js';
 
 // Setup flags (include/uapi/linux/io_uring.h).
@@ -78,7 +78,15 @@ export const enum Op {
   POLL_ADD = 6,
   POLL_REMOVE = 7,
   ASYNC_CANCEL = 14,
+  CLOSE = 19,
+  SEND = 26,
+  RECV = 27,
 }
+
+/** ioprio of a RECV: keep receiving (one CQE per chunk) until cancelled, EOF, error or ENOBUFS. */
+export const IORING_RECV_MULTISHOT = 1 << 1;
+/** io_uring_register opcode: register a provided-buffer ring. */
+const IORING_REGISTER_PBUF_RING = 22;
 
 /** ASYNC_CANCEL flags: match any request. */
 export const IORING_ASYNC_CANCEL_ALL = 1 << 0;
@@ -277,6 +285,55 @@ export class Ring {
     this.writeHeader(w, Op.POLL_REMOVE, this.canSkipCqe ? IOSQE_CQE_SKIP_SUCCESS : 0, -1, 0, 0);
     this.sqeWords[w + 4] = udLo; // addr @16: the target's user_data
     this.sqeWords[w + 5] = udHi;
+  }
+
+  /** Queues a multishot RECV on `fd` into buffers picked from provided-buffer group `bgid`. */
+  recvMultishot(fd: number, bgid: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.RECV, IOSQE_BUFFER_SELECT, fd, udLo, udHi);
+    this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_RECV_MULTISHOT << 16); // ioprio @2
+    this.sqeWords[w + 10] = bgid; // buf_group @40 (u16), personality @42 = 0
+  }
+
+  /** Queues a SEND of `length` bytes at native address `addr` on `fd`. */
+  send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.SEND, 0, fd, udLo, udHi);
+    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
+    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.sqeWords[w + 6] = length; // len @24
+    this.sqeWords[w + 7] = msgFlags; // msg_flags @28
+  }
+
+  /** Queues an ASYNC_CANCEL of the request with this user_data (its own CQE skipped where the kernel can). */
+  cancel(udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.ASYNC_CANCEL, this.canSkipCqe ? IOSQE_CQE_SKIP_SUCCESS : 0, -1, 0, 0);
+    this.sqeWords[w + 4] = udLo; // addr @16: the target's user_data
+    this.sqeWords[w + 5] = udHi;
+  }
+
+  /**
+   * Registers a provided-buffer ring (`struct io_uring_buf` × `entries` at
+   * page-aligned `ringAddr`) as buffer group `bgid`. Throws OSError.
+   */
+  registerBufferRing(ringAddr: number, entries: number, bgid: number): void {
+    if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_register');
+    // struct io_uring_buf_reg { u64 ring_addr; u32 ring_entries; u16 bgid; u16 flags; u64 resv[3] },
+    // written over the params, which are not needed after setup.
+    const view = this.mem.view;
+    view.fill(0, 0, 40);
+    view.writeUInt32LE(ringAddr % 0x100000000, 0);
+    view.writeUInt32LE(Math.floor(ringAddr / 0x100000000), 4);
+    view.writeUInt32LE(entries, 8);
+    view.writeUInt16LE(bgid, 12);
+    if (ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1) < 0) throw new OSError(lastErrno(), 'io_uring_register');
+  }
+
+  /** Queues an IORING_OP_CLOSE of `fd`. */
+  closeFdOp(fd: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.CLOSE, 0, fd, udLo, udHi);
   }
 
   /** Queues an ASYNC_CANCEL of every request in flight. */

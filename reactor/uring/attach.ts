@@ -1,0 +1,28 @@
+/**
+ * Picks a stream socket's transport: a completion socket when its loop runs
+ * on io_uring (see ./socket-transport.ts for the seam), else null, and the
+ * stream reads and writes the fd on readiness. No Tornado counterpart.
+ *
+ * Opt-in for now: `GALE_URING_STREAMS=1` runs stream sockets on
+ * completions on a uring loop; without it the ring only polls and streams
+ * use readiness (docs/uring.md lists what still differs).
+ */
+import type { IOLoop } from '../ioloop.js';
+import { SOCK_STREAM } from '../sys/constants.js';
+import { URingPoller } from './poller.js';
+import type { CompletionSocket } from './socket-transport.js';
+
+/** Whether uring loops run stream sockets on completions (read once per process). */
+export const completionStreams = process.env.GALE_URING_STREAMS === '1';
+
+/**
+ * The completion socket for stream socket `fd` of type `type` on `loop`, or
+ * null when the stream should use readiness.
+ */
+export function completionSocketFor(loop: IOLoop, fd: number, type: number): CompletionSocket | null {
+  if (!completionStreams || loop.pollerName !== 'uring' || type !== SOCK_STREAM || fd < 0) return null;
+  // The loop's poller is private to it; this is the one place that reaches
+  // in, so the IOLoop's public surface stays Tornado's.
+  const poller = (loop as unknown as { poller: unknown }).poller;
+  return poller instanceof URingPoller ? poller.attach(fd) : null;
+}
