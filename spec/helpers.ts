@@ -139,3 +139,17 @@ export async function stoppedPool(executor: ThreadPoolExecutor, wait = true): Pr
   }
   assert.is(executor.liveWorkers, 0);
 }
+
+/**
+ * Runs `fn` with `process.platform` reading `platform`, then restores it:
+ * for code that picks per platform, so every branch runs on this host.
+ */
+export function withPlatform<T>(platform: NodeJS.Platform, fn: () => T): T {
+  const saved = Object.getOwnPropertyDescriptor(process, 'platform')!;
+  Object.defineProperty(process, 'platform', { value: platform, enumerable: true, configurable: true });
+  try {
+    return fn();
+  } finally {
+    Object.defineProperty(process, 'platform', saved);
+  }
+}
