@@ -11,7 +11,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BaseIOStream } from '../streams/base-iostream.js';
-import { buffered, pipes, streamTest, tcp, turns, unixPair, type Transport } from './iostream.spec.js';
+import { buffered, pipes, streamTest, tcp, turns, unixPair, type Transport } from './stream-helpers.js';
 
 const MiB = 1024 * 1024;
 
