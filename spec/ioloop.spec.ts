@@ -17,7 +17,7 @@ import { c, close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '
 import { AF_UNIX, F_GETFD, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { captureLogs, delay, fdLeakCheck, pollerUnderTest, rejection } from './helpers.js';
+import { captureLogs, delay, fdLeakCheck, inLoop, pollerUnderTest, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -26,15 +26,6 @@ function newLoop(options: ConstructorParameters<typeof IOLoop>[0] = {}): IOLoop 
   return new IOLoop({ makeCurrent: false, ...options });
 }
 
-/** Runs `fn` on a fresh loop, bounded in time, then closes the loop. */
-async function inLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, timeout = 5, options = {}): Promise<T> {
-  const loop = newLoop(options);
-  try {
-    return await loop.runSync(() => fn(loop), timeout);
-  } finally {
-    loop.close();
-  }
-}
 
 /** start() with a safety timeout; resolves to whether the safety fired. */
 async function startBounded(loop: IOLoop, seconds = 5): Promise<boolean> {
@@ -799,7 +790,7 @@ test('runSync: IOLoop.current() is the loop inside (Tornado test_current)', asyn
 
 test('runSync: TimeoutError when the timeout passes first (Tornado test_timeout)', async () => {
   let slow: Future<void> | null = null;
-  const error = await rejection(inLoop(() => (slow = sleep(1)), 0.01));
+  const error = await rejection(inLoop(() => (slow = sleep(1)), { timeout: 0.01 }));
   assert.instance(error, TimeoutError);
   assert.match(error.message, /timed out after 0.01 seconds/);
   assert.not.ok(slow!.done(), 'rejected before the 1 s sleep ended');
@@ -1016,7 +1007,7 @@ test('trace mode logs each iteration: callbacks, timeouts, poll timeout, ready f
     loop.addHandler(r, (fd: number) => { readAll(fd); loop.removeHandler(fd); }, IOLoop.READ);
     writeBytes(w, Buffer.from('x'));
     await sleep(0.01);
-  }, 5, { trace: true }));
+  }, { timeout: 5, trace: true }));
   closeFd(r);
   closeFd(w);
   const traces = logs.filter(([level, text]) => level === 'info' && text.startsWith('[trace] iteration ')).map(([, t]) => t);

@@ -26,7 +26,7 @@ import { c, close as closeFd, eventfd, pipe, readToChunk, socketpair, writeBytes
 const tgkill = bind('libc', 'tgkill', 'i32', ['i32', 'i32', 'i32']);
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { OSError } from '../reactor/sys/errors.js';
-import { delay, fdLeakCheck, withPlatform } from './helpers.js';
+import { delay, expectOSError, fdLeakCheck, withPlatform } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -52,18 +52,6 @@ function ready(poller: Poller, timeoutMs = 0): Map<number, number> {
   const out = new Map<number, number>();
   for (let i = 0; i < n; i++) out.set(poller.readyFds[i]!, poller.readyEvents[i]!);
   return out;
-}
-
-function expectOSError(fn: () => unknown, code: string): OSError {
-  try {
-    fn();
-  } catch (error) {
-    assert.instance(error, OSError);
-    assert.is((error as OSError).code, code, (error as Error).message);
-    return error as OSError;
-  }
-  assert.unreachable(`expected OSError ${code}`);
-  throw new Error('unreachable');
 }
 
 const backends: Array<[string, () => Poller]> = [

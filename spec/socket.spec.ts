@@ -15,15 +15,7 @@ import { OSError } from '../reactor/sys/errors.js';
 import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { F_GETFD, FD_CLOEXEC } from '../reactor/sys/constants.js';
-import { assertNoIpv6, fdLeakCheck, ipv6Loopback, thrown } from './helpers.js';
-
-function expectOSError(fn: () => unknown, code: string, syscall?: string): OSError {
-  const error = thrown(fn);
-  assert.instance(error, OSError, `expected OSError ${code}, got ${error}`);
-  assert.is(error.code, code, error.message);
-  if (syscall) assert.is(error.syscall, syscall);
-  return error;
-}
+import { assertNoIpv6, expectOSError, fdLeakCheck, ipv6Loopback, thrown } from './helpers.js';
 
 function isCloexec(fd: number): boolean {
   return ((c.fcntl(fd, F_GETFD, 0) as number) & FD_CLOEXEC) !== 0;
