@@ -319,7 +319,10 @@ test('failures throw OSError with the syscall: closing twice, reading a bad fd, 
   expectOSError(() => sys.setCloexec(w), 'EBADF', 'fcntl');
   assert.is(c.close(w), -1);
   assert.is(lastErrno(), E.EBADF);
-  expectOSError(() => sys.fail('close'), 'EBADF', 'close');
+  expectOSError(() => sys.check(c.close(w) as number, 'close'), 'EBADF', 'close');
+  assert.is(sys.check(7, 'close'), 7, 'a non-negative result passes through');
+  expectOSError(() => sys.checkWait(c.close(w) as number, 'poll'), 'EBADF', 'poll');
+  assert.is(sys.checkWait(3, 'poll'), 3);
 });
 
 test('setNonblocking toggles O_NONBLOCK (and skips the write when unchanged)', () => {
