@@ -74,13 +74,16 @@ test('errno codes and messages, including unknown numbers', () => {
 
 // ------------------------------------------------------------ addresses: text
 
+// libc's own parser, bound here: gale itself never calls it.
+const libcInetPton = bind('libc', 'inet_pton', 'i32', ['i32', 'ptr', 'ptr']);
+
 /** libc's own answer for `text` (null when inet_pton rejects it). */
 function inetPton(family: number, text: string): Uint8Array | null {
   const src = chunk.view;
   const at = src.write(text, 0, 'latin1');
   src[at] = 0;
   const dst = 256;
-  const ok = c.inetPton(family, chunk.addr, chunk.addr + dst) as number;
+  const ok = libcInetPton(family, chunk.addr, chunk.addr + dst) as number;
   return ok === 1 ? Uint8Array.from(src.subarray(dst, dst + (family === AF_INET ? 4 : 16))) : null;
 }
 
@@ -597,7 +600,6 @@ test('ffi: bind counts every call; arities 0-6 work; openLibrary is idempotent',
   const before = ffiCounter.calls;
   assert.is(getpid(), process.pid);
   assert.is(ffiCounter.calls - before, 1);
-  assert.is(c.getpid(), process.pid);
   const region = allocRegion(32);
   try {
     // 3 params (memcpy), 4 (send via socketpair), 5 (getsockopt), 6 (kevent-shaped: not on Linux).
@@ -623,7 +625,7 @@ test('ffi: bind counts every call; arities 0-6 work; openLibrary is idempotent',
       closeFd(b);
     }
   } finally {
-    c.free(region.addr);
+    freeRegion(region);
   }
   if (process.platform === 'linux') {
     expectOSError(() => c.kqueue(), 'ENOSYS', 'kqueue');

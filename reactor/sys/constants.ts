@@ -24,7 +24,6 @@ export const TCP_NODELAY = 1;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = linux ? 26 : 27;
 export const AI_PASSIVE = 1;
-export const AI_CANONNAME = 2;
 export const AI_NUMERICHOST = 4;
 export const AI_ADDRCONFIG = linux ? 0x20 : 0x400;
 export const SHUT_RD = 0;

@@ -44,7 +44,6 @@ const signatures = {
   errnoLocation: ['ptr', [], linux ? '__errno_location' : '__error'],
   memcpy: ['ptr', ['ptr', 'ptr', 'u64']],
   strlen: ['u64', ['ptr']],
-  free: ['void', ['ptr']],
   // file descriptors
   read: ['i64', ['i32', 'ptr', 'u64']],
   write: ['i64', ['i32', 'ptr', 'u64']],
@@ -55,7 +54,6 @@ const signatures = {
   pipe: ['i32', ['ptr']],
   pipe2: ['i32', ['ptr', 'i32'], undefined, linux],
   eventfd: ['i32', ['u32', 'i32'], undefined, linux],
-  getpid: ['i32', []],
   // pollers
   epollCreate1: ['i32', ['i32'], 'epoll_create1', linux],
   epollCtl: ['i32', ['i32', 'i32', 'i32', 'ptr'], 'epoll_ctl', linux],
@@ -78,7 +76,6 @@ const signatures = {
   getpeername: ['i32', ['i32', 'ptr', 'ptr']],
   send: ['i64', ['i32', 'ptr', 'u64', 'i32']],
   recv: ['i64', ['i32', 'ptr', 'u64', 'i32']],
-  inetPton: ['i32', ['i32', 'ptr', 'ptr'], 'inet_pton'],
   ifNametoindex: ['u32', ['ptr'], 'if_nametoindex'],
   // name resolution
   getaddrinfo: ['i32', ['ptr', 'ptr', 'ptr', 'ptr']],
