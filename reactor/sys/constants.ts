@@ -1,5 +1,7 @@
 /**
- * Platform constants for the syscalls gale makes, written down once.
+ * Platform constants for the syscalls gale makes, written down once: the
+ * values Python's `socket` and `fcntl` modules expose (`socket.AF_INET`,
+ * `fcntl.F_GETFL`, …), which Tornado code uses by those names.
  * Linux values are verified on this machine; the BSD/macOS values are taken
  * from their headers and have not run on such a host (see README).
  */
