@@ -90,7 +90,7 @@ import { ReadBuffer } from './read-buffer.js';
 import { GATHER_LIMIT, WriteBuffer, type WriteSink } from './write-buffer.js';
 import { iterateChunks } from './stream-iterator.js';
 import { readChunk, readChunkInto } from './fd-io.js';
-import * as pendingRead from './pending-read.js';
+import * as reads from './pending-read.js';
 import type { PendingRead } from './pending-read.js';
 import {
   splitCallback, toBytes,
@@ -115,9 +115,6 @@ export function isConnReset(error: unknown): boolean {
   const errno = (error as { errno?: unknown } | null)?.errno;
   return typeof errno === 'number' && CONNRESET.has(errno);
 }
-
-/** How a new read will report its result: by callback, or else by a new Future. */
-type ReadCompletion = Pick<PendingRead, 'callback' | 'future'>;
 
 /**
  * A buffered, nonblocking stream over one fd: the read family, `write`,
@@ -298,11 +295,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * within that many bytes. Returns a Future, or null with a callback.
    */
   readUntilRegex(regex: RegExp, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
-    const pattern = pendingRead.searchable(regex);
+    const pattern = reads.searchable(regex);
     const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
-    const completion = this.setReadCallback(callback);
-    this.pendingRead = { kind: 'regex', ...completion, regex: pattern, maxBytes: options.maxBytes ?? null };
-    return this.startRead(completion.future);
+    const future = this.setReadCallback(callback);
+    this.pendingRead = { kind: 'regex', callback, future, regex: pattern, maxBytes: options.maxBytes ?? null };
+    return this.startRead(future);
   }
 
   /**
@@ -313,9 +310,9 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   readUntil(delimiter: Buffer | Uint8Array | string, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
     const needle = this.delimiterBytes(delimiter);
     const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
-    const completion = this.setReadCallback(callback);
-    this.pendingRead = { kind: 'delimiter', ...completion, delimiter: needle, scanned: 0, maxBytes: options.maxBytes ?? null };
-    return this.startRead(completion.future);
+    const future = this.setReadCallback(callback);
+    this.pendingRead = { kind: 'delimiter', callback, future, delimiter: needle, scanned: 0, maxBytes: options.maxBytes ?? null };
+    return this.startRead(future);
   }
 
   /**
@@ -327,12 +324,12 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   readBytes(numBytes: number, callbackOrOptions?: ReadCallback | ReadBytesOptions): Future<Buffer> | null {
     if (!Number.isInteger(numBytes) || numBytes < 0) throw new TypeError(`numBytes must be a non-negative integer, got ${numBytes}`);
     const [callback, options] = splitCallback<ReadCallback, ReadBytesOptions>(callbackOrOptions);
-    const completion = this.setReadCallback(callback);
+    const future = this.setReadCallback(callback);
     this.pendingRead = {
-      kind: 'bytes', ...completion,
+      kind: 'bytes', callback, future,
       left: numBytes, partial: options.partial ?? false, streamingCallback: options.streamingCallback ?? null,
     };
-    return this.startRead(completion.future);
+    return this.startRead(future);
   }
 
   /**
@@ -343,13 +340,13 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   readUntilClose(callbackOrOptions?: ReadCallback | ReadUntilCloseOptions): Future<Buffer> | null {
     const [callback, options] = splitCallback<ReadCallback, ReadUntilCloseOptions>(callbackOrOptions);
-    const completion = this.setReadCallback(callback);
-    this.pendingRead = { kind: 'untilClose', ...completion, streamingCallback: options.streamingCallback ?? null };
+    const future = this.setReadCallback(callback);
+    this.pendingRead = { kind: 'untilClose', callback, future, streamingCallback: options.streamingCallback ?? null };
     if (this.closedFlag) {
       this.finishReadUntilClose();
-      return completion.future;
+      return future;
     }
-    return this.startRead(completion.future);
+    return this.startRead(future);
   }
 
   /**
@@ -360,11 +357,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   readInto(buf: Uint8Array, partial = false): Future<number> {
     if (!(buf instanceof Uint8Array)) throw new TypeError('readInto needs a Buffer or Uint8Array');
-    const completion = this.setReadCallback(null);
+    const future = this.setReadCallback(null)!;
     const take = Math.min(this.readBuffer.size, buf.byteLength);
     this.readBuffer.consumeInto(buf, 0, take);
-    this.pendingRead = { kind: 'into', ...completion, target: buf, filled: take, partial };
-    return this.startRead(completion.future)!;
+    this.pendingRead = { kind: 'into', callback: null, future, target: buf, filled: take, partial };
+    return this.startRead(future)!;
   }
 
   // ------------------------------------------------------------ write
@@ -506,6 +503,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
 
   // ------------------------------------------------------------ the event handler
 
+  /**
+   * The loop's handler for this fd (Tornado's `_handle_events`): connect,
+   * then READ, then WRITE, then a hang-up; finally the events to watch next.
+   */
   private readonly handleEvents = (fd: number, events: number): void => {
     if (this.closedFlag) {
       genLog.warn(`Got events for closed stream ${fd}`);
@@ -586,6 +587,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   }
 
   // ------------------------------------------------------------ the read machinery
+  // What a read waits for is decided in pending-read.ts; these methods move
+  // bytes from the fd into the buffer and hand results to callbacks/Futures.
 
   /**
    * Reads from the fd until the pending read is satisfied, the fd is
@@ -593,7 +596,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * more at all). Returns the read position, or null.
    */
   private readToBufferLoop(toEnd = false): number | null {
-    const target = toEnd ? null : pendingRead.readAheadTarget(this.pendingRead);
+    const target = toEnd ? null : reads.readAheadTarget(this.pendingRead);
     let nextFindPos = 0;
     // Counted as a pending callback so that an EOF inside the loop does not
     // run the close callback before this read's own callback is queued.
@@ -647,10 +650,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.maybeRunCloseCallback();
   }
 
-  /** Throws if a read is pending; else how the new read will complete (a Future unless a callback is given). */
-  private setReadCallback(callback: ReadCallback | null): ReadCompletion {
+  /** Throws if a read is pending; else the new read's Future (null when it has a callback). */
+  private setReadCallback(callback: ReadCallback | null): Future<any> | null {
     if (this.reading()) throw new Error('Already reading');
-    return callback !== null ? { callback, future: null } : { callback: null, future: new Future<any>() };
+    return callback !== null ? null : new Future<any>();
   }
 
   /** The bytes of a delimiter, remembering the last string one's. */
@@ -691,7 +694,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   private runReadCallback(size: number, streaming: boolean): void {
     if (streaming) {
-      this.runCallback(pendingRead.streamingCallbackOf(this.pendingRead)!, this.readBuffer.consume(size));
+      this.runCallback(reads.streamingCallbackOf(this.pendingRead)!, this.readBuffer.consume(size));
       return;
     }
     const read = this.takePendingRead()!;
@@ -699,7 +702,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     if (read.future !== null) {
       // Streamed chunks go through queued callbacks; an `await` on the
       // Future would resume before they run, so queue its result behind them.
-      if (pendingRead.streamingCallbackOf(read) !== null) this.runCallback(futureSetResultUnlessCancelled, read.future, result);
+      if (reads.streamingCallbackOf(read) !== null) this.runCallback(futureSetResultUnlessCancelled, read.future, result);
       else futureSetResultUnlessCancelled(read.future, result);
     }
     if (read.callback !== null) {
@@ -784,11 +787,12 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   /** Hands what is buffered to the pending read's streaming callback, if it has one. */
   private runStreamingCallback(): void {
     const read = this.pendingRead;
-    if (pendingRead.streamingCallbackOf(read) === null || this.readBuffer.size === 0) return;
+    if (read === null || reads.streamingCallbackOf(read) === null || this.readBuffer.size === 0) return;
     let n = this.readBuffer.size;
-    if (read!.kind === 'bytes') {
-      n = Math.min(read!.left, n);
-      read!.left -= n;
+    if (read.kind === 'bytes') {
+      // Count the streamed bytes off the total: the read ends when none are left.
+      n = Math.min(read.left, n);
+      read.left -= n;
     }
     if (n > 0) this.runReadCallback(n, true);
   }
@@ -804,13 +808,13 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * been passed.
    */
   private findReadPos(): number | null {
-    return this.pendingRead === null ? null : pendingRead.findReadPos(this.pendingRead, this.readBuffer);
+    return this.pendingRead === null ? null : reads.findReadPos(this.pendingRead, this.readBuffer);
   }
 
   /** A `readUntilClose` at the close: whatever was buffered is the whole answer. */
   private finishReadUntilClose(): void {
     const size = this.readBuffer.size;
-    if (pendingRead.streamingCallbackOf(this.pendingRead) !== null && size) this.runReadCallback(size, true);
+    if (reads.streamingCallbackOf(this.pendingRead) !== null && size) this.runReadCallback(size, true);
     this.readFromBuffer(this.readBuffer.size);
   }
 
@@ -819,12 +823,16 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const read = this.pendingRead;
     if (read === null) return null;
     this.pendingRead = null;
-    pendingRead.releaseRead(read, this.readBuffer);
+    reads.releaseRead(read, this.readBuffer);
     return read;
   }
 
   // ------------------------------------------------------------ the write machinery
 
+  /**
+   * Writes until the buffer is empty or the kernel's is full (Tornado's
+   * `_handle_write`); WriteBuffer chooses single or gathered writes.
+   */
   private handleWrite(): void {
     const buffer = this.writeBuffer;
     while (buffer.size > 0) {
