@@ -11,8 +11,8 @@
  *
  * ## The seam: fd operations below, buffering above
  *
- * Everything that touches the fd goes through a handful of hooks, and
- * nothing else in this class does I/O:
+ * Everything that touches the fd goes through a handful of hooks (the
+ * first section of the class), and nothing outside them does I/O:
  * - `fileno()`, `closeFd()`, `getFdError()`: identity, release, and the
  *   error behind an ERROR event;
  * - `readFromFd()` (one chunk or null), `readFromFdInto(target)` (for
@@ -25,7 +25,9 @@
  * `readLeftFdEmpty`, and a handshake must finish before these hooks move
  * application bytes, as `connecting` holds writes back today); a completion
  * transport (io_uring) delivers bytes it already read, which the hooks hand
- * over the same way `readFromFd` does.
+ * over the same way `readFromFd` does — the buffering above does not care
+ * where a chunk came from, only that the loop calls `handleEvents` when
+ * one may be ready (today: READ/WRITE readiness of `fileno()`).
  *
  * ## How a read completes
  *
