@@ -10,7 +10,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,41 +58,22 @@ test('installed into an empty project, it imports as ESM and echoes through TCPS
   await run('mkdir', ['-p', consumer], work);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], consumer);
-  writeFileSync(join(consumer, 'echo.mjs'), `
-import { IOLoop, TCPServer, TCPClient, StreamClosedError, bindSockets } from 'gale';
-import { IOLoop as FromSubpath } from 'gale/reactor';
-
-class Echo extends TCPServer {
-  async handleStream(stream) {
-    try {
-      for (;;) await stream.write(await stream.readUntil('\\n'));
-    } catch (error) {
-      if (!(error instanceof StreamClosedError)) throw error;
-    }
-  }
-}
-
-const loop = IOLoop.current();
-const server = new Echo();
-const [listener] = bindSockets(0, '127.0.0.1');
-server.addSockets([listener]);
-const port = listener.getsockname()[1];
-const reply = await loop.runSync(async () => {
-  const client = new TCPClient();
-  const stream = await client.connect('127.0.0.1', port);
-  await stream.write('hello from a consumer\\n');
-  const line = (await stream.readUntil('\\n')).toString();
-  stream.close();
-  client.close();
-  return line;
-}, 10);
-server.stop();
-loop.close();
-console.log(JSON.stringify({ reply, sameClass: FromSubpath === IOLoop }));
-`);
+  // The README's "use it from your own project" example, as a user would save it.
+  copyFileSync(join(repo, 'scripts/examples/from-your-project.mjs'), join(consumer, 'echo.mjs'));
   const out = await run(process.execPath, ['echo.mjs'], consumer, 30_000);
-  const result = JSON.parse(out.trim().split('\n').pop()!);
-  assert.equal(result, { reply: 'hello from a consumer\n', sameClass: true });
+  assert.match(out, /^echoed: hello from my project$/m);
+  // The subpaths resolve to the same modules as the root.
+  writeFileSync(join(consumer, 'subpaths.mjs'), `
+import * as root from 'gale';
+import { IOLoop } from 'gale/reactor';
+import { IOStream } from 'gale/streams';
+import { TCPServer } from 'gale/net';
+import { ThreadedResolver } from 'gale/resolvers';
+console.log(JSON.stringify([IOLoop === root.IOLoop, IOStream === root.IOStream, TCPServer === root.TCPServer,
+  ThreadedResolver === root.ThreadedResolver]));
+`);
+  const same = await run(process.execPath, ['subpaths.mjs'], consumer, 30_000);
+  assert.equal(JSON.parse(same.trim()), [true, true, true, true]);
 });
 
 test('a strict TypeScript consumer type-checks against the installed declarations', async () => {
