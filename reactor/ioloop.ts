@@ -60,6 +60,7 @@ import { createPoller } from './pollers.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
+import { FdRegistrationError, LoopStateError } from './loop-errors.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
 
 export { TimeoutHandle };
@@ -123,6 +124,16 @@ export class IOLoop {
   /** An error or hang-up on the fd. */
   static readonly ERROR = 0x018 as const;
 
+  // The same four on every instance: Tornado code writes `self.io_loop.READ`.
+  /** `IOLoop.NONE`, for code that reads it from the loop instance. */
+  readonly NONE = IOLoop.NONE;
+  /** `IOLoop.READ`, for code that reads it from the loop instance. */
+  readonly READ = IOLoop.READ;
+  /** `IOLoop.WRITE`, for code that reads it from the loop instance. */
+  readonly WRITE = IOLoop.WRITE;
+  /** `IOLoop.ERROR`, for code that reads it from the loop instance. */
+  readonly ERROR = IOLoop.ERROR;
+
   /** Which readiness backend this loop uses. */
   readonly pollerName: PollerName;
 
@@ -152,15 +163,19 @@ export class IOLoop {
   private traceRan = 0;
   private traceTimeouts = 0;
 
+  /**
+   * @throws {LoopStateError} with `makeCurrent: true` while another loop is
+   * current, or `nodeInterop: true` in a worker thread.
+   */
   constructor(options: IOLoopOptions = {}) {
     // Refuse before acquiring anything: a failed construction must not leak
     // the poller's fd or the interop channel.
-    if (options.makeCurrent && IOLoop.current(false) !== null) throw new Error('current IOLoop already exists');
+    if (options.makeCurrent && IOLoop.current(false) !== null) throw new LoopStateError('current IOLoop already exists');
     // libuv exports only uv_default_loop(), the main thread's loop: a worker's
     // own event loop cannot be watched or asked for its timers from here.
     const nodeInterop = options.nodeInterop ?? isMainThread;
     if (nodeInterop && !isMainThread) {
-      throw new Error('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
+      throw new LoopStateError('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
     }
     this.poller = createPoller(options.poller ?? 'auto');
     this.pollerName = this.poller.name;
@@ -214,9 +229,13 @@ export class IOLoop {
     currentLoop = this;
   }
 
-  /** Installs this loop as the global instance. */
+  /**
+   * Installs this loop as the global instance.
+   *
+   * @throws {LoopStateError} if a global instance exists already.
+   */
   install(): void {
-    if (instanceLoop) throw new Error('IOLoop instance already initialized');
+    if (instanceLoop) throw new LoopStateError('IOLoop instance already initialized');
     instanceLoop = this;
   }
 
@@ -224,11 +243,13 @@ export class IOLoop {
 
   /**
    * Runs the loop until `stop()`. The returned Promise settles once the loop
-   * has stopped. Throws at once if the loop is already running.
+   * has stopped.
+   *
+   * @throws {LoopStateError} at once, if the loop is already running or closed.
    */
   start(): Promise<void> {
-    if (this.closing) throw new Error('IOLoop is closing');
-    if (this.running) throw new Error('IOLoop is already running');
+    if (this.closing) throw new LoopStateError('IOLoop is closing');
+    if (this.running) throw new LoopStateError('IOLoop is already running');
     if (this.stopped) {
       // stop() before start(): Tornado returns at once.
       this.stopped = false;
@@ -259,10 +280,11 @@ export class IOLoop {
   /**
    * Starts the loop, runs `func`, and stops the loop when what `func`
    * returned (a value, a Promise or a Future) is done. With `timeout`
-   * seconds, rejects with `TimeoutError` if it takes longer.
+   * seconds, rejects with `TimeoutError` if it takes longer. Rejects with
+   * `LoopStateError` if the loop is already running.
    */
   async runSync<T>(func: () => T | PromiseLike<T>, timeout?: number): Promise<T> {
-    if (this.running) throw new Error('IOLoop is already running');
+    if (this.running) throw new LoopStateError('IOLoop is already running');
     let outcome: Future<T> | null = null;
     // Only this run may be stopped by this run's outcome: work that outlives
     // a timed-out run must not end the next one when it finally completes.
@@ -318,20 +340,30 @@ export class IOLoop {
 
   // ------------------------------------------------------------ handlers
 
-  /** Calls `handler(fd, events)` whenever `fd` has any of `events`. */
+  /**
+   * Calls `handler(fd, events)` whenever `fd` has any of `events` (ERROR is
+   * always watched too). What a handler must expect — level-triggered
+   * reports, ERROR alone, spurious readiness — is stated in ./poller.ts.
+   *
+   * @throws {FdRegistrationError} if `fd` already has a handler.
+   */
   addHandler<F extends FdLike>(fd: F, handler: (fd: F, events: number) => void, events: number): void {
     const fileno = filenoOf(fd);
-    if (this.handlers.has(fileno)) throw new Error(`fd ${fileno} is already registered`);
+    if (this.handlers.has(fileno)) throw new FdRegistrationError(fileno, `fd ${fileno} is already registered`);
     const mask = events | IOLoop.ERROR;
     this.poller.register(fileno, mask);
     this.handlers.set(fileno, { target: fd, handler, events: mask, removed: false });
   }
 
-  /** Changes the events watched on `fd`; a no-op if they are unchanged. */
+  /**
+   * Changes the events watched on `fd`; a no-op if they are unchanged.
+   *
+   * @throws {FdRegistrationError} if `fd` has no handler.
+   */
   updateHandler(fd: FdLike, events: number): void {
     const fileno = filenoOf(fd);
     const entry = this.handlers.get(fileno);
-    if (!entry) throw new Error(`fd ${fileno} is not registered`);
+    if (!entry) throw new FdRegistrationError(fileno, `fd ${fileno} is not registered`);
     const mask = events | IOLoop.ERROR;
     if (mask === entry.events) return;
     this.poller.modify(fileno, mask);
