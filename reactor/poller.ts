@@ -46,10 +46,12 @@
  *   unregister the fd number can be reused by a new fd, whose handler would
  *   then be the old one's. A handler removed during an iteration is not
  *   called for readiness reported in that same iteration.
- * - Each fd is registered at most once per poller; `register` of a
- *   registered fd and `modify` of an unknown one fail (the IOLoop checks
- *   first and throws `FdRegistrationError`). After `close()` every call
- *   fails with EBADF instead of touching freed memory.
+ * - Each fd is registered at most once. The IOLoop checks its own table
+ *   first and throws `FdRegistrationError` for a second `addHandler` or an
+ *   `updateHandler` of an unknown fd, so it never asks a backend to
+ *   `register` twice or `modify` an fd it does not watch. After `close()`
+ *   every call but `unregister` (a no-op then) fails with EBADF instead of
+ *   touching freed memory.
  *
  * Backends: ./epoll.ts (Linux, the default there), ./kqueue.ts (macOS and
  * the BSDs), ./poll.ts (everywhere; `GALE_POLLER=poll`). ./pollers.ts picks.
