@@ -8,7 +8,7 @@
  *    is itself pollable: it is readable when any libuv watcher is ready. The
  *    IOLoop registers it like any fd; when it fires, the loop simply yields
  *    to Node (`setImmediate`), and libuv runs the ready work — fs, child
- *    processes, worker messages, signal handlers — in that turn.
+ *    processes, worker messages, signal handlers — before the next iteration.
  *
  * 2. Node's timers are not fds. libuv computes its poll timeout from its
  *    timer heap, and `uv_backend_timeout()` exposes that number. But inside a
@@ -48,7 +48,7 @@
  *    reading libuv's private `uv_loop_t` layout (breaks across versions).
  *
  * 3. Pending `setImmediate` callbacks of the application ('Immediate' in the
- *    same list) make the loop poll without blocking, so they run next turn.
+ *    same list) make the loop poll without blocking, so they run at once.
  */
 import { AsyncResource } from 'node:async_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
@@ -68,7 +68,7 @@ export function nodeBackendFd(): number {
 
 /**
  * Whether the application has setImmediate callbacks queued (one cheap call,
- * no FFI): the loop then polls without blocking, so they run next turn.
+ * no FFI): the loop then polls without blocking, so they run at once.
  */
 export function nodeHasImmediates(): boolean {
   return process.getActiveResourcesInfo().includes('Immediate');
@@ -129,8 +129,8 @@ export class PollPhaseHop {
   }
 
   /**
-   * Closes the channel. A callback still waiting for its hop runs on the
-   * next turn instead (its message will never arrive): the loop that
+   * Closes the channel. A callback still waiting for its hop runs from a
+   * setImmediate instead (its message will never arrive): the loop that
    * scheduled it must get to see that it was closed, and settle.
    */
   close(): void {
@@ -151,11 +151,11 @@ const ANSWER_TRUST_S = 1;
  *
  * - `fd`: libuv's backend fd. The loop registers it for READ; when it is
  *   ready there is nothing to dispatch, the loop just yields to Node.
- * - `capBeforeBlocking(ms)`: the loop is about to block for `ms` (> 0) from
- *   its usual turn (a setImmediate). Returns the wait Node allows — 0 if
- *   Node has immediates queued, else `ms` capped by Node's next timer when
- *   the last answer about it still holds — or null: only libuv's poll phase
- *   can tell, so `hop` there first.
+ * - `capBeforeBlocking(ms)`: the loop is about to block for `ms` (> 0) in
+ *   an ordinary iteration (a setImmediate callback). Returns the wait Node
+ *   allows — 0 if Node has immediates queued, else `ms` capped by Node's
+ *   next timer when the last answer about it still holds — or null: only
+ *   libuv's poll phase can tell, so `hop` there first.
  * - `hop(resume)`: runs `resume` once from libuv's poll phase. There,
  *   `capInPollPhase(ms)` asks libuv (only if `ms` > 0), remembers the answer
  *   and lets the hop go; or `settle()` lets it go without asking, for a loop
@@ -217,7 +217,7 @@ export class NodeInterop {
     this.pollPhase.settle();
   }
 
-  /** Releases the hop's channel (a pending `resume` then runs on the next turn). */
+  /** Releases the hop's channel (a pending `resume` then runs from a setImmediate). */
   close(): void {
     this.pollPhase.close();
   }
