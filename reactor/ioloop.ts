@@ -489,10 +489,13 @@ export class IOLoop {
     try {
       if (!this.running) return this.finishStopping();
       this.counts.iterations++;
-      const ran = this.runCallbacksAndTimeouts(); // phases 1–2
-      const timeoutMs = this.pollTimeout(ran);
-      if (timeoutMs === null) return this.interop!.hop(this.iterationInPollPhase); // phase 3 needs libuv's answer
-      this.pollAndDispatch(timeoutMs); // phases 3–5
+      const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
+      const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
+      if (timeoutMs === null) {
+        // Only libuv can tell (rule 4): continue from its poll phase.
+        return this.interop!.hop(this.iterationInPollPhase);
+      }
+      this.pollDispatchAndYield(timeoutMs); // phases 3–5: poll, dispatch, yield
     } catch (error) {
       this.crash(error);
     } finally {
@@ -511,7 +514,7 @@ export class IOLoop {
         return this.finishStopping();
       }
       // Time has passed, and microtasks have run, since phase 2: compute again.
-      this.pollAndDispatch(this.pollTimeout(false, true)); // phases 3–5
+      this.pollDispatchAndYield(this.pollTimeout(false, true)); // phases 3–5: poll, dispatch, yield
     } catch (error) {
       this.crash(error);
     } finally {
@@ -564,7 +567,7 @@ export class IOLoop {
    *      Tornado's does.
    *   With Node interop, and only when rules 1–2 would block:
    *   3. 0 if the application has `setImmediate` callbacks queued, so they
-   *      run next iteration.
+   *      run in this iteration's phase 5 rather than after a wait.
    *   4. No longer than until Node's next timer, ref'd or not. Only libuv
    *      knows it, and it tells only from its poll phase. If its last answer
    *      provably still holds, that caps the wait; if not, this returns null
@@ -592,7 +595,8 @@ export class IOLoop {
   }
 
   /** Phases 3–5: poll, dispatch, and schedule the next iteration. */
-  private pollAndDispatch(timeoutMs: number): void {
+  private pollDispatchAndYield(timeoutMs: number): void {
+    // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
     const started = this.tracing ? performance.now() : 0;
     const n = this.poller.poll(timeoutMs); // phase 3
