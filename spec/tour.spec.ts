@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { platformPoller } from '../reactor/pollers.js';
 
 const tour = fileURLToPath(new URL('../scripts/tour.js', import.meta.url));
 
@@ -28,7 +29,7 @@ test('the tour echoes a line and narrates each iteration phase by phase', async 
   const { code, stdout, stderr } = await runTour();
   assert.is(code, 0, `${stdout}\n${stderr}`);
   assert.is(stderr, '', 'nothing logged beyond the annotated trace');
-  const poller = process.env.GALE_POLLER ?? 'epoll';
+  const poller = process.env.GALE_POLLER || platformPoller();
   assert.match(stdout, new RegExp(`gale tour: poller ${poller};`));
 
   // Trace lines, each followed by its phases.
