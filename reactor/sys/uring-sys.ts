@@ -54,9 +54,3 @@ export function munmap(addr: number, length: number): number {
   return munmapRaw(addr, length) as number;
 }
 
-const mallocRaw = bind('libc', 'malloc', 'ptr', ['u64']);
-
-/** malloc(3): the address, or 0. Free it with libc's `free`. */
-export function malloc(size: number): number {
-  return mallocRaw(size) as number;
-}

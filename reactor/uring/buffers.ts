@@ -15,12 +15,11 @@
  * A SEND needs its bytes at a stable native address until its completion.
  * Each socket has at most one SEND in flight, from a slot taken from a free
  * list (4 KiB for small writes, 64 KiB for larger ones) and given back when
- * it completes. Slots are malloc'd on demand and freed with the ring.
+ * it completes. Slots are allocated on demand and freed with the ring.
  */
-import { viewAt } from '../sys/arena.js';
-import { c, lastErrno } from '../sys/libc.js';
-import { OSError, errno as E } from '../sys/errors.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, malloc, mmap, munmap } from '../sys/uring-sys.js';
+import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
+import { check } from '../sys/libc.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
 import type { Ring } from './ring.js';
 
 const BUF_ENTRY = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv }
@@ -49,13 +48,12 @@ export class ProvidedBuffers {
     this.ringBytes = entries * BUF_ENTRY;
     this.slabBytes = entries * size;
     const anon = MAP_PRIVATE | MAP_ANONYMOUS;
-    this.ringAddr = mmap(0, this.ringBytes, PROT_READ | PROT_WRITE, anon, -1, 0);
-    if (this.ringAddr === -1) throw new OSError(lastErrno(), 'mmap');
-    this.slabAddr = mmap(0, this.slabBytes, PROT_READ | PROT_WRITE, anon, -1, 0);
-    if (this.slabAddr === -1) {
-      const err = lastErrno();
+    this.ringAddr = check(mmap(0, this.ringBytes, PROT_READ | PROT_WRITE, anon, -1, 0), 'mmap');
+    try {
+      this.slabAddr = check(mmap(0, this.slabBytes, PROT_READ | PROT_WRITE, anon, -1, 0), 'mmap');
+    } catch (error) {
       munmap(this.ringAddr, this.ringBytes);
-      throw new OSError(err, 'mmap');
+      throw error;
     }
     const ringView = viewAt(this.ringAddr, this.ringBytes);
     this.ringWords = new Uint32Array(ringView.buffer, ringView.byteOffset, this.ringBytes >>> 2);
@@ -112,18 +110,19 @@ export class ProvidedBuffers {
   }
 }
 
-/** A native area a SEND is made from. */
+/** A native area a SEND is made from (a region of reactor/sys/arena.ts). */
 export interface SendSlot {
   readonly addr: number;
   readonly size: number;
-  view: Buffer;
+  readonly view: Buffer;
+  readonly region: Region;
 }
 
 /** Slot sizes: small writes (echoes, requests) and bulk. */
 export const SMALL_SLOT = 4096;
 export const LARGE_SLOT = 64 * 1024;
 
-/** Free lists of send slots, malloc'd on demand. */
+/** Free lists of send slots, allocated on demand, freed with the ring. */
 export class SendSlots {
   private readonly small: SendSlot[] = [];
   private readonly large: SendSlot[] = [];
@@ -135,9 +134,8 @@ export class SendSlots {
     const slot = list.pop();
     if (slot !== undefined) return slot;
     const size = length <= SMALL_SLOT ? SMALL_SLOT : LARGE_SLOT;
-    const addr = malloc(size);
-    if (!addr) throw new OSError(E.ENOMEM, 'malloc');
-    const made: SendSlot = { addr, size, view: viewAt(addr, size) };
+    const region = allocRegion(size);
+    const made: SendSlot = { addr: region.addr, size, view: region.view, region };
     this.all.push(made);
     return made;
   }
@@ -147,12 +145,14 @@ export class SendSlots {
     (slot.size === SMALL_SLOT ? this.small : this.large).push(slot);
   }
 
-  /** Frees every slot (views first). */
+  /** How many slots are allocated. */
+  count(): number {
+    return this.all.length;
+  }
+
+  /** Frees every slot; no slot may be used afterwards. */
   freeAll(): void {
-    for (const slot of this.all) {
-      slot.view = Buffer.alloc(0);
-      c.free(slot.addr);
-    }
+    for (const slot of this.all) freeRegion(slot.region);
     this.all.length = 0;
     this.small.length = 0;
     this.large.length = 0;

@@ -29,8 +29,8 @@
  *   requests lose nothing; multishot ones end without `IORING_CQE_F_MORE`
  *   and must be re-armed by their owner.
  */
-import { allocRegion, viewAt, type Region } from '../sys/arena.js';
-import { c, lastErrno } from '../sys/libc.js';
+import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
+import { check, close as closeFd, lastErrno } from '../sys/libc.js';
 import { OSError, errno as E } from '../sys/errors.js';
 import {
   MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringRegister, ioUringSetup, mmap, munmap,
@@ -178,7 +178,7 @@ export class Ring {
     view.writeUInt32LE(SETUP_FLAGS, 8);
     const fd = (options.setup ?? kernelSetup)(sqEntries, mem.addr);
     if (fd < 0) {
-      c.free(mem.addr);
+      freeRegion(mem);
       throw new OSError(-fd, 'io_uring_setup');
     }
     let ringAddr = -1;
@@ -199,10 +199,8 @@ export class Ring {
       const cqesOffset = cq(5);
       ringSize = Math.max(sqArray + this.sqEntries * 4, cqesOffset + this.cqEntries * CQE_SIZE);
       sqesSize = this.sqEntries * SQE_SIZE;
-      ringAddr = mmap(0, ringSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
-      if (ringAddr === -1) throw new OSError(lastErrno(), 'mmap');
-      sqesAddr = mmap(0, sqesSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
-      if (sqesAddr === -1) throw new OSError(lastErrno(), 'mmap');
+      ringAddr = check(mmap(0, ringSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING), 'mmap');
+      sqesAddr = check(mmap(0, sqesSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES), 'mmap');
       const ringView = viewAt(ringAddr, ringSize);
       const sqesView = viewAt(sqesAddr, sqesSize);
       this.ringWords = new Uint32Array(ringView.buffer, ringView.byteOffset, ringSize >>> 2);
@@ -226,8 +224,8 @@ export class Ring {
     } catch (error) {
       if (ringAddr !== -1) munmap(ringAddr, ringSize);
       if (sqesAddr !== -1) munmap(sqesAddr, sqesSize);
-      c.close(fd);
-      c.free(mem.addr);
+      closeFd(fd);
+      freeRegion(mem);
       throw error;
     }
     this.fd = fd;
@@ -327,7 +325,7 @@ export class Ring {
     view.writeUInt32LE(Math.floor(ringAddr / 0x100000000), 4);
     view.writeUInt32LE(entries, 8);
     view.writeUInt16LE(bgid, 12);
-    if (ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1) < 0) throw new OSError(lastErrno(), 'io_uring_register');
+    check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
   }
 
   /** Queues an IORING_OP_CLOSE of `fd`. */
@@ -448,8 +446,9 @@ export class Ring {
     this.cqes = new Int32Array(0);
     munmap(this.ringAddr, this.ringSize);
     munmap(this.sqesAddr, this.sqesSize);
-    c.close(this.fd);
+    const fd = this.fd;
     this.fd = -1;
-    c.free(this.mem.addr);
+    freeRegion(this.mem);
+    closeFd(fd);
   }
 }
