@@ -49,7 +49,7 @@ export class IOStream extends BaseIOStream {
 
   /** The stream's completion transport, or null for readiness (a subclass that owns the fd's bytes, like TLS, returns null). */
   protected completionTransport(): CompletionSocket | null {
-    return completionSocketFor(this.ioLoop, this.socket.fileno(), this.socket.type);
+    return completionSocketFor(this.ioLoop, this.socket.fileno(), this.socket.family, this.socket.type);
   }
 
   /** The socket's fd (-1 once closed). */
@@ -59,10 +59,9 @@ export class IOStream extends BaseIOStream {
 
   /** Closes the socket. */
   closeFd(): void {
-    if (this.completion === null) return this.socket.close();
-    // The ring takes the fd over: it cancels the RECV, sends what is queued, then closes it.
-    this.completion.detach();
-    this.socket.detach();
+    // The ring lets go of the socket first (an armed RECV holds the file open).
+    this.completion?.detach();
+    this.socket.close();
   }
 
   /** The socket's pending error (SO_ERROR), or null. */
@@ -87,12 +86,10 @@ export class IOStream extends BaseIOStream {
 
   /** One nonblocking write. */
   writeToFd(data: Uint8Array): number {
-    if (this.completion !== null) return this.completion.write([data], 0, 0);
     return writeChunk(this.socket.fileno(), data);
   }
 
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
-    if (this.completion !== null) return this.completion.write(parts, first, offset);
     return writeChunks(this.socket.fileno(), parts, first, offset);
   }
 

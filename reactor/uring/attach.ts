@@ -8,7 +8,7 @@
  * use readiness (docs/uring.md lists what still differs).
  */
 import type { IOLoop } from '../ioloop.js';
-import { SOCK_STREAM } from '../sys/constants.js';
+import { AF_UNIX, SOCK_STREAM } from '../sys/constants.js';
 import { URingPoller } from './poller.js';
 import type { CompletionSocket } from './socket-transport.js';
 
@@ -16,13 +16,13 @@ import type { CompletionSocket } from './socket-transport.js';
 export const completionStreams = process.env.GALE_URING_STREAMS === '1';
 
 /**
- * The completion socket for stream socket `fd` of type `type` on `loop`, or
+ * The completion socket for stream socket `fd` (of `family` and `type`) on `loop`, or
  * null when the stream should use readiness.
  */
-export function completionSocketFor(loop: IOLoop, fd: number, type: number): CompletionSocket | null {
+export function completionSocketFor(loop: IOLoop, fd: number, family: number, type: number): CompletionSocket | null {
   if (!completionStreams || loop.pollerName !== 'uring' || type !== SOCK_STREAM || fd < 0) return null;
   // The loop's poller is private to it; this is the one place that reaches
   // in, so the IOLoop's public surface stays Tornado's.
   const poller = (loop as unknown as { poller: unknown }).poller;
-  return poller instanceof URingPoller ? poller.attach(fd) : null;
+  return poller instanceof URingPoller ? poller.attach(fd, family === AF_UNIX) : null;
 }

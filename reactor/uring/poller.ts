@@ -37,9 +37,8 @@ import { OSError, errno as E } from '../sys/errors.js';
 import { genLog } from '../log.js';
 import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../poller.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, Ring, type RingOptions, type RingStats } from './ring.js';
-import { ProvidedBuffers, SendSlots, type SendSlot } from './buffers.js';
+import { ProvidedBuffers } from './buffers.js';
 import { CompletionSocket, type CompletionHost } from './socket-transport.js';
-import { close as closeFd } from '../sys/libc.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
 const EVENT_MASK = 0xffff;
@@ -47,16 +46,12 @@ const POLLNVAL = 0x20;
 const POLLOUT = 0x004;
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
-const MSG_WAITALL = 0x100;
-const MSG_NOSIGNAL = 0x4000;
 
 // user_data hi: kind << 24 | generation (24 bits; 0 is never a generation).
 const GEN_MASK = 0xffffff;
 const KIND_POLL = 1;
 const KIND_RECV = 2;
-const KIND_SEND = 3;
-const KIND_POLLOUT = 4;
-const KIND_CLOSE = 5;
+const KIND_POLLOUT = 3;
 
 /** Provided buffers per ring: 256 × 16 KiB (4 MiB of address space, faulted in as used). */
 const PBUF_ENTRIES = 256;
@@ -67,8 +62,6 @@ const PBUF_GROUP = 0;
 export interface CompletionStats {
   /** RECVs re-armed after the buffer ring ran dry (ENOBUFS). */
   enobufs: number;
-  /** SENDs the kernel completed short and that were re-submitted for the rest. */
-  shortSends: number;
   /** Multishot RECVs that ended without an error or EOF (overflow, cancel) and were re-armed. */
   recvRearms: number;
   /** CQEs dropped because their socket or poll was gone (stale generation). */
@@ -106,8 +99,7 @@ export class URingPoller implements Poller, CompletionHost {
   private spareActive: CompletionSocket[] = [];
   private buffers: ProvidedBuffers | null = null;
   private buffersFailed = false;
-  private readonly slots = new SendSlots();
-  readonly completionStats: CompletionStats = { enobufs: 0, shortSends: 0, recvRearms: 0, stale: 0, directReadFlushes: 0 };
+  readonly completionStats: CompletionStats = { enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0 };
 
   constructor(options: RingOptions = {}) {
     this.ring = new Ring(options);
@@ -118,7 +110,7 @@ export class URingPoller implements Poller, CompletionHost {
    * socket, or returns null where it cannot be (the fd is already polled,
    * or the kernel has no buffer rings): the caller then uses readiness.
    */
-  attach(fd: number): CompletionSocket | null {
+  attach(fd: number, eofIsHangup: boolean): CompletionSocket | null {
     if (this.ring.fd < 0 || fd < 0) return null;
     const existing = this.socketByFd[fd];
     if (existing !== undefined) return existing;
@@ -136,7 +128,7 @@ export class URingPoller implements Poller, CompletionHost {
     const id = this.freeIds.length ? this.freeIds.pop()! : this.sockets.length;
     const gen = nextGen(this.socketGens[id] ?? 0);
     this.socketGens[id] = gen;
-    const socket = new CompletionSocket(this, fd, id, gen);
+    const socket = new CompletionSocket(this, fd, id, gen, eofIsHangup);
     this.sockets[id] = socket;
     this.socketByFd[fd] = socket;
     return socket;
@@ -202,21 +194,15 @@ export class URingPoller implements Poller, CompletionHost {
     return uninterrupted || n > 0 ? n : 0;
   }
 
-  /** Cancels every request, unmaps the rings and buffers, frees the send slots, closes the ring fd. */
+  /** Cancels every request, unmaps the rings and buffers, closes the ring fd. */
   close(): void {
     if (this.ring.fd < 0) return;
-    this.ring.close(); // submits what is queued (CLOSEs included), then cancels everything
+    this.ring.close();
     this.buffers?.unmap();
     this.buffers = null;
-    this.slots.freeAll();
     for (const socket of this.sockets) {
       if (socket === undefined) continue;
-      // A detached socket whose CLOSE never went in (sends were still queued): close it now.
-      if (socket.detached && !socket.closing) this.closeNow(socket);
       socket.detached = true;
-      socket.sendQueue.length = 0;
-      socket.sendFill.length = 0;
-      socket.sendQueued = 0;
       socket.recvArmed = socket.pollOutArmed = false;
       socket.dropReceived();
     }
@@ -251,18 +237,6 @@ export class URingPoller implements Poller, CompletionHost {
     this.activeSockets.push(socket);
   }
 
-  /** CompletionHost: a send slot. */
-  sendSlot(length: number): SendSlot {
-    return this.slots.get(length);
-  }
-
-  /** CompletionHost: queue the SEND of the head of the socket's send queue (what is left of it). */
-  submitSend(socket: CompletionSocket): void {
-    const slot = socket.sendQueue[0]!;
-    this.ring.send(socket.fd, slot.addr + socket.sendOffset, socket.sendFill[0]! - socket.sendOffset,
-      MSG_NOSIGNAL | MSG_WAITALL, socket.id, (KIND_SEND << 24) | socket.gen);
-  }
-
   /** CompletionHost: see CompletionHost.mayReadDirectly (one extra enter only if SQEs are queued). */
   mayReadDirectly(socket: CompletionSocket): boolean {
     const ring = this.ring;
@@ -283,12 +257,12 @@ export class URingPoller implements Poller, CompletionHost {
   }
 
   /**
-   * CompletionHost: the stream closes and the ring takes its fd over. The
-   * RECV and POLLOUT are cancelled; the fd is closed by an IORING_OP_CLOSE
-   * once the queued sends are out (their Futures have resolved: the bytes
-   * must reach the peer). All of it goes in the next enter: no FFI call,
-   * and the fd number stays taken until the ring is done with it, so a
-   * reused number never meets a stale request.
+   * CompletionHost: the stream is about to close the fd. An armed RECV or
+   * POLLOUT holds a reference to the file (a socket closed under it would
+   * stay open, no FIN for the peer), so both are cancelled and submitted at
+   * once, with the deferred completions run: one FFI call, as epoll_ctl(DEL)
+   * costs on epoll. Their CQEs free the socket's id later; until then its
+   * generation keeps them apart from a new socket on the same fd number.
    */
   detach(socket: CompletionSocket): void {
     if (socket.detached) return;
@@ -297,32 +271,23 @@ export class URingPoller implements Poller, CompletionHost {
     socket.registered = false;
     socket.dropReceived();
     if (this.socketByFd[socket.fd] === socket) this.socketByFd[socket.fd] = undefined;
-    if (this.ring.fd < 0) {
-      // The loop is closed: nothing is in flight any more, close it here.
-      this.closeNow(socket);
-      return;
-    }
+    if (this.ring.fd < 0) return;
+    let cancelled = false;
     if (socket.recvArmed && !socket.recvCancelling) {
       this.ring.cancel(socket.id, (KIND_RECV << 24) | socket.gen);
       socket.recvCancelling = true;
+      cancelled = true;
     }
-    if (socket.pollOutArmed) this.ring.pollRemove(socket.id, (KIND_POLLOUT << 24) | socket.gen);
-    if (socket.sendQueue.length === 0) this.submitClose(socket);
-  }
-
-  private submitClose(socket: CompletionSocket): void {
-    socket.closing = true;
-    this.ring.closeFdOp(socket.fd, socket.id, (KIND_CLOSE << 24) | socket.gen);
-  }
-
-  private closeNow(socket: CompletionSocket): void {
-    if (socket.closing) return;
-    socket.closing = true;
-    try { closeFd(socket.fd); } catch { /* gone either way */ }
+    if (socket.pollOutArmed) {
+      this.ring.pollRemove(socket.id, (KIND_POLLOUT << 24) | socket.gen);
+      cancelled = true;
+    }
+    if (cancelled || socket.recvCancelling) this.ring.flush();
+    this.maybeFree(socket);
   }
 
   private maybeFree(socket: CompletionSocket): void {
-    if (!socket.detached || socket.recvArmed || socket.pollOutArmed || socket.sendQueue.length > 0 || !socket.closed) return;
+    if (!socket.detached || socket.recvArmed || socket.pollOutArmed) return;
     if (this.sockets[socket.id] !== socket) return;
     this.sockets[socket.id] = undefined;
     this.freeIds.push(socket.id);
@@ -337,6 +302,10 @@ export class URingPoller implements Poller, CompletionHost {
       socket.dirty = false;
       if (socket.detached) continue;
       if (socket.wantsPollOut()) {
+        // Level-triggered WRITE: what the last POLLOUT reported is dropped
+        // and asked again (a still-writable socket completes at once).
+        socket.writeReady = false;
+        socket.pendingError = 0;
         ring.pollAdd(socket.fd, POLLOUT, socket.id, (KIND_POLLOUT << 24) | socket.gen);
         socket.pollOutArmed = true;
       }
@@ -370,7 +339,7 @@ export class URingPoller implements Poller, CompletionHost {
         else keep.push(socket);
         continue;
       }
-      socket.pendingError = 0; // reported once, like an edge
+      if (events & WRITE) this.markDirty(socket); // re-armed at the next poll
       this.readyFds[n] = socket.fd;
       this.readyEvents[n] = events;
       n++;
@@ -411,45 +380,13 @@ export class URingPoller implements Poller, CompletionHost {
         }
         break;
       }
-      case KIND_SEND: {
-        if (socket.sendQueue.length === 0) break;
-        const fill = socket.sendFill[0]!;
-        if (res > 0 && socket.sendOffset + res < fill && socket.writeErrno === 0) {
-          socket.sendOffset += res;
-          this.completionStats.shortSends++;
-          this.submitSend(socket);
-          return;
-        }
-        if (res <= 0 && fill > 0) {
-          // The connection is gone: what is queued will never be sent.
-          if (!socket.detached) socket.writeErrno = res < 0 ? -res : E.EPIPE;
-          while (socket.sendQueue.length) this.slots.put(socket.sendQueue.pop()!);
-          socket.sendFill.length = 0;
-          socket.sendQueued = 0;
-        } else {
-          socket.writableKnown = true;
-          this.slots.put(socket.sendQueue.shift()!);
-          socket.sendFill.shift();
-          socket.sendQueued -= fill;
-        }
-        socket.sendOffset = 0;
-        if (socket.sendQueue.length > 0) this.submitSend(socket);
-        else if (socket.detached && !socket.closing) this.submitClose(socket);
-        this.markDirty(socket);
-        break;
-      }
-      case KIND_CLOSE: {
-        socket.closed = true;
-        break;
-      }
       case KIND_POLLOUT: {
         socket.pollOutArmed = false;
-        if (res === -E.ECANCELED) break;
-        socket.writableKnown = true;
-        // Only a stream waiting for WRITE (its connect) hears of the error
-        // here; otherwise the RECV armed next reports data, EOF or the error.
-        if ((res < 0 || res & (POLLERR | POLLHUP)) && socket.wanted & WRITE) socket.pendingError = ERROR;
-        this.markDirty(socket);
+        if (res === -E.ECANCELED || socket.detached) break;
+        socket.connected = true;
+        socket.writeReady = true;
+        if (res < 0 || res & (POLLERR | POLLHUP)) socket.pendingError = ERROR;
+        this.markDirty(socket); // a connect that is over lets the RECV be armed
         break;
       }
     }

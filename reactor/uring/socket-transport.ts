@@ -1,26 +1,31 @@
 /**
  * The completion transport of one stream socket on a ring: what an
- * `IOStream` reads and writes through when its loop runs on io_uring. No
- * Tornado counterpart (Tornado's streams call recv()/send() on readiness).
+ * `IOStream` reads through when its loop runs on io_uring. No Tornado
+ * counterpart (Tornado's streams call recv() on readiness).
  *
  * ## The seam: readiness emulated from completions
  * `BaseIOStream` is written against readiness: it watches READ/WRITE with
  * `addHandler`/`updateHandler`, and on an event calls its subclass's
  * `readFromFd`/`writeToFd`, which return data, "would block" or EOF. There
- * are two transports under that one contract:
+ * are two transports under that one contract, and the stream's logic (read
+ * family, write Futures, flow control, buffer limits, close) exists once:
  *
- * - readiness (epoll, poll, kqueue, and uring for other fds): the events
- *   come from the kernel and `readFromFd`/`writeToFd` are read(2)/write(2);
- * - completion (this file): a multishot RECV keeps filling provided buffers,
- *   each CQE's bytes are copied into `chunks`, and `read()` hands them out
- *   with no syscall; `write()` copies into a native slot and queues a SEND
- *   SQE (one in flight per socket keeps byte order), returning "would
- *   block" while one is in flight. The poller reports READ while chunks (or
- *   EOF, or an error) wait and READ is watched, WRITE while no SEND is in
- *   flight and WRITE is watched — level-triggered, exactly what the stream
- *   expects — so the stream's logic (read family, flow control, buffer
- *   limits, close) exists once, and the whole loop makes one FFI call per
- *   iteration however many sockets are busy.
+ * - readiness (epoll, poll, kqueue; and uring for every other fd): the
+ *   events come from the kernel, `readFromFd` is read(2);
+ * - completion (this file): a multishot RECV keeps filling provided
+ *   buffers, each CQE's bytes are copied into `chunks`, and `read()` hands
+ *   them out with no syscall. The poller reports READ while chunks (or EOF,
+ *   or an error) wait and READ is watched — level-triggered, as the stream
+ *   expects — so reading costs no FFI call at all: one io_uring_enter per
+ *   iteration gathers the data of every socket.
+ *
+ * Writes stay write(2) on every backend, with WRITE a real one-shot POLLOUT
+ * when the kernel's buffer is full. That keeps Tornado's write semantics
+ * exactly: a write Future resolves when the kernel holds the bytes, so code
+ * that awaits a write and then blocks, or stops the loop, or closes the
+ * stream, sees them sent. Writing through the ring (SEND from native memory,
+ * zero FFI calls) needs the stream to resolve its Futures on the SEND's
+ * completion instead; docs/uring.md says what is left to do for that.
  *
  * ## Flow control
  * While READ is watched the RECV stays armed. When the stream stops
@@ -31,23 +36,17 @@
  * ## Connecting sockets
  * A RECV on a socket whose connect is still under way could consume the
  * connect's error (`SO_ERROR`) before the stream checks it, so after
- * `startConnect()` the RECV is armed only once the socket is known to be
- * writable: WRITE is then a real POLLOUT poll, whose POLLERR/POLLHUP is
- * reported as WRITE|ERROR, and the stream reads SO_ERROR as on epoll.
+ * `startConnect()` the RECV is armed only once a POLLOUT has reported the
+ * connect over; POLLERR/POLLHUP there is reported as WRITE|ERROR, and the
+ * stream reads SO_ERROR as on epoll.
  */
 import { OSError } from '../sys/errors.js';
 import { chunk as nativeChunk } from '../sys/arena.js';
 import { readToChunk } from '../sys/libc.js';
 import { READ, WRITE, ERROR } from '../poller.js';
-import { LARGE_SLOT, SMALL_SLOT, type SendSlot } from './buffers.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
-/**
- * Bytes a socket takes into its send queue before `write` says "would
- * block" (the role the kernel's socket buffer plays for write(2)).
- */
-export const SEND_WINDOW = 256 * 1024;
 
 const EOF = Buffer.alloc(0);
 
@@ -57,17 +56,12 @@ export interface CompletionHost {
   markDirty(socket: CompletionSocket): void;
   /** Notes that this socket may be ready (checked at the next poll). */
   markActive(socket: CompletionSocket): void;
-  /** Queues a SEND of the head of the socket's send queue (from `sendOffset`). */
-  submitSend(socket: CompletionSocket): void;
-  /** A send slot for `length` bytes. */
-  sendSlot(length: number): SendSlot;
-  /** Takes the fd over from its stream: cancel the RECV, close through the ring once the sends are out. */
+  /** The stream closes the fd: cancel the RECV and POLLOUT now, so the kernel lets go of the file. */
   detach(socket: CompletionSocket): void;
   /**
    * Whether `socket` may read(2) its fd now without reordering bytes:
-   * submits what is queued first (a SEND of ours the peer's bytes may be
-   * an answer to), then checks that no RECV completion of this socket
-   * waits unread in the CQ.
+   * submits what is queued first, then checks that no RECV completion of
+   * this socket waits unread in the CQ.
    */
   mayReadDirectly(socket: CompletionSocket): boolean;
 }
@@ -84,7 +78,7 @@ export class CompletionSocket {
   wanted = 0;
   /** Whether the stream has the fd registered with its loop. */
   registered = false;
-  /** Set once the socket is detached (closed by its stream). */
+  /** Set once the stream closed the fd. */
   detached = false;
 
   // Receive side.
@@ -99,22 +93,13 @@ export class CompletionSocket {
   /** The last `read` came from read(2), not from received chunks. */
   lastReadDirect = false;
 
-  // Send side: a queue of slots; the head is in flight (one SEND at a time keeps byte order).
-  readonly sendQueue: SendSlot[] = [];
-  readonly sendFill: number[] = [];
-  /** Bytes queued (including the SEND in flight). */
-  sendQueued = 0;
-  /** Bytes of the head slot already sent (a short SEND is re-submitted from here). */
-  sendOffset = 0;
-  writeErrno = 0;
-  /** The CLOSE is queued or in flight (the fd belongs to the ring until it completes). */
-  closing = false;
-  /** The fd is closed. */
-  closed = false;
-
-  // A POLLOUT poll in flight (connecting sockets), and what it found.
-  writableKnown = true; // false from startConnect() until the connect is over
+  // Write side: a one-shot POLLOUT while WRITE is watched.
+  /** False from startConnect() until a POLLOUT reports the connect over. */
+  connected = true;
   pollOutArmed = false;
+  /** The last POLLOUT reported the socket writable (reported until re-armed). */
+  writeReady = false;
+  /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT). */
   pendingError = 0;
 
   /** Whether this socket sits in the poller's active set. */
@@ -124,47 +109,48 @@ export class CompletionSocket {
 
   private readonly host: CompletionHost;
 
-  constructor(host: CompletionHost, fd: number, id: number, gen: number) {
+  /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
+  readonly eofIsHangup: boolean;
+
+  constructor(host: CompletionHost, fd: number, id: number, gen: number, eofIsHangup: boolean) {
     this.host = host;
+    this.eofIsHangup = eofIsHangup;
     this.fd = fd;
     this.id = id;
     this.gen = gen;
   }
 
-  /** Whether a SEND is in flight. */
-  sending(): boolean {
-    return this.sendQueue.length > 0;
-  }
-
   /** The events to report now (level-triggered), given what the stream watches. */
   readyEvents(): number {
-    let events = this.pendingError;
+    let events = 0;
     const wanted = this.wanted;
     const ended = this.eof || this.readErrno !== 0;
+    // What epoll calls a hang-up: an error (a reset), or the peer's close
+    // on a Unix socket (TCP's FIN is only readable, EPOLLRDHUP).
+    const hangup = this.readErrno !== 0 || (this.eof && this.eofIsHangup);
     if (wanted & READ) {
       if (this.buffered > 0 || ended) events |= READ;
-      // Unread data behind an EOF: a hang-up, so the stream drains it all
-      // even while it holds reads back (flow control), as on epoll's HUP.
-      if (ended && this.buffered > 0) events |= ERROR;
-    } else if (ended && this.registered) {
-      // The peer is gone while READ is not watched: a hang-up, as epoll
-      // would report it; the stream then watches READ and drains.
+      // With unread data behind it, the hang-up makes the stream drain it
+      // all even while it holds reads back (flow control).
+      if (hangup && this.buffered > 0) events |= ERROR;
+    } else if (hangup && this.registered) {
+      // While READ is not watched: the stream then watches READ and drains.
       events |= ERROR;
     }
-    if (wanted & WRITE && this.sendQueued < SEND_WINDOW && (this.writableKnown || this.writeErrno !== 0)) events |= WRITE;
+    if (wanted & WRITE && this.writeReady) events |= WRITE | this.pendingError;
     return events;
   }
 
   /** Whether the RECV should be armed now. */
   wantsRecv(): boolean {
-    if (this.detached || this.eof || this.readErrno !== 0 || !this.writableKnown) return false;
+    if (this.detached || this.eof || this.readErrno !== 0 || !this.connected) return false;
     if (this.wanted & READ) return true;
     return this.recvArmed && this.buffered < HIGH_WATER;
   }
 
-  /** Whether a POLLOUT poll should be armed now. */
+  /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
-    return !this.detached && !this.writableKnown && !this.pollOutArmed && (this.wanted & (READ | WRITE)) !== 0;
+    return !this.detached && !this.pollOutArmed && (this.wanted & WRITE || (!this.connected && this.wanted & READ)) !== 0;
   }
 
   // ------------------------------------------------------------ the stream's side
@@ -242,63 +228,12 @@ export class CompletionSocket {
     return data.length;
   }
 
-  /**
-   * Takes up to 64 KiB of `parts` (from `parts[first]` at `offset`) into
-   * the send queue: SENT at the next enter if nothing is in flight, else
-   * after what is. Returns the bytes taken, 0 once `SEND_WINDOW` bytes are
-   * queued (the stream then waits for WRITE). Throws the error an earlier
-   * SEND failed with.
-   */
-  write(parts: readonly Uint8Array[], first: number, offset: number): number {
-    if (this.writeErrno !== 0) throw new OSError(this.writeErrno, 'send');
-    if (this.detached) return 0;
-    let offered = 0;
-    for (let i = first; i < parts.length && offered < LARGE_SLOT; i++) offered += parts[i]!.byteLength - (i === first ? offset : 0);
-    const room = SEND_WINDOW - this.sendQueued;
-    let total = Math.min(offered, LARGE_SLOT, room);
-    if (total <= 0) return 0;
-    const queue = this.sendQueue;
-    const idle = queue.length === 0;
-    let index = queue.length - 1;
-    // Append to the last queued slot if it is not in flight and has room;
-    // else start a slot of its own.
-    if (idle || index === 0 || this.sendFill[index]! + total > queue[index]!.size) {
-      const slot = this.host.sendSlot(Math.max(total, SMALL_SLOT));
-      total = Math.min(total, slot.size);
-      queue.push(slot);
-      this.sendFill.push(0);
-      index = queue.length - 1;
-    }
-    const view = queue[index]!.view;
-    let filled = this.sendFill[index]!;
-    let left = total;
-    for (let i = first; i < parts.length && left > 0; i++) {
-      const part = parts[i]!;
-      const start = i === first ? offset : 0;
-      const take = Math.min(part.byteLength - start, left);
-      view.set(start === 0 && take === part.byteLength ? part : part.subarray(start, start + take), filled);
-      filled += take;
-      left -= take;
-    }
-    this.sendFill[index] = filled;
-    this.sendQueued += total;
-    if (idle) {
-      this.sendOffset = 0;
-      this.host.submitSend(this);
-    }
-    return total;
-  }
-
-  /** The stream started a nonblocking connect: no RECV until the socket is known writable. */
+  /** The stream started a nonblocking connect: no RECV until a POLLOUT says it is over. */
   startConnect(): void {
-    this.writableKnown = false;
+    this.connected = false;
   }
 
-  /**
-   * The stream closes: the ring takes the fd over, cancels the RECV, lets
-   * the queued sends go out and then closes the fd (IORING_OP_CLOSE). The
-   * caller must forget the fd without closing it.
-   */
+  /** The stream is about to close the fd: cancel what is in flight first. */
   detach(): void {
     if (this.detached) return;
     this.host.detach(this);
