@@ -12,15 +12,17 @@ import { AF_UNIX, SOCK_STREAM } from '../sys/constants.js';
 import { URingPoller } from './poller.js';
 import type { CompletionSocket } from './socket-transport.js';
 
-/** Whether uring loops run stream sockets on completions (read once per process). */
-export const completionStreams = process.env.GALE_URING_STREAMS === '1';
+/** Whether uring loops run stream sockets on completions (`GALE_URING_STREAMS=1`, read per stream). */
+export function completionStreams(): boolean {
+  return process.env.GALE_URING_STREAMS === '1';
+}
 
 /**
  * The completion socket for stream socket `fd` (of `family` and `type`) on `loop`, or
  * null when the stream should use readiness.
  */
 export function completionSocketFor(loop: IOLoop, fd: number, family: number, type: number): CompletionSocket | null {
-  if (!completionStreams || loop.pollerName !== 'uring' || type !== SOCK_STREAM || fd < 0) return null;
+  if (loop.pollerName !== 'uring' || !completionStreams() || type !== SOCK_STREAM || fd < 0) return null;
   // The loop's poller is private to it; this is the one place that reaches
   // in, so the IOLoop's public surface stays Tornado's.
   const poller = (loop as unknown as { poller: unknown }).poller;

@@ -1,7 +1,7 @@
 /**
- * Native memory for completion-based socket I/O on a ring: the provided-
- * buffer ring that multishot RECVs fill, and the slots SENDs are made from.
- * No Tornado counterpart (Tornado reads into Python bytes with recv()).
+ * The provided-buffer ring that multishot RECVs fill, for completion-based
+ * socket reads on a ring. No Tornado counterpart (Tornado reads into Python
+ * bytes with recv()).
  *
  * ## Provided buffers
  * `entries` buffers of `size` bytes in one anonymous mapping (page-aligned,
@@ -10,14 +10,8 @@
  * completion and names it in `cqe.flags >> 16`; JS copies the bytes out and
  * hands the buffer straight back (a tail bump, no syscall), so a buffer is
  * out of the ring only between a CQE and the harvest that reads it.
- *
- * ## Send slots
- * A SEND needs its bytes at a stable native address until its completion.
- * Each socket has at most one SEND in flight, from a slot taken from a free
- * list (4 KiB for small writes, 64 KiB for larger ones) and given back when
- * it completes. Slots are allocated on demand and freed with the ring.
  */
-import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
+import { viewAt } from '../sys/arena.js';
 import { check } from '../sys/libc.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
 import type { Ring } from './ring.js';
@@ -107,54 +101,5 @@ export class ProvidedBuffers {
     this.slab = Buffer.alloc(0);
     munmap(this.ringAddr, this.ringBytes);
     munmap(this.slabAddr, this.slabBytes);
-  }
-}
-
-/** A native area a SEND is made from (a region of reactor/sys/arena.ts). */
-export interface SendSlot {
-  readonly addr: number;
-  readonly size: number;
-  readonly view: Buffer;
-  readonly region: Region;
-}
-
-/** Slot sizes: small writes (echoes, requests) and bulk. */
-export const SMALL_SLOT = 4096;
-export const LARGE_SLOT = 64 * 1024;
-
-/** Free lists of send slots, allocated on demand, freed with the ring. */
-export class SendSlots {
-  private readonly small: SendSlot[] = [];
-  private readonly large: SendSlot[] = [];
-  private readonly all: SendSlot[] = [];
-
-  /** A slot that holds `length` bytes (at most LARGE_SLOT are sent from one). */
-  get(length: number): SendSlot {
-    const list = length <= SMALL_SLOT ? this.small : this.large;
-    const slot = list.pop();
-    if (slot !== undefined) return slot;
-    const size = length <= SMALL_SLOT ? SMALL_SLOT : LARGE_SLOT;
-    const region = allocRegion(size);
-    const made: SendSlot = { addr: region.addr, size, view: region.view, region };
-    this.all.push(made);
-    return made;
-  }
-
-  /** Returns a slot to its free list. */
-  put(slot: SendSlot): void {
-    (slot.size === SMALL_SLOT ? this.small : this.large).push(slot);
-  }
-
-  /** How many slots are allocated. */
-  count(): number {
-    return this.all.length;
-  }
-
-  /** Frees every slot; no slot may be used afterwards. */
-  freeAll(): void {
-    for (const slot of this.all) freeRegion(slot.region);
-    this.all.length = 0;
-    this.small.length = 0;
-    this.large.length = 0;
   }
 }

@@ -70,6 +70,12 @@ export interface CompletionStats {
   directReadFlushes: number;
 }
 
+/** Options of the uring poller: the ring's, and the provided buffers' (a power of two of them). */
+export interface URingPollerOptions extends RingOptions {
+  bufferCount?: number;
+  bufferSize?: number;
+}
+
 function nextGen(gen: number): number {
   const next = (gen + 1) & GEN_MASK;
   return next === 0 ? 1 : next;
@@ -101,8 +107,13 @@ export class URingPoller implements Poller, CompletionHost {
   private buffersFailed = false;
   readonly completionStats: CompletionStats = { enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0 };
 
-  constructor(options: RingOptions = {}) {
+  private readonly bufferCount: number;
+  private readonly bufferSize: number;
+
+  constructor(options: URingPollerOptions = {}) {
     this.ring = new Ring(options);
+    this.bufferCount = options.bufferCount ?? PBUF_ENTRIES;
+    this.bufferSize = options.bufferSize ?? PBUF_SIZE;
   }
 
   /**
@@ -118,7 +129,7 @@ export class URingPoller implements Poller, CompletionHost {
     if (this.buffers === null) {
       if (this.buffersFailed) return null;
       try {
-        this.buffers = new ProvidedBuffers(this.ring, PBUF_GROUP, PBUF_ENTRIES, PBUF_SIZE);
+        this.buffers = new ProvidedBuffers(this.ring, PBUF_GROUP, this.bufferCount, this.bufferSize);
       } catch (error) {
         this.buffersFailed = true;
         genLog.warn(`io_uring: no provided-buffer ring (${(error as Error).message}); streams use readiness`);

@@ -78,8 +78,6 @@ export const enum Op {
   POLL_ADD = 6,
   POLL_REMOVE = 7,
   ASYNC_CANCEL = 14,
-  CLOSE = 19,
-  SEND = 26,
   RECV = 27,
 }
 
@@ -293,16 +291,6 @@ export class Ring {
     this.sqeWords[w + 10] = bgid; // buf_group @40 (u16), personality @42 = 0
   }
 
-  /** Queues a SEND of `length` bytes at native address `addr` on `fd`. */
-  send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number): void {
-    const w = this.getSqe();
-    this.writeHeader(w, Op.SEND, 0, fd, udLo, udHi);
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
-    this.sqeWords[w + 6] = length; // len @24
-    this.sqeWords[w + 7] = msgFlags; // msg_flags @28
-  }
-
   /** Queues an ASYNC_CANCEL of the request with this user_data (its own CQE skipped where the kernel can). */
   cancel(udLo: number, udHi: number): void {
     const w = this.getSqe();
@@ -326,12 +314,6 @@ export class Ring {
     view.writeUInt32LE(entries, 8);
     view.writeUInt16LE(bgid, 12);
     check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
-  }
-
-  /** Queues an IORING_OP_CLOSE of `fd`. */
-  closeFdOp(fd: number, udLo: number, udHi: number): void {
-    const w = this.getSqe();
-    this.writeHeader(w, Op.CLOSE, 0, fd, udLo, udHi);
   }
 
   /** Queues an ASYNC_CANCEL of every request in flight. */

@@ -20,8 +20,10 @@
  *   it stays valid when the load generator, not the server, is the
  *   bottleneck.
  *
- * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring:
- * GALE_POLLER=uring), `node` (node:net) and, when a C compiler and the
+ * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring with
+ * completion reads: GALE_POLLER=uring GALE_URING_STREAMS=1),
+ * `gale-uring-poll` (the ring as a poller only; not in the default set),
+ * `node` (node:net) and, when a C compiler and the
  * shared reference harness's sources are there, `c-epoll` (a plain C epoll
  * echo server: the practical limit on this machine).
  *
@@ -520,10 +522,12 @@ function cEpollServer(log: (line: string) => void): string | null {
 }
 
 function serverSpecs(log: (line: string) => void): ServerSpec[] {
-  const gale = (poller: string): string[] => ['env', `GALE_POLLER=${poller}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
+  const gale = (poller: string, streams = '0'): string[] =>
+    ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
   const known: Record<string, () => ServerSpec | null> = {
     gale: () => ({ name: 'gale', argv: gale('epoll') }),
-    'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring') }),
+    'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring', '1') }),
+    'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
     node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
     'c-epoll': () => {
       const binary = cEpollServer(log);
