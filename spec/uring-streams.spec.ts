@@ -63,6 +63,12 @@ test('a completion socket receives through the ring: READ while bytes wait, quie
     assert.ok(socket, 'attached');
     poller.register(a, READ | ERROR);
     assert.is(poller.poll(0), 0);
+    // Regression: a connected socket watched for READ only must not arm a
+    // POLLOUT (it completed on every enter and turned blocking waits into spins).
+    assert.not.ok(socket.pollOutArmed);
+    const enters = poller.ringStats().enters;
+    assert.is(poller.poll(20), 0, 'an idle socket lets the poll block');
+    assert.is(poller.ringStats().enters, enters + 1);
     writeBytes(b, Buffer.from('hello'));
     assert.is(pollFor(poller, socket), READ);
     assert.is(socket.buffered, 5, 'the RECV already put the bytes here');

@@ -163,7 +163,6 @@ export class Ring {
   private readonly argAddr: number;
   private readonly tsAddr: number;
   private readonly canSkipCqe: boolean;
-  private readonly hasMinTimeout: boolean;
 
   /** Sets up a ring; throws OSError (ENOSYS, EPERM, EINVAL, ENOMEM, …) if the kernel refuses. */
   constructor(options: RingOptions = {}) {
@@ -235,7 +234,6 @@ export class Ring {
     this.argAddr = mem.addr + PARAMS_SIZE;
     this.tsAddr = this.argAddr + GETEVENTS_ARG_SIZE;
     this.canSkipCqe = (this.features & IORING_FEAT_CQE_SKIP) !== 0;
-    this.hasMinTimeout = (this.features & IORING_FEAT_MIN_TIMEOUT) !== 0;
   }
 
   /** SQEs written but not yet consumed by the kernel. */
@@ -328,15 +326,14 @@ export class Ring {
    * pending SQE and waits up to `timeoutMs` (0: not at all; -1: forever)
    * for a completion. Returns false if a signal interrupted it.
    *
-   * Why `batch` and not 1 for min_complete: with DEFER_TASKRUN the kernel
-   * runs the deferred completions inside this call, but only
-   * max(20, min_complete) of them per run, so asking for 1 caps an
-   * iteration at 20–40 CQEs however many fds are ready. Asking for `batch`
-   * lets it run up to that many; the wait then returns as soon as one CQE
-   * is there, through the batch-wait timeout (`min_wait_usec`, 6.12+) when
-   * blocking, or through the zero timeout (ETIME) when not. A kernel without
-   * `FEAT_MIN_TIMEOUT` gets min_complete 1 when blocking (correct, smaller
-   * batches).
+   * Why `batch` and not 1 for min_complete when not blocking: with
+   * DEFER_TASKRUN the kernel runs the deferred completions inside this
+   * call, but only max(20, min_complete) of them per run, so asking for 1
+   * caps an iteration at 20–40 CQEs however many fds are ready. Asking for
+   * `batch` with a zero timeout lets it run up to that many and return at
+   * once (ETIME). A blocking wait asks for 1: it returns on the first CQE,
+   * and the loop's next iteration (which does not block, since handlers
+   * ran) gathers the rest in a batch.
    */
   submitAndWait(timeoutMs: number, batch = 1): boolean {
     if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
@@ -344,12 +341,11 @@ export class Ring {
     const argAt = PARAMS_SIZE;
     const tsAt = PARAMS_SIZE + GETEVENTS_ARG_SIZE;
     const blocking = timeoutMs !== 0 && this.cqReady() === 0;
-    let minComplete = batch;
-    let minWaitUsec = 0;
-    if (blocking && batch > 1) {
-      if (this.hasMinTimeout) minWaitUsec = 1;
-      else minComplete = 1;
-    }
+    // Blocking: wake on the first CQE (a batch-wait timer would cost a
+    // wake-up of its own on every idle wait: measured in ping-pong). Not
+    // blocking: ask for a whole batch, and the zero timeout returns at once.
+    const minComplete = blocking ? 1 : batch;
+    const minWaitUsec = 0;
     // struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } (both < 2^32 here).
     // "Forever" is a day: with a batch-wait timeout and no ts the kernel
     // returns at once; a day's wake-up is a harmless empty poll.

@@ -150,7 +150,8 @@ export class CompletionSocket {
 
   /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
-    return !this.detached && !this.pollOutArmed && (this.wanted & WRITE || (!this.connected && this.wanted & READ)) !== 0;
+    if (this.detached || this.pollOutArmed) return false;
+    return (this.wanted & WRITE) !== 0 || (!this.connected && (this.wanted & READ) !== 0);
   }
 
   // ------------------------------------------------------------ the stream's side
