@@ -375,8 +375,13 @@ export class URingPoller implements Poller, CompletionHost {
       case KIND_RECV: {
         if (flags & IORING_CQE_F_BUFFER && buffers !== null) {
           const bid = flags >>> 16;
-          if (res > 0 && !socket.detached) socket.received(buffers.take(bid, res));
-          else buffers.giveBack(bid);
+          if (res > 0 && !socket.detached) {
+            socket.received(buffers.take(bid, res));
+            // Nobody reads and HIGH_WATER is reached: cancel it at the next enter (flow control).
+            if (!socket.wantsRecv()) this.markDirty(socket);
+          } else {
+            buffers.giveBack(bid);
+          }
         }
         if (res === 0) socket.eof = true;
         else if (res < 0) {

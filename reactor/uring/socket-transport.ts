@@ -28,10 +28,11 @@
  * completion instead; docs/uring.md says what is left to do for that.
  *
  * ## Flow control
- * While READ is watched the RECV stays armed. When the stream stops
- * watching READ (nobody is reading), the RECV is cancelled once
- * `HIGH_WATER` bytes wait here, so the kernel's socket buffer fills and TCP
- * pushes back on the peer; it is re-armed when READ is watched again.
+ * The RECV reads ahead of the stream, but never past `HIGH_WATER` bytes
+ * waiting here: there it is cancelled (READ watched or not), the kernel's
+ * socket buffer fills and TCP pushes back on the peer; reading below it
+ * again (with READ watched) re-arms it. When the stream stops watching READ
+ * the RECV stays armed until then, so a short pause costs no re-arm.
  *
  * ## Connecting sockets
  * A RECV on a socket whose connect is still under way could consume the
@@ -144,8 +145,8 @@ export class CompletionSocket {
   /** Whether the RECV should be armed now. */
   wantsRecv(): boolean {
     if (this.detached || this.eof || this.readErrno !== 0 || !this.connected) return false;
-    if (this.wanted & READ) return true;
-    return this.recvArmed && this.buffered < HIGH_WATER;
+    if (this.buffered >= HIGH_WATER) return false; // read-ahead is bounded even while READ is watched
+    return (this.wanted & READ) !== 0 || this.recvArmed;
   }
 
   /** Whether a POLLOUT should be armed now. */
