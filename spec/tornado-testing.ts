@@ -188,6 +188,15 @@ export class AsyncTestCase {
    * `condition`, if given, must hold when stopped, or the loop runs on.
    */
   async wait(condition?: (() => boolean) | null, timeout = ASYNC_TEST_TIMEOUT): Promise<any> {
+    return (await this.waitRaw(condition, timeout)).value;
+  }
+
+  /**
+   * `wait()` with the stop value boxed: `await` adopts a thenable, so when
+   * `stop` got a Future (`ioLoop.addFuture(future, self.stop)`) and the test
+   * needs that Future itself, not its outcome, it reads `(await waitRaw()).value`.
+   */
+  async waitRaw(condition?: (() => boolean) | null, timeout = ASYNC_TEST_TIMEOUT): Promise<{ value: any }> {
     if (!this.stopped) {
       let timedOut = false;
       const timer = this.ioLoop.addTimeout(this.ioLoop.time() + timeout, () => {
@@ -213,7 +222,7 @@ export class AsyncTestCase {
     }
     const result = this.stopArgs;
     this.stopArgs = undefined;
-    return result;
+    return { value: result };
   }
 
   /** Tornado's `@gen_test`: runs `body` as a coroutine on this loop, bounded by `timeout`. */
