@@ -33,6 +33,19 @@ import { ThreadedResolver } from '../resolvers/threaded.js';
 // Taken when the spec file loads, before any test ran.
 const fileLeakCheck = fdLeakCheck();
 
+/** Routes gale's log records through the ExpectLog filters (a test case does this for its run). */
+export function installTestLogger(): void {
+  unexpected = [];
+  activeExpectations.length = 0;
+  setLogger(testLogger);
+}
+
+/** Puts the default logger back and forgets the filters. */
+export function removeTestLogger(): void {
+  setLogger(stderrLogger);
+  activeExpectations.length = 0;
+}
+
 /** Tornado's `get_async_test_timeout()` default is 5 s; the suite shares two cores with others, so 10. */
 export const ASYNC_TEST_TIMEOUT = Number(process.env.ASYNC_TEST_TIMEOUT ?? 10);
 
@@ -124,6 +137,7 @@ export function bindUnusedPort(reusePort = false): [Socket, number] {
 export class AsyncTestCase {
   ioLoop!: IOLoop;
   private stopped = false;
+  private running = false;
   private stopArgs: unknown = undefined;
   private failure: unknown = null;
   private readonly cleanups: Array<() => void> = [];
@@ -158,10 +172,13 @@ export class AsyncTestCase {
   /** Stops the loop that `wait()` runs; `value` is what `wait()` returns. */
   stop = (value?: unknown): void => {
     this.stopArgs = value;
-    if (!this.stopped) {
-      this.stopped = true;
+    // Only a loop that wait() is running is stopped (Tornado's __running):
+    // a stop() before wait() must not leave the loop's own stop pending.
+    if (this.running) {
       this.ioLoop.stop();
+      this.running = false;
     }
+    this.stopped = true;
   };
 
   /** Records a failure (a failing assertion in a callback) and stops the loop. */
@@ -206,11 +223,13 @@ export class AsyncTestCase {
       });
       try {
         for (;;) {
+          this.running = true;
           await this.ioLoop.start();
           if (this.failure || timedOut || !condition || condition()) break;
           this.stopped = false;
         }
       } finally {
+        this.running = false;
         this.ioLoop.removeTimeout(timer);
       }
     }
@@ -263,9 +282,7 @@ export function testCase<C extends AsyncTestCase>(className: string, make: () =>
   return (name: string, body: (self: C) => unknown): void => {
     uvuTest(`${className}.${name}`, async () => {
       const self = make();
-      unexpected = [];
-      activeExpectations.length = 0;
-      setLogger(testLogger);
+      installTestLogger();
       let failure: unknown = null;
       try {
         self.setUp();
@@ -278,8 +295,7 @@ export function testCase<C extends AsyncTestCase>(className: string, make: () =>
       } catch (error) {
         failure ??= error;
       }
-      setLogger(stderrLogger);
-      activeExpectations.length = 0;
+      removeTestLogger();
       if (failure instanceof SkipTest) {
         skipped.push(`${className}.${name}: ${failure.message}`);
         process.stdout.write(`  (skipped ${className}.${name}: ${failure.message})\n`);
