@@ -58,18 +58,26 @@ function writeLine(record: LogRecord): void {
   process.stderr.write(`[${TAGS[record.level]} ${record.name}] ${format(record.args)}\n`);
 }
 
+// The channel of the record being delivered to a logger's level method, so
+// the default logger (and copies of it, `{ ...stderrLogger, info }`) can
+// name it; null when a level method is called directly.
+let deliveringName: LoggerName | null = null;
+
+function stderrMethod(level: LogLevel): (...args: unknown[]) => void {
+  return (...args) => writeLine({ name: deliveringName ?? ('gale' as LoggerName), level, args });
+}
+
 /**
  * The default logger: one line per record on stderr, tagged with the level
  * and the channel (`[E tornado.application] Exception in callback …`). Debug
  * records are shown only with `GALE_DEBUG=1`, as Tornado's default level
- * hides them. Called without a record (as a plain console), it tags `gale`.
+ * hides them. Called directly (as a plain console), it tags `gale`.
  */
 export const stderrLogger: Logger = {
-  debug: (...args) => writeLine({ name: 'gale' as LoggerName, level: 'debug', args }),
-  info: (...args) => writeLine({ name: 'gale' as LoggerName, level: 'info', args }),
-  warn: (...args) => writeLine({ name: 'gale' as LoggerName, level: 'warn', args }),
-  error: (...args) => writeLine({ name: 'gale' as LoggerName, level: 'error', args }),
-  handle: writeLine,
+  debug: stderrMethod('debug'),
+  info: stderrMethod('info'),
+  warn: stderrMethod('warn'),
+  error: stderrMethod('error'),
 };
 
 let current: Logger = stderrLogger;
@@ -95,8 +103,17 @@ export function getLogger(name?: LoggerName): Logger {
 
 function emit(name: LoggerName, level: LogLevel, args: unknown[]): void {
   const logger = perChannel.get(name) ?? current;
-  if (typeof logger.handle === 'function') logger.handle({ name, level, args });
-  else logger[level](...args);
+  if (typeof logger.handle === 'function') {
+    logger.handle({ name, level, args });
+    return;
+  }
+  const outer = deliveringName;
+  deliveringName = name;
+  try {
+    logger[level](...args);
+  } finally {
+    deliveringName = outer;
+  }
 }
 
 function channel(name: LoggerName): Channel {

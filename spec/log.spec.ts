@@ -102,6 +102,25 @@ test('every record carries its channel name, for a logger with handle() (issue 1
   assert.is(accessLog.name, 'tornado.access');
 });
 
+test('a copy of the default logger with one method replaced still names the channel', () => {
+  // Regression: the default logger's handle() was copied by { ...stderrLogger },
+  // and took every record away from the replaced method.
+  const seen: unknown[][] = [];
+  setLogger({ ...stderrLogger, info: (...a: unknown[]) => seen.push(a) });
+  let out = '';
+  try {
+    out = stderrOf(() => {
+      genLog.info('to the replacement');
+      appLog.warn('to stderr');
+    });
+  } finally {
+    setLogger(stderrLogger);
+  }
+  assert.equal(seen, [['to the replacement']]);
+  assert.is(out, '[W tornado.application] to stderr\n');
+  assert.is(stderrOf(() => stderrLogger.warn('direct')), '[W gale] direct\n');
+});
+
 test('setLogger(logger, name) routes one channel only; setLogger(logger) resets them all', () => {
   const access: unknown[][] = [];
   const rest: unknown[][] = [];

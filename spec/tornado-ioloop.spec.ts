@@ -351,8 +351,8 @@ t('test_remove_handler_from_handler', async (self) => {
       if (fd === client) self.ioLoop.removeHandler(server);
       else self.ioLoop.removeHandler(client);
     };
-    self.ioLoop.addHandler(client, handleRead, IOLoop.READ); // Tornado: self.io_loop.READ (instance access: issue 10 item 6, another branch)
-    self.ioLoop.addHandler(server, handleRead, IOLoop.READ);
+    self.ioLoop.addHandler(client, handleRead, self.ioLoop.READ);
+    self.ioLoop.addHandler(server, handleRead, self.ioLoop.READ);
     self.ioLoop.callLater(0.1, self.stop);
     await self.wait();
     // Only one fd was read; the other was cleanly removed.
