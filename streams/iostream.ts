@@ -13,7 +13,7 @@ import { genLog } from '../reactor/log.js';
 import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
 import { BaseIOStream } from './base-iostream.js';
-import { readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { writeChunk, writeChunks } from './fd-io.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
 // getaddrinfo.ts is a leaf over reactor/sys (no import back into streams):
 // connect() resolves a host name on the spot, as Python's socket.connect does.
@@ -76,13 +76,7 @@ export class IOStream extends BaseIOStream {
   }
 
   protected override readFromFdInto(target: Uint8Array): number | null {
-    const n = readChunkInto(this.socket.fileno(), target);
-    if (n < 0) return null;
-    if (n === 0) {
-      this.close();
-      return null;
-    }
-    return n;
+    return this.readIntoOrClose(this.socket.fileno(), target);
   }
 
   /**
