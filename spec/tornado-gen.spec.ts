@@ -32,8 +32,6 @@
  *
  * Ported with a change, marked where it happens:
  * - test_multi_empty: the `{}` half (dict form) is left out.
- * - test_multi_future_exceptions: the third part (`quiet_exceptions`) is
- *   left out: gale's `multi` has no `quietExceptions` option (reported).
  * - test_multi_performance: no timing assertion (suite rule).
  * - test_moment: awaiting an already-resolved Future in JavaScript still
  *   lets other coroutines run (an await always takes a microtask turn), so
@@ -149,7 +147,11 @@ e('test_multi_future_exceptions', (self) => self.genTest(async () => {
     self.asyncException(new RuntimeError('error 1')),
     self.asyncFuture(2),
   ]));
-  // (Exception logging may be explicitly quieted: gale's multi has no quiet_exceptions.)
+  // Exception logging may be explicitly quieted.
+  await assertRaises(RuntimeError, () => multi<unknown>([
+    self.asyncException(new RuntimeError('error 1')),
+    self.asyncException(new RuntimeError('error 2')),
+  ], { quietExceptions: [RuntimeError] }));
 }));
 
 class GenCoroutineTest extends AsyncTestCase {
