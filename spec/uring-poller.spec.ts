@@ -16,7 +16,7 @@ import { EPollPoller } from '../reactor/epoll.js';
 import { ERROR, READ, WRITE, type Poller } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { viewAt } from '../reactor/sys/arena.js';
+import { liveRegions, viewAt } from '../reactor/sys/arena.js';
 import { close as closeFd, getsockoptInt, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
@@ -246,9 +246,10 @@ test('many fds: thousands of socketpairs registered, every one reported once wri
   }
 });
 
-test('close cancels every poll, unmaps both rings and closes the ring fd', () => {
+test('close cancels every poll, unmaps both rings, frees its native memory and closes the ring fd', () => {
   const mapsBefore = ringMappings();
   const fdsBefore = ringFds();
+  const regionsBefore = liveRegions();
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   poller.register(a, READ);
@@ -259,6 +260,7 @@ test('close cancels every poll, unmaps both rings and closes the ring fd', () =>
   poller.close(); // idempotent
   assert.is(ringMappings(), mapsBefore);
   assert.is(ringFds(), fdsBefore);
+  assert.is(liveRegions(), regionsBefore, 'the params/timespec region is freed');
   closeFd(a);
   assert.is(readToChunk(b), 0, 'the closed ring holds no reference to the socket');
   closeFd(b);

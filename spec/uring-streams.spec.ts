@@ -9,6 +9,7 @@
 process.env.GALE_URING_STREAMS = '1';
 
 import { test } from 'uvu';
+import { readFileSync } from 'node:fs';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
 import { HIGH_WATER, type CompletionSocket } from '../reactor/uring/socket-transport.js';
@@ -54,6 +55,24 @@ function pattern(length: number, seed = 0): Buffer {
   for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
   return out;
 }
+
+test('a poller with completion sockets leaves no mapping behind once closed (provided buffers included)', () => {
+  const maps = () => readFileSync('/proc/self/maps', 'utf8').split('\n').length;
+  const before = maps();
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    poller.attach(a, true)!;
+    poller.register(a, READ);
+    poller.poll(0);
+    assert.ok(maps() > before, 'rings and buffers mapped');
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
+  }
+  assert.ok(maps() <= before, `${maps()} mappings, ${before} before`);
+});
 
 test('a completion socket receives through the ring: READ while bytes wait, quiet once read', () => {
   const poller = new URingPoller();
