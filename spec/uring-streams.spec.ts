@@ -331,6 +331,48 @@ test('an echo over a uring loop: requests are read with no read(2) call, one ent
   }
 });
 
+test('ring sends (GALE_URING_STREAMS=2): an echo makes one FFI call per iteration, no write(2)', async () => {
+  process.env.GALE_URING_STREAMS = '2';
+  const loop = new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false });
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  const server = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
+  const client = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, b), { ioLoop: loop });
+  try {
+    assert.ok((server as unknown as { completion: CompletionSocket }).completion.ringSends);
+    let iterations = 0;
+    let calls = 0;
+    await loop.runSync(async () => {
+      const echo = (async () => {
+        for (;;) {
+          const line = await server.readUntil('\n')!;
+          await server.write(line);
+          if (line.toString() === 'bye\n') return;
+        }
+      })();
+      await client.write('warm-up\n');
+      await client.readUntil('\n');
+      const it0 = loop.stats().iterations;
+      const calls0 = ffiCounter.calls;
+      for (let i = 0; i < 50; i++) {
+        await client.write(`line ${i}\n`);
+        assert.is((await client.readUntil('\n')!).toString(), `line ${i}\n`);
+      }
+      iterations = loop.stats().iterations - it0;
+      calls = ffiCounter.calls - calls0;
+      await client.write('bye\n');
+      await echo;
+    }, 30);
+    // One io_uring_enter per iteration and no write(2)/read(2), but for the
+    // odd inline read a stream makes outside a READ event (flush + read(2)).
+    assert.ok(calls >= iterations && calls <= iterations + 4, `${calls} FFI calls over ${iterations} iterations`);
+  } finally {
+    process.env.GALE_URING_STREAMS = '1';
+    server.close();
+    client.close();
+    loop.close();
+  }
+});
+
 test('a closed IOStream on a uring loop: the peer sees EOF and nothing is left behind', async () => {
   const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
   const [s1, s2] = tcpSockets();

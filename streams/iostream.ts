@@ -90,10 +90,12 @@ export class IOStream extends BaseIOStream {
 
   /** One nonblocking write. */
   writeToFd(data: Uint8Array): number {
+    if (this.completion?.ringSends) return this.completion.send([data], 0, 0);
     return writeChunk(this.socket.fileno(), data);
   }
 
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
+    if (this.completion?.ringSends) return this.completion.send(parts, first, offset);
     return writeChunks(this.socket.fileno(), parts, first, offset);
   }
 

@@ -12,9 +12,18 @@ import { AF_UNIX, SOCK_STREAM } from '../sys/constants.js';
 import { URingPoller } from './poller.js';
 import type { CompletionSocket } from './socket-transport.js';
 
-/** Whether uring loops run stream sockets on completions (`GALE_URING_STREAMS=1`, read per stream). */
+/**
+ * Whether uring loops run stream sockets on completions: `GALE_URING_STREAMS=1`
+ * (reads), `2` (reads and ring sends; see ./socket-transport.ts). Read per stream.
+ */
 export function completionStreams(): boolean {
-  return process.env.GALE_URING_STREAMS === '1';
+  const mode = process.env.GALE_URING_STREAMS;
+  return mode === '1' || mode === '2';
+}
+
+/** Whether streams write through the ring too (`GALE_URING_STREAMS=2`). */
+export function ringSends(): boolean {
+  return process.env.GALE_URING_STREAMS === '2';
 }
 
 /**
@@ -26,5 +35,5 @@ export function completionSocketFor(loop: IOLoop, fd: number, family: number, ty
   // The loop's poller is private to it; this is the one place that reaches
   // in, so the IOLoop's public surface stays Tornado's.
   const poller = (loop as unknown as { poller: unknown }).poller;
-  return poller instanceof URingPoller ? poller.attach(fd, family === AF_UNIX) : null;
+  return poller instanceof URingPoller ? poller.attach(fd, family === AF_UNIX, ringSends()) : null;
 }

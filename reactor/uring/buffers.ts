@@ -11,7 +11,7 @@
  * hands the buffer straight back (a tail bump, no syscall), so a buffer is
  * out of the ring only between a CQE and the harvest that reads it.
  */
-import { viewAt } from '../sys/arena.js';
+import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
 import { check } from '../sys/libc.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
 import type { Ring } from './ring.js';
@@ -101,5 +101,49 @@ export class ProvidedBuffers {
     this.slab = Buffer.alloc(0);
     munmap(this.ringAddr, this.ringBytes);
     munmap(this.slabAddr, this.slabBytes);
+  }
+}
+
+/** A native area a SEND is made from (a region of reactor/sys/arena.ts). */
+export interface SendSlot {
+  readonly addr: number;
+  readonly size: number;
+  readonly view: Buffer;
+  readonly region: Region;
+}
+
+/** Slot sizes: small writes (echoes, requests) and bulk. */
+export const SMALL_SLOT = 4096;
+export const LARGE_SLOT = 64 * 1024;
+
+/** Free lists of send slots (ring sends), allocated on demand, freed with the ring. */
+export class SendSlots {
+  private readonly small: SendSlot[] = [];
+  private readonly large: SendSlot[] = [];
+  private readonly all: SendSlot[] = [];
+
+  /** A slot that holds `length` bytes (at most LARGE_SLOT are sent from one). */
+  get(length: number): SendSlot {
+    const list = length <= SMALL_SLOT ? this.small : this.large;
+    const slot = list.pop();
+    if (slot !== undefined) return slot;
+    const size = length <= SMALL_SLOT ? SMALL_SLOT : LARGE_SLOT;
+    const region = allocRegion(size);
+    const made: SendSlot = { addr: region.addr, size, view: region.view, region };
+    this.all.push(made);
+    return made;
+  }
+
+  /** Returns a slot to its free list. */
+  put(slot: SendSlot): void {
+    (slot.size === SMALL_SLOT ? this.small : this.large).push(slot);
+  }
+
+  /** Frees every slot; no slot may be used afterwards. */
+  freeAll(): void {
+    for (const slot of this.all) freeRegion(slot.region);
+    this.all.length = 0;
+    this.small.length = 0;
+    this.large.length = 0;
   }
 }

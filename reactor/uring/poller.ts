@@ -37,7 +37,7 @@ import { OSError, errno as E } from '../sys/errors.js';
 import { genLog } from '../log.js';
 import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../poller.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, Ring, type RingOptions, type RingStats } from './ring.js';
-import { ProvidedBuffers } from './buffers.js';
+import { ProvidedBuffers, SendSlots, type SendSlot } from './buffers.js';
 import { CompletionSocket, type CompletionHost } from './socket-transport.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
@@ -46,12 +46,15 @@ const POLLNVAL = 0x20;
 const POLLOUT = 0x004;
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
+const MSG_WAITALL = 0x100;
+const MSG_NOSIGNAL = 0x4000;
 
 // user_data hi: kind << 24 | generation (24 bits; 0 is never a generation).
 const GEN_MASK = 0xffffff;
 const KIND_POLL = 1;
 const KIND_RECV = 2;
 const KIND_POLLOUT = 3;
+const KIND_SEND = 4;
 
 /** Provided buffers per ring: 64 × 64 KiB (4 MiB of address space, faulted in as used; a 64 KiB read fills one). */
 const PBUF_ENTRIES = 64;
@@ -68,6 +71,8 @@ export interface CompletionStats {
   stale: number;
   /** Extra enters a direct read made to submit queued SQEs first. */
   directReadFlushes: number;
+  /** SENDs the kernel completed short and that were re-submitted for the rest (ring sends). */
+  shortSends: number;
 }
 
 /** Options of the uring poller: the ring's, and the provided buffers' (a power of two of them). */
@@ -105,7 +110,8 @@ export class URingPoller implements Poller, CompletionHost {
   private spareActive: CompletionSocket[] = [];
   private buffers: ProvidedBuffers | null = null;
   private buffersFailed = false;
-  readonly completionStats: CompletionStats = { enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0 };
+  private readonly slots = new SendSlots();
+  readonly completionStats: CompletionStats = { enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0 };
 
   private readonly bufferCount: number;
   private readonly bufferSize: number;
@@ -121,7 +127,7 @@ export class URingPoller implements Poller, CompletionHost {
    * socket, or returns null where it cannot be (the fd is already polled,
    * or the kernel has no buffer rings): the caller then uses readiness.
    */
-  attach(fd: number, eofIsHangup: boolean): CompletionSocket | null {
+  attach(fd: number, eofIsHangup: boolean, ringSends = false): CompletionSocket | null {
     if (this.ring.fd < 0 || fd < 0) return null;
     const existing = this.socketByFd[fd];
     if (existing !== undefined) return existing;
@@ -140,6 +146,7 @@ export class URingPoller implements Poller, CompletionHost {
     const gen = nextGen(this.socketGens[id] ?? 0);
     this.socketGens[id] = gen;
     const socket = new CompletionSocket(this, fd, id, gen, eofIsHangup);
+    socket.ringSends = ringSends;
     this.sockets[id] = socket;
     this.socketByFd[fd] = socket;
     return socket;
@@ -211,10 +218,12 @@ export class URingPoller implements Poller, CompletionHost {
     this.ring.close();
     this.buffers?.unmap();
     this.buffers = null;
+    this.slots.freeAll();
     for (const socket of this.sockets) {
       if (socket === undefined) continue;
       socket.detached = true;
       socket.recvArmed = socket.pollOutArmed = false;
+      socket.sendSlot = null;
       socket.dropReceived();
     }
     this.sockets.length = 0;
@@ -246,6 +255,18 @@ export class URingPoller implements Poller, CompletionHost {
     if (socket.active) return;
     socket.active = true;
     this.activeSockets.push(socket);
+  }
+
+  /** CompletionHost: a send slot. */
+  sendSlot(length: number): SendSlot {
+    return this.slots.get(length);
+  }
+
+  /** CompletionHost: queue the SEND of what is left of the socket's slot. */
+  submitSend(socket: CompletionSocket): void {
+    const slot = socket.sendSlot!;
+    this.ring.send(socket.fd, slot.addr + socket.sendOffset, socket.sendLength - socket.sendOffset,
+      MSG_NOSIGNAL | MSG_WAITALL, socket.id, (KIND_SEND << 24) | socket.gen);
   }
 
   /** CompletionHost: see CompletionHost.mayReadDirectly (one extra enter only if SQEs are queued). */
@@ -293,12 +314,13 @@ export class URingPoller implements Poller, CompletionHost {
       this.ring.pollRemove(socket.id, (KIND_POLLOUT << 24) | socket.gen);
       cancelled = true;
     }
-    if (cancelled || socket.recvCancelling) this.ring.flush();
+    // A SEND still queued must reach the kernel before the fd is closed.
+    if (cancelled || socket.recvCancelling || this.ring.pending() > 0) this.ring.flush();
     this.maybeFree(socket);
   }
 
   private maybeFree(socket: CompletionSocket): void {
-    if (!socket.detached || socket.recvArmed || socket.pollOutArmed) return;
+    if (!socket.detached || socket.recvArmed || socket.pollOutArmed || socket.sendSlot !== null) return;
     if (this.sockets[socket.id] !== socket) return;
     this.sockets[socket.id] = undefined;
     this.freeIds.push(socket.id);
@@ -394,6 +416,24 @@ export class URingPoller implements Poller, CompletionHost {
           if (res > 0) this.completionStats.recvRearms++;
           this.markDirty(socket);
         }
+        break;
+      }
+      case KIND_SEND: {
+        const slot = socket.sendSlot;
+        if (slot === null) break;
+        if (res > 0 && socket.sendOffset + res < socket.sendLength) {
+          socket.sendOffset += res;
+          this.completionStats.shortSends++;
+          this.submitSend(socket);
+          return;
+        }
+        if (res <= 0) {
+          if (!socket.detached) socket.writeErrno = res < 0 ? -res : E.EPIPE;
+        } else {
+          socket.sendDone += socket.sendLength;
+        }
+        socket.sendSlot = null;
+        this.slots.put(slot);
         break;
       }
       case KIND_POLLOUT: {

@@ -78,6 +78,7 @@ export const enum Op {
   POLL_ADD = 6,
   POLL_REMOVE = 7,
   ASYNC_CANCEL = 14,
+  SEND = 26,
   RECV = 27,
 }
 
@@ -287,6 +288,16 @@ export class Ring {
     this.writeHeader(w, Op.RECV, IOSQE_BUFFER_SELECT, fd, udLo, udHi);
     this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_RECV_MULTISHOT << 16); // ioprio @2
     this.sqeWords[w + 10] = bgid; // buf_group @40 (u16), personality @42 = 0
+  }
+
+  /** Queues a SEND of `length` bytes at native address `addr` on `fd`. */
+  send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.SEND, 0, fd, udLo, udHi);
+    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
+    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.sqeWords[w + 6] = length; // len @24
+    this.sqeWords[w + 7] = msgFlags; // msg_flags @28
   }
 
   /** Queues an ASYNC_CANCEL of the request with this user_data (its own CQE skipped where the kernel can). */

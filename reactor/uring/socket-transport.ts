@@ -45,6 +45,7 @@ import { OSError } from '../sys/errors.js';
 import { chunk as nativeChunk } from '../sys/arena.js';
 import { readToChunk } from '../sys/libc.js';
 import { READ, WRITE, ERROR } from '../poller.js';
+import { LARGE_SLOT, type SendSlot } from './buffers.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
@@ -65,6 +66,10 @@ export interface CompletionHost {
    * this socket waits unread in the CQ.
    */
   mayReadDirectly(socket: CompletionSocket): boolean;
+  /** A send slot for `length` bytes (ring sends). */
+  sendSlot(length: number): SendSlot;
+  /** Queues the SEND of what is left of the socket's slot (ring sends). */
+  submitSend(socket: CompletionSocket): void;
 }
 
 /** One socket's completion state. */
@@ -103,12 +108,24 @@ export class CompletionSocket {
   /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT). */
   pendingError = 0;
 
+  // Ring sends (GALE_URING_STREAMS=2): one SEND in flight from a native slot.
+  sendSlot: SendSlot | null = null;
+  sendLength = 0;
+  /** Bytes of the SEND in flight the kernel has taken so far (a short SEND goes on from here). */
+  sendOffset = 0;
+  /** Bytes sent and not yet claimed by the stream (its write Futures resolve when it claims them). */
+  sendDone = 0;
+  writeErrno = 0;
+
   /** Whether this socket sits in the poller's active set. */
   active = false;
   /** Whether this socket sits in the poller's dirty list. */
   dirty = false;
 
   private readonly host: CompletionHost;
+
+  /** Whether writes go through the ring (`send`) rather than write(2). */
+  ringSends = false;
 
   /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
   readonly eofIsHangup: boolean;
@@ -138,7 +155,10 @@ export class CompletionSocket {
       // While READ is not watched: the stream then watches READ and drains.
       events |= ERROR;
     }
-    if (wanted & WRITE && this.writeReady) events |= WRITE | this.pendingError;
+    if (wanted & WRITE) {
+      if (this.writeReady) events |= WRITE | this.pendingError;
+      if (this.sendDone > 0 || this.writeErrno !== 0) events |= WRITE;
+    }
     return events;
   }
 
@@ -152,6 +172,8 @@ export class CompletionSocket {
   /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
     if (this.detached || this.pollOutArmed) return false;
+    // With ring sends, WRITE comes from the SEND's completion once connected.
+    if (this.ringSends && this.connected) return false;
     return (this.wanted & WRITE) !== 0 || (!this.connected && (this.wanted & READ) !== 0);
   }
 
@@ -228,6 +250,52 @@ export class CompletionSocket {
     if (data === null) return -1;
     target.set(data, 0);
     return data.length;
+  }
+
+  /**
+   * Ring sends: the stream offers the head of its write buffer (`parts`
+   * from `parts[first]` at `offset`). Returns how many of those bytes a
+   * completed SEND has delivered since the last call (the stream consumes
+   * them and resolves their Futures: Tornado's "flushed to the kernel"),
+   * and, if no SEND is in flight, queues the next up to 64 KiB after them.
+   * The stream sees a short write and waits for WRITE, which the SEND's
+   * completion reports. Throws the error a SEND failed with.
+   */
+  send(parts: readonly Uint8Array[], first: number, offset: number): number {
+    if (this.writeErrno !== 0) throw new OSError(this.writeErrno, 'send');
+    if (this.detached || this.sendSlot !== null) return 0;
+    const claimed = this.sendDone;
+    this.sendDone = 0;
+    // Skip the claimed bytes, then copy up to a slot's worth.
+    let skip = claimed;
+    let i = first;
+    let start = offset;
+    while (i < parts.length && skip > 0) {
+      const left = parts[i]!.byteLength - start;
+      if (skip < left) { start += skip; skip = 0; break; }
+      skip -= left;
+      i++;
+      start = 0;
+    }
+    let total = 0;
+    for (let j = i; j < parts.length && total < LARGE_SLOT; j++) total += parts[j]!.byteLength - (j === i ? start : 0);
+    total = Math.min(total, LARGE_SLOT);
+    if (total > 0) {
+      const slot = this.host.sendSlot(total);
+      let filled = 0;
+      for (let j = i; j < parts.length && filled < total; j++) {
+        const part = parts[j]!;
+        const from = j === i ? start : 0;
+        const take = Math.min(part.byteLength - from, total - filled);
+        slot.view.set(from === 0 && take === part.byteLength ? part : part.subarray(from, from + take), filled);
+        filled += take;
+      }
+      this.sendSlot = slot;
+      this.sendLength = total;
+      this.sendOffset = 0;
+      this.host.submitSend(this);
+    }
+    return claimed;
   }
 
   /** The stream started a nonblocking connect: no RECV until a POLLOUT says it is over. */

@@ -22,7 +22,9 @@
  *
  * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring with
  * completion reads: GALE_POLLER=uring GALE_URING_STREAMS=1),
- * `gale-uring-poll` (the ring as a poller only; not in the default set),
+ * `gale-uring-poll` (the ring as a poller only) and `gale-uring-send`
+ * (reads and writes through the ring: GALE_URING_STREAMS=2, experimental),
+ * both not in the default set,
  * `node` (node:net) and, when a C compiler and the
  * shared reference harness's sources are there, `c-epoll` (a plain C epoll
  * echo server: the practical limit on this machine).
@@ -528,6 +530,7 @@ function serverSpecs(log: (line: string) => void): ServerSpec[] {
     gale: () => ({ name: 'gale', argv: gale('epoll') }),
     'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring', '1') }),
     'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
+    'gale-uring-send': () => ({ name: 'gale-uring-send', argv: gale('uring', '2') }),
     node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
     'c-epoll': () => {
       const binary = cEpollServer(log);
