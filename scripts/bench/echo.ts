@@ -22,16 +22,16 @@
  *
  * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring with
  * completion reads: GALE_POLLER=uring GALE_URING_STREAMS=1),
- * `gale-uring-poll` (the ring as a poller only) and `gale-uring-send`
- * (reads and writes through the ring: GALE_URING_STREAMS=2, experimental),
- * both not in the default set,
+ * `gale-uring-send` (reads and writes through the ring: GALE_URING_STREAMS=2,
+ * experimental), `gale-uring-poll` (the ring as a poller only; not in the
+ * default set),
  * `node` (node:net) and, when a C compiler and the
  * shared reference harness's sources are there, `c-epoll` (a plain C epoll
  * echo server: the practical limit on this machine).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s), BENCH_WARMUP (0.5 s),
  * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS
- * (gale,gale-uring,node,c-epoll),
+ * (gale,gale-uring,gale-uring-send,node,c-epoll),
  * BENCH_EXTRA_SERVERS ("name=command args {PORT};..."; to measure another
  * server, e.g. a C reference, in the same run), BENCH_LOADGEN (path of a
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
@@ -537,7 +537,7 @@ function serverSpecs(log: (line: string) => void): ServerSpec[] {
       return binary ? { name: 'c-epoll', argv: [binary, '{PORT}'] } : null;
     },
   };
-  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,node,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
+  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,gale-uring-send,node,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
   const specs: ServerSpec[] = [];
   for (const name of chosen) {
     const make = known[name];
