@@ -89,6 +89,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
   // Inside one of our own calls into the engine: its synchronous effects
   // are looked at by the caller, so they need no onProgress.
   private busy = 0;
+  private progressQueued = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -148,11 +149,11 @@ export class SSLSocket extends Socket implements CiphertextSink {
     engine.on('data', (data: Buffer) => {
       this.plain.push(data);
       this.plainSize += data.length;
-      this.progress();
+      this.dataArrived();
     });
     engine.on('end', () => {
       this.plainEnded = true;
-      this.progress();
+      this.dataArrived();
     });
     engine.on('error', (error: unknown) => this.fail(toSSLError(error)));
     // A server TLSSocket of our own reports protocol errors only here.
@@ -249,7 +250,26 @@ export class SSLSocket extends Socket implements CiphertextSink {
     this.progress();
   }
 
+  /**
+   * Tells the owner the engine changed something. Inside our own calls the
+   * owner is mid-operation: tell it right after (a nextTick runs once the
+   * loop's current turn returns), not in the middle.
+   */
   private progress(): void {
+    if (this.busy === 0) {
+      this.onProgress?.();
+      return;
+    }
+    if (this.progressQueued) return;
+    this.progressQueued = true;
+    process.nextTick(() => {
+      this.progressQueued = false;
+      this.onProgress?.();
+    });
+  }
+
+  /** Decrypted data or an end of file: news only when it came outside our own reads (trap 7). */
+  private dataArrived(): void {
     if (this.busy === 0) this.onProgress?.();
   }
 
