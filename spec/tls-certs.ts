@@ -8,7 +8,8 @@
  * - `selfSigned`: its own issuer (localhost, 127.0.0.1);
  * - `encryptedKey`: the server's key, encrypted with `password`.
  *
- * EC keys keep generation quick.
+ * EC keys keep generation quick. Below them: the TLS specs' shared helpers
+ * (contexts, an echo server, a connected client stream).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -82,4 +83,57 @@ export function testCerts(): TestCerts {
     password,
   };
   return made;
+}
+
+// ---------------------------------------------------------------- shared TLS test helpers
+
+import { SSLContext, createDefaultContext } from '../ssl/context.js';
+import { TCPServer } from '../net/tcpserver.js';
+import { bindSockets } from '../net/netutil.js';
+import { Socket } from '../net/socket.js';
+import { SSLIOStream } from '../streams/ssl-iostream.js';
+import { StreamClosedError } from '../streams/errors.js';
+import type { IOStream } from '../streams/iostream.js';
+import type { SSLOptions } from '../ssl/options.js';
+
+/** A server context with `pair` (default: the CA-signed localhost certificate). */
+export function serverContext(pair: CertPair = testCerts().server): SSLContext {
+  const context = new SSLContext('tls-server');
+  context.loadCertChain(pair.cert, pair.key);
+  return context;
+}
+
+/** A verifying client context trusting the test CA. */
+export function clientContext(): SSLContext {
+  return createDefaultContext('serverAuth', { cafile: testCerts().ca.cert });
+}
+
+/** A TLS echo server on 127.0.0.1 (lines, until the peer closes); `errors` collects how server streams ended. */
+export class EchoTlsServer extends TCPServer {
+  port = 0;
+  readonly errors: Array<Error | null> = [];
+  readonly streams: IOStream[] = [];
+  constructor(sslOptions: SSLContext | SSLOptions) {
+    super({ sslOptions });
+    const sockets = bindSockets(0, '127.0.0.1');
+    this.addSockets(sockets);
+    this.port = (sockets[0]!.getsockname() as [string, number])[1];
+  }
+  override async handleStream(stream: IOStream): Promise<void> {
+    this.streams.push(stream);
+    try {
+      for (;;) await stream.write((await stream.readUntil('\n'))!);
+    } catch (error) {
+      if (!(error instanceof StreamClosedError)) throw error;
+      this.errors.push(error.realError);
+    }
+  }
+}
+
+/** An SSLIOStream connected to 127.0.0.1:`port`, verifying `serverHostname`. */
+export async function connectTls(port: number, sslOptions: SSLContext | SSLOptions = clientContext(),
+  serverHostname = 'localhost'): Promise<SSLIOStream> {
+  const stream = new SSLIOStream(new Socket(), { sslOptions });
+  await stream.connect(['127.0.0.1', port], { serverHostname });
+  return stream;
 }
