@@ -119,6 +119,11 @@ export class EchoTlsServer extends TCPServer {
     this.addSockets(sockets);
     this.port = (sockets[0]!.getsockname() as [string, number])[1];
   }
+  /** Stops listening and closes the connections still open. */
+  override stop(): void {
+    super.stop();
+    for (const stream of this.streams) stream.close();
+  }
   override async handleStream(stream: IOStream): Promise<void> {
     this.streams.push(stream);
     try {
