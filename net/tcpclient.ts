@@ -276,6 +276,13 @@ export class TCPClient {
         else result.setResult(race.result()[2]);
       });
     });
+    // With TLS the deadline covers the handshake too (the Connector's ends with the TCP connect).
+    if (deadline !== undefined && sslOptions != null) {
+      const handshakeTimer = loop.addTimeout(deadline, () => {
+        futureSetExceptionUnlessCancelled(result, new TimeoutError(`Timeout while connecting to ${host}`));
+      });
+      result.addDoneCallback(() => loop.removeTimeout(handshakeTimer));
+    }
     // A caller that gives up (cancels, or the deadline passed) abandons everything in progress.
     result.addDoneCallback(() => {
       if (!lookup.done()) lookup.cancel();

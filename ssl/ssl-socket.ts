@@ -43,8 +43,6 @@ import {
 import { toPeerCertInfo, type PeerCertInfo } from './peer-cert.js';
 
 const EMPTY = Buffer.alloc(0);
-// Plaintext the engine may hold before `send` says "would block".
-const ENGINE_BACKLOG = 256 * 1024;
 // Reads of a full chunk that decrypt nothing yet, before giving up for now.
 const MAX_READS_PER_RECEIVE = 4;
 
@@ -90,6 +88,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
   // are looked at by the caller, so they need no onProgress.
   private busy = 0;
   private progressQueued = false;
+  private lowerWriteFinishing = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -414,6 +413,29 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (!this.flushCiphertext()) this.progress();
   }
 
+  /**
+   * Tells the engine its records are written. It learns only later — the
+   * duplex reports the write in a nextTick, Node's JSStreamSocket passes
+   * it on in an immediate — and until then it holds anything new it
+   * encrypts. So `canSend` is false meanwhile, and an immediate queued
+   * from a nextTick (behind Node's) reports when it is over.
+   */
+  private finishCiphertextWrite(done: () => void): void {
+    done();
+    if (this.lowerWriteFinishing) return;
+    this.lowerWriteFinishing = true;
+    process.nextTick(this.queueLowerWriteFinished);
+  }
+
+  private readonly queueLowerWriteFinished = (): void => {
+    setImmediate(this.lowerWriteFinished);
+  };
+
+  private readonly lowerWriteFinished = (): void => {
+    this.lowerWriteFinishing = false;
+    if (this.state === 'done') this.progress();
+  };
+
   /** Whether records are waiting for the kernel to take them (watch WRITE). */
   wantsWrite(): boolean {
     return this.outSize > 0;
@@ -449,7 +471,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     const done = this.outDone;
     this.outDone = null;
-    done?.();
+    if (done) this.finishCiphertextWrite(done);
     return true;
   }
 
@@ -491,18 +513,31 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     if (this.outSize > 0 && !this.flushCiphertext()) return 0;
     const engine = this.engine!;
-    if (engine.writableLength >= ENGINE_BACKLOG) return 0;
-    // The engine keeps a reference while it has a write in flight; the
-    // caller may reuse its buffer once we return, so copy then.
-    const bytes = engine.writableLength > 0 ? Buffer.from(data) : data;
+    // One write in flight at a time: the engine encrypts a write at once
+    // unless the previous one is still finishing (until the next immediate);
+    // then this would only queue plaintext out of anyone's sight.
+    if (engine.writableLength > 0 || this.lowerWriteFinishing) return 0;
     this.busy++;
     try {
-      engine.write(bytes);
+      engine.write(data, this.engineWriteDone);
     } finally {
       this.busy--;
     }
     if (this.error !== null) throw this.error;
     return data.byteLength;
+  }
+
+  /** The engine finished a write: it takes the next one (the owner may have some queued). */
+  private readonly engineWriteDone = (): void => {
+    if (this.state === 'done') this.progress();
+  };
+
+  /**
+   * Whether `sendSome` would take data now (else the owner waits for
+   * `onProgress` or for WRITE).
+   */
+  canSend(): boolean {
+    return this.state === 'done' && this.outSize === 0 && !this.lowerWriteFinishing && (this.engine?.writableLength ?? 1) === 0;
   }
 
   // ------------------------------------------------------------ Python's socket API over TLS
@@ -572,6 +607,8 @@ export class SSLSocket extends Socket implements CiphertextSink {
   /** Closes the connection: the engine is discarded (no close_notify, as Python's `close()`), the fd closed. */
   override close(): void {
     if (this.state !== 'closed') {
+      // Records already made (data the stream counted as written) get one last chance.
+      if (this.outSize > 0 && this.state === 'done' && this.fileno() >= 0) this.flushCiphertext();
       this.state = 'closed';
       const engine = this.engine;
       const pipe = this.pipe;
