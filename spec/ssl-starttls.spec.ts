@@ -64,12 +64,16 @@ test('an SMTP-style plaintext exchange followed by startTls on both sides', asyn
     assert.is((await plain.readUntil('\r\n'))!.toString(), '220 gale ESMTP\r\n');
     await plain.write('STARTTLS\r\n');
     assert.is((await plain.readUntil('\r\n'))!.toString(), '220 Go ahead\r\n');
+    // The plaintext stream's close callback moves to the TLS stream (Tornado).
+    const closed = new Future<void>();
+    plain.setCloseCallback(() => closed.setResult());
     const tls = await plain.startTls(false, clientContext(), 'localhost');
     assert.instance(tls, SSLIOStream);
     await tls.write('EHLO client.example\r\n');
     assert.match((await tls.readUntil('\r\n'))!.toString(), /^250 hello client\.example, over TLSv1\.[23]\r\n$/);
     assert.is(await server.result, 'EHLO client.example\r\n');
     tls.close();
+    await closed;
     await server.finished;
     server.stop();
   });
@@ -96,8 +100,12 @@ test('startTls refuses a stream that is reading, writing, holding data, or close
     // A client whose context checks host names needs one.
     const [c, d] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
     const idle = new IOStream(c);
+    const idleClosed = new Future<void>();
+    idle.setCloseCallback(() => idleClosed.setResult());
     assert.match(thrown(() => idle.startTls(false, clientContext())).message, /serverHostname/);
+    // A refused upgrade leaves the stream as it was, close callback included.
     idle.close();
+    await idleClosed;
     d.close();
     left.close();
     assert.match(thrown(() => left.startTls(true, serverContext())).message, /not idle/);

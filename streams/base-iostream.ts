@@ -285,6 +285,22 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     return n;
   }
 
+  /**
+   * Runs the READ path as if the fd had reported READ. For transports that
+   * hold bytes out of the poller's sight (TLS: records decrypted outside a
+   * read of ours), so a pending read completes and "drained" is forgotten.
+   */
+  protected transportReadable(): void {
+    if (!this.closedFlag) this.handleEvents(this.fileno(), READ);
+  }
+
+  /** Hands over the close callback (startTls moves it to the TLS stream, as Tornado does). */
+  protected takeCloseCallback(): (() => void) | null {
+    const callback = this.closeCallback;
+    this.closeCallback = null;
+    return callback;
+  }
+
   /** Runs when the loop reports the fd while `connect` is pending (IOStream). */
   protected handleConnect(): void {}
 

@@ -156,7 +156,7 @@ export class IOStream extends BaseIOStream {
    * importing it here would be a cycle).
    */
   static tlsUpgrade: ((stream: IOStream, serverSide: boolean, sslOptions: SSLContext | SSLOptions | undefined,
-    serverHostname: string | undefined) => Future<SSLIOStream>) | null = null;
+    serverHostname: string | undefined, closeCallback: (() => void) | null) => Future<SSLIOStream>) | null = null;
 
   /**
    * Converts this idle stream to TLS (for STARTTLS protocols such as SMTP):
@@ -165,14 +165,21 @@ export class IOStream extends BaseIOStream {
    * stream must not be used afterwards. Throws if a read, a write or a
    * connect is pending, data is buffered, or the stream is closed.
    * `sslOptions` defaults to `createDefaultContext()` for the side;
-   * `serverHostname` is the name a client verifies.
+   * `serverHostname` is the name a client verifies. This stream's close
+   * callback moves to the TLS stream.
    */
   startTls(serverSide: boolean, sslOptions?: SSLContext | SSLOptions, serverHostname?: string): Future<SSLIOStream> {
     if (this.reading() || this.writing() || this.connecting || this.closed() || this.readBuffer.size > 0) {
       throw new Error('IOStream is not idle; cannot convert to SSL');
     }
     if (IOStream.tlsUpgrade === null) throw new Error("startTls needs gale's TLS streams: import 'gale' or 'gale/streams'");
-    return IOStream.tlsUpgrade(this, serverSide, sslOptions, serverHostname);
+    const closeCallback = this.takeCloseCallback();
+    try {
+      return IOStream.tlsUpgrade(this, serverSide, sslOptions, serverHostname, closeCallback);
+    } catch (error) {
+      this.setCloseCallback(closeCallback);
+      throw error;
+    }
   }
 
   /** Sets TCP_NODELAY (TCP sockets only; ignored once the socket is gone). */

@@ -212,8 +212,7 @@ export class SSLIOStream extends IOStream {
         this.tlsFailed(this.tls.failure()!);
         return;
       }
-      // The base stream's handler is private; this is its one entry point for events.
-      (this as unknown as { handleEvents(fd: number, events: number): void }).handleEvents(this.fileno(), READ);
+      this.transportReadable();
       if (!this.closed() && this.tls.failure() !== null) this.afterTls();
     });
   }
@@ -332,7 +331,7 @@ export class SSLIOStream extends IOStream {
  * as Tornado does). The caller checks that the stream is idle.
  */
 export function upgradeToTls(stream: IOStream, serverSide: boolean, sslOptions: SSLContext | SSLOptions | undefined,
-  serverHostname: string | undefined): [SSLIOStream, Future<SSLIOStream>] {
+  serverHostname: string | undefined, closeCallback: (() => void) | null = null): [SSLIOStream, Future<SSLIOStream>] {
   const context = sslOptions == null
     ? createDefaultContext(serverSide ? 'clientAuth' : 'serverAuth')
     : sslOptionsToContext(sslOptions);
@@ -348,8 +347,10 @@ export function upgradeToTls(stream: IOStream, serverSide: boolean, sslOptions: 
     readChunkSize: stream.readChunkSize,
     maxWriteBufferSize: stream.maxWriteBufferSize ?? undefined,
   });
+  // The plaintext stream's close callback now watches the TLS stream (Tornado).
   sslStream.setCloseCallback(() => {
     if (!future.done()) future.setException(sslStream.error ?? new StreamClosedError());
+    closeCallback?.();
   });
   sslStream.waitForHandshake(() => {
     if (!future.done()) future.setResult(sslStream);
@@ -357,4 +358,5 @@ export function upgradeToTls(stream: IOStream, serverSide: boolean, sslOptions: 
   return [sslStream, future];
 }
 
-IOStream.tlsUpgrade = (stream, serverSide, sslOptions, serverHostname) => upgradeToTls(stream, serverSide, sslOptions, serverHostname)[1];
+IOStream.tlsUpgrade = (stream, serverSide, sslOptions, serverHostname, closeCallback) =>
+  upgradeToTls(stream, serverSide, sslOptions, serverHostname, closeCallback)[1];
