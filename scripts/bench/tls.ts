@@ -67,7 +67,7 @@ function cpuSeconds(pid: number): number | null {
 
 async function serve(kind: string, cert: string, key: string): Promise<void> {
   // SIGTERM ends the process normally (so `node --cpu-prof` writes its profile).
-  process.on('SIGTERM', () => process.exit(0));
+  if (!process.env.BENCH_TLS_STATS) process.on('SIGTERM', () => process.exit(0));
   if (kind === 'node') {
     const server = tls.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (socket) => {
       socket.on('error', () => socket.destroy());
@@ -94,7 +94,9 @@ async function serve(kind: string, cert: string, key: string): Promise<void> {
   const sockets = bindSockets(0, '127.0.0.1');
   server.addSockets(sockets);
   console.log(`PORT ${(sockets[0]!.getsockname() as [string, number])[1]}`);
-  await IOLoop.current()!.start();
+  const loop = IOLoop.current()!;
+  if (process.env.BENCH_TLS_STATS) process.on('SIGTERM', () => { process.stderr.write(`${JSON.stringify(loop.stats())}\n`); process.exit(0); });
+  await loop.start();
 }
 
 // ------------------------------------------------------------------ the load generator (node:tls)
