@@ -335,12 +335,16 @@ export class SSLSocket extends Socket implements CiphertextSink {
       return 0;
     }
     this.lastReadShort = n < CHUNK_SIZE;
-    // Copied: the chunk region is reused by the next read, and the duplex
-    // keeps a buffer it cannot hand on at once.
-    const data = Buffer.from(nativeChunk.view.subarray(0, n));
+    // A flowing, empty duplex hands the bytes to the engine inside push(),
+    // which copies them into native memory: the chunk region can go in as
+    // it is. Otherwise the duplex keeps the buffer, and the region is
+    // reused by the next read: copy.
+    const pipe = this.pipe!;
+    const view = nativeChunk.view.subarray(0, n);
+    const data = pipe.readableFlowing === true && pipe.readableLength === 0 ? view : Buffer.from(view);
     this.busy++;
     try {
-      this.pipe!.feed(data);
+      pipe.feed(data);
     } finally {
       this.busy--;
     }
