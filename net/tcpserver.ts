@@ -122,8 +122,9 @@ export class TCPServer {
     throw new Error('TCPServer.handleStream is not implemented: subclass TCPServer and override it');
   }
 
-  private readonly handleConnection = (connection: Socket, address: Address): void => {
+  private readonly handleConnection = (accepted: Socket, address: Address): void => {
     let stream: IOStream | null = null;
+    let connection = accepted;
     try {
       const streamOptions = {
         ioLoop: this.ioLoop!,
@@ -131,13 +132,14 @@ export class TCPServer {
         readChunkSize: this.options.readChunkSize,
       };
       // A TLS stream is handed over before its handshake, as in Tornado.
-      stream = this.sslContext === null
-        ? new IOStream(connection, streamOptions)
-        : new SSLIOStream(new SSLSocket(connection, this.sslContext, { serverSide: true, doHandshakeOnConnect: false }), streamOptions);
+      // (The TLS socket takes the fd over: it is what to close on failure.)
+      if (this.sslContext !== null) connection = new SSLSocket(accepted, this.sslContext, { serverSide: true, doHandshakeOnConnect: false });
+      stream = this.sslContext === null ? new IOStream(connection, streamOptions) : new SSLIOStream(connection, streamOptions);
       const result = this.handleStream(stream, address);
       if (isThenable(result)) {
         const failed = stream;
-        result.then(undefined, (error) => this.connectionFailed(failed, connection, error));
+        const socket = connection;
+        result.then(undefined, (error) => this.connectionFailed(failed, socket, error));
       }
     } catch (error) {
       this.connectionFailed(stream, connection, error);

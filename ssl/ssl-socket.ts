@@ -335,13 +335,12 @@ export class SSLSocket extends Socket implements CiphertextSink {
       return 0;
     }
     this.lastReadShort = n < CHUNK_SIZE;
-    // A flowing, empty duplex hands the bytes to the engine inside push(),
-    // which copies them into native memory: the chunk region can go in as
-    // it is. Otherwise the duplex keeps the buffer, and the region is
-    // reused by the next read: copy.
+    // Always a copy: the chunk region is shared by every stream and reused
+    // by the next read, and the duplex may keep the buffer rather than hand
+    // it to the engine inside push() (before its first _read it buffers).
+    // Feeding the region itself mixed up concurrent handshakes.
     const pipe = this.pipe!;
-    const view = nativeChunk.view.subarray(0, n);
-    const data = pipe.readableFlowing === true && pipe.readableLength === 0 ? view : Buffer.from(view);
+    const data = Buffer.from(nativeChunk.view.subarray(0, n));
     this.busy++;
     try {
       pipe.feed(data);

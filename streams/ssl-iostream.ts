@@ -91,7 +91,8 @@ export class SSLIOStream extends IOStream {
     this.tls.onProgress = () => this.afterTls();
     // Writes queue until the handshake is done.
     this.connecting = true;
-    let connected = this.tls.handshaking() || this.tls.handshakeDone();
+    // A server socket comes from accept(): connected (no getpeername call needed).
+    let connected = this.tls.serverSide || this.tls.handshaking() || this.tls.handshakeDone();
     if (!connected) {
       try {
         this.tls.getpeername();
