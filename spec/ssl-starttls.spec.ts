@@ -262,4 +262,39 @@ test('an SSLIOStream over a plain connected socket handshakes as a client at onc
   leaks();
 });
 
+test('readInto over TLS fills the target from decrypted records; bad input fails clearly', async () => {
+  const leaks = fdLeakCheck();
+  await captureLogs(() => inLoop(async () => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
+    const server = new SSLIOStream(sslWrapSocket(b, serverContext(), null, { serverSide: true, doHandshakeOnConnect: false }));
+    const context = clientContext();
+    context.checkHostname = false;
+    const client = new SSLIOStream(a, { sslOptions: context });
+    const target = Buffer.alloc(10);
+    const filled = server.readInto(target);
+    await client.write('0123456789');
+    assert.is(await filled, 10);
+    assert.is(target.toString(), '0123456789');
+    const small = Buffer.alloc(3);
+    const partial = server.readInto(small, true);
+    await client.write('abcdef');
+    assert.is(await partial, 3);
+    assert.is(small.toString(), 'abc');
+    assert.is((await server.readBytes(3))!.toString(), 'def');
+    // A malformed address is the caller's bug: thrown, the stream still usable.
+    const unconnected = new SSLIOStream(new Socket(), { sslOptions: context });
+    assert.instance(thrown(() => unconnected.connect(['127.0.0.1', -1] as never)), RangeError);
+    unconnected.close();
+    // A connected plain socket whose context checks host names, without one: closed with the reason.
+    const [c, d] = socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
+    const nameless = new SSLIOStream(c, { sslOptions: clientContext() });
+    assert.is(nameless.closed(), true);
+    assert.match(nameless.error!.message, /serverHostname/);
+    d.close();
+    client.close();
+    server.close();
+  }));
+  leaks();
+});
+
 test.run();
