@@ -8,8 +8,9 @@
  *   server.addSockets(bindSockets(8888))     // bring your own sockets
  *
  * `handleStream` may be synchronous or async. If it throws or its Promise
- * rejects, the error is logged and that stream is closed; the server keeps
- * serving everyone else.
+ * rejects, the error is logged (a throw as "Error in connection callback",
+ * a rejection by the loop as "Exception in callback …", as in Tornado 4.4)
+ * and that stream is closed; the server keeps serving everyone else.
  */
 import { IOLoop } from '../reactor/ioloop.js';
 import { appLog } from '../reactor/log.js';
@@ -35,6 +36,13 @@ export interface TCPServerOptions {
   maxBufferSize?: number;
   /** Passed to each connection's IOStream (default 64 KiB). */
   readChunkSize?: number;
+  /**
+   * Passed to each connection's IOStream: the most bytes its write buffer
+   * may hold before `write()` throws `StreamBufferFullError` (default: no
+   * limit, as in Tornado). Set it to protect the server from peers that
+   * stop reading.
+   */
+  maxWriteBufferSize?: number;
 }
 
 /** A non-blocking, single-threaded TCP server. Subclass it and override `handleStream`. */
@@ -130,6 +138,7 @@ export class TCPServer {
         ioLoop: this.ioLoop!,
         maxBufferSize: this.options.maxBufferSize,
         readChunkSize: this.options.readChunkSize,
+        maxWriteBufferSize: this.options.maxWriteBufferSize,
       };
       // A TLS stream is handed over before its handshake, as in Tornado.
       // (The TLS socket takes the fd over: it is what to close on failure.)
@@ -137,9 +146,14 @@ export class TCPServer {
       stream = this.sslContext === null ? new IOStream(connection, streamOptions) : new SSLIOStream(connection, streamOptions);
       const result = this.handleStream(stream, address);
       if (isThenable(result)) {
-        const failed = stream;
-        const socket = connection;
-        result.then(undefined, (error) => this.connectionFailed(failed, socket, error));
+        // Tornado 4.4: io_loop.add_future(future, lambda f: f.result()), so an
+        // async failure is logged by the loop as "Exception in callback …";
+        // only a synchronous throw is "Error in connection callback".
+        const owned = stream;
+        this.ioLoop!.addFuture(result, (done) => {
+          if (done.exception() !== null) owned.close();
+          done.result();
+        });
       }
     } catch (error) {
       this.connectionFailed(stream, connection, error);

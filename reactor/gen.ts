@@ -6,11 +6,13 @@
 import { appLog } from './log.js';
 import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';
 import { IOLoop } from './ioloop.js';
+import { checkSeconds } from './validate.js';
 
 export { TimeoutError };
 
 /** A Future that resolves after `seconds` on the current loop. */
 export function sleep(seconds: number): Future<void> {
+  checkSeconds('seconds', seconds);
   const future = new Future<void>();
   IOLoop.current()!.callLater(seconds, () => {
     if (!future.done()) future.setResult(undefined);
@@ -34,9 +36,13 @@ export function withTimeout<T>(
   chainFuture(source, result);
   const loop = IOLoop.current()!;
   const quiet = options.quietExceptions ?? [];
-  const handle = loop.addTimeout(timeout, () => {
+  const deadline = loop.deadlineOf(timeout);
+  const handle = loop.addTimeout(deadline, () => {
     if (result.done()) return;
-    result.setException(new TimeoutError('Timeout'));
+    // A bare number is an absolute deadline (Tornado's rule): say so, since
+    // `withTimeout(2, f)` — meant as "two seconds" — lands here at once.
+    const relative = typeof timeout === 'number' ? ' (a number is a deadline on IOLoop.time(); pass { seconds: N } for a relative timeout)' : '';
+    result.setException(new TimeoutError(`Timeout: deadline ${deadline.toFixed(3)} passed at loop time ${loop.time().toFixed(3)}${relative}`));
     source.addDoneCallback((late) => {
       if (late.cancelled()) return;
       const error = late.exception();
@@ -69,10 +75,15 @@ export const moment: PromiseLike<void> = {
 /**
  * Waits for every child. Resolves with their results in order; if any
  * fail, rejects with the first error (once all have settled, as Tornado 4.4
- * does) and logs the others.
+ * does) and logs the others — except errors that are instances of
+ * `quietExceptions` (Tornado's `quiet_exceptions`).
  */
-export function multi<T>(children: PromiseLike<T>[]): Future<T[]> {
+export function multi<T>(
+  children: PromiseLike<T>[],
+  options: { quietExceptions?: Array<new (...args: any[]) => Error> } = {},
+): Future<T[]> {
   const futures = children.map((child) => (isFuture(child) ? (child as Future<T>) : toFuture(child)));
+  const quiet = options.quietExceptions ?? [];
   const result = new Future<T[]>();
   if (!futures.length) {
     result.setResult([]);
@@ -86,8 +97,8 @@ export function multi<T>(children: PromiseLike<T>[]): Future<T[]> {
       try {
         values.push(child.result());
       } catch (error) {
-        if (result.done()) appLog.error('Multiple exceptions in yield list', error);
-        else result.setException(error);
+        if (!result.done()) result.setException(error);
+        else if (!quiet.some((cls) => error instanceof cls)) appLog.error('Multiple exceptions in yield list', error);
       }
     }
     if (!result.done()) result.setResult(values);

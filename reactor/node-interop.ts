@@ -52,18 +52,18 @@
  */
 import { AsyncResource } from 'node:async_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { c } from './sys/libc.js';
+import { uvBackendFd, uvBackendTimeout, uvDefaultLoop } from './sys/libc.js';
 
 let uvLoop = 0;
 
 function defaultUvLoop(): number {
-  if (!uvLoop) uvLoop = c.uvDefaultLoop() as number;
+  if (!uvLoop) uvLoop = uvDefaultLoop();
   return uvLoop;
 }
 
 /** libuv's backend fd for this thread's Node event loop. */
 export function nodeBackendFd(): number {
-  return c.uvBackendFd(defaultUvLoop()) as number;
+  return uvBackendFd(defaultUvLoop());
 }
 
 /**
@@ -79,7 +79,7 @@ export function nodeHasImmediates(): boolean {
  * from libuv's poll phase: call it inside `PollPhaseHop`'s callback.
  */
 export function nodeTimeoutMs(): number {
-  return c.uvBackendTimeout(defaultUvLoop()) as number;
+  return uvBackendTimeout(defaultUvLoop());
 }
 
 const probeOptions = { requireManualDestroy: true };
