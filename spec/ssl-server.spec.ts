@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Future } from '../reactor/future.js';
 import { withTimeout, TimeoutError } from '../reactor/gen.js';
-import { Socket } from '../net/socket.js';
+import { IPPROTO_TCP, Socket, TCP_NODELAY } from '../net/socket.js';
 import { bindSockets } from '../net/netutil.js';
 import { TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver } from '../resolvers/blocking.js';
@@ -272,6 +272,23 @@ test('repeated TLS connections leak nothing', async () => {
     client.close();
     server.stop();
   }, { timeout: 60 });
+  leaks();
+});
+
+test('TLS streams turn Nagle off (regression: a small write after the session tickets waited 40 ms for a delayed ACK)', async () => {
+  const leaks = fdLeakCheck();
+  await inLoop(async () => {
+    const server = new EchoTlsServer(serverContext());
+    const stream = await connectTls(server.port);
+    await stream.write('x\n');
+    await stream.readUntil('\n');
+    assert.is(stream.sslSocket.getsockopt(IPPROTO_TCP, TCP_NODELAY), 1);
+    assert.is((server.streams[0] as SSLIOStream).sslSocket.getsockopt(IPPROTO_TCP, TCP_NODELAY), 1);
+    stream.setNodelay(false);
+    assert.is(stream.sslSocket.getsockopt(IPPROTO_TCP, TCP_NODELAY), 0);
+    stream.close();
+    server.stop();
+  });
   leaks();
 });
 

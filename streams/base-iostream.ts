@@ -298,6 +298,15 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     if (!this.closedFlag) this.handleEvents(this.fileno(), READ);
   }
 
+  /**
+   * Runs the WRITE path as if the fd had reported WRITE. For transports
+   * whose writes wait on something other than the fd (TLS: the engine
+   * taking its next write), so queued data moves as soon as that is over.
+   */
+  protected transportWritable(): void {
+    if (!this.closedFlag) this.handleEvents(this.fileno(), WRITE);
+  }
+
   /** Hands over the close callback (startTls moves it to the TLS stream, as Tornado does). */
   protected takeCloseCallback(): (() => void) | null {
     const callback = this.closeCallback;

@@ -162,6 +162,12 @@ export class SSLIOStream extends IOStream {
       this.tlsFailed(error as Error);
       return;
     }
+    // The engine sends in bursts a loop turn or two apart (the handshake's
+    // last flight, session tickets, then data): with Nagle's algorithm a
+    // small burst waits for the ACK of the one before, which a peer delays
+    // by up to 40 ms. TLS records are batched already, so turn Nagle off
+    // (as Go does for every connection); setNodelay(false) turns it back on.
+    this.setNodelay(true);
     // The peer's flight is what the handshake waits for.
     this.addIoState(READ);
     this.afterTls();
@@ -178,11 +184,14 @@ export class SSLIOStream extends IOStream {
       return;
     }
     this.tls.flushCiphertext();
-    this.afterTls();
+    this.afterTls(true);
   }
 
-  /** Brings the stream up to date with its TLS socket. */
-  private afterTls(): void {
+  /**
+   * Brings the stream up to date with its TLS socket. `inHandler`: called
+   * from our own event handler, which goes on to read and write itself.
+   */
+  private afterTls(inHandler = false): void {
     if (this.closed()) return;
     const tls = this.tls;
     const failure = tls.failure();
@@ -198,8 +207,14 @@ export class SSLIOStream extends IOStream {
     }
     const wantsWrite = tls.wantsWrite();
     this.connecting = this.tcpConnecting || !this.handshakeReported || wantsWrite;
-    if (wantsWrite || (!this.connecting && super.writing())) this.addIoState(WRITE);
-    if (tls.pending() > 0 || tls.atEof()) this.queueReadEvent();
+    if (!inHandler && !this.connecting && super.writing() && tls.canSend()) {
+      // The engine just became free (this runs from its callbacks, not
+      // from our handler): hand it the queued data now rather than a turn later.
+      this.transportWritable();
+    } else if (wantsWrite || (!this.connecting && super.writing())) {
+      this.addIoState(WRITE);
+    }
+    if (!this.closed() && (tls.pending() > 0 || tls.atEof())) this.queueReadEvent();
   }
 
   /** Runs the READ path on the next loop turn, as if the fd had reported READ (trap 7). */
