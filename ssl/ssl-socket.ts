@@ -508,7 +508,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * for the kernel, or the engine holding a backlog). Throws the
    * connection's error.
    */
-  sendSome(data: Uint8Array): number {
+  sendSome(data: Uint8Array | readonly Uint8Array[]): number {
     if (this.error !== null) throw this.error;
     if (this.state !== 'done') {
       if (this.state === 'closed') throw new OSError(E.EBADF, 'send');
@@ -520,14 +520,26 @@ export class SSLSocket extends Socket implements CiphertextSink {
     // unless the previous one is still finishing (until the next immediate);
     // then this would only queue plaintext out of anyone's sight.
     if (engine.writableLength > 0 || this.lowerWriteFinishing) return 0;
+    let length = 0;
     this.busy++;
     try {
-      engine.write(data, this.engineWriteDone);
+      if (data instanceof Uint8Array) {
+        engine.write(data, this.engineWriteDone);
+        length = data.byteLength;
+      } else {
+        // Several buffers as one engine write (Node's writev): one batch of records.
+        engine.cork();
+        for (let i = 0; i < data.length; i++) {
+          engine.write(data[i]!, i === data.length - 1 ? this.engineWriteDone : undefined);
+          length += data[i]!.byteLength;
+        }
+        engine.uncork();
+      }
     } finally {
       this.busy--;
     }
     if (this.error !== null) throw this.error;
-    return data.byteLength;
+    return length;
   }
 
   /** The engine finished a write: it takes the next one (the owner may have some queued). */

@@ -186,6 +186,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.sink = {
       writeToFd: (data) => this.writeToFd(data),
       writeManyToFd: (parts, first, offset) => this.writeManyToFd(parts, first, offset),
+      gatherLimit: this.writeGatherLimit(),
     };
   }
 
@@ -287,6 +288,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       return null;
     }
     return n;
+  }
+
+  /** The most bytes one gathered write (`writeManyToFd`) takes; TLS takes more than a syscall's 64 KiB. */
+  protected writeGatherLimit(): number {
+    return GATHER_LIMIT;
   }
 
   /**

@@ -48,7 +48,6 @@ const WRITE = IOLoop.WRITE;
 // Plaintext handed to the engine per write call: big enough for a few
 // records per loop turn, small enough that one turn never encrypts megabytes.
 const PLAINTEXT_PER_WRITE = 256 * 1024;
-const GATHER = 64 * 1024;
 
 /** Options of `new SSLIOStream()`. */
 export interface SSLIOStreamOptions extends StreamOptions {
@@ -326,17 +325,27 @@ export class SSLIOStream extends IOStream {
     return n;
   }
 
+  /** Several queued writes as one engine write (up to PLAINTEXT_PER_WRITE): one batch of records. */
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
     const pieces: Uint8Array[] = [];
     let length = 0;
-    for (let i = first; i < parts.length && length < GATHER; i++) {
+    for (let i = first; i < parts.length && length < PLAINTEXT_PER_WRITE; i++) {
       let part = parts[i]!;
       if (i === first && offset) part = part.subarray(offset);
-      if (length + part.byteLength > GATHER) part = part.subarray(0, GATHER - length);
+      if (length + part.byteLength > PLAINTEXT_PER_WRITE) part = part.subarray(0, PLAINTEXT_PER_WRITE - length);
       pieces.push(part);
       length += part.byteLength;
     }
-    return this.writeToFd(Buffer.concat(pieces, length));
+    const n = this.tls.sendSome(pieces.length === 1 ? pieces[0]! : pieces);
+    if (this.tls.wantsWrite()) {
+      this.connecting = true;
+      this.addIoState(WRITE);
+    }
+    return n;
+  }
+
+  protected override writeGatherLimit(): number {
+    return PLAINTEXT_PER_WRITE;
   }
 }
 
