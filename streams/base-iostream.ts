@@ -290,6 +290,16 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     return n;
   }
 
+  /**
+   * Whether pending writes wait for the fd to become writable (so WRITE is
+   * watched). A transport whose writes wait on something else (TLS: the
+   * engine finishing its previous write) says no meanwhile and calls
+   * `transportWritable()` when that is over.
+   */
+  protected waitsForWritable(): boolean {
+    return true;
+  }
+
   /** The most bytes one gathered write (`writeManyToFd`) takes; TLS takes more than a syscall's 64 KiB. */
   protected writeGatherLimit(): number {
     return GATHER_LIMIT;
@@ -434,7 +444,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       // With the kernel full, trying again would cost an FFI call for an
       // EAGAIN (and re-gather everything queued): wait for WRITE instead.
       if (!this.writeBlocked) this.handleWrite();
-      if (buffer.size) this.addIoState(WRITE);
+      if (buffer.size && this.waitsForWritable()) this.addIoState(WRITE);
       this.maybeAddErrorListener();
     }
     return future;
@@ -583,7 +593,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       }
       let state = ERROR;
       if (this.reading()) state |= READ;
-      if (this.writing()) state |= WRITE;
+      if (this.writing() && this.waitsForWritable()) state |= WRITE;
       // Keep READ unless a READ event just went unconsumed (see the top comment).
       if (!(state & READ) && this.state !== null && this.state & READ && !this.heldBack) state |= READ;
       // An idle stream watches READ to notice a close (Tornado). With data

@@ -210,7 +210,7 @@ export class SSLIOStream extends IOStream {
       // The engine just became free (this runs from its callbacks, not
       // from our handler): hand it the queued data now rather than a turn later.
       this.transportWritable();
-    } else if (wantsWrite || (!this.connecting && super.writing())) {
+    } else if (wantsWrite || (!this.connecting && super.writing() && this.waitsForWritable())) {
       this.addIoState(WRITE);
     }
     if (!this.closed() && (tls.pending() > 0 || tls.atEof())) this.queueReadEvent();
@@ -268,6 +268,16 @@ export class SSLIOStream extends IOStream {
       if (future !== null && !future.done()) future.setException(new StreamClosedError(this.error));
     }
     super.maybeRunCloseCallback();
+  }
+
+  /**
+   * WRITE helps only while records wait for the kernel, or while the engine
+   * could take queued data; while it is finishing a write, its own callback
+   * (`afterTls` → `transportWritable`) moves the data, and watching WRITE
+   * would only churn the poll mask.
+   */
+  protected override waitsForWritable(): boolean {
+    return this.tls.wantsWrite() || this.tls.canSend() || !this.tls.handshakeDone();
   }
 
   /** Whether written data (plaintext queued, or records the kernel has not taken) is still pending. */
