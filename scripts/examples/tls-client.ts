@@ -3,12 +3,9 @@
  * verifying the server's certificate against a CA file and the host name,
  * sends one line and prints the answer.
  *
- *   node dist/scripts/examples/tls-client.js localhost 8443 ca.pem
+ *   npm run build && node dist/scripts/examples/tls-client.js localhost 8443 ca.pem
  */
-import { IOLoop } from '../../reactor/ioloop.js';
-import { TCPClient } from '../../net/tcpclient.js';
-import { createDefaultContext } from '../../ssl/context.js';
-import type { SSLIOStream } from '../../streams/ssl-iostream.js';
+import { IOLoop, TCPClient, createDefaultContext, type SSLIOStream } from 'gale';
 
 const [host = 'localhost', port = '8443', cafile] = process.argv.slice(2);
 

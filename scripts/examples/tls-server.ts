@@ -2,15 +2,11 @@
  * The README's TLS server: a line echo server over TLS, ported the way a
  * Tornado app passes `ssl_options` to its server.
  *
- *   node dist/scripts/examples/tls-server.js server.pem server.key [port]
+ *   npm run build && node dist/scripts/examples/tls-server.js server.pem server.key [port]
  *
  * It prints the address it listens on, and stops cleanly on SIGINT/SIGTERM.
  */
-import { IOLoop } from '../../reactor/ioloop.js';
-import { TCPServer } from '../../net/tcpserver.js';
-import { bindSockets } from '../../net/netutil.js';
-import { StreamClosedError } from '../../streams/errors.js';
-import type { IOStream } from '../../streams/iostream.js';
+import { IOLoop, TCPServer, bindSockets, StreamClosedError, type IOStream } from 'gale';
 
 const [certfile, keyfile, port = '8443'] = process.argv.slice(2);
 if (!certfile || !keyfile) {
