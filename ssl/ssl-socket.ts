@@ -544,7 +544,8 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /** The engine finished a write: it takes the next one (the owner may have some queued). */
   private readonly engineWriteDone = (): void => {
-    if (this.state === 'done') this.progress();
+    // While the lower write is still finishing, its own report follows (one is enough).
+    if (this.state === 'done' && !this.lowerWriteFinishing) this.progress();
   };
 
   /**
