@@ -235,6 +235,12 @@ test('sslWrapSocket checks what it is given', async () => {
     const nameless = sslWrapSocket(a, clientContext(), null, { doHandshakeOnConnect: false });
     assert.match(thrown(() => nameless.doHandshake()).message, /serverHostname/);
     nameless.close();
+    // A blocking socket cannot make the handshake: it would wait in read(2) for a flight never sent.
+    const [e, f] = socketpair(AF_UNIX, SOCK_STREAM);
+    const blocking = sslWrapSocket(e, serverContext(), null, { serverSide: true, doHandshakeOnConnect: false });
+    assert.match(thrown(() => blocking.doHandshake()).message, /nonblocking/);
+    blocking.close();
+    f.close();
     // Connected with doHandshakeOnConnect (the default): started at once.
     const started = sslWrapSocket(b, serverContext(), null, { serverSide: true });
     assert.is(started.handshaking(), true);

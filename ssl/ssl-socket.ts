@@ -295,6 +295,10 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * between calls (see the top of this file).
    */
   doHandshake(): void {
+    if (this.state !== 'done' && this.fileno() >= 0 && this.getBlocking()) {
+      // A blocking read would wait for a flight the engine has not sent yet.
+      throw new Error('doHandshake needs a nonblocking socket (setBlocking(false)): the handshake progresses between loop turns');
+    }
     this.startHandshake();
     this.pump();
     if (this.error) throw this.error;
