@@ -9,7 +9,7 @@ import { connect as netConnect, type Socket as NetSocket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Future } from '../reactor/future.js';
-import { withTimeout, TimeoutError } from '../reactor/gen.js';
+import { sleep, withTimeout, TimeoutError } from '../reactor/gen.js';
 import { IPPROTO_TCP, Socket, TCP_NODELAY } from '../net/socket.js';
 import { bindSockets } from '../net/netutil.js';
 import { TCPClient } from '../net/tcpclient.js';
@@ -253,6 +253,27 @@ test('a handshake that never finishes: withTimeout gives up, closing the stream 
   silent.close();
   assert.ok(pending > 0);
   await new Promise((r) => setTimeout(r, 20));
+  leaks();
+});
+
+test('a write queued during a stalled handshake does not spin the loop (regression: WRITE was watched while the fd was writable)', async () => {
+  const leaks = fdLeakCheck();
+  const silent = bindSockets(0, '127.0.0.1')[0]!;
+  const port = (silent.getsockname() as [string, number])[1];
+  await inLoop(async (loop) => {
+    const stream = new SSLIOStream(new Socket(), { sslOptions: clientContext() });
+    const connected = stream.connect(['127.0.0.1', port], { serverHostname: 'localhost' })!;
+    connected.catch(() => {});
+    stream.write('queued until the handshake ends\n')!.catch(() => {});
+    await sleep(0.05);
+    const before = loop.stats().iterations;
+    await sleep(0.3);
+    const turns = loop.stats().iterations - before;
+    // Sleeping 0.3 s takes a handful of turns; a loop polling a writable fd takes thousands.
+    assert.ok(turns < 50, `${turns} loop turns while waiting`);
+    stream.close();
+  });
+  silent.close();
   leaks();
 });
 

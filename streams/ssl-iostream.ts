@@ -274,10 +274,13 @@ export class SSLIOStream extends IOStream {
    * WRITE helps only while records wait for the kernel, or while the engine
    * could take queued data; while it is finishing a write, its own callback
    * (`afterTls` → `transportWritable`) moves the data, and watching WRITE
-   * would only churn the poll mask.
+   * would only churn the poll mask (or, during a handshake, spin the loop
+   * on a writable fd).
    */
   protected override waitsForWritable(): boolean {
-    return this.tls.wantsWrite() || this.tls.canSend() || !this.tls.handshakeDone();
+    // During the handshake only its own records need the fd; data queued
+    // meanwhile moves when the handshake is done (afterTls).
+    return this.tls.wantsWrite() || (this.handshakeReported && this.tls.canSend());
   }
 
   /** Whether written data (plaintext queued, or records the kernel has not taken) is still pending. */
