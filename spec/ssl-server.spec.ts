@@ -272,6 +272,18 @@ test('a write queued during a stalled handshake does not spin the loop (regressi
     // Sleeping 0.3 s takes a handful of turns; a loop polling a writable fd takes thousands.
     assert.ok(turns < 50, `${turns} loop turns while waiting`);
     stream.close();
+    // Nor does an idle established connection, on either side.
+    const server = new EchoTlsServer(serverContext());
+    const idle = await connectTls(server.port);
+    await idle.write('x\n');
+    await idle.readUntil('\n');
+    await sleep(0.05);
+    const start = loop.stats().iterations;
+    await sleep(0.3);
+    const idleTurns = loop.stats().iterations - start;
+    assert.ok(idleTurns < 50, `${idleTurns} loop turns while idle`);
+    idle.close();
+    server.stop();
   });
   silent.close();
   leaks();
