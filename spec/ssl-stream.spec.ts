@@ -263,6 +263,27 @@ test('a TLS client to a plaintext server fails cleanly with an SSLError, no fd l
   leaks();
 });
 
+test('a server that hangs up mid-handshake fails the client with SSLEOFError, quietly', async () => {
+  const leaks = fdLeakCheck();
+  const closed: Array<Promise<void>> = [];
+  const rude = netCreateServer((socket) => {
+    closed.push(new Promise((resolve) => socket.on('close', () => resolve())));
+    socket.once('data', () => socket.destroy()); // reads the ClientHello, then gone
+  });
+  await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
+  const port = (rude.address() as { port: number }).port;
+  try {
+    const { result, logs } = await captureLogs(() => inLoop(async () => rejection(connectTls(port))));
+    assert.instance(result, StreamClosedError);
+    assert.ok(result.realError instanceof SSLEOFError || (result.realError as { code?: string }).code === 'ECONNRESET', String(result.realError));
+    assert.equal(logs.filter(([level]) => level === 'warn' || level === 'error'), []);
+    await Promise.all(closed);
+  } finally {
+    rude.close();
+  }
+  leaks();
+});
+
 test('clients that connect and close at once (port scans) are not logged as errors', async () => {
   const leaks = fdLeakCheck();
   const { result, logs } = await captureLogs(() => inLoop(async () => {
