@@ -189,8 +189,10 @@ export class URingPoller implements Poller, CompletionHost {
 
   unregister(fd: number): void {
     if (this.ring.fd < 0 || fd < 0) return;
+    // A stream removes its fd only to close it or to hand it over (startTls):
+    // either way the ring must stop reading it now.
     const socket = this.socketByFd[fd];
-    if (socket !== undefined) return this.watch(socket, 0, false);
+    if (socket !== undefined) return this.detach(socket);
     if (fd >= this.wanted.length) return;
     this.wanted[fd] = 0;
     const gen = this.armedGen[fd]!;
