@@ -235,6 +235,13 @@ export class IOStream extends BaseIOStream {
       throw new Error('IOStream is not idle; cannot convert to SSL');
     }
     if (IOStream.tlsUpgrade === null) throw new Error("startTls needs gale's TLS streams: import 'gale' or 'gale/streams'");
+    if (this.completion !== null) {
+      // The TLS engine reads the socket itself: the ring stops reading it
+      // now. Bytes it already read ahead cannot go back to the kernel.
+      const readAhead = this.completion.buffered;
+      this.completion.detach();
+      if (readAhead > 0) throw new Error('IOStream is not idle (data read ahead through io_uring); cannot convert to SSL');
+    }
     const closeCallback = this.takeCloseCallback();
     try {
       return IOStream.tlsUpgrade(this, serverSide, sslOptions, serverHostname, closeCallback);
