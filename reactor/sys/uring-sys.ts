@@ -5,8 +5,9 @@
  * are readiness APIs; this is what ../uring/ring.ts builds a ring from.
  *
  * `syscall` is variadic in C; ffi-rs has no variadic calls, so it is bound
- * with six i64 parameters. On the x86_64 and aarch64 calling conventions the
- * unused trailing ones are simply ignored by the kernel entry stub.
+ * as (number, six i64 arguments), every one passed (zeros where the call
+ * has fewer). On x86_64 the sixth argument travels on the stack, where
+ * glibc's `syscall()` reads it; only x86_64 has run this (docs/uring.md).
  * Every wrapper returns the raw result (-1 with errno set on failure) so the
  * caller decides what an error means; `lastErrno()` reads errno.
  */

@@ -49,7 +49,6 @@ export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
 export const IORING_FEAT_NODROP = 1 << 1;
 export const IORING_FEAT_EXT_ARG = 1 << 8;
 export const IORING_FEAT_CQE_SKIP = 1 << 11;
-export const IORING_FEAT_MIN_TIMEOUT = 1 << 15;
 const REQUIRED_FEATURES = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
 
 // Enter flags.
@@ -356,10 +355,9 @@ export class Ring {
     // wake-up of its own on every idle wait: measured in ping-pong). Not
     // blocking: ask for a whole batch, and the zero timeout returns at once.
     const minComplete = blocking ? 1 : batch;
-    const minWaitUsec = 0;
     // struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } (both < 2^32 here).
-    // "Forever" is a day: with a batch-wait timeout and no ts the kernel
-    // returns at once; a day's wake-up is a harmless empty poll.
+    // "Forever" is a day, so one arg layout serves every call; a day's
+    // wake-up is a harmless empty poll.
     const ms = blocking ? (timeoutMs < 0 ? FOREVER_MS : timeoutMs) : 0;
     const seconds = Math.floor(ms / 1000);
     view.writeUInt32LE(seconds, tsAt);
@@ -367,12 +365,12 @@ export class Ring {
     view.writeUInt32LE((ms - seconds * 1000) * 1_000_000, tsAt + 8);
     view.writeUInt32LE(0, tsAt + 12);
     // struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz; u32 min_wait_usec; u64 ts }:
-    // no sigmask.
+    // no sigmask, no batch-wait timeout.
     const ts = this.tsAddr;
     view.writeUInt32LE(0, argAt);
     view.writeUInt32LE(0, argAt + 4);
     view.writeUInt32LE(0, argAt + 8);
-    view.writeUInt32LE(minWaitUsec, argAt + 12);
+    view.writeUInt32LE(0, argAt + 12);
     view.writeUInt32LE(ts % 0x100000000, argAt + 16);
     view.writeUInt32LE(Math.floor(ts / 0x100000000), argAt + 20);
     return this.enter(minComplete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
