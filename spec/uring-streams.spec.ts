@@ -10,14 +10,15 @@ process.env.GALE_URING_STREAMS = '1';
 
 import { test } from 'uvu';
 import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
 import { HIGH_WATER, type CompletionSocket } from '../reactor/uring/socket-transport.js';
 import { READ, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
-import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
+import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
+import { AF_INET, AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { Socket } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { fdLeakCheck } from './helpers.js';
@@ -260,6 +261,66 @@ test('many sockets: thousands attached at once, each receives its own bytes', ()
   } finally {
     poller.close();
     for (const [a, b] of pairs) { closeFd(a); closeFd(b); }
+  }
+});
+
+test('10,000 TCP connections from another process, each read through the ring', async () => {
+  // Both ends in this process would need 20,000 fds; RLIMIT_NOFILE here is
+  // 20,000, so a child process holds the client ends.
+  const count = 10_000;
+  const listener = new Socket(AF_INET, SOCK_STREAM);
+  listener.bind(['127.0.0.1', 0]);
+  listener.listen(4096);
+  listener.setBlocking(false);
+  const port = (listener.getsockname() as [string, number])[1];
+  const child = spawn(process.execPath, ['-e', `
+    const net = require('node:net');
+    const sockets = [];
+    let open = 0;
+    function batch(start) {
+      if (start >= ${count}) return;
+      let pending = Math.min(250, ${count} - start);
+      for (let i = 0; i < Math.min(250, ${count} - start); i++) {
+        const s = net.connect(${port}, '127.0.0.1', () => { s.write('x'); open++; if (--pending === 0) batch(start + 250); });
+        s.on('error', (e) => { console.error(e.message); process.exit(2); });
+        sockets.push(s);
+      }
+    }
+    batch(0);
+    process.stdin.on('data', () => process.exit(0));
+  `], { stdio: ['pipe', 'inherit', 'inherit'] });
+  const poller = new URingPoller();
+  const accepted: number[] = [];
+  let received = 0;
+  try {
+    const deadline = Date.now() + 60_000;
+    while ((accepted.length < count || received < count) && Date.now() < deadline) {
+      for (let fd = acceptFd(listener.fileno()); fd >= 0; fd = acceptFd(listener.fileno())) {
+        accepted.push(fd);
+        poller.attach(fd, false)!;
+        poller.register(fd, READ);
+      }
+      const n = poller.poll(accepted.length < count ? 5 : 100);
+      for (let i = 0; i < n; i++) {
+        const socket = (poller as unknown as { socketByFd: CompletionSocket[] }).socketByFd[poller.readyFds[i]!]!;
+        const data = socket.read(16);
+        if (data !== null) received += data.length;
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // let the child's pipe and exits be seen
+    }
+    assert.is(accepted.length, count, 'every connection accepted');
+    assert.is(received, count, 'one byte from each, through the ring');
+    for (const fd of accepted) {
+      (poller as unknown as { socketByFd: CompletionSocket[] }).socketByFd[fd]!.detach();
+      closeFd(fd);
+    }
+    poller.poll(0);
+    assert.is(poller.socketCount(), 0);
+  } finally {
+    child.stdin!.write('done');
+    await new Promise((resolve) => child.once('exit', resolve));
+    poller.close();
+    listener.close();
   }
 });
 
