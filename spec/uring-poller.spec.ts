@@ -7,6 +7,9 @@
  * when the kernel refuses a ring (simulated, and a real EINVAL).
  */
 import { test } from 'uvu';
+import { constants as osConstants } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { URingPoller } from '../reactor/uring/poller.js';
@@ -15,7 +18,7 @@ import { kernelSetup } from '../reactor/uring/ring.js';
 import { EPollPoller } from '../reactor/epoll.js';
 import { ERROR, READ, WRITE, type Poller } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
-import { ffiCounter } from '../reactor/sys/ffi.js';
+import { bind, ffiCounter } from '../reactor/sys/ffi.js';
 import { liveRegions, viewAt } from '../reactor/sys/arena.js';
 import { close as closeFd, getsockoptInt, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
@@ -23,6 +26,7 @@ import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { captureLogs, fdLeakCheck, openFds } from './helpers.js';
 
 const checkFds = fdLeakCheck();
+const tgkill = bind('libc', 'tgkill', 'i32', ['i32', 'i32', 'i32']);
 
 function ready(poller: Poller, timeoutMs = 0): Map<number, number> {
   const n = poller.poll(timeoutMs);
@@ -360,6 +364,36 @@ test('SO_ERROR stays readable on a socket the ring polled (no state left behind)
     poller.close();
     closeFd(a);
     closeFd(b);
+  }
+});
+
+test('a signal during a blocking wait returns 0 (EINTR) so Node can run the handler', async () => {
+  const poller = new URingPoller();
+  const [r, w] = pipe();
+  let signals = 0;
+  const onSignal = () => { signals++; };
+  process.on('SIGUSR2', onSignal);
+  try {
+    poller.register(r, READ);
+    // Aimed at this (the main) thread, whose tid is the pid (as spec/pollers does).
+    tgkill(process.pid, process.pid, 0); // resolve the symbol before a worker uses it
+    const sender = new Worker(new URL('./fixtures/signal-thread.js', import.meta.url), {
+      workerData: { pid: process.pid, tid: process.pid, signal: osConstants.signals.SIGUSR2, delayMs: 100 },
+    });
+    const exited = new Promise((resolve) => sender.once('exit', resolve));
+    const start = performance.now();
+    const n = poller.poll(5000);
+    const waited = performance.now() - start;
+    assert.is(n, 0);
+    assert.ok(waited < 4000, `the signal did not interrupt the wait (${waited} ms)`);
+    await exited;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.is(signals, 1);
+  } finally {
+    process.off('SIGUSR2', onSignal);
+    poller.close();
+    closeFd(r);
+    closeFd(w);
   }
 });
 
