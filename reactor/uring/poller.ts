@@ -27,9 +27,10 @@
  *
  * ## Completion sockets
  * A stream socket can instead be attached (`attach`) as a completion socket
- * (./socket-transport.ts): it is then never polled; multishot RECV and SEND
- * completions feed its state, and `poll()` reports READ/WRITE for it from
- * that state, level-triggered, next to the polled fds. `user_data` is
+ * (./socket-transport.ts): it is never polled for READ; multishot RECV
+ * completions (and SEND completions, with ring sends) feed its state, WRITE
+ * is a one-shot POLLOUT, and `poll()` reports READ/WRITE for it from that
+ * state, level-triggered, next to the polled fds. `user_data` is
  * (socket id, kind << 24 | generation) for those, (fd, POLL << 24 |
  * generation) for polls; internal requests (removes, cancels) carry 0.
  */

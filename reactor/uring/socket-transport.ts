@@ -19,13 +19,14 @@
  *   expects — so reading costs no FFI call at all: one io_uring_enter per
  *   iteration gathers the data of every socket.
  *
- * Writes stay write(2) on every backend, with WRITE a real one-shot POLLOUT
+ * Writes stay write(2) by default, with WRITE a real one-shot POLLOUT
  * when the kernel's buffer is full. That keeps Tornado's write semantics
  * exactly: a write Future resolves when the kernel holds the bytes, so code
  * that awaits a write and then blocks, or stops the loop, or closes the
- * stream, sees them sent. Writing through the ring (SEND from native memory,
- * zero FFI calls) needs the stream to resolve its Futures on the SEND's
- * completion instead; docs/uring.md says what is left to do for that.
+ * stream, sees them sent. With ring sends (`send()`, GALE_URING_STREAMS=2)
+ * the bytes go out as a SEND from native memory, and the stream consumes
+ * them (resolving their Futures) only once the SEND has completed;
+ * docs/uring.md says what that changes.
  *
  * ## Flow control
  * The RECV reads ahead of the stream, but never past `HIGH_WATER` bytes
