@@ -54,9 +54,17 @@ export abstract class IOStreamMixinCase extends AsyncTestCase {
   }
 }
 
-/** Registers the mixin's cases under `className`, each on a fresh case from `make`. */
-export function defineIOStreamMixinTests<C extends IOStreamMixinCase>(className: string, make: () => C): void {
-  const t = testCase(className, make);
+/**
+ * Registers the mixin's cases under `className`, each on a fresh case from
+ * `make`; the cases named in `leftOut` are not registered (the run's spec
+ * file says why).
+ */
+export function defineIOStreamMixinTests<C extends IOStreamMixinCase>(className: string, make: () => C,
+  leftOut: ReadonlySet<string> = new Set()): void {
+  const register = testCase(className, make);
+  const t = (name: string, body: (self: C) => unknown): void => {
+    if (!leftOut.has(name)) register(name, body);
+  };
 
   t('test_streaming_callback_with_data_in_buffer', async (self) => {
     const [server, client] = await self.makeIostreamPair();
@@ -427,16 +435,16 @@ export function defineIOStreamMixinTests<C extends IOStreamMixinCase>(className:
       // Tornado calls server.__class__.read_from_fd, so the stub goes through
       // the stream's own class (IOStream's or SSLIOStream's). An SSLIOStream's
       // readFromFdInto calls readFromFd: the fd is closed once only.
-      const stubbed = server as unknown as { readFromFd(): Buffer | null; readFromFdInto(t: Uint8Array): number | null };
+      const stubbed = server as unknown as { readFromFd(...args: unknown[]): Buffer | null; readFromFdInto(t: Uint8Array): number | null };
       const own = Object.getPrototypeOf(server) as typeof stubbed;
       let fdClosed = false;
       const closeOnce = (): void => {
         if (!fdClosed) closeFd(server.socket.fileno());
         fdClosed = true;
       };
-      stubbed.readFromFd = () => {
+      stubbed.readFromFd = (...args: unknown[]) => {
         closeOnce();
-        return own.readFromFd.call(server);
+        return own.readFromFd.apply(server, args);
       };
       stubbed.readFromFdInto = (target: Uint8Array) => {
         closeOnce();
