@@ -68,8 +68,8 @@ function serverSslOptions(): SSLOptions {
  * client does, so Tornado's make_iostream_pair returned two ready streams;
  * under TLS 1.3 the server finishes one flight after the client, and a
  * server that writes and closes at once (test_read_until_close_after_close)
- * would close before its data could be encrypted (a close drops unsent
- * data, in Tornado as in gale).
+ * would close mid-handshake, which drops what was written (in Tornado as in
+ * gale: no data is sent before the handshake is done).
  */
 abstract class SSLMixinCase extends IOStreamMixinCase {
   override async makeIostreamPair(options: StreamOptions = {}): Promise<[IOStream, IOStream]> {

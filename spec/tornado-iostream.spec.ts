@@ -1,12 +1,13 @@
 /**
  * Tornado 4.4's tornado/test/iostream_test.py, ported call for call:
- * TestIOStream (TestIOStreamMixin over plain IOStreams) and TestPipeIOStream.
+ * TestIOStream (TestIOStreamMixin, from spec/tornado-iostream-mixin.ts, over
+ * plain IOStreams) and TestPipeIOStream. The TLS classes (TestIOStreamSSL,
+ * TestIOStreamSSLContext, TestIOStreamStartTLS, WaitForHandshakeTest) are in
+ * spec/tornado-iostream-ssl.spec.ts.
  *
  * Left out, with the reason:
  * - TestIOStreamWebHTTP and TestIOStreamWebHTTPS (TestIOStreamWebMixin, 7
- *   cases each): they need Tornado's HTTP server and client (and TLS).
- * - TestIOStreamSSL, TestIOStreamSSLContext (the mixin again over
- *   SSLIOStream), TestIOStreamStartTLS (3), WaitForHandshakeTest (4): TLS.
+ *   cases each): they need Tornado's HTTP server and client.
  * - test_read_until_close_with_error: mocks the private
  *   BaseIOStream._try_inline_read (Python-internals mocking).
  *
