@@ -14,7 +14,7 @@
  * fcntl; small sends and receives go through the thread's native arena
  * (numbers only), large ones pass the caller's buffer zero-copy.
  */
-import { CHUNK_SIZE, chunk, outbox, scratch } from '../reactor/sys/arena.js';
+import { CHUNK_SIZE, chunk, scratch } from '../reactor/sys/arena.js';
 import * as sys from '../reactor/sys/libc.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { decodeSockaddr, encodeSockaddr, sockaddrFamily, type Address } from '../reactor/sys/sockaddr.js';
@@ -240,16 +240,7 @@ export class Socket {
   send(data: Uint8Array | string, flags = 0): number {
     const fd = this.checkOpen('send');
     checkInt('flags', flags);
-    const bytes = toBytes(data);
-    const length = bytes.byteLength;
-    const small = length <= CHUNK_SIZE;
-    if (small) outbox.view.set(bytes, 0);
-    for (;;) {
-      const n = (small ? sys.c.send(fd, outbox.addr, length, flags) : sys.c.sendBuf(fd, bytes, length, flags)) as number;
-      if (n >= 0) return n;
-      const err = sys.lastErrno();
-      if (err !== E.EINTR) throw new OSError(err, 'send');
-    }
+    return sys.send(fd, toBytes(data), flags);
   }
 
   /** Sends all of `data`, looping over short sends (blocking sockets; a nonblocking one may throw EAGAIN midway). */
@@ -265,10 +256,10 @@ export class Socket {
     checkInt('flags', flags);
     if (bufsize > CHUNK_SIZE) {
       const target = Buffer.allocUnsafe(bufsize);
-      const n = this.recvRaw(fd, target, bufsize, flags);
+      const n = sys.recvToBuffer(fd, target, bufsize, flags);
       return n === bufsize ? target : Buffer.from(target.subarray(0, n));
     }
-    const n = this.recvRaw(fd, null, bufsize, flags);
+    const n = sys.recvToChunk(fd, bufsize, flags);
     return Buffer.from(chunk.view.subarray(0, n));
   }
 
@@ -279,20 +270,11 @@ export class Socket {
     const want = nbytes ? checkInt('nbytes', nbytes) : buf.byteLength;
     if (want < 0) throw new RangeError('negative buffersize in recvInto');
     if (want > buf.byteLength) throw new RangeError('buffer too small for requested bytes');
-    if (want > CHUNK_SIZE) return this.recvRaw(fd, buf, want, 0);
-    const n = this.recvRaw(fd, null, want, 0);
+    // Up to a chunk: into the arena (numbers only, the cheap call), then copied.
+    if (want > CHUNK_SIZE) return sys.recvToBuffer(fd, buf, want, 0);
+    const n = sys.recvToChunk(fd, want, 0);
     buf.set(chunk.view.subarray(0, n), 0);
     return n;
-  }
-
-  // `target` null: into the arena chunk (numbers only, the cheap call).
-  private recvRaw(fd: number, target: Uint8Array | null, length: number, flags: number): number {
-    for (;;) {
-      const n = (target ? sys.c.recvBuf(fd, target, length, flags) : sys.c.recv(fd, chunk.addr, length, flags)) as number;
-      if (n >= 0) return n;
-      const err = sys.lastErrno();
-      if (err !== E.EINTR) throw new OSError(err, 'recv');
-    }
   }
 
   /** Shuts down one or both directions (SHUT_RD, SHUT_WR, SHUT_RDWR). */

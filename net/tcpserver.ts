@@ -26,6 +26,13 @@ export interface TCPServerOptions {
   maxBufferSize?: number;
   /** Passed to each connection's IOStream (default 64 KiB). */
   readChunkSize?: number;
+  /**
+   * Passed to each connection's IOStream: the most bytes its write buffer
+   * may hold before `write()` throws `StreamBufferFullError` (default: no
+   * limit, as in Tornado). Set it to protect the server from peers that
+   * stop reading.
+   */
+  maxWriteBufferSize?: number;
 }
 
 /** A non-blocking, single-threaded TCP server. Subclass it and override `handleStream`. */
@@ -133,6 +140,7 @@ export class TCPServer {
         ioLoop: this.ioLoop!,
         maxBufferSize: this.options.maxBufferSize,
         readChunkSize: this.options.readChunkSize,
+        maxWriteBufferSize: this.options.maxWriteBufferSize,
       });
       const result = this.handleStream(stream, address);
       if (isThenable(result)) {

@@ -1,18 +1,18 @@
 /**
- * epoll (Linux), level-triggered, like Tornado's `_EPoll`.
+ * epoll (Linux), level-triggered: Tornado's `_EPoll` (tornado/platform/epoll.py
+ * over Python's `select.epoll`).
  *
  * `struct epoll_event` is packed on x86_64 (12 bytes: events u32 @0, data
  * u64 @4) and naturally aligned elsewhere (16 bytes, data @8). We keep the fd
  * in `data`, so a ready event maps straight back to its fd.
  */
-import { allocRegion, type Region } from './sys/arena.js';
-import { c, close, lastErrno } from './sys/libc.js';
+import { allocRegion, freeRegion, type Region } from './sys/arena.js';
+import { close, epollCreate1, epollCtl, epollCtlDel, epollWait } from './sys/libc.js';
 import { OSError, errno as E } from './sys/errors.js';
 import { MAX_EVENTS, type Poller } from './poller.js';
 
 const EPOLL_CLOEXEC = 0o2000000;
 const EPOLL_CTL_ADD = 1;
-const EPOLL_CTL_DEL = 2;
 const EPOLL_CTL_MOD = 3;
 const EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
 const DATA_OFFSET = process.arch === 'x64' ? 4 : 8;
@@ -34,9 +34,7 @@ export class EPollPoller implements Poller {
   private readonly ctlEvent: Region;
 
   constructor() {
-    const fd = c.epollCreate1(EPOLL_CLOEXEC) as number;
-    if (fd < 0) throw new OSError(lastErrno(), 'epoll_create1');
-    this.epfd = fd;
+    this.epfd = epollCreate1(EPOLL_CLOEXEC);
     this.events = allocRegion(MAX_EVENTS * EVENT_SIZE);
     this.ctlEvent = allocRegion(16);
   }
@@ -56,22 +54,13 @@ export class EPollPoller implements Poller {
 
   unregister(fd: number): void {
     if (this.epfd < 0) return; // closed: the kernel dropped everything
-    if ((c.epollCtl(this.epfd, EPOLL_CTL_DEL, fd, this.ctlEvent.addr) as number) < 0) {
-      const err = lastErrno();
-      // The fd may have been closed before its handler was removed; the
-      // kernel already dropped it from the set.
-      if (err !== E.EBADF && err !== E.ENOENT) throw new OSError(err, 'epoll_ctl');
-    }
+    // Tolerates an fd closed before its handler was removed.
+    epollCtlDel(this.epfd, fd, this.ctlEvent.addr);
   }
 
   poll(timeoutMs: number): number {
     if (this.epfd < 0) throw new OSError(E.EBADF, 'epoll_wait');
-    const n = c.epollWait(this.epfd, this.events.addr, MAX_EVENTS, timeoutMs) as number;
-    if (n < 0) {
-      const err = lastErrno();
-      if (err === E.EINTR) return 0;
-      throw new OSError(err, 'epoll_wait');
-    }
+    const n = epollWait(this.epfd, this.events.addr, MAX_EVENTS, timeoutMs);
     const view = this.events.view;
     for (let i = 0, at = 0; i < n; i++, at += EVENT_SIZE) {
       this.readyEvents[i] = view.readUInt32LE(at);
@@ -85,16 +74,14 @@ export class EPollPoller implements Poller {
     if (this.epfd < 0) return;
     close(this.epfd);
     this.epfd = -1;
-    c.free(this.events.addr);
-    c.free(this.ctlEvent.addr);
+    freeRegion(this.events);
+    freeRegion(this.ctlEvent);
   }
 
   private ctl(op: number, fd: number, events: number): void {
     // After close() the event memory is freed: never write to it.
     if (this.epfd < 0) throw new OSError(E.EBADF, 'epoll_ctl');
     encodeEpollEvent(this.ctlEvent.view, 0, fd, events);
-    if ((c.epollCtl(this.epfd, op, fd, this.ctlEvent.addr) as number) < 0) {
-      throw new OSError(lastErrno(), 'epoll_ctl');
-    }
+    epollCtl(this.epfd, op, fd, this.ctlEvent.addr);
   }
 }

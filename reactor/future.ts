@@ -1,5 +1,6 @@
 /**
- * `Future`: Tornado's placeholder for an asynchronous result, which is also a
+ * `Future`: Tornado's placeholder for an asynchronous result
+ * (`tornado.concurrent.Future` and its helpers), which is also a
  * `PromiseLike`, so `await future` works anywhere.
  *
  * Semantics follow Tornado's Future with asyncio's cancellation (which the

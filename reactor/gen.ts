@@ -1,6 +1,7 @@
 /**
  * Tornado's `gen` helpers that still matter with `async`/`await`: `sleep`,
- * `withTimeout`, `moment` and `multi`.
+ * `withTimeout`, `moment` and `multi` (from `tornado.gen`; coroutines
+ * themselves are plain `async` functions).
  */
 import { appLog } from './log.js';
 import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';

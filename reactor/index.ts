@@ -1,12 +1,14 @@
 /**
  * gale/reactor: the event loop and everything it is made of, as API.md
- * names them — `IOLoop`, `PeriodicCallback`, `Future` and the gen helpers,
- * the executors, logging and `OSError`.
+ * names them — `IOLoop` (Tornado's `tornado.ioloop`) and its misuse errors,
+ * `PeriodicCallback`, `Future` and the gen helpers, the executors, logging
+ * and `OSError`.
  *
  * Modules inside gale import each other's files directly, never this one;
  * it exists for applications (`import { IOLoop } from 'gale/reactor'`).
  */
 export { IOLoop, TimeoutHandle, type FdLike, type IOLoopOptions, type IOLoopStats } from './ioloop.js';
+export { LoopStateError, FdRegistrationError } from './loop-errors.js';
 export { PeriodicCallback } from './periodic.js';
 export {
   Future, CancelledError, InvalidStateError, TimeoutError, isFuture, chainFuture,

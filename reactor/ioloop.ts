@@ -1,7 +1,11 @@
 /**
- * IOLoop: gale's reactor — Tornado's `PollIOLoop`, on raw fds, inside Node.
+ * IOLoop: gale's reactor — Tornado's `tornado.ioloop` (`PollIOLoop`), on
+ * raw fds, inside Node.
  *
  * ## One iteration, and why each phase is where it is
+ *
+ * `iteration()` below runs these phases top to bottom, like the body of
+ * Tornado's `while True:` in `PollIOLoop.start` or libuv's `uv_run`:
  *
  *   1. Take the callbacks queued so far and the timeouts that are due.
  *      Callbacks added while these run wait for the next iteration, so a
@@ -11,32 +15,33 @@
  *   2. Run the callbacks, then the due timeouts. An exception from any of
  *      them is logged ("Exception in callback …") and the loop goes on; a
  *      callback that returns a Promise or Future has its failure logged too.
- *   3. Poll. The timeout is 0 when callbacks are queued *or when anything ran
- *      in step 2*: what ran may have resolved Promises whose continuations
- *      (microtasks) have not run yet, and they can only run once we return
- *      to Node, so blocking now could sleep through work that is already
- *      due. Otherwise the poll waits until the next timeout (capped at an
- *      hour, like Tornado) or for I/O.
+ *   3. Poll, for as long as `pollTimeout()` allows (its rules are listed
+ *      there). With Node interop, finding that out may first take a hop into
+ *      libuv's poll phase; the iteration then continues from there.
  *   4. Dispatch `handler(fd, events)` for each ready fd. Readiness is
  *      snapshotted first: a handler removed by an earlier handler in the same
- *      round is not called (Tornado pops its pending events).
- *   5. Yield to Node with `setImmediate`, then start the next iteration.
+ *      iteration is not called (Tornado pops its pending events).
+ *   5. Yield to Node with `setImmediate`, which starts the next iteration.
  *      This is the loop's only cooperation point: microtasks (`await`
  *      continuations, Promise reactions), `process.nextTick`, and whatever
  *      libuv has ready run here. An `async` function awaiting a gale Future
  *      therefore resumes right after the iteration that resolved it. (An
  *      `await Promise.resolve()` would not do: it starves nextTick and libuv.)
  *
+ * A loop that is no longer running stops at the top of an iteration, or
+ * just before polling (Tornado's `if not self._running: break`).
+ *
  * ## Living beside Node's own event loop
  *
  * While the reactor blocks in epoll/poll/kqueue, Node's libuv loop cannot
- * run. See ./node-interop.ts for how gale keeps it working: libuv's backend
- * fd sits in the reactor's poll set (a ready libuv means "yield now"), and
- * before a blocking wait the loop hops into libuv's poll phase once to learn
- * when the next Node timer is due (unless its last answer provably still
- * holds). `nodeInterop: false` turns all of this off for a loop that owns
- * the thread outright; it is also the only choice in worker threads, because
- * libuv exports only the main thread's loop (`uv_default_loop`).
+ * run. ./node-interop.ts keeps it working, and all its state is one
+ * `NodeInterop` object: libuv's backend fd sits in the reactor's poll set (a
+ * ready libuv means "yield now"), and before a blocking wait the loop hops
+ * into libuv's poll phase once to learn when the next Node timer is due
+ * (unless its last answer provably still holds). `nodeInterop: false` turns
+ * all of this off for a loop that owns the thread outright; it is also the
+ * only choice in worker threads, because libuv exports only the main
+ * thread's loop (`uv_default_loop`).
  *
  * ## Counting FFI calls
  *
@@ -54,7 +59,8 @@ import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
-import { PollPhaseHop, asyncIdMark, nodeBackendFd, nodeHasImmediates, nodeTimeoutMs } from './node-interop.js';
+import { NodeInterop } from './node-interop.js';
+import { FdRegistrationError, LoopStateError } from './loop-errors.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
 
 export { TimeoutHandle };
@@ -99,9 +105,6 @@ interface HandlerEntry {
 /** Tornado's `_POLL_TIMEOUT`: even an idle loop wakes once an hour. */
 const MAX_POLL_MS = 3600 * 1000;
 
-/** How long libuv's answer for Node's next timer is reused at most (seconds). */
-const NODE_ANSWER_TRUST_S = 1;
-
 // Per thread: each worker thread gets its own module instance.
 let currentLoop: IOLoop | null = null;
 let instanceLoop: IOLoop | null = null;
@@ -120,6 +123,16 @@ export class IOLoop {
   static readonly WRITE = 0x004 as const;
   /** An error or hang-up on the fd. */
   static readonly ERROR = 0x018 as const;
+
+  // The same four on every instance: Tornado code writes `self.io_loop.READ`.
+  /** `IOLoop.NONE`, for code that reads it from the loop instance. */
+  readonly NONE = IOLoop.NONE;
+  /** `IOLoop.READ`, for code that reads it from the loop instance. */
+  readonly READ = IOLoop.READ;
+  /** `IOLoop.WRITE`, for code that reads it from the loop instance. */
+  readonly WRITE = IOLoop.WRITE;
+  /** `IOLoop.ERROR`, for code that reads it from the loop instance. */
+  readonly ERROR = IOLoop.ERROR;
 
   /** Which readiness backend this loop uses. */
   readonly pollerName: PollerName;
@@ -141,38 +154,36 @@ export class IOLoop {
   private previousCurrent: IOLoop | null = null;
   private readonly counts: IOLoopStats = { iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0 };
   private ffiSeen = 0; // ffiCounter.calls at the last charge (see chargeFfiCalls)
-  private readonly nodeFd: number = -1;
-  private readonly hop: PollPhaseHop | null = null;
+  private readonly interop: NodeInterop | null = null;
   private blockingThresholdMs = 0;
   private readonly tracing: boolean;
   private failingCallback: unknown = null;
   private executor: Executor | null = null;
-  // Node's next timer as the last hop read it (loop clock; Infinity: none),
-  // and the async-id mark taken then (-1: none); see knownNodeTimeoutMs().
-  private nodeTimerDeadline = Infinity;
-  private nodeAnswerAt = 0;
-  private asyncMark = -1;
   // Per-iteration figures for trace mode.
   private traceRan = 0;
   private traceTimeouts = 0;
 
+  /**
+   * @throws {LoopStateError} with `makeCurrent: true` while another loop is
+   * current, or `nodeInterop: true` in a worker thread.
+   */
   constructor(options: IOLoopOptions = {}) {
     // Refuse before acquiring anything: a failed construction must not leak
     // the poller's fd or the interop channel.
-    if (options.makeCurrent && IOLoop.current(false) !== null) throw new Error('current IOLoop already exists');
+    if (options.makeCurrent && IOLoop.current(false) !== null) throw new LoopStateError('current IOLoop already exists');
     // libuv exports only uv_default_loop(), the main thread's loop: a worker's
     // own event loop cannot be watched or asked for its timers from here.
     const nodeInterop = options.nodeInterop ?? isMainThread;
     if (nodeInterop && !isMainThread) {
-      throw new Error('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
+      throw new LoopStateError('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
     }
     this.poller = createPoller(options.poller ?? 'auto');
     this.pollerName = this.poller.name;
     this.tracing = options.trace ?? process.env.GALE_TRACE === '1';
     if (nodeInterop) {
-      this.nodeFd = nodeBackendFd();
-      this.poller.register(this.nodeFd, IOLoop.READ);
-      this.hop = new PollPhaseHop();
+      const interop = new NodeInterop(() => this.time());
+      this.interop = interop;
+      this.poller.register(interop.fd, IOLoop.READ);
     }
     if (options.makeCurrent === undefined) {
       if (IOLoop.current(false) === null) this.makeCurrent();
@@ -218,9 +229,13 @@ export class IOLoop {
     currentLoop = this;
   }
 
-  /** Installs this loop as the global instance. */
+  /**
+   * Installs this loop as the global instance.
+   *
+   * @throws {LoopStateError} if a global instance exists already.
+   */
   install(): void {
-    if (instanceLoop) throw new Error('IOLoop instance already initialized');
+    if (instanceLoop) throw new LoopStateError('IOLoop instance already initialized');
     instanceLoop = this;
   }
 
@@ -228,11 +243,13 @@ export class IOLoop {
 
   /**
    * Runs the loop until `stop()`. The returned Promise settles once the loop
-   * has stopped. Throws at once if the loop is already running.
+   * has stopped.
+   *
+   * @throws {LoopStateError} at once, if the loop is already running or closed.
    */
   start(): Promise<void> {
-    if (this.closing) throw new Error('IOLoop is closing');
-    if (this.running) throw new Error('IOLoop is already running');
+    if (this.closing) throw new LoopStateError('IOLoop is closing');
+    if (this.running) throw new LoopStateError('IOLoop is already running');
     if (this.stopped) {
       // stop() before start(): Tornado returns at once.
       this.stopped = false;
@@ -245,7 +262,7 @@ export class IOLoop {
     return new Promise<void>((resolve, reject) => {
       this.settleStart = resolve;
       this.failStart = reject;
-      setImmediate(this.turn);
+      setImmediate(this.iteration);
     });
   }
 
@@ -263,10 +280,11 @@ export class IOLoop {
   /**
    * Starts the loop, runs `func`, and stops the loop when what `func`
    * returned (a value, a Promise or a Future) is done. With `timeout`
-   * seconds, rejects with `TimeoutError` if it takes longer.
+   * seconds, rejects with `TimeoutError` if it takes longer. Rejects with
+   * `LoopStateError` if the loop is already running.
    */
   async runSync<T>(func: () => T | PromiseLike<T>, timeout?: number): Promise<T> {
-    if (this.running) throw new Error('IOLoop is already running');
+    if (this.running) throw new LoopStateError('IOLoop is already running');
     let outcome: Future<T> | null = null;
     // Only this run may be stopped by this run's outcome: work that outlives
     // a timed-out run must not end the next one when it finally completes.
@@ -315,27 +333,37 @@ export class IOLoop {
     this.callbacks = [];
     this.callbackArgs = [];
     this.poller.close();
-    this.hop?.close();
+    this.interop?.close();
     if (currentLoop === this) currentLoop = null;
     if (instanceLoop === this) instanceLoop = null;
   }
 
   // ------------------------------------------------------------ handlers
 
-  /** Calls `handler(fd, events)` whenever `fd` has any of `events`. */
+  /**
+   * Calls `handler(fd, events)` whenever `fd` has any of `events` (ERROR is
+   * always watched too). What a handler must expect — level-triggered
+   * reports, ERROR alone, spurious readiness — is stated in ./poller.ts.
+   *
+   * @throws {FdRegistrationError} if `fd` already has a handler.
+   */
   addHandler<F extends FdLike>(fd: F, handler: (fd: F, events: number) => void, events: number): void {
     const fileno = filenoOf(fd);
-    if (this.handlers.has(fileno)) throw new Error(`fd ${fileno} is already registered`);
+    if (this.handlers.has(fileno)) throw new FdRegistrationError(fileno, `fd ${fileno} is already registered`);
     const mask = events | IOLoop.ERROR;
     this.poller.register(fileno, mask);
     this.handlers.set(fileno, { target: fd, handler, events: mask, removed: false });
   }
 
-  /** Changes the events watched on `fd`; a no-op if they are unchanged. */
+  /**
+   * Changes the events watched on `fd`; a no-op if they are unchanged.
+   *
+   * @throws {FdRegistrationError} if `fd` has no handler.
+   */
   updateHandler(fd: FdLike, events: number): void {
     const fileno = filenoOf(fd);
     const entry = this.handlers.get(fileno);
-    if (!entry) throw new Error(`fd ${fileno} is not registered`);
+    if (!entry) throw new FdRegistrationError(fileno, `fd ${fileno} is not registered`);
     const mask = events | IOLoop.ERROR;
     if (mask === entry.events) return;
     this.poller.modify(fileno, mask);
@@ -453,108 +481,48 @@ export class IOLoop {
 
   // ------------------------------------------------------------ the iteration
 
-  private readonly turn = (): void => {
+  /**
+   * One iteration, phases 1–5 of the comment at the top of this file.
+   * `start()` schedules the first; each one schedules the next (phase 5).
+   */
+  private readonly iteration = (): void => {
     try {
-      this.runIteration();
+      if (!this.running) return this.finishStopping();
+      this.counts.iterations++;
+      const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
+      const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
+      if (timeoutMs === null) {
+        // Only libuv can tell (rule 4): continue from its poll phase.
+        return this.interop!.hop(this.iterationInPollPhase);
+      }
+      this.pollDispatchAndYield(timeoutMs); // phases 3–5: poll, dispatch, yield
     } catch (error) {
       this.crash(error);
+    } finally {
+      this.chargeFfiCalls();
     }
-    this.chargeFfiCalls();
   };
 
   /**
-   * Charges the loop with every FFI call made on its thread since the last
-   * charge: its own phases, and also the `await` continuations and Node
-   * callbacks that ran between its turns (a stream write issued after
-   * `await stream.readBytes()` happens there, not inside the turn).
+   * The rest of an iteration that hopped into libuv's poll phase to learn
+   * when Node's next timer is due (`pollTimeout()`, rule 4).
    */
-  private chargeFfiCalls(): void {
-    const now = ffiCounter.calls;
-    this.counts.ffiCalls += now - this.ffiSeen;
-    this.ffiSeen = now;
-  }
-
-  private readonly pollPhaseTurn = (): void => {
+  private readonly iterationInPollPhase = (): void => {
     try {
       if (!this.running) {
-        this.hop!.settle(); // stopped or closed while hopping: let the port go
+        this.interop!.settle(); // stopped or closed while hopping: let the hop go
         return this.finishStopping();
       }
-      // Time has passed and microtasks have run since the first half.
-      let timeoutMs = this.pollTimeout(false);
-      this.asyncMark = -1;
-      if (timeoutMs !== 0) {
-        // Asked before settle() unrefs the hop's port: with no active handle
-        // libuv answers 0 whatever timers exist (see ./node-interop.ts).
-        const nodeMs = nodeTimeoutMs();
-        this.nodeAnswerAt = this.time();
-        this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.nodeAnswerAt + nodeMs / 1000;
-        this.asyncMark = asyncIdMark();
-        if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
-      }
-      this.hop!.settle();
-      this.pollAndContinue(timeoutMs);
+      // Time has passed, and microtasks have run, since phase 2: compute again.
+      this.pollDispatchAndYield(this.pollTimeout(false, true)); // phases 3–5: poll, dispatch, yield
     } catch (error) {
       this.crash(error);
+    } finally {
+      this.chargeFfiCalls();
     }
-    this.chargeFfiCalls();
   };
 
-  private runIteration(): void {
-    if (!this.running) return this.finishStopping();
-    this.counts.iterations++;
-    const ran = this.runCallbacksAndTimeouts();
-    let timeoutMs = this.pollTimeout(ran);
-    if (timeoutMs !== 0 && this.hop) {
-      if (nodeHasImmediates()) {
-        timeoutMs = 0;
-      } else {
-        // About to block: Node's next timer must cap the wait. Unref'd timers
-        // (socket timeouts, housekeeping intervals) count too, and only libuv
-        // sees those: hop into its poll phase and ask, unless the last answer
-        // provably still holds.
-        const nodeMs = this.knownNodeTimeoutMs();
-        if (nodeMs === null) {
-          this.hop.schedule(this.pollPhaseTurn);
-          return;
-        }
-        if (nodeMs >= 0 && nodeMs < timeoutMs) timeoutMs = nodeMs;
-      }
-    }
-    this.pollAndContinue(timeoutMs);
-  }
-
-  /**
-   * Ms until Node's next timer (-1: none) as the last hop read it, if that
-   * answer still holds; null if the loop must hop and ask libuv again.
-   *
-   * It holds while nothing on this thread created an async resource since:
-   * every Node timer, ref'd or not, is one (a Timeout takes a fresh async
-   * id), and so is whatever could lead to one (a request, a connection, an
-   * immediate, a nextTick). Async ids come from one counter, so a probe
-   * that finds it moved by exactly two since the last one — the
-   * setImmediate that started this turn, and this probe itself — proves it.
-   * Anything else, or the known deadline passing, means ask again. A
-   * rescheduled running timer (`refresh()`, an interval re-arming) only
-   * moves later, so the old answer just wakes the loop early; a fired timer
-   * that `refresh()` reactivates takes a fresh id.
-   */
-  private knownNodeTimeoutMs(): number | null {
-    const previous = this.asyncMark;
-    const mark = asyncIdMark();
-    this.asyncMark = mark;
-    if (previous < 0 || mark !== previous + 2) return null;
-    // A safety net for timers libuv starts with no async resource behind
-    // them (V8's delayed platform tasks): trust an answer for a second only.
-    const now = this.time();
-    const trustMs = Math.ceil((this.nodeAnswerAt + NODE_ANSWER_TRUST_S - now) * 1000);
-    if (trustMs <= 0) return null;
-    if (this.nodeTimerDeadline === Infinity) return trustMs;
-    const ms = Math.ceil((this.nodeTimerDeadline - now) * 1000);
-    return ms > 0 ? Math.min(ms, trustMs) : null;
-  }
-
-  /** Steps 1–2. Returns whether anything ran. */
+  /** Phases 1–2. Returns whether anything ran. */
   private runCallbacksAndTimeouts(): boolean {
     const due = this.dueTimeouts;
     if (this.timers.size) this.timers.popDue(this.time(), due);
@@ -586,21 +554,60 @@ export class IOLoop {
     return ncallbacks + ntimeouts > 0;
   }
 
-  /** Step 3's timeout, in ms: 0 (don't block), or until the next timeout. */
-  private pollTimeout(ranSomething: boolean): number {
-    if (ranSomething || this.callbacks.length) return 0;
-    const next = this.timers.nextDeadline();
-    if (next === null) return MAX_POLL_MS;
-    const ms = Math.ceil((next - this.time()) * 1000);
-    return ms <= 0 ? 0 : Math.min(ms, MAX_POLL_MS);
+  /**
+   * How long phase 3 may block, in ms. The rules, in order (libuv's
+   * design.rst lists its own the same way):
+   *
+   *   1. 0 if anything ran in phase 2 or callbacks are queued: what ran may
+   *      have resolved Promises whose continuations (microtasks) have not
+   *      run yet, and they only run once the loop returns to Node (phase 5),
+   *      so blocking now could sleep through work that is already due.
+   *   2. Otherwise until the loop's next timeout (0 if it is due), capped at
+   *      an hour (`MAX_POLL_MS`): even an idle loop wakes now and then, as
+   *      Tornado's does.
+   *   With Node interop, and only when rules 1–2 would block:
+   *   3. 0 if the application has `setImmediate` callbacks queued, so they
+   *      run in this iteration's phase 5 rather than after a wait.
+   *   4. No longer than until Node's next timer, ref'd or not. Only libuv
+   *      knows it, and it tells only from its poll phase. If its last answer
+   *      provably still holds, that caps the wait; if not, this returns null
+   *      and the iteration hops into libuv's poll phase and calls again with
+   *      `inPollPhase` (where rule 3 is libuv's own: it answers 0 while
+   *      immediates are queued). See `NodeInterop`.
+   */
+  private pollTimeout(ranSomething: boolean, inPollPhase: true): number;
+  private pollTimeout(ranSomething: boolean, inPollPhase?: false): number | null;
+  private pollTimeout(ranSomething: boolean, inPollPhase = false): number | null {
+    let ms = 0; // rule 1
+    if (!ranSomething && this.callbacks.length === 0) {
+      const next = this.timers.nextDeadline(); // rule 2
+      if (next === null) {
+        ms = MAX_POLL_MS;
+      } else {
+        ms = Math.ceil((next - this.time()) * 1000);
+        ms = ms <= 0 ? 0 : Math.min(ms, MAX_POLL_MS);
+      }
+    }
+    const interop = this.interop;
+    if (interop === null) return ms;
+    if (inPollPhase) return interop.capInPollPhase(ms); // rule 4, asking libuv if ms > 0
+    return ms === 0 ? 0 : interop.capBeforeBlocking(ms); // rules 3–4 from what is known
   }
 
-  /** Steps 3–5. */
-  private pollAndContinue(timeoutMs: number): void {
+  /** Phases 3–5: poll, dispatch, and schedule the next iteration. */
+  private pollDispatchAndYield(timeoutMs: number): void {
+    // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
     const started = this.tracing ? performance.now() : 0;
+    const n = this.poller.poll(timeoutMs); // phase 3
+    this.dispatch(n); // phase 4
+    if (this.tracing) this.traceIteration(timeoutMs, n, started);
+    setImmediate(this.iteration); // phase 5
+  }
+
+  /** Phase 4: calls the handler of each of the `n` ready fds. */
+  private dispatch(n: number): void {
     const poller = this.poller;
-    const n = poller.poll(timeoutMs);
     const fds = poller.readyFds;
     const entries = this.readyEntries;
     for (let i = 0; i < n; i++) entries[i] = this.handlers.get(fds[i]!);
@@ -613,8 +620,18 @@ export class IOLoop {
       this.runHandler(entry, poller.readyEvents[i]!);
     }
     this.counts.events += dispatched;
-    if (this.tracing) this.traceIteration(timeoutMs, n, started);
-    setImmediate(this.turn);
+  }
+
+  /**
+   * Charges the loop with every FFI call made on its thread since the last
+   * charge: its own phases, and also the `await` continuations and Node
+   * callbacks that ran between its iterations (a stream write issued after
+   * `await stream.readBytes()` happens there, not inside the iteration).
+   */
+  private chargeFfiCalls(): void {
+    const now = ffiCounter.calls;
+    this.counts.ffiCalls += now - this.ffiSeen;
+    this.ffiSeen = now;
   }
 
   private runCallback(callback: Callback, args: any[]): void {
@@ -661,10 +678,11 @@ export class IOLoop {
   }
 
   private traceIteration(timeoutMs: number, n: number, started: number): void {
+    const nodeFd = this.interop?.fd ?? -1;
     const ready: string[] = [];
     for (let i = 0; i < n; i++) {
       const fd = this.poller.readyFds[i]!;
-      ready.push(`${fd === this.nodeFd ? 'node' : fd}:${eventNames(this.poller.readyEvents[i]!)}`);
+      ready.push(`${fd === nodeFd ? 'node' : fd}:${eventNames(this.poller.readyEvents[i]!)}`);
     }
     genLog.info(
       `[trace] iteration ${this.counts.iterations}: ran ${this.traceRan} callbacks, ${this.traceTimeouts} timeouts; ` +

@@ -1,5 +1,6 @@
 /**
- * kqueue (macOS and the BSDs), like Tornado's `_KQueue`.
+ * kqueue (macOS and the BSDs): Tornado's `_KQueue` (tornado/platform/kqueue.py
+ * over Python's `select.kqueue`).
  *
  * UNVERIFIED ON A REAL HOST: gale is developed on Linux, where kqueue does
  * not exist. The struct encoding and decoding below are unit-tested on Linux
@@ -13,8 +14,8 @@
  * kqueue watches read and write as two separate filters, so a mask change is
  * up to two changes (add one filter, delete the other).
  */
-import { allocRegion, type Region } from './sys/arena.js';
-import { c, close, lastErrno } from './sys/libc.js';
+import { allocRegion, freeRegion, type Region } from './sys/arena.js';
+import { close, keventChange, keventWait, kqueue } from './sys/libc.js';
 import { OSError, errno as E } from './sys/errors.js';
 import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from './poller.js';
 
@@ -99,9 +100,7 @@ export class KQueuePoller implements Poller {
   private readonly watched = new Map<number, number>();
 
   constructor() {
-    const kq = c.kqueue() as number;
-    if (kq < 0) throw new OSError(lastErrno(), 'kqueue');
-    this.kq = kq;
+    this.kq = kqueue();
     this.changes = allocRegion(2 * this.size);
     this.results = allocRegion(MAX_EVENTS * this.size);
     this.timeout = allocRegion(16);
@@ -133,12 +132,7 @@ export class KQueuePoller implements Poller {
       this.timeout.view.writeBigInt64LE(BigInt((timeoutMs % 1000) * 1_000_000), 8);
       timeoutAddr = this.timeout.addr;
     }
-    const n = c.kevent(this.kq, 0, 0, this.results.addr, MAX_EVENTS, timeoutAddr) as number;
-    if (n < 0) {
-      const err = lastErrno();
-      if (err === E.EINTR) return 0;
-      throw new OSError(err, 'kevent');
-    }
+    const n = keventWait(this.kq, this.results.addr, MAX_EVENTS, timeoutAddr);
     // Read and write arrive as separate records: merge them per fd.
     let found = 0;
     const index = new Map<number, number>();
@@ -162,9 +156,9 @@ export class KQueuePoller implements Poller {
     close(this.kq);
     this.kq = -1;
     this.watched.clear();
-    c.free(this.changes.addr);
-    c.free(this.results.addr);
-    c.free(this.timeout.addr);
+    freeRegion(this.changes);
+    freeRegion(this.results);
+    freeRegion(this.timeout);
   }
 
   private apply(fd: number, from: number, to: number): void {
@@ -173,8 +167,6 @@ export class KQueuePoller implements Poller {
     // After close() the change array is freed: never write to it.
     if (this.kq < 0) throw new OSError(E.EBADF, 'kevent');
     changes.forEach((ev, i) => encodeKevent(this.changes.view, i * this.size, ev, this.size));
-    if ((c.kevent(this.kq, this.changes.addr, changes.length, 0, 0, 0) as number) < 0) {
-      throw new OSError(lastErrno(), 'kevent');
-    }
+    keventChange(this.kq, this.changes.addr, changes.length);
   }
 }

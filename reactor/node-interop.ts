@@ -1,12 +1,14 @@
 /**
  * Node coexistence: how a gale loop that blocks in its own poller keeps
- * Node's event loop (libuv) working.
+ * Node's event loop (libuv) working. Tornado has no counterpart (its loop
+ * owns the thread); the IOLoop talks to this file only through one
+ * `NodeInterop` object (at the bottom), whose interface is stated there.
  *
  * 1. libuv's I/O. libuv's backend (its epoll fd on Linux, kqueue on macOS)
  *    is itself pollable: it is readable when any libuv watcher is ready. The
  *    IOLoop registers it like any fd; when it fires, the loop simply yields
  *    to Node (`setImmediate`), and libuv runs the ready work — fs, child
- *    processes, worker messages, signal handlers — in that turn.
+ *    processes, worker messages, signal handlers — before the next iteration.
  *
  * 2. Node's timers are not fds. libuv computes its poll timeout from its
  *    timer heap, and `uv_backend_timeout()` exposes that number. But inside a
@@ -33,7 +35,7 @@
  *    (as a deadline) and reused while it provably holds: a new Node timer,
  *    like anything else asynchronous, takes a fresh async id, and
  *    `asyncIdMark()` shows whether any was taken since the hop (see
- *    `IOLoop.knownNodeTimeoutMs`; a fired timer reactivated by `refresh()`
+ *    `NodeInterop.knownTimeoutMs`; a fired timer reactivated by `refresh()`
  *    takes a fresh id too). In steady I/O with nothing new on Node's side
  *    the loop hops about once a second: an answer is trusted for a second
  *    at most, for timers libuv runs with no async resource behind them
@@ -46,27 +48,27 @@
  *    reading libuv's private `uv_loop_t` layout (breaks across versions).
  *
  * 3. Pending `setImmediate` callbacks of the application ('Immediate' in the
- *    same list) make the loop poll without blocking, so they run next turn.
+ *    same list) make the loop poll without blocking, so they run at once.
  */
 import { AsyncResource } from 'node:async_hooks';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { c } from './sys/libc.js';
+import { uvBackendFd, uvBackendTimeout, uvDefaultLoop } from './sys/libc.js';
 
 let uvLoop = 0;
 
 function defaultUvLoop(): number {
-  if (!uvLoop) uvLoop = c.uvDefaultLoop() as number;
+  if (!uvLoop) uvLoop = uvDefaultLoop();
   return uvLoop;
 }
 
 /** libuv's backend fd for this thread's Node event loop. */
 export function nodeBackendFd(): number {
-  return c.uvBackendFd(defaultUvLoop()) as number;
+  return uvBackendFd(defaultUvLoop());
 }
 
 /**
  * Whether the application has setImmediate callbacks queued (one cheap call,
- * no FFI): the loop then polls without blocking, so they run next turn.
+ * no FFI): the loop then polls without blocking, so they run at once.
  */
 export function nodeHasImmediates(): boolean {
   return process.getActiveResourcesInfo().includes('Immediate');
@@ -77,7 +79,7 @@ export function nodeHasImmediates(): boolean {
  * from libuv's poll phase: call it inside `PollPhaseHop`'s callback.
  */
 export function nodeTimeoutMs(): number {
-  return c.uvBackendTimeout(defaultUvLoop()) as number;
+  return uvBackendTimeout(defaultUvLoop());
 }
 
 const probeOptions = { requireManualDestroy: true };
@@ -127,8 +129,8 @@ export class PollPhaseHop {
   }
 
   /**
-   * Closes the channel. A callback still waiting for its hop runs on the
-   * next turn instead (its message will never arrive): the loop that
+   * Closes the channel. A callback still waiting for its hop runs from a
+   * setImmediate instead (its message will never arrive): the loop that
    * scheduled it must get to see that it was closed, and settle.
    */
   close(): void {
@@ -137,5 +139,116 @@ export class PollPhaseHop {
     const run = this.pending;
     this.pending = null;
     if (run) setImmediate(run);
+  }
+}
+
+/** How long libuv's answer for Node's next timer is reused at most (seconds). */
+const ANSWER_TRUST_S = 1;
+
+/**
+ * Everything one IOLoop needs to live beside Node's event loop, and all the
+ * state it keeps for that. The loop's whole interface to it:
+ *
+ * - `fd`: libuv's backend fd. The loop registers it for READ; when it is
+ *   ready there is nothing to dispatch, the loop just yields to Node.
+ * - `capBeforeBlocking(ms)`: the loop is about to block for `ms` (> 0) in
+ *   an ordinary iteration (a setImmediate callback). Returns the wait Node
+ *   allows — 0 if Node has immediates queued, else `ms` capped by Node's
+ *   next timer when the last answer about it still holds — or null: only
+ *   libuv's poll phase can tell, so `hop` there first.
+ * - `hop(resume)`: runs `resume` once from libuv's poll phase. There,
+ *   `capInPollPhase(ms)` asks libuv (only if `ms` > 0), remembers the answer
+ *   and lets the hop go; or `settle()` lets it go without asking, for a loop
+ *   that stopped meanwhile.
+ * - `close()`: releases the hop's channel.
+ */
+export class NodeInterop {
+  /** libuv's backend fd (the loop watches it for READ). */
+  readonly fd: number;
+  private readonly pollPhase = new PollPhaseHop();
+  private readonly now: () => number;
+  // Node's next timer as the last hop read it (on `now`'s clock; Infinity:
+  // none), when that was, and the async-id mark taken then (-1: none, ask).
+  private nodeTimerDeadline = Infinity;
+  private answeredAt = 0;
+  private asyncMark = -1;
+
+  /** `now` is the loop's clock, in seconds (tests may fake it). */
+  constructor(now: () => number) {
+    this.now = now;
+    this.fd = nodeBackendFd();
+  }
+
+  /** See the class comment: `ms` capped by what is known, or null (hop first). */
+  capBeforeBlocking(ms: number): number | null {
+    if (nodeHasImmediates()) return 0;
+    const nodeMs = this.knownTimeoutMs();
+    if (nodeMs === null) return null;
+    return nodeMs >= 0 && nodeMs < ms ? nodeMs : ms;
+  }
+
+  /** Runs `resume` from libuv's next poll phase (one at a time). */
+  hop(resume: () => void): void {
+    this.pollPhase.schedule(resume);
+  }
+
+  /**
+   * From `hop`'s callback only: `ms` capped by Node's next timer as libuv
+   * tells it now (one FFI call, made only if `ms` > 0); the answer is kept
+   * for `capBeforeBlocking`. Lets the hop go.
+   */
+  capInPollPhase(ms: number): number {
+    this.asyncMark = -1;
+    if (ms !== 0) {
+      // Asked before settle() unrefs the hop's port: with no active handle
+      // libuv answers 0 whatever timers exist (see the top of this file).
+      const nodeMs = nodeTimeoutMs();
+      this.answeredAt = this.now();
+      this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.answeredAt + nodeMs / 1000;
+      this.asyncMark = asyncIdMark();
+      if (nodeMs >= 0 && nodeMs < ms) ms = nodeMs;
+    }
+    this.pollPhase.settle();
+    return ms;
+  }
+
+  /** From `hop`'s callback, when the loop will not poll: lets the hop go. */
+  settle(): void {
+    this.pollPhase.settle();
+  }
+
+  /** Releases the hop's channel (a pending `resume` then runs from a setImmediate). */
+  close(): void {
+    this.pollPhase.close();
+  }
+
+  /**
+   * Ms until Node's next timer (-1: none) as the last hop read it, if that
+   * answer still holds; null if the loop must hop and ask libuv again.
+   *
+   * It holds while nothing on this thread created an async resource since:
+   * every Node timer, ref'd or not, is one (a Timeout takes a fresh async
+   * id), and so is whatever could lead to one (a request, a connection, an
+   * immediate, a nextTick). Async ids come from one counter, so a probe
+   * that finds it moved by exactly two since the last one — the
+   * setImmediate that started this iteration, and this probe itself —
+   * proves it. Anything else, or the known deadline passing, means ask
+   * again. A rescheduled running timer (`refresh()`, an interval re-arming)
+   * only moves later, so the old answer just wakes the loop early; a fired
+   * timer that `refresh()` reactivates takes a fresh id.
+   */
+  private knownTimeoutMs(): number | null {
+    const previous = this.asyncMark;
+    const mark = asyncIdMark();
+    this.asyncMark = mark;
+    if (previous < 0 || mark !== previous + 2) return null;
+    // A safety net for timers libuv starts with no async resource behind
+    // them (V8's delayed platform tasks): trust an answer for a second only.
+    const now = this.now();
+    const trustMs = Math.ceil((this.answeredAt + ANSWER_TRUST_S - now) * 1000);
+    if (trustMs <= 0) return null;
+    if (this.nodeTimerDeadline === Infinity) return trustMs;
+    const ms = Math.ceil((this.nodeTimerDeadline - now) * 1000);
+    return ms > 0 ? Math.min(ms, trustMs) : null;
   }
 }

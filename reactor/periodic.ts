@@ -1,5 +1,6 @@
 /**
- * PeriodicCallback: runs a callback every `callbackTime` milliseconds.
+ * PeriodicCallback: runs a callback every `callbackTime` milliseconds
+ * (Tornado's `tornado.ioloop.PeriodicCallback`).
  *
  * Like Tornado's, it keeps to a fixed schedule: if a run (or the loop) is
  * late, the missed runs are skipped rather than replayed in a burst, and the

@@ -1,13 +1,15 @@
 /**
- * poll(2), the portable backend (`poller: 'poll'` or `GALE_POLLER=poll`).
+ * poll(2), the portable backend (`poller: 'poll'` or `GALE_POLLER=poll`):
+ * Tornado 4.4 has no poll backend (it falls back to `_Select`); this plays
+ * that part, like asyncio's `PollSelector`.
  *
  * The `struct pollfd` array (fd i32 @0, events i16 @4, revents i16 @6) lives
  * in native memory and persists between calls, so a poll call passes one
  * pointer; registration edits the array in place. Removal swaps the last
  * entry into the hole to keep the array dense.
  */
-import { allocRegion, type Region } from './sys/arena.js';
-import { c, lastErrno } from './sys/libc.js';
+import { allocRegion, freeRegion, type Region } from './sys/arena.js';
+import { poll } from './sys/libc.js';
 import { OSError, errno as E } from './sys/errors.js';
 import { ERROR, MAX_EVENTS, type Poller } from './poller.js';
 
@@ -61,12 +63,7 @@ export class PollPoller implements Poller {
 
   poll(timeoutMs: number): number {
     this.assertOpen('poll');
-    const n = c.poll(this.region.addr, this.count, timeoutMs) as number;
-    if (n < 0) {
-      const err = lastErrno();
-      if (err === E.EINTR) return 0;
-      throw new OSError(err, 'poll');
-    }
+    const n = poll(this.region.addr, this.count, timeoutMs);
     let found = 0;
     const view = this.region.view;
     for (let i = 0, at = 6; i < this.count && found < n && found < MAX_EVENTS; i++, at += POLLFD_SIZE) {
@@ -85,7 +82,7 @@ export class PollPoller implements Poller {
     this.closed = true;
     this.count = 0;
     this.slots.clear();
-    c.free(this.region.addr);
+    freeRegion(this.region);
   }
 
   private assertOpen(syscall: string): void {
@@ -96,7 +93,7 @@ export class PollPoller implements Poller {
   private grow(): void {
     const bigger = allocRegion(this.capacity * 2 * POLLFD_SIZE);
     this.region.view.copy(bigger.view, 0, 0, this.count * POLLFD_SIZE);
-    c.free(this.region.addr);
+    freeRegion(this.region);
     this.region = bigger;
     this.capacity *= 2;
   }

@@ -1,6 +1,7 @@
 /**
  * The loop's timeouts: a binary min-heap ordered by (deadline, sequence), so
- * timeouts with equal deadlines run in the order they were added.
+ * timeouts with equal deadlines run in the order they were added. It is
+ * Tornado's `PollIOLoop._timeouts` heap and `_Timeout` (`tornado.ioloop`).
  *
  * Removal is lazy (Tornado's scheme): `removeTimeout` only marks the entry,
  * and marked entries are dropped when they reach the top. When cancelled

@@ -1,15 +1,13 @@
 /**
  * The waker: an fd another thread can make readable to wake a loop that is
- * blocked in its poller. An eventfd on Linux (one fd, an 8-byte counter), a
- * nonblocking pipe elsewhere. A worker thread wakes the loop by writing to
- * `writeFileno()` with its own syscall binding.
+ * blocked in its poller — Tornado's `Waker` (tornado/platform/posix.py, a
+ * pipe), asyncio's self-pipe. An eventfd on Linux (one fd, an 8-byte
+ * counter), a nonblocking pipe elsewhere. A worker thread wakes the loop by
+ * writing to `writeFileno()` with its own syscall binding.
  */
-import { c, close, eventfd, lastErrno, pipe } from './sys/libc.js';
-import { scratch } from './sys/arena.js';
-import { OSError, errno as E } from './sys/errors.js';
+import { close, drainWake, eventfd, pipe, writeWake } from './sys/libc.js';
 
 const useEventfd = process.platform === 'linux';
-const WAKE_OFFSET = 960; // 8 bytes of scratch reserved for the waker's counter
 
 /** An fd that becomes readable when `wake()` is called, from any thread. */
 export class Waker {
@@ -42,10 +40,7 @@ export class Waker {
   /** Drains pending wake-ups so the fd is quiet again. */
   consume(): void {
     // One read empties an eventfd; a pipe may hold several bytes.
-    for (;;) {
-      const n = c.read(this.readFd, scratch.addr + WAKE_OFFSET, 8) as number;
-      if (useEventfd || n <= 0) return;
-    }
+    drainWake(this.readFd, useEventfd);
   }
 
   /** Closes the fds. */
@@ -63,11 +58,5 @@ export class Waker {
  * reader has not drained yet, so it is awake anyway.
  */
 export function wakeFd(fd: number): void {
-  const view = scratch.view;
-  view.writeUInt32LE(1, WAKE_OFFSET);
-  view.writeUInt32LE(0, WAKE_OFFSET + 4);
-  if ((c.write(fd, scratch.addr + WAKE_OFFSET, useEventfd ? 8 : 1) as number) < 0) {
-    const err = lastErrno();
-    if (err !== E.EAGAIN && err !== E.EINTR) throw new OSError(err, 'write');
-  }
+  writeWake(fd, useEventfd ? 8 : 1);
 }

@@ -1,7 +1,8 @@
 /**
- * getaddrinfo(3) over the syscall layer: the blocking name lookup that
- * `BlockingResolver` runs on the loop's thread and executor workers run on
- * theirs.
+ * getaddrinfo(3) over the syscall layer: Python's `socket.getaddrinfo` and
+ * `socket.gaierror`, the blocking name lookup that `BlockingResolver`
+ * (tornado/netutil.py) runs on the loop's thread and executor workers run
+ * on theirs.
  *
  * Thread safety: the strings, hints and result pointer live in a native
  * region this module allocates at import, and module instances are per
@@ -15,7 +16,9 @@
  */
 import { domainToASCII } from 'node:url';
 import { allocRegion } from '../reactor/sys/arena.js';
-import { c, cString, lastErrno, peek } from '../reactor/sys/libc.js';
+import {
+  freeaddrinfo, getaddrinfo as callGetaddrinfo, gaiStrerror as callGaiStrerror, lastErrno, peek,
+} from '../reactor/sys/libc.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { decodeSockaddr, formatIPv6, parseIPv4, parseIPv6, type Address } from '../reactor/sys/sockaddr.js';
 import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_STREAM } from '../reactor/sys/constants.js';
@@ -68,7 +71,7 @@ const messages = new Map<number, string>();
 export function gaiStrerror(status: number): string {
   let text = messages.get(status);
   if (text === undefined) {
-    text = cString(c.gaiStrerror(status) as number) || `Unknown getaddrinfo error ${status}`;
+    text = callGaiStrerror(status) || `Unknown getaddrinfo error ${status}`;
     messages.set(status, text);
   }
   return text;
@@ -170,7 +173,7 @@ export function getaddrinfo(host: string | null, port: number | string | null, f
   view.writeInt32LE(family, 4);
   view.writeInt32LE(socktype, 8);
   view.writeInt32LE(proto, 12);
-  const status = c.getaddrinfo(nodePtr, servicePtr, region.addr, region.addr + RESULT) as number;
+  const status = callGetaddrinfo(nodePtr, servicePtr, region.addr, region.addr + RESULT);
   if (status !== 0) {
     // errno first: the next FFI call may overwrite it.
     const err = lastErrno();
@@ -181,7 +184,7 @@ export function getaddrinfo(host: string | null, port: number | string | null, f
   try {
     return walk(list);
   } finally {
-    c.freeaddrinfo(list);
+    freeaddrinfo(list);
   }
 }
 

@@ -185,7 +185,7 @@ test('a fired timer reactivated by refresh() (no new async id) is seen too', asy
 
 test('a reused answer for Node\'s next timer is re-checked within a second', async () => {
   await inLoop(async (loop) => {
-    const hop = (loop as unknown as { hop: PollPhaseHop }).hop;
+    const hop = (loop as unknown as { interop: { pollPhase: PollPhaseHop } }).interop.pollPhase;
     const schedule = hop.schedule.bind(hop);
     let hops = 0;
     hop.schedule = (run) => { hops++; schedule(run); };
@@ -368,9 +368,8 @@ test('nodeInterop: false: libuv work waits until the loop wakes on its own', asy
 test('nodeInterop: false: the loop registers no libuv fd and makes no hop', async () => {
   const loop = new IOLoop({ makeCurrent: false, nodeInterop: false });
   try {
-    const internals = loop as unknown as { hop: unknown; nodeFd: number };
-    assert.is(internals.hop, null);
-    assert.is(internals.nodeFd, -1);
+    const internals = loop as unknown as { interop: unknown };
+    assert.is(internals.interop, null); // no libuv fd, no hop
   } finally {
     loop.close();
   }
@@ -388,7 +387,7 @@ test('stop() from a Node timer while the loop hops into libuv ends the run, and 
     await loop.start();
     assert.ok(Date.now() - started < 2000);
     // The hop's port must not stay ref'd: it would keep the process alive.
-    const receiver = (loop as unknown as { hop: { receiver: { hasRef(): boolean } } }).hop.receiver;
+    const receiver = (loop as unknown as { interop: { pollPhase: { receiver: { hasRef(): boolean } } } }).interop.pollPhase.receiver;
     assert.is(receiver.hasRef(), false);
   } finally {
     clearTimeout(keep);
@@ -450,7 +449,7 @@ test('in a worker thread: interop is off by default and refused when asked for',
     const { parentPort, workerData } = require('node:worker_threads');
     import(workerData.ioloop).then(({ IOLoop }) => {
       const loop = new IOLoop();
-      const report = { hop: loop.hop === null ? null : "present", nodeFd: loop.nodeFd };
+      const report = { interop: loop.interop === null ? null : "present" };
       loop.close();
       try { new IOLoop({ nodeInterop: true, makeCurrent: false }); report.refused = false; }
       catch (error) { report.refused = String(error.message); }
@@ -465,7 +464,7 @@ test('in a worker thread: interop is off by default and refused when asked for',
         worker.once('message', resolve);
         worker.once('error', reject);
       });
-      assert.equal(report, { hop: null, nodeFd: -1, refused: report.refused });
+      assert.equal(report, { interop: null, refused: report.refused });
       assert.match(String(report.refused), /main thread/);
     } finally {
       void worker.terminate();

@@ -1,20 +1,48 @@
 /**
- * `BaseIOStream`: Tornado 4.4's buffered, nonblocking stream over an fd,
- * with Tornado 4.5's per-write Futures and Tornado 5's `readInto`.
+ * `BaseIOStream`: Tornado 4.4's buffered, nonblocking stream over an fd
+ * (`tornado.iostream.BaseIOStream`), with Tornado 4.5's per-write Futures
+ * and Tornado 5's `readInto`.
+ *
+ * The methods follow the order of `BaseIOStream` in Tornado 4.4's
+ * tornado/iostream.py, so the two can be read side by side: the fd hooks,
+ * the read family, `write`, closing and state, then the private machinery
+ * from `_handle_events` to `_add_io_state`. What Tornado spreads over a dozen
+ * `_read_*` attributes is one `PendingRead` value here (pending-read.ts).
+ *
+ * ## The seam: fd operations below, buffering above
+ *
+ * Everything that touches the fd goes through a handful of hooks (the
+ * first section of the class), and nothing outside them does I/O:
+ * - `fileno()`, `closeFd()`, `getFdError()`: identity, release, and the
+ *   error behind an ERROR event;
+ * - `readFromFd()` (one chunk or null), `readFromFdInto(target)` (for
+ *   `readInto`), `readLeftFdEmpty(n)` (does a short read mean "empty");
+ * - `writeToFd(data)` and the gathered `writeManyToFd(parts, first, offset)`.
+ * The rest — the read buffer, the pending read, the write buffer and its
+ * Futures, closing, and which events to ask the loop for — is transport-
+ * neutral. A transport that is not "readiness + read(2)" plugs in here:
+ * TLS buffers plaintext out of the poller's sight (so it overrides
+ * `readLeftFdEmpty`, and a handshake must finish before these hooks move
+ * application bytes, as `connecting` holds writes back today); a completion
+ * transport (io_uring) delivers bytes it already read, which the hooks hand
+ * over the same way `readFromFd` does — the buffering above does not care
+ * where a chunk came from, only that the loop calls `handleEvents` when
+ * one may be ready (today: READ/WRITE readiness of `fileno()`).
  *
  * ## How a read completes
  *
- * A read call records what it wants (n bytes, a delimiter, a regex, all
- * until close, or a caller's buffer), then tries to satisfy it from the read
- * buffer, then from the fd right away ("inline"), and only then asks the loop
- * for READ events. Each READ event reads into the buffer until the read is
- * satisfied or the fd is drained. Completion is Tornado's: a callback is run
- * through `ioLoop.addCallback` (so user code never runs inside our handler
- * and the close callback can be ordered after it), a Future is resolved on
- * the spot — its `await` continuation then runs right after this loop
- * iteration (see reactor/ioloop.ts), which keeps an echo at one iteration
- * per message. (A read with a streaming callback is the exception: its
- * Future is queued behind the chunks, so `await` never overtakes them.)
+ * A read call records what it wants (a `PendingRead`: n bytes, a delimiter,
+ * a regex, all until close, or a caller's buffer), then tries to satisfy it
+ * from the read buffer, then from the fd right away ("inline"), and only
+ * then asks the loop for READ events. Each READ event reads into the buffer
+ * until the read is satisfied or the fd is drained. Completion is
+ * Tornado's: a callback is run through `ioLoop.addCallback` (so user code
+ * never runs inside our handler and the close callback can be ordered after
+ * it), a Future is resolved on the spot — its `await` continuation then
+ * runs right after this loop iteration (see reactor/ioloop.ts), which keeps
+ * an echo at one iteration per message. (A read with a streaming callback
+ * is the exception: its Future is queued behind the chunks, so `await`
+ * never overtakes them.)
  *
  * ## The FFI budget (DESIGN.md, "Streams")
  *
@@ -63,7 +91,9 @@ import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from
 import { ReadBuffer } from './read-buffer.js';
 import { GATHER_LIMIT, WriteBuffer, type WriteSink } from './write-buffer.js';
 import { iterateChunks } from './stream-iterator.js';
-import { readChunk } from './fd-io.js';
+import { readChunk, readChunkInto } from './fd-io.js';
+import * as reads from './pending-read.js';
+import type { PendingRead } from './pending-read.js';
 import {
   splitCallback, toBytes,
   type ReadBytesOptions, type ReadCallback, type ReadUntilCloseOptions, type ReadUntilOptions, type StreamOptions,
@@ -88,20 +118,11 @@ export function isConnReset(error: unknown): boolean {
   return typeof errno === 'number' && CONNRESET.has(errno);
 }
 
-function describeDelimiter(delimiter: Uint8Array | RegExp): string {
-  return delimiter instanceof RegExp ? String(delimiter) : JSON.stringify(Buffer.from(delimiter).toString('latin1'));
-}
-
-/** A regex that `exec` searches from the start every time (Python's `re.search`). */
-function searchable(regex: RegExp): RegExp {
-  if (!(regex instanceof RegExp)) throw new TypeError('readUntilRegex needs a RegExp');
-  return regex.global || regex.sticky ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, '')) : regex;
-}
-
 /**
  * A buffered, nonblocking stream over one fd: the read family, `write`,
  * closing. Subclasses supply the fd operations (`fileno`, `closeFd`,
- * `writeToFd`, `readFromFd`, optionally `getFdError`).
+ * `writeToFd`, `readFromFd`, optionally `getFdError`, `writeManyToFd`,
+ * `readFromFdInto`, `readLeftFdEmpty`): see "The seam" at the top of the file.
  */
 export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   /** The loop this stream's fd is registered on. */
@@ -120,19 +141,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   private readonly writeBuffer = new WriteBuffer();
   private readonly sink: WriteSink;
 
-  // The pending read: at most one, described by these fields.
-  private readCallback: ReadCallback | null = null;
-  private readFuture: Future<any> | null = null;
-  private streamingCallback: ReadCallback | null = null;
-  private readBytesLeft: number | null = null;
-  private readPartial = false;
-  private readDelimiter: Uint8Array | null = null;
-  private delimiterScanned = 0;
-  private readRegex: RegExp | null = null;
-  private readMaxBytes: number | null = null;
-  private readUntilCloseFlag = false;
-  private readTarget: Uint8Array | null = null;
-  private readTargetFilled = 0;
+  // The pending read, if any (at most one).
+  private pendingRead: PendingRead | null = null;
 
   // The last string delimiter and its bytes: a line protocol asks for the same one every time.
   private lastDelimiter: string | null = null;
@@ -175,7 +185,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     };
   }
 
-  // ------------------------------------------------------------ for subclasses
+  // ------------------------------------------------------------ the fd hooks (the seam)
 
   /** The file descriptor of this stream. */
   abstract fileno(): number;
@@ -195,20 +205,6 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * stream and returns null. Throws `OSError` on failure.
    */
   abstract readFromFd(): Buffer | null;
-
-  /**
-   * `readFromFd` for fd-backed streams: one nonblocking read of up to
-   * `readChunkSize` bytes from `fd`; at end of file closes the stream.
-   */
-  protected readChunkOrClose(fd: number): Buffer | null {
-    const data = readChunk(fd, this.readChunkSize);
-    if (data === null) return null;
-    if (data.length === 0) {
-      this.close();
-      return null;
-    }
-    return data;
-  }
 
   /**
    * The error pending on the fd, after the loop reported ERROR for it, or
@@ -240,7 +236,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * Reads into `target` without blocking (for `readInto`). Returns the
    * bytes read, or null as `readFromFd` does. The default reads a chunk and
    * copies it, keeping what does not fit in the read buffer; fd-backed
-   * subclasses read straight into `target`.
+   * subclasses read straight into `target` (`readIntoOrClose`).
    */
   protected readFromFdInto(target: Uint8Array): number | null {
     const chunk = this.readFromFd();
@@ -261,24 +257,50 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     return n < this.readChunkSize;
   }
 
+  /**
+   * `readFromFd` for fd-backed streams: one nonblocking read of up to
+   * `readChunkSize` bytes from `fd`; at end of file closes the stream.
+   */
+  protected readChunkOrClose(fd: number): Buffer | null {
+    const data = readChunk(fd, this.readChunkSize);
+    if (data === null) return null;
+    if (data.length === 0) {
+      this.close();
+      return null;
+    }
+    return data;
+  }
+
+  /**
+   * `readFromFdInto` for fd-backed streams: one nonblocking read from `fd`
+   * straight into `target`; at end of file closes the stream.
+   */
+  protected readIntoOrClose(fd: number, target: Uint8Array): number | null {
+    const n = readChunkInto(fd, target);
+    if (n < 0) return null;
+    if (n === 0) {
+      this.close();
+      return null;
+    }
+    return n;
+  }
+
   /** Runs when the loop reports the fd while `connect` is pending (IOStream). */
   protected handleConnect(): void {}
 
-  // ------------------------------------------------------------ reads
+  // ------------------------------------------------------------ the read family
 
   /**
-   * Reads `numBytes` bytes. With `streamingCallback`, data is passed to it
-   * in chunks as it arrives and the final result is empty. With `partial`,
-   * completes as soon as any bytes are available (at most `numBytes`).
-   * Returns a Future of the data, or null when a callback is given.
+   * Reads until `regex` matches, and returns everything up to the end of
+   * the match. The regex runs over the bytes read as latin1, so offsets are
+   * byte offsets. With `maxBytes`, closes the stream if there is no match
+   * within that many bytes. Returns a Future, or null with a callback.
    */
-  readBytes(numBytes: number, callbackOrOptions?: ReadCallback | ReadBytesOptions): Future<Buffer> | null {
-    if (!Number.isInteger(numBytes) || numBytes < 0) throw new TypeError(`numBytes must be a non-negative integer, got ${numBytes}`);
-    const [callback, options] = splitCallback<ReadCallback, ReadBytesOptions>(callbackOrOptions);
-    const future = this.setReadCallback<Buffer>(callback);
-    this.readBytesLeft = numBytes;
-    this.readPartial = options.partial ?? false;
-    this.streamingCallback = options.streamingCallback ?? null;
+  readUntilRegex(regex: RegExp, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
+    const pattern = reads.searchable(regex);
+    const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
+    const future = this.setReadCallback(callback);
+    this.pendingRead = { kind: 'regex', callback, future, regex: pattern, maxBytes: options.maxBytes ?? null };
     return this.startRead(future);
   }
 
@@ -290,25 +312,25 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   readUntil(delimiter: Buffer | Uint8Array | string, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
     const needle = this.delimiterBytes(delimiter);
     const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
-    const future = this.setReadCallback<Buffer>(callback);
-    this.readDelimiter = needle;
-    this.delimiterScanned = 0;
-    this.readMaxBytes = options.maxBytes ?? null;
+    const future = this.setReadCallback(callback);
+    this.pendingRead = { kind: 'delimiter', callback, future, delimiter: needle, scanned: 0, maxBytes: options.maxBytes ?? null };
     return this.startRead(future);
   }
 
   /**
-   * Reads until `regex` matches, and returns everything up to the end of
-   * the match. The regex runs over the bytes read as latin1, so offsets are
-   * byte offsets. With `maxBytes`, closes the stream if there is no match
-   * within that many bytes. Returns a Future, or null with a callback.
+   * Reads `numBytes` bytes. With `streamingCallback`, data is passed to it
+   * in chunks as it arrives and the final result is empty. With `partial`,
+   * completes as soon as any bytes are available (at most `numBytes`).
+   * Returns a Future of the data, or null when a callback is given.
    */
-  readUntilRegex(regex: RegExp, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
-    const pattern = searchable(regex);
-    const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
-    const future = this.setReadCallback<Buffer>(callback);
-    this.readRegex = pattern;
-    this.readMaxBytes = options.maxBytes ?? null;
+  readBytes(numBytes: number, callbackOrOptions?: ReadCallback | ReadBytesOptions): Future<Buffer> | null {
+    if (!Number.isInteger(numBytes) || numBytes < 0) throw new TypeError(`numBytes must be a non-negative integer, got ${numBytes}`);
+    const [callback, options] = splitCallback<ReadCallback, ReadBytesOptions>(callbackOrOptions);
+    const future = this.setReadCallback(callback);
+    this.pendingRead = {
+      kind: 'bytes', callback, future,
+      left: numBytes, partial: options.partial ?? false, streamingCallback: options.streamingCallback ?? null,
+    };
     return this.startRead(future);
   }
 
@@ -320,15 +342,12 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   readUntilClose(callbackOrOptions?: ReadCallback | ReadUntilCloseOptions): Future<Buffer> | null {
     const [callback, options] = splitCallback<ReadCallback, ReadUntilCloseOptions>(callbackOrOptions);
-    const future = this.setReadCallback<Buffer>(callback);
-    this.streamingCallback = options.streamingCallback ?? null;
+    const future = this.setReadCallback(callback);
+    this.pendingRead = { kind: 'untilClose', callback, future, streamingCallback: options.streamingCallback ?? null };
     if (this.closedFlag) {
-      // Whatever was buffered before the close is the whole answer.
-      if (this.streamingCallback !== null && this.readBuffer.size) this.runReadCallback(this.readBuffer.size, true);
-      this.runReadCallback(this.readBuffer.size, false);
+      this.finishReadUntilClose();
       return future;
     }
-    this.readUntilCloseFlag = true;
     return this.startRead(future);
   }
 
@@ -336,19 +355,18 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * Reads into `buf` until it is full (or, with `partial`, until at least
    * one byte is there), reading from the fd straight into it where the
    * stream can. Resolves with the number of bytes placed in `buf`.
+   * (Tornado 5's `read_into`.)
    */
   readInto(buf: Uint8Array, partial = false): Future<number> {
     if (!(buf instanceof Uint8Array)) throw new TypeError('readInto needs a Buffer or Uint8Array');
-    const future = this.setReadCallback<number>(null)!;
+    const future = this.setReadCallback(null)!;
     const take = Math.min(this.readBuffer.size, buf.byteLength);
     this.readBuffer.consumeInto(buf, 0, take);
-    this.readTarget = buf;
-    this.readTargetFilled = take;
-    this.readPartial = partial;
+    this.pendingRead = { kind: 'into', callback: null, future, target: buf, filled: take, partial };
     return this.startRead(future)!;
   }
 
-  // ------------------------------------------------------------ writes
+  // ------------------------------------------------------------ write
 
   /**
    * Writes `data`. Without a callback, returns a Future that resolves once
@@ -387,7 +405,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     return future;
   }
 
-  // ------------------------------------------------------------ state
+  // ------------------------------------------------------------ closing and state
 
   /** Runs `callback` once the stream is closed (after its pending callbacks). */
   setCloseCallback(callback: (() => void) | null): void {
@@ -404,11 +422,9 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     if (!this.closedFlag && !this.closing) {
       this.closing = true;
       if (excInfo instanceof Error) this.error = excInfo;
-      if (this.readUntilCloseFlag) {
-        this.readUntilCloseFlag = false;
-        if (this.streamingCallback !== null && this.readBuffer.size) this.runReadCallback(this.readBuffer.size, true);
-        this.runReadCallback(this.readBuffer.size, false);
-      } else if (this.reading()) {
+      if (this.pendingRead?.kind === 'untilClose') {
+        this.finishReadUntilClose();
+      } else if (this.pendingRead !== null) {
         // A pending read that what is already buffered satisfies still completes.
         let pos: number | null = null;
         try {
@@ -433,19 +449,40 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.maybeRunCloseCallback();
   }
 
-  /** Whether the stream is closed. */
-  closed(): boolean {
-    return this.closedFlag;
+  /**
+   * Fails the outstanding Futures and queues the close callback, once the
+   * stream is closed and none of its callbacks is still queued.
+   */
+  protected maybeRunCloseCallback(): void {
+    if (!this.closedFlag || this.pendingCallbacks !== 0) return;
+    const cause = this.error;
+    const read = this.takePendingRead();
+    const connectFuture = this.connectFuture;
+    this.connectFuture = null;
+    this.writeCallback = null;
+    if (read?.future) futureSetExceptionUnlessCancelled(read.future, new StreamClosedError(cause));
+    if (this.writeBuffer.waiting || this.writeBuffer.size) this.writeBuffer.failAll(new StreamClosedError(cause));
+    if (connectFuture !== null) futureSetExceptionUnlessCancelled(connectFuture, new StreamClosedError(cause));
+    if (this.closeCallback !== null) {
+      const callback = this.closeCallback;
+      this.closeCallback = null;
+      this.runCallback(callback);
+    }
   }
 
   /** Whether a read is pending. */
   reading(): boolean {
-    return this.readCallback !== null || this.readFuture !== null;
+    return this.pendingRead !== null;
   }
 
   /** Whether written data is still waiting to be flushed. */
   writing(): boolean {
     return this.writeBuffer.size > 0;
+  }
+
+  /** Whether the stream is closed. */
+  closed(): boolean {
+    return this.closedFlag;
   }
 
   /** Sets TCP_NODELAY where it applies (TCP streams); a no-op here. */
@@ -466,8 +503,12 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.close();
   }
 
-  // ------------------------------------------------------------ the handler
+  // ------------------------------------------------------------ the event handler
 
+  /**
+   * The loop's handler for this fd (Tornado's `_handle_events`): connect,
+   * then READ, then WRITE, then a hang-up; finally the events to watch next.
+   */
   private readonly handleEvents = (fd: number, events: number): void => {
     if (this.closedFlag) {
       genLog.warn(`Got events for closed stream ${fd}`);
@@ -529,6 +570,60 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     }
   };
 
+  /** Queues `callback(...args)` on the loop (Tornado's `_run_callback`). */
+  protected runCallback(callback: (...args: any[]) => void, ...args: unknown[]): void {
+    const wrapper = (): void => {
+      this.pendingCallbacks--;
+      try {
+        callback(...args);
+      } catch (error) {
+        appLog.error('Uncaught exception, closing connection.', error);
+        // Close now rather than leave the fd to a garbage collector.
+        this.close(error as Error);
+        throw error; // for the loop's own "Exception in callback" report
+      }
+      this.maybeAddErrorListener();
+    };
+    this.pendingCallbacks++;
+    this.ioLoop.addCallback(wrapper);
+  }
+
+  // ------------------------------------------------------------ the read machinery
+  // What a read waits for is decided in pending-read.ts; these methods move
+  // bytes from the fd into the buffer and hand results to callbacks/Futures.
+
+  /**
+   * Reads from the fd until the pending read is satisfied, the fd is
+   * drained, or the stream closed (with `toEnd`, until the fd has nothing
+   * more at all). Returns the read position, or null.
+   */
+  private readToBufferLoop(toEnd = false): number | null {
+    const target = toEnd ? null : reads.readAheadTarget(this.pendingRead);
+    let nextFindPos = 0;
+    // Counted as a pending callback so that an EOF inside the loop does not
+    // run the close callback before this read's own callback is queued.
+    this.pendingCallbacks++;
+    try {
+      while (!this.closedFlag && (toEnd || !this.drained)) {
+        if (this.readToBuffer() === 0) break;
+        this.runStreamingCallback();
+        if (toEnd) continue;
+        const size = this.readBuffer.size;
+        if (target !== null && size >= target) break;
+        // Searching is the costly part: do it on the first read and whenever
+        // the buffer has doubled since (Tornado).
+        if (size >= nextFindPos) {
+          const pos = this.findReadPos();
+          if (pos !== null) return pos;
+          nextFindPos = size * 2;
+        }
+      }
+      return this.findReadPos();
+    } finally {
+      this.pendingCallbacks--;
+    }
+  }
+
   /**
    * A READ event. With `hangup` (the peer is gone) the fd is read to its end
    * whatever the pending read wants: what is left in the kernel can no
@@ -557,45 +652,13 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.maybeRunCloseCallback();
   }
 
-  private handleWrite(): void {
-    const buffer = this.writeBuffer;
-    while (buffer.size > 0) {
-      let n: number;
-      try {
-        n = buffer.writeOnce(this.sink);
-      } catch (error) {
-        // A peer that went away is routine; anything else is worth a line.
-        if (!isConnReset(error)) genLog.warn(`Write error on ${this.fileno()}: ${(error as Error)?.message ?? error}`);
-        this.close(error as Error);
-        return;
-      }
-      // The kernel took less than offered: its buffer is full, wait for WRITE.
-      if (n === 0 || buffer.lastWasShort) {
-        this.writeBlocked = true;
-        break;
-      }
-    }
-    buffer.resolveFlushed();
-    if (buffer.size === 0 && this.writeCallback !== null) {
-      const callback = this.writeCallback;
-      this.writeCallback = null;
-      this.runCallback(callback);
-    }
-  }
-
-  // ------------------------------------------------------------ reading machinery
-
-  private setReadCallback<T>(callback: ReadCallback | null): Future<T> | null {
+  /** Throws if a read is pending; else the new read's Future (null when it has a callback). */
+  private setReadCallback(callback: ReadCallback | null): Future<any> | null {
     if (this.reading()) throw new Error('Already reading');
-    if (callback !== null) {
-      this.readCallback = callback;
-      return null;
-    }
-    const future = new Future<T>();
-    this.readFuture = future;
-    return future;
+    return callback !== null ? null : new Future<any>();
   }
 
+  /** The bytes of a delimiter, remembering the last string one's. */
   private delimiterBytes(delimiter: Buffer | Uint8Array | string): Uint8Array {
     if (typeof delimiter !== 'string') return toBytes(delimiter, 'delimiter');
     if (delimiter !== this.lastDelimiter) {
@@ -605,6 +668,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     return this.lastDelimiterBytes!;
   }
 
+  /**
+   * Runs the read just recorded in `pendingRead` as far as it goes now
+   * (the tail of each of Tornado's read methods), and returns its Future.
+   */
   private startRead<T>(future: Future<T> | null): Future<T> | null {
     try {
       this.tryInlineRead();
@@ -616,13 +683,36 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
         return future;
       }
       // The read never started: leave no half-registered read behind.
-      this.resetRead();
-      this.readCallback = null;
-      this.streamingCallback = null;
-      this.readFuture = null;
+      this.takePendingRead();
       throw error;
     }
     return future;
+  }
+
+  /**
+   * Delivers a read's result: with `streaming`, `size` bytes to the
+   * streaming callback (the read stays pending); otherwise completes the
+   * pending read with its first `size` bytes (for `readInto`, the count).
+   */
+  private runReadCallback(size: number, streaming: boolean): void {
+    if (streaming) {
+      this.runCallback(reads.streamingCallbackOf(this.pendingRead)!, this.readBuffer.consume(size));
+      return;
+    }
+    const read = this.takePendingRead()!;
+    const result = read.kind === 'into' ? read.filled : this.readBuffer.consume(size);
+    if (read.future !== null) {
+      // Streamed chunks go through queued callbacks; an `await` on the
+      // Future would resume before they run, so queue its result behind them.
+      if (reads.streamingCallbackOf(read) !== null) this.runCallback(futureSetResultUnlessCancelled, read.future, result);
+      else futureSetResultUnlessCancelled(read.future, result);
+    }
+    if (read.callback !== null) {
+      this.runCallback(read.callback, result);
+    } else {
+      // A queued callback re-checks this when it has run; without one, now.
+      this.maybeAddErrorListener();
+    }
   }
 
   /**
@@ -655,59 +745,22 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   }
 
   /**
-   * Reads from the fd until the pending read is satisfied, the fd is
-   * drained, or the stream closed (with `toEnd`, until the fd has nothing
-   * more at all). Returns the read position, or null.
-   */
-  private readToBufferLoop(toEnd = false): number | null {
-    let target: number | null;
-    if (toEnd || this.readTarget !== null) target = null;
-    else if (this.readBytesLeft !== null) target = this.readBytesLeft;
-    else if (this.readMaxBytes !== null) target = this.readMaxBytes;
-    else if (this.reading()) target = null; // a delimiter or until-close: read what is there
-    else target = 0; // nobody is reading: one read, to notice a close
-    let nextFindPos = 0;
-    // Counted as a pending callback so that an EOF inside the loop does not
-    // run the close callback before this read's own callback is queued.
-    this.pendingCallbacks++;
-    try {
-      while (!this.closedFlag && (toEnd || !this.drained)) {
-        if (this.readToBuffer() === 0) break;
-        this.runStreamingCallback();
-        if (toEnd) continue;
-        const size = this.readBuffer.size;
-        if (target !== null && size >= target) break;
-        // Searching is the costly part: do it on the first read and whenever
-        // the buffer has doubled since (Tornado).
-        if (size >= nextFindPos) {
-          const pos = this.findReadPos();
-          if (pos !== null) return pos;
-          nextFindPos = size * 2;
-        }
-      }
-      return this.findReadPos();
-    } finally {
-      this.pendingCallbacks--;
-    }
-  }
-
-  /**
    * One read from the fd into the read buffer (or the `readInto` target).
    * Returns the bytes read, 0 if none. A connection reset closes the stream
    * quietly; other errors close it and propagate.
    */
   private readToBuffer(): number {
-    const target = this.readTarget;
+    const read = this.pendingRead;
     let n: number;
     try {
-      if (target !== null && this.readTargetFilled < target.byteLength) {
-        const space = target.byteLength - this.readTargetFilled;
-        const got = this.readFromFdInto(this.readTargetFilled ? target.subarray(this.readTargetFilled) : target);
+      if (read !== null && read.kind === 'into' && read.filled < read.target.byteLength) {
+        const space = read.target.byteLength - read.filled;
+        const got = this.readFromFdInto(read.filled ? read.target.subarray(read.filled) : read.target);
         if (got === null) {
           this.drained = true;
           return 0;
         }
-        this.readTargetFilled += got;
+        read.filled += got;
         if (got < space) this.drained = true;
         return got;
       }
@@ -733,157 +786,86 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     return n;
   }
 
+  /** Hands what is buffered to the pending read's streaming callback, if it has one. */
   private runStreamingCallback(): void {
-    if (this.streamingCallback === null || this.readBuffer.size === 0) return;
+    const read = this.pendingRead;
+    if (read === null || reads.streamingCallbackOf(read) === null || this.readBuffer.size === 0) return;
     let n = this.readBuffer.size;
-    if (this.readBytesLeft !== null) {
-      n = Math.min(this.readBytesLeft, n);
-      this.readBytesLeft -= n;
+    if (read.kind === 'bytes') {
+      // Count the streamed bytes off the total: the read ends when none are left.
+      n = Math.min(read.left, n);
+      read.left -= n;
     }
     if (n > 0) this.runReadCallback(n, true);
   }
 
   /** Completes the pending read with the first `pos` bytes. */
   private readFromBuffer(pos: number): void {
-    this.resetRead();
     this.runReadCallback(pos, false);
   }
 
-  private resetRead(): void {
-    this.readBytesLeft = null;
-    this.readPartial = false;
-    this.readDelimiter = null;
-    this.readMaxBytes = null;
-    if (this.readRegex !== null) {
-      this.readRegex = null;
-      this.readBuffer.forgetText();
-    }
-  }
-
-  private runReadCallback(size: number, streaming: boolean): void {
-    let callback: ReadCallback | null;
-    if (streaming) {
-      callback = this.streamingCallback;
-    } else {
-      callback = this.readCallback;
-      const streamed = this.streamingCallback !== null;
-      this.readCallback = this.streamingCallback = null;
-      if (this.readFuture !== null) {
-        const future = this.readFuture;
-        this.readFuture = null;
-        const result = this.takeResult(size);
-        // Streamed chunks go through queued callbacks; an `await` on the
-        // Future would resume before they run, so queue its result behind them.
-        if (streamed) this.runCallback(futureSetResultUnlessCancelled, future, result);
-        else futureSetResultUnlessCancelled(future, result);
-      }
-    }
-    if (callback !== null) {
-      this.runCallback(callback, this.takeResult(size, streaming));
-    } else {
-      // A queued callback re-checks this when it has run; without one, now.
-      this.maybeAddErrorListener();
-    }
-  }
-
-  /** The result of a completed read: its bytes, or for `readInto` the count. */
-  private takeResult(size: number, streaming = false): any {
-    if (this.readTarget !== null && !streaming) {
-      const filled = this.readTargetFilled;
-      this.readTarget = null;
-      this.readTargetFilled = 0;
-      return filled;
-    }
-    return this.readBuffer.consume(size);
-  }
-
   /**
-   * Where the pending read can complete in the buffer, or null. Throws
-   * `UnsatisfiableReadError` when `maxBytes` has been passed.
+   * Where the pending read can complete in the buffer, or null (also with
+   * no read pending). Throws `UnsatisfiableReadError` when `maxBytes` has
+   * been passed.
    */
   private findReadPos(): number | null {
+    return this.pendingRead === null ? null : reads.findReadPos(this.pendingRead, this.readBuffer);
+  }
+
+  /** A `readUntilClose` at the close: whatever was buffered is the whole answer. */
+  private finishReadUntilClose(): void {
     const size = this.readBuffer.size;
-    if (this.readTarget !== null) {
-      const filled = this.readTargetFilled;
-      if (filled >= this.readTarget.byteLength || (this.readPartial && filled > 0)) return filled;
-      return null;
-    }
-    const wanted = this.readBytesLeft;
-    if (wanted !== null && (size >= wanted || (this.readPartial && size > 0))) return Math.min(wanted, size);
-    if (this.readDelimiter !== null) {
-      if (size) {
-        const delimiter = this.readDelimiter;
-        const loc = this.readBuffer.indexOf(delimiter, this.delimiterScanned);
-        if (loc !== -1) {
-          const end = loc + delimiter.length;
-          this.checkMaxBytes(delimiter, end);
-          return end;
-        }
-        // Next time, start where a match could still begin.
-        this.delimiterScanned = Math.max(0, size - delimiter.length + 1);
-        this.checkMaxBytes(delimiter, size);
-      }
-    } else if (this.readRegex !== null) {
-      if (size) {
-        const end = this.readBuffer.searchRegex(this.readRegex);
-        if (end !== -1) {
-          this.checkMaxBytes(this.readRegex, end);
-          return end;
-        }
-        this.checkMaxBytes(this.readRegex, size);
-      }
-    }
-    return null;
+    if (reads.streamingCallbackOf(this.pendingRead) !== null && size) this.runReadCallback(size, true);
+    this.readFromBuffer(this.readBuffer.size);
   }
 
-  private checkMaxBytes(delimiter: Uint8Array | RegExp, size: number): void {
-    if (this.readMaxBytes !== null && size > this.readMaxBytes) {
-      throw new UnsatisfiableReadError(`delimiter ${describeDelimiter(delimiter)} not found within ${this.readMaxBytes} bytes`);
-    }
+  /** Clears the pending read (resetting it) and returns it. */
+  private takePendingRead(): PendingRead | null {
+    const read = this.pendingRead;
+    if (read === null) return null;
+    this.pendingRead = null;
+    reads.releaseRead(read, this.readBuffer);
+    return read;
   }
 
-  // ------------------------------------------------------------ callbacks and registration
-
-  /** Queues `callback(...args)` on the loop (Tornado's `_run_callback`). */
-  protected runCallback(callback: (...args: any[]) => void, ...args: unknown[]): void {
-    const wrapper = (): void => {
-      this.pendingCallbacks--;
-      try {
-        callback(...args);
-      } catch (error) {
-        appLog.error('Uncaught exception, closing connection.', error);
-        // Close now rather than leave the fd to a garbage collector.
-        this.close(error as Error);
-        throw error; // for the loop's own "Exception in callback" report
-      }
-      this.maybeAddErrorListener();
-    };
-    this.pendingCallbacks++;
-    this.ioLoop.addCallback(wrapper);
-  }
+  // ------------------------------------------------------------ the write machinery
 
   /**
-   * Fails the outstanding Futures and queues the close callback, once the
-   * stream is closed and none of its callbacks is still queued.
+   * Writes until the buffer is empty or the kernel's is full (Tornado's
+   * `_handle_write`); WriteBuffer chooses single or gathered writes.
    */
-  protected maybeRunCloseCallback(): void {
-    if (!this.closedFlag || this.pendingCallbacks !== 0) return;
-    const cause = this.error;
-    const readFuture = this.readFuture;
-    const connectFuture = this.connectFuture;
-    this.readFuture = null;
-    this.connectFuture = null;
-    this.readCallback = this.streamingCallback = this.writeCallback = null;
-    this.readTarget = null;
-    this.resetRead();
-    if (readFuture !== null) futureSetExceptionUnlessCancelled(readFuture, new StreamClosedError(cause));
-    if (this.writeBuffer.waiting || this.writeBuffer.size) this.writeBuffer.failAll(new StreamClosedError(cause));
-    if (connectFuture !== null) futureSetExceptionUnlessCancelled(connectFuture, new StreamClosedError(cause));
-    if (this.closeCallback !== null) {
-      const callback = this.closeCallback;
-      this.closeCallback = null;
+  private handleWrite(): void {
+    const buffer = this.writeBuffer;
+    while (buffer.size > 0) {
+      let n: number;
+      try {
+        n = buffer.writeOnce(this.sink);
+      } catch (error) {
+        // A peer that went away is routine; anything else is worth a line.
+        if (!isConnReset(error)) genLog.warn(`Write error on ${this.fileno()}: ${(error as Error)?.message ?? error}`);
+        this.close(error as Error);
+        return;
+      }
+      // The kernel took less than offered: its buffer is full, wait for WRITE.
+      if (n === 0 || buffer.lastWasShort) {
+        this.writeBlocked = true;
+        break;
+      }
+    }
+    buffer.resolveFlushed();
+    if (buffer.size === 0 && this.writeCallback !== null) {
+      const callback = this.writeCallback;
+      this.writeCallback = null;
       this.runCallback(callback);
     }
+  }
+
+  // ------------------------------------------------------------ registration
+
+  /** Throws `StreamClosedError` (with the cause) if the stream is closed. */
+  protected checkClosed(): void {
+    if (this.closedFlag) throw new StreamClosedError(this.error);
   }
 
   /**
@@ -908,10 +890,5 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       this.state |= state;
       this.ioLoop.updateHandler(this.fileno(), this.state);
     }
-  }
-
-  /** Throws `StreamClosedError` (with the cause) if the stream is closed. */
-  protected checkClosed(): void {
-    if (this.closedFlag) throw new StreamClosedError(this.error);
   }
 }

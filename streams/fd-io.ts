@@ -7,6 +7,11 @@
  * out into an exactly sized Buffer — nanoseconds, against the microseconds a
  * Buffer argument would add. Larger reads go zero-copy into a Buffer of
  * their own.
+ *
+ * Tornado: the bodies of `IOStream.read_from_fd`/`write_to_fd` (`recv`,
+ * `send`) and `PipeIOStream`'s (`os.read`, `os.write`) in tornado/iostream.py.
+ * Everything here sits below the seam described at the top of
+ * base-iostream.ts: it moves bytes, it never buffers them.
  */
 import { CHUNK_SIZE, chunk as nativeChunk } from '../reactor/sys/arena.js';
 import { readInto, readToChunk, writeBytes, writeGather } from '../reactor/sys/libc.js';

@@ -3,6 +3,9 @@
  * convention (API.md, translation rule 2): where Tornado's first optional
  * parameter is `callback`, that position takes either the callback itself or
  * an options object that may hold it.
+ *
+ * Tornado: the keyword arguments of `BaseIOStream.__init__`, the `read_*`
+ * methods and `IOStream.connect` in tornado/iostream.py.
  */
 import type { IOLoop } from '../reactor/ioloop.js';
 

@@ -8,7 +8,7 @@
  */
 import { close as closeFd, setNonblocking } from '../reactor/sys/libc.js';
 import { BaseIOStream } from './base-iostream.js';
-import { readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { writeChunk, writeChunks } from './fd-io.js';
 import type { StreamOptions } from './options.js';
 
 /** A stream over a pipe's read or write end. */
@@ -48,12 +48,6 @@ export class PipeIOStream extends BaseIOStream {
   }
 
   protected override readFromFdInto(target: Uint8Array): number | null {
-    const n = readChunkInto(this.fd, target);
-    if (n < 0) return null;
-    if (n === 0) {
-      this.close();
-      return null;
-    }
-    return n;
+    return this.readIntoOrClose(this.fd, target);
   }
 }

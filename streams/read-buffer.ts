@@ -13,6 +13,9 @@
  * small pieces is scanned once, not once per piece. Regex searches need the
  * bytes as one string; that string is kept while a regex read is pending and
  * grown as chunks arrive, rather than rebuilt on every read.
+ *
+ * Tornado 4.4: `BaseIOStream._read_buffer` (a deque of chunks) with
+ * `_consume`, `_merge_prefix` and `_double_prefix` in tornado/iostream.py.
  */
 
 const EMPTY = Buffer.alloc(0);

@@ -10,6 +10,9 @@
  * or `close()` without an error) and throws `StreamClosedError` when it
  * closed because of an error (its `realError` says which). Breaking out of
  * the loop leaves the stream open: no read is pending between steps.
+ *
+ * Tornado has no counterpart (its nearest is a `while True: yield
+ * stream.read_bytes(n, partial=True)` loop in tornado/iostream.py's users).
  */
 import { StreamClosedError } from './errors.js';
 import type { BaseIOStream } from './base-iostream.js';

@@ -11,6 +11,9 @@
  * Each write Future resolves when *its* bytes are flushed (Tornado 4.5):
  * the buffer counts every byte ever queued and every byte ever written, and
  * a Future waits for the queued count as it was right after its write.
+ *
+ * Tornado: `_write_buffer` and the write half of `_handle_write` in
+ * tornado/iostream.py (4.4), with 4.5's `_write_futures` counting.
  */
 import type { Future } from '../reactor/future.js';
 import { CHUNK_SIZE } from '../reactor/sys/arena.js';

@@ -1,17 +1,24 @@
 /**
- * Native memory the syscall layer owns for the life of the thread.
+ * Native memory the syscall layer owns, addressed by number. No Tornado or
+ * Python counterpart: CPython passes its own objects to C; an FFI call from
+ * JS cannot, so gale keeps its C-side memory here.
  *
  * Passing a Buffer through ffi-rs costs ~1.7 µs more than passing a number,
- * so out-params, poll results, read chunks and sockaddrs live in one
- * malloc'd slab that we address by number (`base + offset`) and read or
- * write through a single Buffer view of it. Regions are carved once and
- * never freed: the slab is per thread and lives as long as the thread.
+ * so out-params, poll results, read chunks and sockaddrs live in malloc'd
+ * regions that we address by number (`addr + offset`) and read or write
+ * through a Buffer view. Two kinds of region:
+ * - the thread's shared regions below (`chunk`, `outbox`, `scratch`) are
+ *   carved once at import and never freed: they live as long as the thread;
+ * - an owner's region (a poller's event array, the resolver's strings) comes
+ *   from `allocRegion` and is released with `freeRegion` when its owner is
+ *   done with it (a poller's `close()`).
  */
 import { bind, externalView, openLibrary } from './ffi.js';
 
 openLibrary('libc', '');
 
 const malloc = bind('libc', 'malloc', 'ptr', ['u64']);
+const free = bind('libc', 'free', 'void', ['ptr']);
 // ffi-rs cannot turn an address number into an External; memset(p, 0, 0)
 // declared as returning one does so without touching memory (FFI-NOTES).
 const asExternal = bind('libc', 'memset', 'external', ['ptr', 'i32', 'u64']);
@@ -29,7 +36,7 @@ export function viewAt(addr: number, length: number): Buffer {
   return externalView(asExternal(addr, 0, 0), length);
 }
 
-/** Allocates a native region that lives as long as the thread. */
+/** Allocates a zeroed native region; its owner releases it with `freeRegion`. */
 export function allocRegion(size: number): Region {
   const addr = malloc(size) as number;
   if (!addr) throw new Error(`malloc(${size}) failed`);
@@ -38,12 +45,44 @@ export function allocRegion(size: number): Region {
   return { addr, view };
 }
 
+/**
+ * Releases a region from `allocRegion`. The view must not be touched
+ * afterwards (it aliases freed memory): owners forget it or guard on a
+ * closed flag. Never call it on the shared regions below.
+ */
+export function freeRegion(region: Region): void {
+  free(region.addr);
+}
+
 /** Size of the chunk region reads land in (the stream's default readChunkSize). */
 export const CHUNK_SIZE = 64 * 1024;
+
+/**
+ * The slots of `scratch`, every one of them, in one table: `[offset, size]`
+ * in bytes. A wrapper fills its slot and hands C the slot's address; the
+ * slots never overlap (spec/sys.spec.ts checks), so a value one wrapper
+ * leaves staged (the peer address after `accept`) survives another wrapper's
+ * call (`getsockoptBytes`) until it is read.
+ */
+export const SCRATCH = {
+  /** Option values (int or up to 512 raw bytes) and fd pairs (two i32). */
+  VALUE: [0, 512],
+  /** A sockaddr: sockaddr_un (110 B) is the largest gale stages. */
+  SOCKADDR: [512, 128],
+  /** The socklen_t in/out-param of accept/getsockname/getpeername. */
+  SOCKLEN: [640, 4],
+  /** The socklen_t in/out-param of getsockopt. */
+  OPTLEN: [644, 4],
+  /** The waker's 8-byte counter (eventfd) or byte (pipe). */
+  WAKE: [648, 8],
+} as const satisfies Record<string, readonly [offset: number, size: number]>;
+
+/** The size of `scratch`: the end of its last slot, rounded up. */
+export const SCRATCH_SIZE = 1024;
 
 /** Where `read`/`recv` land before the bytes are copied out. */
 export const chunk = allocRegion(CHUNK_SIZE);
 /** Where small writes are staged (and coalesced) before `write`. */
 export const outbox = allocRegion(CHUNK_SIZE);
-/** Small out-params: sockaddrs, lengths, int options, fd pairs. */
-export const scratch = allocRegion(1024);
+/** Small out-params, in the slots of `SCRATCH`. */
+export const scratch = allocRegion(SCRATCH_SIZE);

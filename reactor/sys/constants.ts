@@ -1,5 +1,7 @@
 /**
- * Platform constants for the syscalls gale makes, written down once.
+ * Platform constants for the syscalls gale makes, written down once: the
+ * values Python's `socket` and `fcntl` modules expose (`socket.AF_INET`,
+ * `fcntl.F_GETFL`, …), which Tornado code uses by those names.
  * Linux values are verified on this machine; the BSD/macOS values are taken
  * from their headers and have not run on such a host (see README).
  */
@@ -24,7 +26,6 @@ export const TCP_NODELAY = 1;
 export const IPPROTO_IPV6 = 41;
 export const IPV6_V6ONLY = linux ? 26 : 27;
 export const AI_PASSIVE = 1;
-export const AI_CANONNAME = 2;
 export const AI_NUMERICHOST = 4;
 export const AI_ADDRCONFIG = linux ? 0x20 : 0x400;
 export const SHUT_RD = 0;

@@ -1,7 +1,9 @@
 /**
- * `OSError`: every failed syscall surfaces as one, with the errno number,
- * Node's code string (`'ECONNREFUSED'`) and the syscall's name — the same
- * triple Node's own errors carry, so existing error handling keeps working.
+ * `OSError`, Python's built-in exception of that name (which Tornado's
+ * iostream.py and netutil.py catch and inspect by errno): every failed
+ * syscall surfaces as one, with the errno number, Node's code string
+ * (`'ECONNREFUSED'`) and the syscall's name — the same triple Node's own
+ * errors carry, so existing error handling keeps working.
  */
 import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';

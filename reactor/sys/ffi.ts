@@ -1,5 +1,6 @@
 /**
- * The FFI backend: the one place that talks to ffi-rs.
+ * The FFI backend: the one place that talks to ffi-rs. No Tornado module
+ * matches it: under Tornado this boundary is CPython's C extension modules.
  *
  * Everything above this file sees a backend-neutral `bind(library, name,
  * returnType, paramTypes)` that returns a plain JS function over numbers and

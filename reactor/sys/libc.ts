@@ -1,6 +1,15 @@
 /**
  * libc through FFI: one declarative table of C signatures, bound once per
  * thread, and typed wrappers on top that return results or throw `OSError`.
+ * It plays the part of CPython's C modules under Tornado (`os`, `socket`,
+ * `select`, `fcntl`): everything outside `reactor/sys` calls these wrappers,
+ * never the raw table `c`.
+ *
+ * One checked-call idiom, as asyncio's selectors.py has one: a wrapper hands
+ * the raw result to `check()` (a negative result becomes the `OSError` for
+ * errno) or, for a wait that a signal may cut short, to `checkWait()`
+ * (EINTR means "nothing ready"). Wrappers that expect EAGAIN or retry EINTR
+ * read `lastErrno()` themselves and say so.
  *
  * Conventions of the wrappers:
  * - pointers travel as numbers into the thread's arena (./arena.ts), never as
@@ -12,11 +21,15 @@
  *   result" where the caller must go back to Node (the poll).
  */
 import { bind, type CType, type NativeFunction } from './ffi.js';
-import { CHUNK_SIZE, chunk, outbox, scratch, viewAt } from './arena.js';
+import { CHUNK_SIZE, SCRATCH, chunk, outbox, scratch, viewAt } from './arena.js';
 import { OSError, errno as E } from './errors.js';
 import { FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK } from './constants.js';
 
 const linux = process.platform === 'linux';
+const [VALUE, VALUE_SIZE] = SCRATCH.VALUE;
+const OPTLEN = SCRATCH.OPTLEN[0];
+const WAKE = SCRATCH.WAKE[0];
+const EPOLL_CTL_DEL = 2;
 const bsd = !linux && process.platform !== 'win32';
 
 type Signature = readonly [ret: CType, params: readonly CType[], symbol?: string, available?: boolean];
@@ -31,7 +44,6 @@ const signatures = {
   errnoLocation: ['ptr', [], linux ? '__errno_location' : '__error'],
   memcpy: ['ptr', ['ptr', 'ptr', 'u64']],
   strlen: ['u64', ['ptr']],
-  free: ['void', ['ptr']],
   // file descriptors
   read: ['i64', ['i32', 'ptr', 'u64']],
   write: ['i64', ['i32', 'ptr', 'u64']],
@@ -42,7 +54,6 @@ const signatures = {
   pipe: ['i32', ['ptr']],
   pipe2: ['i32', ['ptr', 'i32'], undefined, linux],
   eventfd: ['i32', ['u32', 'i32'], undefined, linux],
-  getpid: ['i32', []],
   // pollers
   epollCreate1: ['i32', ['i32'], 'epoll_create1', linux],
   epollCtl: ['i32', ['i32', 'i32', 'i32', 'ptr'], 'epoll_ctl', linux],
@@ -65,7 +76,6 @@ const signatures = {
   getpeername: ['i32', ['i32', 'ptr', 'ptr']],
   send: ['i64', ['i32', 'ptr', 'u64', 'i32']],
   recv: ['i64', ['i32', 'ptr', 'u64', 'i32']],
-  inetPton: ['i32', ['i32', 'ptr', 'ptr'], 'inet_pton'],
   ifNametoindex: ['u32', ['ptr'], 'if_nametoindex'],
   // name resolution
   getaddrinfo: ['i32', ['ptr', 'ptr', 'ptr', 'ptr']],
@@ -97,7 +107,7 @@ function bindAll(): Libc {
   return bound as Libc;
 }
 
-/** The raw bound functions. Prefer the typed wrappers below. */
+/** The raw bound functions: for `reactor/sys` and the specs only; everything else calls the wrappers below. */
 export const c: Libc = bindAll();
 
 // errno lives in thread-local storage; one view per thread reads it for ~5 ns.
@@ -108,14 +118,26 @@ export function lastErrno(): number {
   return errnoView[0]!;
 }
 
-/** Throws the OSError for the current errno. */
-export function fail(syscall: string): never {
-  throw new OSError(lastErrno(), syscall);
+/**
+ * The checked call: returns `result`, or throws the OSError for errno when
+ * it is negative (C's "-1 and errno"). Every wrapper below that has no
+ * expected failure goes through it.
+ */
+export function check(result: number, syscall: string): number {
+  if (result < 0) throw new OSError(lastErrno(), syscall);
+  return result;
 }
 
-function check(result: number, syscall: string): number {
-  if (result < 0) fail(syscall);
-  return result;
+/**
+ * The checked call for a wait (epoll_wait, poll, kevent): EINTR means a
+ * signal cut the wait short, so it returns 0 ("nothing ready") and the loop
+ * goes round again; any other failure throws.
+ */
+export function checkWait(result: number, syscall: string): number {
+  if (result >= 0) return result;
+  const err = lastErrno();
+  if (err === E.EINTR) return 0;
+  throw new OSError(err, syscall);
 }
 
 function isWouldBlock(err: number): boolean {
@@ -222,11 +244,11 @@ export function setCloexec(fd: number): void {
 /** A nonblocking, close-on-exec pipe: `[readFd, writeFd]`. */
 export function pipe(): [number, number] {
   if (linux) {
-    check(c.pipe2(scratch.addr, O_NONBLOCK | O_CLOEXEC) as number, 'pipe2');
+    check(c.pipe2(scratch.addr + VALUE, O_NONBLOCK | O_CLOEXEC) as number, 'pipe2');
   } else {
-    check(c.pipe(scratch.addr) as number, 'pipe');
+    check(c.pipe(scratch.addr + VALUE) as number, 'pipe');
   }
-  const fds: [number, number] = [scratch.view.readInt32LE(0), scratch.view.readInt32LE(4)];
+  const fds: [number, number] = [scratch.view.readInt32LE(VALUE), scratch.view.readInt32LE(VALUE + 4)];
   if (!linux) for (const fd of fds) { setNonblocking(fd, true); setCloexec(fd); }
   return fds;
 }
@@ -237,9 +259,6 @@ export function eventfd(): number {
 }
 
 // ---------------------------------------------------------------- sockets
-
-/** Flags that make a new socket nonblocking and close-on-exec atomically (Linux). */
-export const NEW_FD_FLAGS = linux ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0;
 
 /** socket(2), close-on-exec. Nonblocking only when `nonblocking` is set. */
 export function socket(family: number, type: number, proto: number, nonblocking: boolean): number {
@@ -252,44 +271,45 @@ export function socket(family: number, type: number, proto: number, nonblocking:
 /** socketpair(2): two connected, close-on-exec sockets. */
 export function socketpair(family: number, type: number, nonblocking: boolean): [number, number] {
   const flags = linux ? SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0) : 0;
-  check(c.socketpair(family, type | flags, 0, scratch.addr) as number, 'socketpair');
-  const fds: [number, number] = [scratch.view.readInt32LE(0), scratch.view.readInt32LE(4)];
+  check(c.socketpair(family, type | flags, 0, scratch.addr + VALUE) as number, 'socketpair');
+  const fds: [number, number] = [scratch.view.readInt32LE(VALUE), scratch.view.readInt32LE(VALUE + 4)];
   if (!linux) for (const fd of fds) { setCloexec(fd); if (nonblocking) setNonblocking(fd, true); }
   return fds;
 }
 
 /** setsockopt with an int value. */
 export function setsockoptInt(fd: number, level: number, option: number, value: number): void {
-  scratch.view.writeInt32LE(value, 0);
-  check(c.setsockopt(fd, level, option, scratch.addr, 4) as number, 'setsockopt');
+  scratch.view.writeInt32LE(value, VALUE);
+  check(c.setsockopt(fd, level, option, scratch.addr + VALUE, 4) as number, 'setsockopt');
 }
 
 /** setsockopt with raw bytes. */
 export function setsockoptBytes(fd: number, level: number, option: number, value: Uint8Array): void {
-  if (value.byteLength > 512) throw new OSError(E.EINVAL, 'setsockopt');
-  scratch.view.set(value, 0);
-  check(c.setsockopt(fd, level, option, scratch.addr, value.byteLength) as number, 'setsockopt');
+  if (value.byteLength > VALUE_SIZE) throw new OSError(E.EINVAL, 'setsockopt');
+  scratch.view.set(value, VALUE);
+  check(c.setsockopt(fd, level, option, scratch.addr + VALUE, value.byteLength) as number, 'setsockopt');
 }
 
 /** getsockopt returning an int. */
 export function getsockoptInt(fd: number, level: number, option: number): number {
-  scratch.view.writeInt32LE(0, 0);
-  scratch.view.writeUInt32LE(4, 8);
-  check(c.getsockopt(fd, level, option, scratch.addr, scratch.addr + 8) as number, 'getsockopt');
-  return scratch.view.readInt32LE(0);
+  scratch.view.writeInt32LE(0, VALUE);
+  scratch.view.writeUInt32LE(4, OPTLEN);
+  check(c.getsockopt(fd, level, option, scratch.addr + VALUE, scratch.addr + OPTLEN) as number, 'getsockopt');
+  return scratch.view.readInt32LE(VALUE);
 }
 
 /** getsockopt returning up to `buflen` raw bytes. */
 export function getsockoptBytes(fd: number, level: number, option: number, buflen: number): Buffer {
-  if (buflen > 512) throw new OSError(E.EINVAL, 'getsockopt');
-  scratch.view.writeUInt32LE(buflen, 600);
-  check(c.getsockopt(fd, level, option, scratch.addr, scratch.addr + 600) as number, 'getsockopt');
-  return Buffer.from(scratch.view.subarray(0, scratch.view.readUInt32LE(600)));
+  if (buflen > VALUE_SIZE) throw new OSError(E.EINVAL, 'getsockopt');
+  scratch.view.writeUInt32LE(buflen, OPTLEN);
+  check(c.getsockopt(fd, level, option, scratch.addr + VALUE, scratch.addr + OPTLEN) as number, 'getsockopt');
+  return Buffer.from(scratch.view.subarray(VALUE, VALUE + scratch.view.readUInt32LE(OPTLEN)));
 }
 
-/** Where sockaddrs are staged: scratch offset 512 (up to 128 bytes), length at 640. */
-export const SOCKADDR_OFFSET = 512;
-const SOCKLEN_OFFSET = 640;
+/** Where sockaddrs are staged in `scratch` (its SOCKADDR slot): encode there, then bind/connect. */
+export const SOCKADDR_OFFSET = SCRATCH.SOCKADDR[0];
+const SOCKADDR_SIZE = SCRATCH.SOCKADDR[1];
+const SOCKLEN_OFFSET = SCRATCH.SOCKLEN[0];
 
 /** bind(2) with the sockaddr already staged at SOCKADDR_OFFSET. */
 export function bindStaged(fd: number, length: number): void {
@@ -318,7 +338,7 @@ export function listen(fd: number, backlog: number): void {
 export function accept(fd: number, nonblocking = true): number {
   const view = scratch.view;
   for (;;) {
-    view.writeUInt32LE(128, SOCKLEN_OFFSET);
+    view.writeUInt32LE(SOCKADDR_SIZE, SOCKLEN_OFFSET);
     const conn = linux
       ? c.accept4(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)) as number
       : c.accept(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number;
@@ -341,7 +361,7 @@ export function stagedAddressLength(): number {
 
 /** getsockname(2)/getpeername(2): stages the sockaddr and returns its length. */
 export function sockname(fd: number, peer: boolean): number {
-  scratch.view.writeUInt32LE(128, SOCKLEN_OFFSET);
+  scratch.view.writeUInt32LE(SOCKADDR_SIZE, SOCKLEN_OFFSET);
   const fn = peer ? c.getpeername : c.getsockname;
   check(fn(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number, peer ? 'getpeername' : 'getsockname');
   return stagedAddressLength();
@@ -350,6 +370,172 @@ export function sockname(fd: number, peer: boolean): number {
 /** shutdown(2). */
 export function shutdown(fd: number, how: number): void {
   check(c.shutdown(fd, how) as number, 'shutdown');
+}
+
+/**
+ * send(2), Python's `socket.send`: payloads up to a chunk are staged in the
+ * outbox (a number argument is the cheap call), larger ones go zero-copy.
+ * Returns the bytes sent (maybe short). EINTR is retried; EAGAIN throws,
+ * as Python raises `BlockingIOError`.
+ */
+export function send(fd: number, data: Uint8Array, flags: number): number {
+  const length = data.byteLength;
+  const small = length <= CHUNK_SIZE;
+  if (small) outbox.view.set(data, 0);
+  for (;;) {
+    const n = (small ? c.send(fd, outbox.addr, length, flags) : c.sendBuf(fd, data, length, flags)) as number;
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (err !== E.EINTR) throw new OSError(err, 'send');
+  }
+}
+
+/**
+ * recv(2) of up to `length` (at most CHUNK_SIZE) bytes into `chunk.view`.
+ * Returns the count, 0 when the peer closed. EINTR is retried; EAGAIN throws.
+ */
+export function recvToChunk(fd: number, length: number, flags: number): number {
+  for (;;) {
+    const n = c.recv(fd, chunk.addr, Math.min(length, CHUNK_SIZE), flags) as number;
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (err !== E.EINTR) throw new OSError(err, 'recv');
+  }
+}
+
+/** recv(2) of up to `length` bytes straight into `target` (zero-copy, for more than a chunk). As `recvToChunk`. */
+export function recvToBuffer(fd: number, target: Uint8Array, length: number, flags: number): number {
+  for (;;) {
+    const n = c.recvBuf(fd, target, length, flags) as number;
+    if (n >= 0) return n;
+    const err = lastErrno();
+    if (err !== E.EINTR) throw new OSError(err, 'recv');
+  }
+}
+
+// ---------------------------------------------------------------- pollers
+// The event arrays are the caller's regions (struct layouts live next to
+// the poller that uses them); these wrappers only pass addresses.
+
+/** epoll_create1(2) (Linux). */
+export function epollCreate1(flags: number): number {
+  return check(c.epollCreate1(flags) as number, 'epoll_create1');
+}
+
+/** epoll_ctl(2) with the epoll_event at `event`. */
+export function epollCtl(epfd: number, op: number, fd: number, event: number): void {
+  check(c.epollCtl(epfd, op, fd, event) as number, 'epoll_ctl');
+}
+
+/**
+ * epoll_ctl(2) EPOLL_CTL_DEL. An fd closed before its handler was removed
+ * is already out of the set (EBADF, ENOENT): not a failure, as asyncio's
+ * selectors ignore it too. Checked here without building an error, since
+ * closing a connection takes this path.
+ */
+export function epollCtlDel(epfd: number, fd: number, event: number): void {
+  if ((c.epollCtl(epfd, EPOLL_CTL_DEL, fd, event) as number) >= 0) return;
+  const err = lastErrno();
+  if (err !== E.EBADF && err !== E.ENOENT) throw new OSError(err, 'epoll_ctl');
+}
+
+/** epoll_wait(2) into the array at `events`: the ready count, 0 when a signal interrupted the wait. */
+export function epollWait(epfd: number, events: number, maxEvents: number, timeoutMs: number): number {
+  return checkWait(c.epollWait(epfd, events, maxEvents, timeoutMs) as number, 'epoll_wait');
+}
+
+/** poll(2) over the pollfd array at `fds`: the ready count, 0 when a signal interrupted the wait. */
+export function poll(fds: number, count: number, timeoutMs: number): number {
+  return checkWait(c.poll(fds, count, timeoutMs) as number, 'poll');
+}
+
+/** kqueue(2) (macOS, BSD). */
+export function kqueue(): number {
+  return check(c.kqueue() as number, 'kqueue');
+}
+
+/** kevent(2) applying `count` changes from the array at `changes`, waiting for nothing. */
+export function keventChange(kq: number, changes: number, count: number): void {
+  check(c.kevent(kq, changes, count, 0, 0, 0) as number, 'kevent');
+}
+
+/**
+ * kevent(2) waiting for events into the array at `events`; `timeout` is the
+ * address of a timespec, or 0 to wait forever. The ready count, 0 when a
+ * signal interrupted the wait.
+ */
+export function keventWait(kq: number, events: number, maxEvents: number, timeout: number): number {
+  return checkWait(c.kevent(kq, 0, 0, events, maxEvents, timeout) as number, 'kevent');
+}
+
+// ---------------------------------------------------------------- the waker
+
+/**
+ * Writes one wake-up to a waker fd from scratch's WAKE slot: the 64-bit
+ * counter 1 to an eventfd (`length` 8), one byte to a pipe (`length` 1).
+ * EAGAIN (counter or pipe full) and EINTR count as done: the reader has not
+ * drained yet, so it is awake anyway.
+ */
+export function writeWake(fd: number, length: 8 | 1): void {
+  const view = scratch.view;
+  view.writeUInt32LE(1, WAKE);
+  view.writeUInt32LE(0, WAKE + 4);
+  if ((c.write(fd, scratch.addr + WAKE, length) as number) < 0) {
+    const err = lastErrno();
+    if (err !== E.EAGAIN && err !== E.EINTR) throw new OSError(err, 'write');
+  }
+}
+
+/**
+ * Drains a waker fd into scratch's WAKE slot: one read for an eventfd
+ * (`once`), reads until empty for a pipe. Never throws: a failed read means
+ * there is nothing (more) to drain.
+ */
+export function drainWake(fd: number, once: boolean): void {
+  for (;;) {
+    const n = c.read(fd, scratch.addr + WAKE, 8) as number;
+    if (once || n <= 0) return;
+  }
+}
+
+// ---------------------------------------------------------------- name resolution
+
+/**
+ * getaddrinfo(3) over caller-staged memory: `node`/`service` are C strings
+ * (0 for none), `hints` an addrinfo, `result` where the list pointer lands.
+ * Returns the status (0, or an EAI_* number, which is not an errno); after
+ * EAI_SYSTEM the errno is in `lastErrno()` until the next call.
+ */
+export function getaddrinfo(node: number, service: number, hints: number, result: number): number {
+  return c.getaddrinfo(node, service, hints, result) as number;
+}
+
+/** freeaddrinfo(3). */
+export function freeaddrinfo(list: number): void {
+  c.freeaddrinfo(list);
+}
+
+/** gai_strerror(3): the text for an EAI_* status ('' if libc has none). */
+export function gaiStrerror(status: number): string {
+  return cString(c.gaiStrerror(status) as number);
+}
+
+// ---------------------------------------------------------------- libuv (Node coexistence)
+// Symbols the node binary exports; none of them sets errno.
+
+/** `uv_default_loop()`: the address of Node's own libuv loop. */
+export function uvDefaultLoop(): number {
+  return c.uvDefaultLoop() as number;
+}
+
+/** `uv_backend_fd(loop)`: the epoll/kqueue fd libuv polls (-1 where it has none). */
+export function uvBackendFd(loop: number): number {
+  return c.uvBackendFd(loop) as number;
+}
+
+/** `uv_backend_timeout(loop)`: how long libuv would block now, in ms (-1: forever, 0: not at all). */
+export function uvBackendTimeout(loop: number): number {
+  return c.uvBackendTimeout(loop) as number;
 }
 
 /** Copies `length` bytes at a native address into a new Buffer (one memcpy into the chunk). */

@@ -1,6 +1,7 @@
 /**
  * sockaddr_in / sockaddr_in6 / sockaddr_un, encoded into and decoded from
- * native memory. Layouts (Linux; BSD prefixes a length byte and uses a
+ * native memory: what CPython's socketmodule.c does when it turns Python's
+ * `(host, port)` tuples and Unix paths into C addresses and back. Layouts (Linux; BSD prefixes a length byte and uses a
  * one-byte family):
  *   sockaddr_in   16 B: family u16 @0, port u16 BE @2, addr @4
  *   sockaddr_in6  28 B: family u16 @0, port u16 BE @2, flowinfo u32 BE @4, addr @8, scope_id u32 @24
