@@ -83,18 +83,28 @@ const base = (slot: number) => HEADER + slot * FIELDS;
 
 /** A worker-thread loop's entry in the registry. */
 export interface LoopRegistration {
-  /** Poll timeout cap for this loop right now (ms). */
-  capMs(): number;
   /** Leaves the registry; the caller closes its fds afterwards. */
   release(): void;
 }
 
+// This thread's registered loops: closed when the thread ends with JS still
+// running (natural end, process.exit() in the worker, an uncaught error).
+const ownLoops = new Set<() => void>();
+
 /**
- * Registers a worker-thread loop's waker (and poller fd, for the cleanup
- * after `terminate()`). Returns null when the registry is full: the loop
- * then relies on the fallback cap alone.
+ * How long a worker-thread loop may block right now (ms): the fallback cap,
+ * or a short one once the main thread is exiting.
  */
-export function registerWorkerLoop(wakeFileno: number, pollerFileno: number): LoopRegistration | null {
+export function workerPollCapMs(): number {
+  return Atomics.load(registry, 0) ? EXITING_POLL_CAP_MS : WORKER_POLL_CAP_MS;
+}
+
+/**
+ * Registers a worker-thread loop: its waker's write fd, its poller's fd (-1
+ * if it has none), and how to close it when the thread ends. Returns null
+ * when the registry is full: the loop then relies on the fallback cap.
+ */
+export function registerWorkerLoop(wakeFileno: number, pollerFileno: number, closeLoop: () => void): LoopRegistration | null {
   for (let slot = 0; slot < SLOTS; slot++) {
     const at = base(slot);
     if (Atomics.compareExchange(registry, at, FREE, CLAIMING) !== FREE) continue;
@@ -102,9 +112,12 @@ export function registerWorkerLoop(wakeFileno: number, pollerFileno: number): Lo
     registry[at + 2] = wakeFileno;
     registry[at + 3] = pollerFileno;
     Atomics.store(registry, at, ACTIVE);
+    ownLoops.add(closeLoop);
     return {
-      capMs: () => (Atomics.load(registry, 0) ? EXITING_POLL_CAP_MS : WORKER_POLL_CAP_MS),
-      release: () => releaseSlot(at),
+      release: () => {
+        ownLoops.delete(closeLoop);
+        releaseSlot(at);
+      },
     };
   }
   return null;
@@ -195,5 +208,11 @@ if (isMainThread) {
   process.on('exit', () => {
     Atomics.store(registry, 0, 1);
     wakeAll();
+  });
+} else {
+  process.on('exit', () => {
+    for (const closeLoop of [...ownLoops]) {
+      try { closeLoop(); } catch { /* the thread is ending: release what can be */ }
+    }
   });
 }
