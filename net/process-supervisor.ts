@@ -75,6 +75,7 @@ export function startSupervisor(plan: SupervisorPlan): void {
     child.on('error', (error) => {
       // spawn failed (no such executable, out of fds): there is no process.
       genLog.error(`child ${id} could not be started: ${error.message}`);
+      exitCode = 1;
       if (children.delete(child)) finishIfDone();
     });
     child.on('exit', (code, signal) => {
