@@ -6,7 +6,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
 import * as assert from 'uvu/assert';
-import { IOLoop } from '../reactor/ioloop.js';
+import { IOLoop, type IOLoopOptions } from '../reactor/ioloop.js';
 import type { ThreadPoolExecutor } from '../reactor/executor.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { AF_INET6, Socket } from '../net/socket.js';
@@ -71,7 +71,7 @@ export const pollerUnderTest = process.env.GALE_POLLER ?? 'auto';
  */
 export async function inLoop<T>(
   fn: (loop: IOLoop) => T | PromiseLike<T>,
-  options: { nodeInterop?: boolean; timeout?: number } = {},
+  options: Omit<IOLoopOptions, 'makeCurrent'> & { timeout?: number } = {},
 ): Promise<T> {
   const { timeout = 30, ...loopOptions } = options;
   const loop = new IOLoop({ makeCurrent: false, ...loopOptions });
@@ -100,6 +100,15 @@ export async function rejection(p: PromiseLike<unknown> | null): Promise<any> {
     return error;
   }
   throw new Error('expected a rejection');
+}
+
+/** Asserts `fn` throws an OSError with this code (and syscall, if given); returns it. */
+export function expectOSError(fn: () => unknown, code: string, syscall?: string): OSError {
+  const error = thrown(fn);
+  assert.instance(error, OSError, `expected OSError ${code}, got ${error}`);
+  assert.is(error.code, code, error.message);
+  if (syscall) assert.is(error.syscall, syscall);
+  return error;
 }
 
 /** Whether ::1 can be bound here; the reason when it cannot. */
@@ -138,4 +147,18 @@ export async function stoppedPool(executor: ThreadPoolExecutor, wait = true): Pr
     clearTimeout(timer);
   }
   assert.is(executor.liveWorkers, 0);
+}
+
+/**
+ * Runs `fn` with `process.platform` reading `platform`, then restores it:
+ * for code that picks per platform, so every branch runs on this host.
+ */
+export function withPlatform<T>(platform: NodeJS.Platform, fn: () => T): T {
+  const saved = Object.getOwnPropertyDescriptor(process, 'platform')!;
+  Object.defineProperty(process, 'platform', { value: platform, enumerable: true, configurable: true });
+  try {
+    return fn();
+  } finally {
+    Object.defineProperty(process, 'platform', saved);
+  }
 }

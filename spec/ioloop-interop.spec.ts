@@ -5,9 +5,12 @@
  * sleeps in the kernel instead of spinning. With `nodeInterop: false` the
  * loop owns the thread and Node gets a turn only between iterations.
  *
- * Time bounds here are bounds on a hang (a timer that should fire after
- * 20 ms must not take 200), and CPU bounds are resource bounds on an idle
- * loop; neither is a speed measurement.
+ * No test here asserts a duration or a CPU figure (the machine is shared):
+ * promptness is checked by counting loop iterations — a loop that blocks in
+ * its poller until Node's next timer is due makes a handful during a wait,
+ * one that polls or spins makes hundreds — and a wake-up that never comes
+ * is caught by the `runSync` timeout. How late Node's timers fire and what
+ * an idle loop costs in CPU are measured in scripts/bench/reactor.ts.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -23,6 +26,13 @@ import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { delay, fdLeakCheck } from './helpers.js';
 
 const checkFds = fdLeakCheck();
+
+/**
+ * At most this many loop iterations for one wait that needs one wake-up:
+ * the wake itself, a hop into libuv's poll phase, the callbacks and Promise
+ * continuations it releases. A polling loop would make one per period.
+ */
+const FEW = 8;
 const thisFile = fileURLToPath(import.meta.url);
 
 /**
@@ -42,6 +52,18 @@ async function inLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, options: { no
   }
 }
 
+/**
+ * Runs `wait` and counts the loop iterations it took. A loop that blocks in
+ * its poller until the next thing is due (its own timeout, Node's next
+ * timer, I/O) makes a few; one that wakes periodically or spins makes one
+ * per period.
+ */
+async function iterationsDuring<T>(loop: IOLoop, wait: () => PromiseLike<T>): Promise<{ value: T; iterations: number }> {
+  const before = loop.stats().iterations;
+  const value = await wait();
+  return { value, iterations: loop.stats().iterations - before };
+}
+
 /** Resolves when `predicate` holds, polling on the loop's own clock; rejects after `seconds`. */
 async function until(loop: IOLoop, predicate: () => boolean, seconds: number): Promise<number> {
   const start = loop.time();
@@ -54,14 +76,14 @@ async function until(loop: IOLoop, predicate: () => boolean, seconds: number): P
 
 // ------------------------------------------------------------ Node timers
 
-test('a Node setTimeout(…, 20) fires within 200 ms while the loop waits on an idle socket', async () => {
+test('a Node setTimeout(…, 20) fires while the loop waits on an idle socket, in a few iterations', async () => {
   await inLoop(async (loop) => {
     const start = loop.time();
-    const firedAfter = await new Promise<number>((resolve) => {
+    const { value: firedAfter, iterations } = await iterationsDuring(loop, () => new Promise<number>((resolve) => {
       setTimeout(() => resolve(loop.time() - start), 20);
-    });
+    }));
     assert.ok(firedAfter >= 0.019, `fired early: ${firedAfter}`);
-    assert.ok(firedAfter < 0.2, `fired after ${firedAfter} s`);
+    assert.ok(iterations <= FEW, `${iterations} iterations to wait for one Node timer`);
   });
 });
 
@@ -69,10 +91,11 @@ test('a Node timer created before the loop started, and setInterval, keep their 
   const start = Date.now();
   const ticks: number[] = [];
   const early = new Promise<number>((resolve) => setTimeout(() => resolve(Date.now() - start), 50));
-  await inLoop(async () => {
+  await inLoop(async (loop) => {
     const interval = setInterval(() => ticks.push(Date.now() - start), 15);
-    const firedAfter = await early;
-    assert.ok(firedAfter < 250, `fired after ${firedAfter} ms`);
+    const { value: firedAfter, iterations } = await iterationsDuring(loop, () => early);
+    assert.ok(firedAfter >= 49, `fired early: ${firedAfter} ms`);
+    assert.ok(iterations <= FEW * 5, `${iterations} iterations for one timer and a few interval ticks`);
     await new Promise<void>((resolve) => setTimeout(resolve, 60));
     clearInterval(interval);
   });
@@ -82,18 +105,20 @@ test('a Node timer created before the loop started, and setInterval, keep their 
 test('an unref\'d Node timer fires too (socket timeouts and housekeeping intervals are unref\'d)', async () => {
   await inLoop(async (loop) => {
     const start = loop.time();
-    const firedAfter = await new Promise<number>((resolve) => {
+    const first = await iterationsDuring(loop, () => new Promise<number>((resolve) => {
       setTimeout(() => resolve(loop.time() - start), 20).unref();
-    });
-    assert.ok(firedAfter >= 0.019 && firedAfter < 0.2, `fired after ${firedAfter} s`);
+    }));
+    assert.ok(first.value >= 0.019, `fired early: ${first.value} s`);
+    assert.ok(first.iterations <= FEW, `${first.iterations} iterations`);
     // Also alongside a ref'd timer that is due much later.
     const far = setTimeout(() => {}, 60_000);
     const again = loop.time();
-    const second = await new Promise<number>((resolve) => {
+    const second = await iterationsDuring(loop, () => new Promise<number>((resolve) => {
       setTimeout(() => resolve(loop.time() - again), 20).unref();
-    });
+    }));
     clearTimeout(far);
-    assert.ok(second < 0.2, `fired after ${second} s`);
+    assert.ok(second.value >= 0.019, `fired early: ${second.value} s`);
+    assert.ok(second.iterations <= FEW, `${second.iterations} iterations`);
   });
 });
 
@@ -134,40 +159,52 @@ test('steady I/O with nothing new on Node\'s side costs no more FFI calls than w
   assert.ok(withInterop - without < 0.05, `${withInterop} vs ${without} FFI calls per round`);
 });
 
+/** A promise and the function that resolves it, for a Node callback to settle. */
+function signal<T>(): { settled: Promise<T>; settle: (value: T) => void } {
+  let settle!: (value: T) => void;
+  const settled = new Promise<T>((resolve) => { settle = resolve; });
+  return { settled, settle };
+}
+
+// In the next tests the loop has nothing of its own to wake for once the
+// ping ends: if it missed the new Node timer it would block on the idle
+// socket until runSync's timeout fails the test.
+
 test('a timer created in the middle of steady I/O is seen: in a handler, or from a Node callback', async () => {
   await inLoop(async (loop) => {
     // From a handler, then the loop goes idle: the timer must wake it.
-    let firedAfter = -1;
-    let createdAt = 0;
+    const first = signal<number>();
     await selfPing(loop, 1000, (i) => {
       if (i < 500) return true;
-      createdAt = loop.time();
-      setTimeout(() => { firedAfter = loop.time() - createdAt; }, 20).unref();
+      const createdAt = loop.time();
+      setTimeout(() => first.settle(loop.time() - createdAt), 20).unref();
       return false;
     });
-    await until(loop, () => firedAfter >= 0, 2);
-    assert.ok(firedAfter >= 0.019 && firedAfter < 0.2, `fired after ${firedAfter} s`);
+    const fromHandler = await iterationsDuring(loop, () => first.settled);
+    assert.ok(fromHandler.value >= 0.019, `fired early: ${fromHandler.value} s`);
+    assert.ok(fromHandler.iterations <= FEW, `${fromHandler.iterations} iterations`);
     // From a Node callback (an immediate the handler queued).
-    let fired2 = -1;
+    const second = signal<number>();
     await selfPing(loop, 1000, (i) => {
       if (i < 500) return true;
       const queuedAt = loop.time();
-      setImmediate(() => { setTimeout(() => { fired2 = loop.time() - queuedAt; }, 20).unref(); });
+      setImmediate(() => { setTimeout(() => second.settle(loop.time() - queuedAt), 20).unref(); });
       return false;
     });
-    await until(loop, () => fired2 >= 0, 2);
-    assert.ok(fired2 >= 0.019 && fired2 < 0.2, `fired after ${fired2} s`);
+    const fromImmediate = await iterationsDuring(loop, () => second.settled);
+    assert.ok(fromImmediate.value >= 0.019, `fired early: ${fromImmediate.value} s`);
+    assert.ok(fromImmediate.iterations <= FEW, `${fromImmediate.iterations} iterations`);
   });
 });
 
 test('a fired timer reactivated by refresh() (no new async id) is seen too', async () => {
   await inLoop(async (loop) => {
     for (const unref of [true, false]) {
-      let fired = 0;
-      let firedAt = 0;
-      const timer = setTimeout(() => { fired++; firedAt = loop.time(); }, 20);
+      let fired = signal<number>();
+      const timer = setTimeout(() => fired.settle(loop.time()), 20);
       if (unref) timer.unref();
-      await until(loop, () => fired === 1, 2);
+      await fired.settled;
+      fired = signal<number>();
       let refreshedAt = 0;
       await selfPing(loop, 1000, (i) => {
         if (i < 500) return true;
@@ -175,10 +212,10 @@ test('a fired timer reactivated by refresh() (no new async id) is seen too', asy
         timer.refresh(); // re-arms the fired timer; allocates nothing
         return false;
       });
-      await sleep(0.5); // one long wait on the loop (polling would hop each time)
-      assert.is(fired, 2);
-      const after = firedAt - refreshedAt;
-      assert.ok(after >= 0.019 && after < 0.3, `${unref ? 'unref\'d' : 'ref\'d'} timer fired ${after} s after refresh()`);
+      const { value: firedAt, iterations } = await iterationsDuring(loop, () => fired.settled);
+      const kind = unref ? 'unref\'d' : 'ref\'d';
+      assert.ok(firedAt - refreshedAt >= 0.019, `${kind} timer fired ${firedAt - refreshedAt} s after refresh()`);
+      assert.ok(iterations <= FEW, `${kind} timer: ${iterations} iterations (polling would make one per hop)`);
     }
   });
 });
@@ -205,10 +242,12 @@ test('a far-away Node timer does not delay the loop\'s own timeouts', async () =
   const far = setTimeout(() => {}, 60_000);
   try {
     await inLoop(async (loop) => {
+      // Waiting for Node's timer instead would block 60 s: runSync's timeout fails first.
       const start = loop.time();
-      await sleep(0.03);
+      const { iterations } = await iterationsDuring(loop, () => sleep(0.03));
       const elapsed = loop.time() - start;
-      assert.ok(elapsed >= 0.029 && elapsed < 0.3, `slept ${elapsed}`);
+      assert.ok(elapsed >= 0.029, `woke early: ${elapsed} s`);
+      assert.ok(iterations <= FEW, `${iterations} iterations`);
     });
   } finally {
     clearTimeout(far);
@@ -237,13 +276,16 @@ test('a child process\'s exit is seen', async () => {
 
 test('a process.on(\'SIGINT\') handler runs', async () => {
   let received = 0;
-  const handler = () => { received++; };
+  const arrived = signal<void>();
+  const handler = () => { received++; arrived.settle(); };
   process.on('SIGINT', handler);
   try {
     await inLoop(async (loop) => {
-      process.kill(process.pid, 'SIGINT');
-      const after = await until(loop, () => received > 0, 2);
-      assert.ok(after < 2);
+      const { iterations } = await iterationsDuring(loop, () => {
+        process.kill(process.pid, 'SIGINT');
+        return arrived.settled;
+      });
+      assert.ok(iterations <= FEW, `${iterations} iterations`);
     });
   } finally {
     process.off('SIGINT', handler);
@@ -270,59 +312,65 @@ test('a worker thread\'s message arrives', async () => {
 
 test('a setImmediate queued by the application runs promptly', async () => {
   await inLoop(async (loop) => {
-    // From a loop callback.
-    const start = loop.time();
-    await new Promise<void>((resolve) => loop.addCallback(() => setImmediate(resolve)));
-    assert.ok(loop.time() - start < 0.2);
+    // From a loop callback. Missed, it would leave the loop blocked on the
+    // idle socket until runSync's timeout.
+    const fromCallback = await iterationsDuring(loop, () => new Promise<void>((resolve) => {
+      loop.addCallback(() => setImmediate(resolve));
+    }));
+    assert.ok(fromCallback.iterations <= FEW, `${fromCallback.iterations} iterations`);
     // From Node's side while the loop is otherwise idle (a timer callback).
-    const elapsed = await new Promise<number>((resolve) => {
+    const queuedAt = signal<number>();
+    const fromNode = await iterationsDuring(loop, () => new Promise<void>((resolve) => {
       setTimeout(() => {
-        const queued = loop.time();
-        setImmediate(() => resolve(loop.time() - queued));
+        queuedAt.settle(loop.stats().iterations);
+        setImmediate(resolve);
       }, 5);
-    });
-    assert.ok(elapsed < 0.2, `immediate ran after ${elapsed} s`);
+    }));
+    assert.ok(fromNode.iterations <= FEW, `${fromNode.iterations} iterations`);
+    const afterQueued = loop.stats().iterations - (await queuedAt.settled);
+    assert.ok(afterQueued <= 2, `the immediate ran ${afterQueued} iterations after it was queued`);
   });
 });
 
 test('process.nextTick and Promise continuations from loop callbacks run before the loop blocks', async () => {
   await inLoop(async (loop) => {
-    const start = loop.time();
-    await new Promise<void>((resolve) => loop.addCallback(() => process.nextTick(resolve)));
-    await new Promise<void>((resolve) => loop.addCallback(() => { void Promise.resolve().then(resolve); }));
-    assert.ok(loop.time() - start < 0.2);
+    // Left for after the block, they would wait on the idle socket until runSync's timeout.
+    const { iterations } = await iterationsDuring(loop, async () => {
+      await new Promise<void>((resolve) => loop.addCallback(() => process.nextTick(resolve)));
+      await new Promise<void>((resolve) => loop.addCallback(() => { void Promise.resolve().then(resolve); }));
+    });
+    assert.ok(iterations <= FEW, `${iterations} iterations`);
   });
 });
 
-// ------------------------------------------------------------ idle CPU
+// ------------------------------------------------------------ idle waits
 
-function cpuMs(since: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(since);
-  return (used.user + used.system) / 1000;
-}
+// What an idle loop costs in CPU is measured by the reactor benchmark; here
+// the loop's own counters show whether it slept in the kernel: a spinning
+// or periodically waking loop makes hundreds of iterations and FFI calls in
+// half a second, a sleeping one a few.
 
-test('an idle loop uses almost no CPU (0.5 s wait)', async () => {
-  await inLoop(async () => {
+test('an idle loop sleeps in its poller (0.5 s wait: a few iterations and FFI calls)', async () => {
+  await inLoop(async (loop) => {
     await sleep(0.01);
-    const before = process.cpuUsage();
-    await sleep(0.5);
-    const used = cpuMs(before);
-    assert.ok(used < 100, `idle loop used ${used.toFixed(1)} ms of CPU in 0.5 s`);
+    const ffiBefore = loop.stats().ffiCalls;
+    const { iterations } = await iterationsDuring(loop, () => sleep(0.5));
+    const ffiCalls = loop.stats().ffiCalls - ffiBefore;
+    assert.ok(iterations <= FEW, `${iterations} iterations while idle for 0.5 s`);
+    assert.ok(ffiCalls <= FEW * 3, `${ffiCalls} FFI calls while idle for 0.5 s`);
   });
 });
 
-test('an idle loop with Node timers pending uses almost no CPU either', async () => {
-  await inLoop(async () => {
+test('an idle loop with Node timers pending wakes only for them', async () => {
+  await inLoop(async (loop) => {
     let ticks = 0;
     const interval = setInterval(() => { ticks++; }, 50);
     const far = setTimeout(() => {}, 60_000);
     try {
       await sleep(0.01);
-      const before = process.cpuUsage();
-      await sleep(0.5);
-      const used = cpuMs(before);
-      assert.ok(used < 100, `idle loop used ${used.toFixed(1)} ms of CPU in 0.5 s`);
+      const { iterations } = await iterationsDuring(loop, () => sleep(0.5));
       assert.ok(ticks >= 5, `interval ticked ${ticks} times`);
+      assert.ok(iterations <= 3 * ticks + FEW, `${iterations} iterations for ${ticks} interval ticks`);
     } finally {
       clearInterval(interval);
       clearTimeout(far);
@@ -330,12 +378,10 @@ test('an idle loop with Node timers pending uses almost no CPU either', async ()
   });
 });
 
-test('nodeInterop: false: idle CPU stays low too', async () => {
-  await inLoop(async () => {
-    const before = process.cpuUsage();
-    await sleep(0.3);
-    const used = cpuMs(before);
-    assert.ok(used < 60, `used ${used.toFixed(1)} ms of CPU in 0.3 s`);
+test('nodeInterop: false: an idle loop sleeps in its poller too', async () => {
+  await inLoop(async (loop) => {
+    const { iterations } = await iterationsDuring(loop, () => sleep(0.3));
+    assert.ok(iterations <= FEW, `${iterations} iterations while idle for 0.3 s`);
   }, { nodeInterop: false });
 });
 
@@ -380,12 +426,12 @@ test('nodeInterop: false: the loop registers no libuv fd and makes no hop', asyn
 test('stop() from a Node timer while the loop hops into libuv ends the run, and lets the process exit', async () => {
   const loop = new IOLoop({ makeCurrent: false });
   const keep = setTimeout(() => {}, 5000); // Node timers pending: the loop hops before blocking
-  const guard = setTimeout(() => loop.close(), 4000);
+  let guarded = false;
+  const guard = setTimeout(() => { guarded = true; loop.close(); }, 4000);
   try {
     setTimeout(() => loop.stop(), 20);
-    const started = Date.now();
     await loop.start();
-    assert.ok(Date.now() - started < 2000);
+    assert.not.ok(guarded, 'stop() did not end the run: the 4 s guard closed the loop');
     // The hop's port must not stay ref'd: it would keep the process alive.
     const receiver = (loop as unknown as { interop: { pollPhase: { receiver: { hasRef(): boolean } } } }).interop.pollPhase.receiver;
     assert.is(receiver.hasRef(), false);

@@ -15,7 +15,8 @@ import {
 } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
-import { buffered, rejection, streamTest, tcp, thrown, waiter, type Ctx } from './iostream.spec.js';
+import { rejection, thrown } from './helpers.js';
+import { buffered, streamTest, tcp, waiter, type Ctx } from './stream-helpers.js';
 
 const s = suite('IOStream');
 const t = (name: string, body: (ctx: Ctx) => Promise<void>) => s(name, streamTest(tcp, body));

@@ -1,7 +1,7 @@
 /**
  * Flow control with a large payload: 64 MiB written in one call through a
  * slow reader, over TCP, a socketpair and a pipe. Checked by the streams'
- * own buffer sizes (and a loose look at process memory), never by time:
+ * own buffer sizes, never by time or process memory:
  * - the writer keeps the caller's buffer by reference (no 64 MiB copy) and
  *   hands it to the kernel as the kernel drains;
  * - the reader only pulls from the fd what its reads ask for, so its buffer
@@ -11,7 +11,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BaseIOStream } from '../streams/base-iostream.js';
-import { buffered, pipes, streamTest, tcp, turns, unixPair, type Transport } from './iostream.spec.js';
+import { buffered, pipes, streamTest, tcp, turns, unixPair, type Transport } from './stream-helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -57,8 +57,9 @@ function defineFlow(transport: Transport): void {
     assert.is(offset, size);
     assert.not.ok(w.writing());
     assert.ok(maxBuffered <= 2 * r.readChunkSize, `the reader buffered up to ${maxBuffered} bytes`);
-    // Loose: garbage read chunks come and go until the GC runs; the by-reference check above is the precise one.
-    assert.ok(maxExternal < 100 * MiB, `external memory grew by ${(maxExternal / MiB).toFixed(1)} MiB`);
+    // No ceiling on process memory (it moves with the GC): the by-reference
+    // and buffered-bytes checks above are the precise ones; GALE_FLOW_REPORT
+    // prints the external memory seen, as evidence.
   }, 60));
   s.run();
 }

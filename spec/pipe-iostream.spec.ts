@@ -13,8 +13,9 @@ import { BaseIOStream } from '../streams/base-iostream.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import type { StreamOptions } from '../streams/options.js';
-import { defineStreamSuite, pipes, rejection, streamTest, thrown, turns, waiter, type Transport } from './iostream.spec.js';
-import { fdLeakCheck } from './helpers.js';
+import { pipes, streamTest, turns, waiter, type Transport } from './stream-helpers.js';
+import { defineStreamSuite } from './stream-suite.js';
+import { fdLeakCheck, rejection, thrown } from './helpers.js';
 
 /** A pipe stream written the way a user would: only the required methods. */
 class MinimalPipeStream extends BaseIOStream {

@@ -42,7 +42,15 @@ export function allocRegion(size: number): Region {
   if (!addr) throw new Error(`malloc(${size}) failed`);
   const view = viewAt(addr, size);
   view.fill(0);
+  live++;
   return { addr, view };
+}
+
+let live = 0;
+
+/** How many regions are allocated and not yet freed: what a leak check counts. */
+export function liveRegions(): number {
+  return live;
 }
 
 /**
@@ -52,6 +60,7 @@ export function allocRegion(size: number): Region {
  */
 export function freeRegion(region: Region): void {
   free(region.addr);
+  live--;
 }
 
 /** Size of the chunk region reads land in (the stream's default readChunkSize). */

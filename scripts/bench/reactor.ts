@@ -21,12 +21,17 @@
  *    CPU per round, which shows what each blocking wait costs (with Node
  *    interop, whether the loop had to hop into libuv's poll phase);
  * 5. FFI calls: per iteration and per event, from `IOLoop.stats()`, the
- *    figure DESIGN.md's FFI budget is checked against.
+ *    figure DESIGN.md's FFI budget is checked against;
+ * 6. idle waits: how late a Node `setTimeout(…, 20)` fires while the gale
+ *    loop waits on an idle socket, against the same timer with no gale loop;
+ *    and the process CPU an idle loop uses over 0.5 s (interop on / off)
+ *    against Node's loop idle for as long. The interop specs assert only
+ *    that these waits take few loop iterations; the times are here.
  *
  * Ratios are gale ÷ Node for rates (higher is better for gale) and Node ÷
  * gale for costs and latencies (so, again, higher is better for gale; 1.00
  * is parity). Timings on a shared machine are noisy: read the ratios as
- * evidence, not as a pass/fail criterion. The whole run takes ~25 s.
+ * evidence, not as a pass/fail criterion. The whole run takes ~30 s.
  *
  * Environment: BENCH_REACTOR_SCALE (1; multiplies the counts).
  */
@@ -36,8 +41,10 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { IOLoop } from '../../reactor/ioloop.js';
+import { sleep } from '../../reactor/gen.js';
+import { AF_UNIX, SOCK_STREAM } from '../../reactor/sys/constants.js';
 import { CHUNK_SIZE, chunk } from '../../reactor/sys/arena.js';
-import { close as closeFd, pipe, readToChunk, writeBytes } from '../../reactor/sys/libc.js';
+import { close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '../../reactor/sys/libc.js';
 
 const SCALE = Number(process.env.BENCH_REACTOR_SCALE ?? 1) || 1;
 
@@ -362,6 +369,44 @@ async function nodeSelfPing(n: number): Promise<number> {
   }
 }
 
+// ------------------------------------------------------------ 6. idle waits
+
+/** Runs `fn` on a loop that also watches an idle socketpair (so it really blocks in its poller). */
+async function onIdleLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, nodeInterop = true): Promise<T> {
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const [result] = await onLoop((loop) => {
+      loop.addHandler(a, () => {}, IOLoop.READ);
+      return fn(loop);
+    }, { nodeInterop });
+    return result;
+  } finally {
+    closeFd(a);
+    closeFd(b);
+  }
+}
+
+/** ms past due of a Node setTimeout(…, 20), `n` times in a row. */
+async function nodeTimerLateness(n: number): Promise<number[]> {
+  const late: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = performance.now();
+    await new Promise<void>((resolve) => setTimeout(resolve, 20));
+    late.push(performance.now() - start - 20);
+  }
+  return late;
+}
+
+/** Process CPU (µs) over a 0.5 s idle wait made with `wait` (gale's sleep on a loop, or Node's). */
+async function idleCpuUs(wait: (seconds: number) => PromiseLike<unknown>): Promise<number> {
+  await wait(0.01);
+  const cpu = process.cpuUsage();
+  await wait(0.5);
+  return cpuUs(cpu);
+}
+
+const nodeSleep = (seconds: number) => new Promise<void>((resolve) => setTimeout(resolve, seconds * 1000));
+
 // ------------------------------------------------------------ the run
 
 /** Runs every reactor benchmark, prints the table, and returns the figures. */
@@ -482,6 +527,41 @@ export async function main(): Promise<ReactorReport> {
     gale: `${fmt(pingOn, 1)} / ${fmt(pingOff, 1)} µs`, node: `${fmt(median(pn), 1)} µs`,
     ratio: median(pn) / pingOn,
     note: `ratio with interop on; gale FFI calls per round: ${fmt(median(pg.map((p) => p.ffi)))} / ${fmt(median(pgo.map((p) => p.ffi)))} (poll, read, write; a hop into libuv would add one)`,
+  });
+
+  // 6. idle waits
+  const nLate = Math.round(20 * SCALE);
+  log(`idle waits: ${nLate} Node timers of 20 ms, 0.5 s idle CPU, 3 rounds`);
+  const lateG: number[] = [];
+  const lateN: number[] = [];
+  const idleOn: number[] = [];
+  const idleOff: number[] = [];
+  const idleNode: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    lateG.push(...await onIdleLoop(() => nodeTimerLateness(nLate)));
+    await settle();
+    lateN.push(...await nodeTimerLateness(nLate));
+    await settle();
+    idleOn.push(await onIdleLoop(() => idleCpuUs(sleep)));
+    idleOff.push(await onIdleLoop(() => idleCpuUs(sleep), false));
+    idleNode.push(await idleCpuUs(nodeSleep));
+    await settle();
+  }
+  const sortedG = [...lateG].sort((a, b) => a - b);
+  const sortedN = [...lateN].sort((a, b) => a - b);
+  rows.push({
+    benchmark: 'Node setTimeout(…, 20) while the loop waits on an idle socket: lateness p50 / p99 (vs no gale loop)',
+    gale: `${fmt(percentile(sortedG, 50))} / ${fmt(percentile(sortedG, 99))} ms`,
+    node: `${fmt(percentile(sortedN, 50))} / ${fmt(percentile(sortedN, 99))} ms`,
+    ratio: percentile(sortedN, 99) / percentile(sortedG, 99),
+    note: 'ratio of p99; the gale loop has Node interop on',
+  });
+  rows.push({
+    benchmark: 'idle 0.5 s: process CPU, gale interop on / off (vs Node idle)',
+    gale: `${fmt(median(idleOn) / 1000)} / ${fmt(median(idleOff) / 1000)} ms`,
+    node: `${fmt(median(idleNode) / 1000)} ms`,
+    ratio: median(idleNode) / median(idleOn),
+    note: 'ratio with interop on',
   });
 
   const ffi = {
