@@ -29,6 +29,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findLoadgen } from './echo.js';
@@ -169,6 +170,7 @@ export async function main(): Promise<string> {
   const loadgen = findLoadgen((line) => process.stderr.write(`${line}\n`));
   process.stderr.write(`multiproc bench: ${specs.map((s) => s.name).join(', ')}; ${rounds} round(s); ${warmup} s warm-up + ${duration} s per sample\n`);
 
+  const loadAtStart = loadavg()[0]!;
   const rates = new Map<string, number[]>();
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 ? specs : [...specs].reverse();
@@ -192,8 +194,11 @@ export async function main(): Promise<string> {
       + `${ratio(cell(gN, mode), cell(g1, mode))} | ${ratio(cell(cN, mode), cell(c1, mode))} | `
       + `${ratio(cell(gN, mode), cell(cN, mode))} | ${ratio(cell(gN, mode), cell(cS, mode))} |`);
   }
-  const table = lines.join('\n');
-  process.stdout.write(`\n### Multi-process echo (medians of ${rounds} rounds; nothing pinned; load generator on the same cores)\n\n${table}\n\n`);
+  // How busy the machine was anyway: on a shared box, the honest caveat.
+  const note = `\nLoad average at the start and the end of the run: ${loadAtStart.toFixed(1)} and ${loadavg()[0]!.toFixed(1)} `
+    + `on ${availableParallelism()} CPUs.\n`;
+  const table = lines.join('\n') + '\n' + note;
+  process.stdout.write(`\n### Multi-process echo (medians of ${rounds} rounds; nothing pinned; load generator on the same cores)\n\n${table}\n`);
   return table;
 }
 
