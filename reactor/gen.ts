@@ -6,11 +6,13 @@
 import { appLog } from './log.js';
 import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';
 import { IOLoop } from './ioloop.js';
+import { checkSeconds } from './validate.js';
 
 export { TimeoutError };
 
 /** A Future that resolves after `seconds` on the current loop. */
 export function sleep(seconds: number): Future<void> {
+  checkSeconds('seconds', seconds);
   const future = new Future<void>();
   IOLoop.current()!.callLater(seconds, () => {
     if (!future.done()) future.setResult(undefined);
@@ -34,9 +36,13 @@ export function withTimeout<T>(
   chainFuture(source, result);
   const loop = IOLoop.current()!;
   const quiet = options.quietExceptions ?? [];
-  const handle = loop.addTimeout(timeout, () => {
+  const deadline = loop.deadlineOf(timeout);
+  const handle = loop.addTimeout(deadline, () => {
     if (result.done()) return;
-    result.setException(new TimeoutError('Timeout'));
+    // A bare number is an absolute deadline (Tornado's rule): say so, since
+    // `withTimeout(2, f)` — meant as "two seconds" — lands here at once.
+    const relative = typeof timeout === 'number' ? ' (a number is a deadline on IOLoop.time(); pass { seconds: N } for a relative timeout)' : '';
+    result.setException(new TimeoutError(`Timeout: deadline ${deadline.toFixed(3)} passed at loop time ${loop.time().toFixed(3)}${relative}`));
     source.addDoneCallback((late) => {
       if (late.cancelled()) return;
       const error = late.exception();

@@ -61,6 +61,7 @@ import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
 import { FdRegistrationError, LoopStateError } from './loop-errors.js';
+import { checkFunction, checkInteger, checkSeconds, describeValue } from './validate.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
 
 export { TimeoutHandle };
@@ -349,6 +350,8 @@ export class IOLoop {
    */
   addHandler<F extends FdLike>(fd: F, handler: (fd: F, events: number) => void, events: number): void {
     const fileno = filenoOf(fd);
+    checkFunction('handler', handler);
+    checkInteger('events', events);
     if (this.handlers.has(fileno)) throw new FdRegistrationError(fileno, `fd ${fileno} is already registered`);
     const mask = events | IOLoop.ERROR;
     this.poller.register(fileno, mask);
@@ -363,6 +366,7 @@ export class IOLoop {
   updateHandler(fd: FdLike, events: number): void {
     const fileno = filenoOf(fd);
     const entry = this.handlers.get(fileno);
+    checkInteger('events', events);
     if (!entry) throw new FdRegistrationError(fileno, `fd ${fileno} is not registered`);
     const mask = events | IOLoop.ERROR;
     if (mask === entry.events) return;
@@ -388,6 +392,7 @@ export class IOLoop {
 
   /** Calls `callback(...args)` on the next iteration. Ignored once closing. */
   addCallback(callback: Callback, ...args: any[]): void {
+    if (typeof callback !== 'function') checkFunction('callback', callback);
     if (this.closing) return;
     this.callbacks.push(callback);
     this.callbackArgs.push(args);
@@ -418,19 +423,33 @@ export class IOLoop {
    * `{ seconds }` from now.
    */
   addTimeout(deadline: number | { seconds: number }, callback: Callback, ...args: any[]): TimeoutHandle {
-    const when = typeof deadline === 'number' ? deadline : this.time() + deadline.seconds;
-    if (typeof when !== 'number' || Number.isNaN(when)) throw new TypeError(`Unsupported deadline ${String(deadline)}`);
-    return this.timers.add(when, callback, args);
+    checkFunction('callback', callback);
+    return this.timers.add(this.deadlineOf(deadline), callback, args);
   }
 
   /** Runs `callback(...args)` after `delay` seconds. */
   callLater(delay: number, callback: Callback, ...args: any[]): TimeoutHandle {
-    return this.addTimeout(this.time() + delay, callback, ...args);
+    return this.addTimeout(this.time() + checkSeconds('delay', delay), callback, ...args);
   }
 
   /** Runs `callback(...args)` at `when` (on the `time()` clock). */
   callAt(when: number, callback: Callback, ...args: any[]): TimeoutHandle {
-    return this.addTimeout(when, callback, ...args);
+    return this.addTimeout(checkSeconds('when', when), callback, ...args);
+  }
+
+  /**
+   * The absolute time (on the `time()` clock) that a deadline argument
+   * names: a number is already one (Tornado's float deadline), `{ seconds }`
+   * counts from now (Tornado's timedelta).
+   *
+   * @throws {TypeError|RangeError} naming what was passed, for anything else.
+   */
+  deadlineOf(deadline: number | { seconds: number }): number {
+    if (typeof deadline === 'number') return checkSeconds('deadline', deadline);
+    if (typeof deadline === 'object' && deadline !== null && 'seconds' in deadline) {
+      return this.time() + checkSeconds('deadline.seconds', deadline.seconds);
+    }
+    throw new TypeError(`deadline must be a time() deadline in seconds or { seconds }, got ${describeValue(deadline)}`);
   }
 
   /** Cancels a pending timeout; harmless for one that already ran. */

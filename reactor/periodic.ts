@@ -6,6 +6,7 @@
  * late, the missed runs are skipped rather than replayed in a burst, and the
  * next run lands on the next multiple of the period.
  */
+import { checkFunction, checkNumber } from './validate.js';
 import { IOLoop } from './ioloop.js';
 import type { TimeoutHandle } from './timers.js';
 
@@ -20,7 +21,10 @@ export class PeriodicCallback {
 
   /** Period in milliseconds, as Tornado takes it. */
   constructor(callback: () => unknown, callbackTimeMs: number, ioLoop?: IOLoop) {
-    if (!(callbackTimeMs > 0)) throw new RangeError('Periodic callback must have a positive callback_time');
+    checkFunction('callback', callback);
+    if (!(checkNumber('callbackTimeMs', callbackTimeMs, 'a positive number of milliseconds') > 0) || !Number.isFinite(callbackTimeMs)) {
+      throw new RangeError(`callbackTimeMs must be a positive number of milliseconds, got ${callbackTimeMs}`);
+    }
     this.callback = callback;
     this.callbackTime = callbackTimeMs;
     this.ioLoop = ioLoop ?? IOLoop.current()!;

@@ -24,9 +24,11 @@ function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 10_
     const timer = setTimeout(() => reject(new Error(`never saw ${pattern} in: ${seen.slice(-500)}`)), timeoutMs);
     const onData = (d: Buffer) => {
       seen += d.toString('latin1');
-      if (seen.length > 8192) seen = seen.slice(-8192);
       const match = pattern.exec(seen);
       if (match) { clearTimeout(timer); stream.off('data', onData); resolve(match); }
+      // Keep only a tail to search (the chat is mostly long lines of x), but
+      // only after searching the whole chunk: a match may sit at its start.
+      else if (seen.length > 8192) seen = seen.slice(-8192);
     };
     stream.on('data', onData);
   });

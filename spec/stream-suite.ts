@@ -768,8 +768,10 @@ export function defineStreamSuite(transport: Transport): Test {
 
   t('argument checks', async ({ pair }) => {
     const [, r] = pair();
-    assert.instance(thrown(() => r.readBytes(-1)), TypeError);
-    assert.instance(thrown(() => r.readBytes(1.5)), TypeError);
+    assert.instance(thrown(() => r.readBytes(-1)), RangeError);
+    assert.match(thrown(() => r.readBytes(1.5)).message, /^numBytes must be a non-negative integer, got 1\.5$/);
+    assert.match(thrown(() => r.readBytes('5' as never)).message, /^numBytes must be .* got string "5"$/);
+    assert.instance(thrown(() => r.readUntil('\n', { maxBytes: -1 })), RangeError);
     assert.instance(thrown(() => r.readBytes(1, 'x' as never)), TypeError);
     assert.instance(thrown(() => r.readBytes(1, { callback: 3 as never })), TypeError);
     assert.instance(thrown(() => r.readUntilRegex('x' as never)), TypeError);

@@ -4,6 +4,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { IOLoop } from '../reactor/ioloop.js';
+import { PeriodicCallback } from '../reactor/periodic.js';
+import { sleep, withTimeout } from '../reactor/gen.js';
+import { Future, TimeoutError } from '../reactor/future.js';
+import { inLoop, rejection } from './helpers.js';
 import { checkBytesLike, checkFunction, checkInteger, checkNumber, checkPort, checkSeconds, describeValue } from '../reactor/validate.js';
 
 function throwsWith(fn: () => unknown, kind: new (...a: any[]) => Error, message: RegExp): void {
@@ -56,6 +61,40 @@ test('ports, functions and bytes', () => {
   assert.is(checkFunction('callback', f), f);
   throwsWith(() => checkBytesLike('data', 5), TypeError, /data must be a Buffer, Uint8Array or string, got number 5/);
   assert.is(checkBytesLike('data', 'x'), 'x');
+});
+
+
+// ------------------------------------------------------------ the public API uses them
+
+
+test('IOLoop timeouts and callbacks name the bad argument', async () => {
+  await inLoop(async (loop) => {
+    const f = () => {};
+    throwsWith(() => loop.callLater('5' as never, f), TypeError, /^delay must be a finite number of seconds, got string "5"$/);
+    throwsWith(() => loop.callLater(NaN, f), RangeError, /^delay .* got NaN$/);
+    throwsWith(() => loop.callLater(Infinity, f), RangeError, /^delay .* got Infinity$/);
+    throwsWith(() => loop.callAt('soon' as never, f), TypeError, /^when must be/);
+    throwsWith(() => loop.addTimeout({ seconds: '1' } as never, f), TypeError, /^deadline\.seconds must be .* got string "1"$/);
+    throwsWith(() => loop.addTimeout(null as never, f), TypeError, /^deadline must be .* got null$/);
+    throwsWith(() => loop.callLater(1, 'f' as never), TypeError, /^callback must be a function, got string "f"$/);
+    throwsWith(() => loop.addCallback(undefined as never), TypeError, /^callback must be a function, got undefined$/);
+    throwsWith(() => loop.addHandler(0, 'h' as never, IOLoop.READ), TypeError, /^handler must be a function/);
+    throwsWith(() => loop.addHandler(0, f, '1' as never), TypeError, /^events must be a non-negative integer/);
+    throwsWith(() => new PeriodicCallback(f, -5), RangeError, /^callbackTimeMs must be a positive number of milliseconds, got -5$/);
+    throwsWith(() => new PeriodicCallback(f, '5' as never), TypeError, /^callbackTimeMs must be .* got string "5"$/);
+    throwsWith(() => new PeriodicCallback('f' as never, 5), TypeError, /^callback must be a function/);
+    throwsWith(() => sleep(-Infinity), RangeError, /^seconds must be/);
+    // Nothing was scheduled by the refused calls: the loop is still idle.
+    assert.is(loop.deadlineOf({ seconds: 1 }) > loop.time(), true);
+  });
+});
+
+test('withTimeout(2, f) explains that a number is an absolute deadline', async () => {
+  await inLoop(async () => {
+    const error = await rejection(withTimeout(2, new Future()));
+    assert.instance(error, TimeoutError);
+    assert.match(error.message, /^Timeout: deadline 2\.000 passed at loop time \d+\.\d{3} \(a number is a deadline on IOLoop\.time\(\); pass \{ seconds: N \} for a relative timeout\)$/);
+  });
 });
 
 test.run();

@@ -83,6 +83,7 @@
  * and the close callback is queued — after the read callbacks, so they can
  * still process what they received.
  */
+import { checkInteger, describeValue } from '../reactor/validate.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled } from '../reactor/future.js';
 import { appLog, genLog } from '../reactor/log.js';
@@ -175,6 +176,9 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const loop = options.ioLoop ?? IOLoop.current();
     if (!loop) throw new Error('no IOLoop: pass ioLoop or make one current');
     this.ioLoop = loop;
+    for (const name of ['maxBufferSize', 'readChunkSize', 'maxWriteBufferSize'] as const) {
+      if (options[name] !== undefined && options[name] !== null) checkInteger(name, options[name], 1);
+    }
     this.maxBufferSize = options.maxBufferSize || DEFAULT_MAX_BUFFER_SIZE;
     // A chunk too close to maxBufferSize would trip the limit spuriously (Tornado).
     this.readChunkSize = Math.max(1, Math.min(options.readChunkSize || DEFAULT_READ_CHUNK_SIZE, Math.floor(this.maxBufferSize / 2)));
@@ -300,7 +304,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const pattern = reads.searchable(regex);
     const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
-    this.pendingRead = { kind: 'regex', callback, future, regex: pattern, maxBytes: options.maxBytes ?? null };
+    this.pendingRead = { kind: 'regex', callback, future, regex: pattern, maxBytes: maxBytesOf(options) };
     return this.startRead(future);
   }
 
@@ -313,7 +317,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const needle = this.delimiterBytes(delimiter);
     const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
-    this.pendingRead = { kind: 'delimiter', callback, future, delimiter: needle, scanned: 0, maxBytes: options.maxBytes ?? null };
+    this.pendingRead = { kind: 'delimiter', callback, future, delimiter: needle, scanned: 0, maxBytes: maxBytesOf(options) };
     return this.startRead(future);
   }
 
@@ -324,7 +328,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * Returns a Future of the data, or null when a callback is given.
    */
   readBytes(numBytes: number, callbackOrOptions?: ReadCallback | ReadBytesOptions): Future<Buffer> | null {
-    if (!Number.isInteger(numBytes) || numBytes < 0) throw new TypeError(`numBytes must be a non-negative integer, got ${numBytes}`);
+    checkInteger('numBytes', numBytes);
     const [callback, options] = splitCallback<ReadCallback, ReadBytesOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
     this.pendingRead = {
@@ -358,7 +362,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * (Tornado 5's `read_into`.)
    */
   readInto(buf: Uint8Array, partial = false): Future<number> {
-    if (!(buf instanceof Uint8Array)) throw new TypeError('readInto needs a Buffer or Uint8Array');
+    if (!(buf instanceof Uint8Array)) throw new TypeError(`buf must be a Buffer or Uint8Array, got ${describeValue(buf)}`);
     const future = this.setReadCallback(null)!;
     const take = Math.min(this.readBuffer.size, buf.byteLength);
     this.readBuffer.consumeInto(buf, 0, take);
@@ -891,4 +895,9 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       this.ioLoop.updateHandler(this.fileno(), this.state);
     }
   }
+}
+
+/** The `maxBytes` option of a delimiter or regex read: null for none. */
+function maxBytesOf(options: { maxBytes?: number | null }): number | null {
+  return options.maxBytes === undefined || options.maxBytes === null ? null : checkInteger('maxBytes', options.maxBytes);
 }

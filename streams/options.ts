@@ -7,6 +7,7 @@
  * Tornado: the keyword arguments of `BaseIOStream.__init__`, the `read_*`
  * methods and `IOStream.connect` in tornado/iostream.py.
  */
+import { describeValue } from '../reactor/validate.js';
 import type { IOLoop } from '../reactor/ioloop.js';
 
 /** Options every stream takes (Tornado's `BaseIOStream.__init__` keywords). */
@@ -76,5 +77,5 @@ export function splitCallback<C extends (...args: any[]) => void, O extends { ca
 export function toBytes(data: Buffer | Uint8Array | string, what = 'data'): Uint8Array {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof Uint8Array) return data;
-  throw new TypeError(`${what} must be a Buffer, Uint8Array or string, got ${data === null ? 'null' : typeof data}`);
+  throw new TypeError(`${what} must be a Buffer, Uint8Array or string, got ${describeValue(data)}`);
 }

@@ -14,6 +14,7 @@
  * This module knows nothing about fds or the loop: it only looks at the read
  * buffer. `BaseIOStream` owns the one `PendingRead | null` and runs it.
  */
+import { describeValue } from '../reactor/validate.js';
 import type { Future } from '../reactor/future.js';
 import { UnsatisfiableReadError } from './errors.js';
 import type { ReadCallback } from './options.js';
@@ -169,7 +170,7 @@ export function releaseRead(read: PendingRead, buffer: ReadBuffer): void {
 
 /** A regex that `exec` searches from the start every time (Python's `re.search`). */
 export function searchable(regex: RegExp): RegExp {
-  if (!(regex instanceof RegExp)) throw new TypeError('readUntilRegex needs a RegExp');
+  if (!(regex instanceof RegExp)) throw new TypeError(`regex must be a RegExp, got ${describeValue(regex)}`);
   return regex.global || regex.sticky ? new RegExp(regex.source, regex.flags.replace(/[gy]/g, '')) : regex;
 }
 
