@@ -14,15 +14,19 @@
  *   - starts on the secondary list 0.3 s after the start, or as soon as a
  *     primary attempt fails, whichever is first (so a quickly refused
  *     primary does not cost the full 0.3 s);
- *   - takes the first connection to succeed, and closes every other attempt;
+ *   - takes the first connection to succeed; an attempt that succeeds after
+ *     the race is decided (a late arrival) is closed when it arrives;
  *   - fails with the last error once every attempt has failed.
  * From Tornado 5 it also takes an overall deadline (`timeout`), which fails
- * the connect with `TimeoutError` and closes every attempt still pending.
+ * the connect with `TimeoutError`.
  *
  * The Connector knows nothing of sockets: it calls `connect(af, addr)`,
- * which returns a Future of something closable, and it abandons an attempt
- * by cancelling that Future. So it can be driven by fake connect functions
- * and a fake clock in tests, as Tornado's `_Connector` is.
+ * which returns a Future of something closable. As in Tornado 4.4 it never
+ * cancels an attempt (a connect function may settle its own Future whenever
+ * it likes); `TCPClient` itself closes the streams that lost, which fails
+ * their connects. So it can be driven by fake connect functions and a fake
+ * clock in tests, as Tornado's `_Connector` is; its constructor takes
+ * Tornado's `(addrinfo, ioLoop, connect)`.
  */
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future, TimeoutError, chainFuture, futureSetExceptionUnlessCancelled } from '../reactor/future.js';
@@ -34,7 +38,7 @@ import { AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address }
 /** How long the primary family has alone before the secondary starts (seconds; Tornado's `_INITIAL_CONNECT_TIMEOUT`). */
 export const INITIAL_CONNECT_TIMEOUT = 0.3;
 
-/** One connection attempt: a Future of the connected stream; cancelling it must abandon (close) the attempt. */
+/** One connection attempt: a Future of the connected stream. The Connector never cancels it. */
 export type ConnectFunction<S> = (af: number, addr: Address) => Future<S>;
 
 type Addrinfo = Array<[number, Address]>;
@@ -58,17 +62,22 @@ export class Connector<S extends { close(): void }> {
   private remaining: number;
   private readonly attempts = new Set<Future<S>>();
 
-  constructor(addrinfo: Resolved, connect: ConnectFunction<S>, ioLoop: IOLoop = IOLoop.current()!) {
+  /**
+   * Tornado's argument order: `(addrinfo, io_loop, connect)`; `ioLoop` null
+   * means the current loop.
+   */
+  constructor(addrinfo: Resolved, ioLoop: IOLoop | null, connect: ConnectFunction<S>) {
+    if (typeof connect !== 'function') {
+      throw new TypeError('Connector takes (addrinfo, ioLoop, connect), in Tornado\'s order');
+    }
     this.connect = connect;
-    this.ioLoop = ioLoop;
+    this.ioLoop = ioLoop ?? IOLoop.current()!;
     this.remaining = addrinfo.length;
     [this.primaryAddrs, this.secondaryAddrs] = Connector.split(addrinfo);
     // However the race ends (a winner, all failed, the deadline, a cancel),
-    // nothing of it may linger: no timer, no half-open socket.
-    this.future.addDoneCallback(() => {
-      this.clearTimeouts();
-      this.closePending();
-    });
+    // no timer of it may linger. Attempts still pending go on: a winner among
+    // them is closed when it arrives (onConnectDone).
+    this.future.addDoneCallback(() => this.clearTimeouts());
   }
 
   /** Splits `addrinfo` into the first address's family and the rest, keeping order. */
@@ -142,7 +151,7 @@ export class Connector<S extends { close(): void }> {
     }
     const stream = attempt.result();
     if (this.future.done()) {
-      stream.close(); // a late arrival
+      stream.close(); // a late arrival: just drop it (Tornado)
       return;
     }
     this.future.setResult([af, addr, stream]);
@@ -154,7 +163,7 @@ export class Connector<S extends { close(): void }> {
     if (!this.future.done()) this.tryConnect(this.secondaryAddrs[Symbol.iterator]());
   }
 
-  /** The deadline passed: fail with `TimeoutError`; pending attempts are closed. */
+  /** The deadline passed: fail with `TimeoutError` (late arrivals are closed when they come). */
   onConnectTimeout(): void {
     this.connectTimeout = null;
     futureSetExceptionUnlessCancelled(this.future, new TimeoutError('Timeout while connecting'));
@@ -172,12 +181,6 @@ export class Connector<S extends { close(): void }> {
     if (this.timeout !== null) this.ioLoop.removeTimeout(this.timeout);
     if (this.connectTimeout !== null) this.ioLoop.removeTimeout(this.connectTimeout);
     this.timeout = this.connectTimeout = null;
-  }
-
-  private closePending(): void {
-    const attempts = [...this.attempts];
-    this.attempts.clear();
-    for (const attempt of attempts) attempt.cancel();
   }
 }
 
@@ -261,10 +264,20 @@ export class TCPClient {
         result.setException(done.cancelled() ? new Error(`the lookup of ${host} was cancelled`) : done.exception());
         return;
       }
+      // Tornado 5's close_streams: once the race is over, every stream but
+      // the winner is closed, so a loser still connecting fails at once
+      // rather than hold a half-open socket until the kernel gives up.
+      const streams = new Set<IOStream>();
       const connect = (family: number, addr: Address): Future<IOStream> =>
-        createStream(family, addr, maxBufferSize, sourceIp, sourcePort);
-      connector = new Connector<IOStream>(done.result(), connect, loop);
-      connector.start(INITIAL_CONNECT_TIMEOUT, deadline).addDoneCallback((race) => {
+        createStream(family, addr, maxBufferSize, sourceIp, sourcePort, streams);
+      connector = new Connector<IOStream>(done.result(), loop, connect);
+      const race = connector.start(INITIAL_CONNECT_TIMEOUT, deadline);
+      race.addDoneCallback((ended) => {
+        const winner = !ended.cancelled() && ended.exception() === null ? ended.result()[2] : null;
+        for (const stream of streams) if (stream !== winner) stream.close();
+        streams.clear();
+      });
+      race.addDoneCallback((race) => {
         if (race.cancelled()) return;
         const error = race.exception();
         if (error !== null) futureSetExceptionUnlessCancelled(result, error);
@@ -283,10 +296,12 @@ export class TCPClient {
 
 /**
  * One attempt: a nonblocking socket, bound first if asked, then
- * `IOStream.connect`. Cancelling the returned Future closes the stream.
+ * `IOStream.connect`. The stream joins `streams` (so the client can close
+ * it if it loses); closing it fails the returned Future with
+ * `StreamClosedError`.
  */
 function createStream(af: number, addr: Address, maxBufferSize: number | undefined,
-  sourceIp: string | undefined, sourcePort: number | undefined): Future<IOStream> {
+  sourceIp: string | undefined, sourcePort: number | undefined, streams: Set<IOStream>): Future<IOStream> {
   const future = new Future<IOStream>();
   let socket: Socket | null = null;
   let stream: IOStream;
@@ -301,7 +316,9 @@ function createStream(af: number, addr: Address, maxBufferSize: number | undefin
     future.setException(error);
     return future;
   }
+  streams.add(stream);
   chainFuture(stream.connect(addr)!, future);
+  // Someone else may still cancel the attempt: then nothing waits for the stream.
   future.addDoneCallback((done) => {
     if (done.cancelled()) stream.close();
   });

@@ -8,8 +8,9 @@
  *   server.addSockets(bindSockets(8888))     // bring your own sockets
  *
  * `handleStream` may be synchronous or async. If it throws or its Promise
- * rejects, the error is logged and that stream is closed; the server keeps
- * serving everyone else.
+ * rejects, the error is logged (a throw as "Error in connection callback",
+ * a rejection by the loop as "Exception in callback …", as in Tornado 4.4)
+ * and that stream is closed; the server keeps serving everyone else.
  */
 import { IOLoop } from '../reactor/ioloop.js';
 import { appLog } from '../reactor/log.js';
@@ -144,8 +145,14 @@ export class TCPServer {
       });
       const result = this.handleStream(stream, address);
       if (isThenable(result)) {
-        const failed = stream;
-        result.then(undefined, (error) => this.connectionFailed(failed, connection, error));
+        // Tornado 4.4: io_loop.add_future(future, lambda f: f.result()), so an
+        // async failure is logged by the loop as "Exception in callback …";
+        // only a synchronous throw is "Error in connection callback".
+        const owned = stream;
+        this.ioLoop!.addFuture(result, (done) => {
+          if (done.exception() !== null) owned.close();
+          done.result();
+        });
       }
     } catch (error) {
       this.connectionFailed(stream, connection, error);

@@ -34,6 +34,12 @@ export interface ThreadPoolExecutorOptions {
   maxWorkers?: number;
 }
 
+/** Options of `ThreadPoolExecutor.shutdown` (Python's keyword arguments). */
+export interface ShutdownOptions {
+  /** Cancel the Futures of tasks still queued (not started); default false. */
+  cancelFutures?: boolean;
+}
+
 interface Job {
   readonly id: number;
   readonly address: TaskAddress;
@@ -139,17 +145,28 @@ export class ThreadPoolExecutor implements Executor {
 
   /**
    * Stops the pool; later `submit()` calls throw. With `wait` (the default),
-   * running and queued tasks still finish and deliver their results, then
-   * the workers are terminated. With `wait` false, the workers are
-   * terminated now and every unfinished task's Future is rejected.
+   * running and queued tasks still finish and deliver their results, as
+   * Python's `shutdown(wait=True)`; then the workers are terminated.
+   * `cancelFutures` (Python 3.9's `cancel_futures`) cancels the Futures of
+   * queued tasks that have not started; running ones still finish.
+   *
+   * With `wait` false (unlike Python, where the tasks still run), the
+   * workers are terminated now and every unfinished task's Future is
+   * rejected: gale's shutdown never blocks, so `false` is kept for "stop
+   * now".
    *
    * Never blocks the loop. The returned Future settles once every worker
    * thread has exited and the waker is closed (a gale extension: the
    * `Executor` interface returns nothing).
    */
-  shutdown(wait = true): Future<void> {
+  shutdown(wait = true, options: ShutdownOptions = {}): Future<void> {
     this.closing = true;
     this.stopped ??= new Future<void>();
+    if (options.cancelFutures) {
+      const queued = this.queue;
+      this.queue = [];
+      for (const job of queued) job.future.cancel();
+    }
     if (!wait) {
       this.drainAll(); // results that already arrived are still good
       const abandoned = this.queue;

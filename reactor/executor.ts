@@ -12,17 +12,20 @@
  *   falls back on.
  */
 import { Future, chainFuture, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled, isThenable } from './future.js';
-import { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from './executor-pool.js';
+import { ThreadPoolExecutor, type ShutdownOptions, type ThreadPoolExecutorOptions } from './executor-pool.js';
 import { defineTask, taskAddress, taskFunction, type Task, type TaskRef } from './executor-task.js';
 
-export { ThreadPoolExecutor, defineTask, type Task, type TaskRef, type ThreadPoolExecutorOptions };
+export { ThreadPoolExecutor, defineTask, type ShutdownOptions, type Task, type TaskRef, type ThreadPoolExecutorOptions };
 
 /** Runs tasks and hands back a `Future` for each (Python's `Executor`). */
 export interface Executor {
   /** Schedules `task(...args)`; the Future settles with its outcome. */
   submit<T>(task: Task, ...args: any[]): Future<T>;
-  /** Frees the executor's resources; `wait` false abandons pending tasks. */
-  shutdown(wait?: boolean): void;
+  /**
+   * Frees the executor's resources. With `wait` (default) running and queued
+   * tasks finish; `cancelFutures` cancels the queued ones (Python 3.9+).
+   */
+  shutdown(wait?: boolean, options?: ShutdownOptions): void;
 }
 
 /**

@@ -75,10 +75,15 @@ export const moment: PromiseLike<void> = {
 /**
  * Waits for every child. Resolves with their results in order; if any
  * fail, rejects with the first error (once all have settled, as Tornado 4.4
- * does) and logs the others.
+ * does) and logs the others — except errors that are instances of
+ * `quietExceptions` (Tornado's `quiet_exceptions`).
  */
-export function multi<T>(children: PromiseLike<T>[]): Future<T[]> {
+export function multi<T>(
+  children: PromiseLike<T>[],
+  options: { quietExceptions?: Array<new (...args: any[]) => Error> } = {},
+): Future<T[]> {
   const futures = children.map((child) => (isFuture(child) ? (child as Future<T>) : toFuture(child)));
+  const quiet = options.quietExceptions ?? [];
   const result = new Future<T[]>();
   if (!futures.length) {
     result.setResult([]);
@@ -92,8 +97,8 @@ export function multi<T>(children: PromiseLike<T>[]): Future<T[]> {
       try {
         values.push(child.result());
       } catch (error) {
-        if (result.done()) appLog.error('Multiple exceptions in yield list', error);
-        else result.setException(error);
+        if (!result.done()) result.setException(error);
+        else if (!quiet.some((cls) => error instanceof cls)) appLog.error('Multiple exceptions in yield list', error);
       }
     }
     if (!result.done()) result.setResult(values);

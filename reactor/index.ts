@@ -20,5 +20,5 @@ export {
   defineTask, dummyExecutor, ThreadPoolExecutor,
   type Executor, type Task, type TaskRef, type ThreadPoolExecutorOptions,
 } from './executor.js';
-export { setLogger, type Logger } from './log.js';
+export { setLogger, appLog, genLog, accessLog, type Logger, type LogRecord, type LoggerName, type Channel } from './log.js';
 export { OSError } from './sys/errors.js';

@@ -1,6 +1,9 @@
 /**
  * Picks the poller: `poller` option, else `GALE_POLLER`, else the best the
  * platform has (epoll on Linux, kqueue on macOS/BSD, poll elsewhere).
+ *
+ * Tornado's `IOLoop.configurable_default`, which picks EPollIOLoop, KQueueIOLoop
+ * or SelectIOLoop the same way.
  */
 import { EPollPoller } from './epoll.js';
 import { KQueuePoller } from './kqueue.js';

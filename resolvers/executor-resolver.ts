@@ -1,6 +1,8 @@
 /**
  * `ExecutorResolver`: lookups run as tasks on an executor, so the loop keeps
  * serving while getaddrinfo blocks a worker thread.
+ *
+ * Tornado's `tornado.netutil.ExecutorResolver`.
  */
 import { Future, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled } from '../reactor/future.js';
 import { IOLoop } from '../reactor/ioloop.js';

@@ -3,6 +3,8 @@
  * plus the getaddrinfo binding they are built on and its `GaiError`.
  *
  * Modules inside gale import ./resolver.js directly, never this file.
+ *
+ * The resolver half of Tornado's `tornado.netutil`.
  */
 export {
   Resolver, ResolverClosedError, BlockingResolver, ExecutorResolver, ThreadedResolver, OverrideResolver,

@@ -6,6 +6,9 @@
  * still the judge of a literal of the wrong family, but with
  * AI_NUMERICHOST so that it cannot fall through to DNS: glibc hands a
  * string it could not parse for the asked family to NSS, which may block.
+ *
+ * No Tornado counterpart: Tornado sends literals through the resolver like any
+ * name; gale answers them here.
  */
 import { AF_INET, AF_INET6, AF_UNSPEC, AI_NUMERICHOST, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { parseIPv4, parseIPv6 } from '../reactor/sys/sockaddr.js';

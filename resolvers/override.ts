@@ -1,5 +1,7 @@
 /**
  * `OverrideResolver`: local DNS changes without touching the system's.
+ *
+ * Tornado's `tornado.netutil.OverrideResolver`.
  */
 import type { Future } from '../reactor/future.js';
 import { Resolver, type Resolved } from './base.js';

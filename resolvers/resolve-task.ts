@@ -7,6 +7,9 @@
  * Error's class nor its name, and the loop side must hand callers a real
  * `GaiError` (`instanceof` working, `code` and `errno` intact).
  * `unpackLookup` rebuilds it there.
+ *
+ * No Tornado counterpart: Tornado's ExecutorResolver calls `socket.getaddrinfo`
+ * on the executor directly, which Python's threads allow and worker_threads do not.
  */
 import { OSError } from '../reactor/sys/errors.js';
 import { GaiError, resolveSync } from './getaddrinfo.js';

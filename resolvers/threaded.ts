@@ -1,6 +1,8 @@
 /**
  * `ThreadedResolver`: an `ExecutorResolver` on one thread pool shared by
  * every ThreadedResolver of the thread.
+ *
+ * Tornado's `tornado.netutil.ThreadedResolver`.
  */
 import { ThreadPoolExecutor } from '../reactor/executor.js';
 import { ExecutorResolver } from './executor-resolver.js';

@@ -1,12 +1,15 @@
 /**
- * The README's programs run as written: the reactor example, the ported
- * Tornado HTTP client, and the chat demo (two clients talk, Ctrl-C stops it
- * cleanly). Each runs in its own process, bounded in time.
+ * The README's programs run as written: each is a file under
+ * scripts/examples/ (compiled by `npm run build`) — the reactor example, the
+ * ported Tornado HTTP client, the echo server, the executor and resolver
+ * examples — plus the chat demo (two clients talk, Ctrl-C stops it
+ * cleanly). Each runs in its own process, bounded in time, output checked.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, type Socket as NetSocket } from 'node:net';
+import { connect, createServer, type Socket as NetSocket } from 'node:net';
+import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const scripts = fileURLToPath(new URL('../scripts/', import.meta.url));
@@ -33,6 +36,16 @@ function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 10_
     };
     stream.on('data', onData);
   });
+}
+
+/** A port nobody listens on right now (the OS picks it; we let it go again). */
+async function freePort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as { port: number }).port;
+  probe.close();
+  await once(probe, 'close');
+  return port;
 }
 
 test('the reactor example prints what the handler received', async () => {
@@ -70,6 +83,45 @@ test('the chat demo relays lines between clients and stops on SIGINT', async () 
   } finally {
     for (const c of clients) c.destroy();
     if (demo.exitCode === null) demo.kill('SIGKILL');
+  }
+});
+
+test('the executor example hashes on a worker thread', async () => {
+  const { code, out } = await run('examples/executor.js');
+  assert.is(code, 0, out);
+  assert.match(out, /^1307990e6ba5ca145eb35e99182a9bec46531bc54ddf656a602c780fa0240dee$/m);
+});
+
+test('the resolver example resolves localhost and connects through an override', async () => {
+  const { code, out } = await run('examples/resolve-and-connect.js', [String(await freePort())]);
+  assert.is(code, 0, out);
+  assert.match(out, /\[ 2, \[ '127\.0\.0\.1', 80 \] \]/);
+  assert.match(out, /server got: "hello\\n"/);
+});
+
+test('the echo server example echoes and stops on SIGINT', async () => {
+  const port = await freePort();
+  const child = spawn(process.execPath, [scripts + 'examples/echo-server.js', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { out += d; });
+  const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  try {
+    while (!out.includes('listening')) {
+      if (child.exitCode !== null) assert.unreachable(out);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const socket = connect(port, '127.0.0.1');
+    socket.write('ping\n');
+    const [reply] = await once(socket, 'data');
+    assert.is(reply.toString(), 'ping\n');
+    socket.destroy();
+    child.kill('SIGINT');
+    assert.is(await closed, 0, out);
+  } finally {
+    clearTimeout(killer);
+    if (child.exitCode === null) child.kill('SIGKILL');
   }
 });
 

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
+import { withTimeout } from '../reactor/gen.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { setLogger, stderrLogger } from '../reactor/log.js';
 import { ThreadPoolExecutor, defaultExecutor, defineTask, dummyExecutor, type Executor, type TaskRef } from '../reactor/executor.js';
@@ -210,6 +211,34 @@ test('shutdown(true) lets running and queued tasks finish, then stops the worker
   });
   executor.shutdown(); // again: harmless
   checkRunFds();
+});
+
+test('shutdown() never fails a running or queued task, even one awaited with a timeout (issue 10)', async () => {
+  const executor = new ThreadPoolExecutor({ maxWorkers: 1 });
+  const { logs } = await captureLogs(() => inLoop(async () => {
+    const running = executor.submit<number>(task('later'), 30, 1);
+    const queued = executor.submit<number>(task('later'), 1, 2);
+    const guarded = withTimeout({ seconds: 20 }, queued);
+    executor.shutdown();
+    assert.is(await withTimeout({ seconds: 20 }, running), 1);
+    assert.is(await guarded, 2);
+  }));
+  assert.equal(logs, []);
+  await stoppedPool(executor);
+});
+
+test('shutdown(true, { cancelFutures: true }) cancels queued tasks; the running one finishes (Python 3.9+)', async () => {
+  const executor = new ThreadPoolExecutor({ maxWorkers: 1 });
+  await inLoop(async () => {
+    const running = executor.submit<number>(task('later'), 30, 1);
+    const queued = [2, 3].map((i) => executor.submit<number>(task('later'), 1, i));
+    const done = executor.shutdown(true, { cancelFutures: true });
+    assert.ok(queued.every((f) => f.cancelled()), 'queued Futures are cancelled at once');
+    assert.not.ok(running.done());
+    assert.is(await running, 1);
+    await done;
+  });
+  assert.is(executor.liveWorkers, 0);
 });
 
 test('shutdown(false) terminates now and rejects every pending task', async () => {

@@ -47,8 +47,6 @@ class Fakes {
     const future = new Future<FakeStream>();
     const stream = new FakeStream();
     this.streams.set(String(addr), stream);
-    // As TCPClient's attempts do: cancelling an attempt closes its stream.
-    future.addDoneCallback((done) => { if (done.cancelled()) stream.close(); });
     this.connectFutures.set(key, future);
     return future;
   };
@@ -82,7 +80,7 @@ const addrinfo: Resolved = [[AF1, 'a'], [AF1, 'b'], [AF2, 'c'], [AF2, 'd']];
 
 /** Starts a Connector with a huge head start: the tests trigger the timeout by hand. */
 function startConnect(fakes: Fakes, info: Resolved, loop: IOLoop) {
-  const conn = new Connector<FakeStream>(info, fakes.connect, loop);
+  const conn = new Connector<FakeStream>(info, loop, fakes.connect);
   const future = conn.start(3600);
   return { conn, future };
 }
@@ -153,29 +151,49 @@ connectorTest('two families: a primary failure starts the secondary at once', (f
   assert.equal(future.result(), [AF2, 'c', fakes.streams.get('c')]);
 });
 
-connectorTest('two families: the timeout starts the secondary; the loser is closed', (fakes, loop) => {
+connectorTest('two families: the timeout starts the secondary; the loser is closed when it arrives', (fakes, loop) => {
   const { conn, future } = startConnect(fakes, addrinfo, loop);
   fakes.assertPending('1/a');
   conn.onTimeout();
   fakes.assertPending('1/a', '2/c');
   fakes.resolveConnect('2/c', true);
   assert.equal(future.result(), [AF2, 'c', fakes.streams.get('c')]);
-  // The pending primary attempt was abandoned, and 'b' never started.
-  fakes.assertPending();
-  assert.ok(fakes.streams.get('a')!.closed);
+  // The primary attempt is left alone (never cancelled), and 'b' never starts.
+  fakes.assertPending('1/a');
   assert.not.ok(fakes.streams.has('b'));
+  fakes.assertNoneClosed();
+  fakes.resolveConnect('1/a', true);
+  assert.ok(fakes.streams.get('a')!.closed, 'a late arrival is dropped');
   assert.is(conn.pending, 0);
   fakes.assertNoneClosed(['a']);
 });
 
-connectorTest('success after the timeout: the other family\'s attempt is closed', (fakes, loop) => {
+connectorTest('success after the timeout: the other family\'s late arrival is closed', (fakes, loop) => {
   const { conn, future } = startConnect(fakes, addrinfo, loop);
   conn.onTimeout();
   fakes.assertPending('1/a', '2/c');
   fakes.resolveConnect('1/a', true);
   assert.equal(future.result(), [AF1, 'a', fakes.streams.get('a')]);
+  fakes.resolveConnect('2/c', true);
   assert.ok(fakes.streams.get('c')!.closed);
   fakes.assertNoneClosed(['c']);
+});
+
+connectorTest('late arrivals are never cancelled: a connect function may settle its own Future later (issue 10)', (fakes, loop) => {
+  // Regression: the Connector cancelled pending attempts when the race
+  // ended, so a connect function settling its own Future afterwards threw
+  // InvalidStateError ("Future was cancelled").
+  const { conn, future } = startConnect(fakes, addrinfo, loop);
+  conn.onTimeout();
+  const a = fakes.connectFutures.get('1/a')!;
+  const c = fakes.connectFutures.get('2/c')!;
+  fakes.resolveConnect('2/c', true);
+  assert.ok(future.done());
+  assert.not.ok(a.cancelled(), 'the pending attempt was not cancelled');
+  a.setException(new OSError(111, 'connect')); // a late failure: no throw, no effect
+  assert.equal(future.result(), [AF2, 'c', fakes.streams.get('c')]);
+  assert.not.ok(c.cancelled());
+  assert.is(conn.pending, 0);
 });
 
 connectorTest('a late arrival is closed', (fakes, loop) => {
@@ -208,23 +226,23 @@ connectorTest('all fail', (fakes, loop) => {
 });
 
 connectorTest('a connect function that throws counts as a failed attempt', (fakes, loop) => {
-  const conn = new Connector<FakeStream>([[AF1, 'a'], [AF1, 'b']], (af, addr) => {
+  const conn = new Connector<FakeStream>([[AF1, 'a'], [AF1, 'b']], loop, (af, addr) => {
     if (addr === 'a') throw new TypeError('cannot even start');
     return fakes.connect(af, addr);
-  }, loop);
+  });
   const future = conn.start(3600);
   fakes.assertPending('1/b');
   fakes.resolveConnect('1/b', false);
   assert.instance(future.exception(), OSError);
-  const lone = new Connector<FakeStream>([[AF1, 'a']], () => { throw new TypeError('no'); }, loop).start();
+  const lone = new Connector<FakeStream>([[AF1, 'a']], loop, () => { throw new TypeError('no'); }).start();
   assert.instance(lone.exception(), TypeError);
 });
 
 connectorTest('a primary that fails synchronously starts the secondary at once', (fakes, loop) => {
-  const conn = new Connector<FakeStream>(addrinfo, (af, addr) => {
+  const conn = new Connector<FakeStream>(addrinfo, loop, (af, addr) => {
     if (af === AF1) throw new OSError(99, 'bind');
     return fakes.connect(af, addr);
-  }, loop);
+  });
   const future = conn.start(3600);
   fakes.assertPending('2/c');
   fakes.resolveConnect('2/c', true);
@@ -234,31 +252,40 @@ connectorTest('a primary that fails synchronously starts the secondary at once',
 });
 
 connectorTest('no addresses at all rejects', (fakes, loop) => {
-  const future = new Connector<FakeStream>([], fakes.connect, loop).start();
+  const future = new Connector<FakeStream>([], loop, fakes.connect).start();
   assert.match((future.exception() as Error).message, /no addresses/);
 });
 
-connectorTest('the connect timeout fails with TimeoutError and closes every pending attempt', (fakes, loop) => {
-  const conn = new Connector<FakeStream>(addrinfo, fakes.connect, loop);
+connectorTest('the connect timeout fails with TimeoutError; attempts that arrive later are closed', (fakes, loop) => {
+  const conn = new Connector<FakeStream>(addrinfo, loop, fakes.connect);
   const future = conn.start(3600, { seconds: 3600 });
   conn.onTimeout();
   fakes.assertPending('1/a', '2/c');
   conn.onConnectTimeout();
   assert.instance(future.exception(), TimeoutError);
-  fakes.assertPending();
-  assert.ok(fakes.streams.get('a')!.closed && fakes.streams.get('c')!.closed);
+  fakes.assertPending('1/a', '2/c');
+  fakes.resolveConnect('1/a', true);
+  fakes.resolveConnect('2/c', false);
+  assert.ok(fakes.streams.get('a')!.closed);
   // Nothing new starts afterwards.
   conn.onTimeout();
   fakes.assertPending();
   assert.is(fakes.streams.size, 2);
 });
 
-connectorTest('cancelling the race closes every pending attempt', (fakes, loop) => {
+connectorTest('cancelling the race leaves the attempts alone; their late arrivals are closed', (fakes, loop) => {
   const { conn, future } = startConnect(fakes, addrinfo, loop);
   conn.onTimeout();
   assert.ok(future.cancel());
-  fakes.assertPending();
+  fakes.assertPending('1/a', '2/c');
+  fakes.resolveConnect('1/a', true);
+  fakes.resolveConnect('2/c', true);
   assert.ok(fakes.streams.get('a')!.closed && fakes.streams.get('c')!.closed);
+});
+
+test('Connector takes Tornado\'s argument order (addrinfo, ioLoop, connect)', () => {
+  const wrongOrder = (() => new Future<FakeStream>()) as unknown as IOLoop;
+  assert.throws(() => new Connector<FakeStream>(addrinfo, wrongOrder, null as unknown as () => Future<FakeStream>), /Tornado's order/);
 });
 
 test('Connector on a controllable clock: the secondary starts 0.3 s in, the deadline ends it', async () => {
@@ -271,7 +298,7 @@ test('Connector on a controllable clock: the secondary starts 0.3 s in, the dead
   try {
     await loop.runSync(async () => {
       assert.is(INITIAL_CONNECT_TIMEOUT, 0.3);
-      const conn = new Connector<FakeStream>(addrinfo, fakes.connect, loop);
+      const conn = new Connector<FakeStream>(addrinfo, loop, fakes.connect);
       const future = conn.start(INITIAL_CONNECT_TIMEOUT, loop.time() + 5);
       fakes.assertPending('1/a');
       offset += 0.25;
@@ -285,7 +312,9 @@ test('Connector on a controllable clock: the secondary starts 0.3 s in, the dead
       offset += 5;
       await iterations();
       assert.instance(future.exception(), TimeoutError);
-      fakes.assertPending();
+      fakes.assertPending('1/a', '2/d');
+      fakes.resolveConnect('1/a', true);
+      fakes.resolveConnect('2/d', true);
       assert.ok(fakes.streams.get('a')!.closed && fakes.streams.get('d')!.closed);
     }, 10);
   } finally {

@@ -4,7 +4,17 @@
  * They are classes so `instanceof` works, and each carries a `name` equal to
  * its class name (set on the prototype, so subclassing keeps it honest and
  * minifiers cannot rename it).
+ *
+ * As in Tornado 4.4, `StreamClosedError` derives from the OS error class
+ * (Tornado: `class StreamClosedError(IOError)`; gale: `OSError`), so a port's
+ * `catch (e) { if (e instanceof OSError) … }` — Python's `except IOError` —
+ * still catches a refused or closed stream. The other two derive from plain
+ * `Error`, as Tornado's derive from `Exception`.
  */
+import { OSError } from '../reactor/sys/errors.js';
+
+/** The `code` of a `StreamClosedError` (its `errno` is 0: Tornado's has `errno` None). */
+export const STREAM_CLOSED_CODE = 'ESTREAMCLOSED';
 
 /**
  * Raised by stream methods when the stream is closed, and the error every
@@ -14,12 +24,16 @@
  * callbacks (so buffered data can still be processed), so this error may be
  * seen before the close callback runs.
  */
-export class StreamClosedError extends Error {
+export class StreamClosedError extends OSError {
   /** The underlying error that caused the stream to close, if any. */
   realError: Error | null;
 
+  /**
+   * `errno` is 0 and `code` is `'ESTREAMCLOSED'`: the stream's own state,
+   * not a syscall, failed. The cause, if any, is `realError`.
+   */
   constructor(realError: Error | null = null, message = 'Stream is closed') {
-    super(message);
+    super(0, undefined, message, STREAM_CLOSED_CODE);
     this.realError = realError;
   }
 }

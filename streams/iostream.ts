@@ -13,8 +13,12 @@ import { genLog } from '../reactor/log.js';
 import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
 import { BaseIOStream } from './base-iostream.js';
-import { readChunkInto, writeChunk, writeChunks } from './fd-io.js';
+import { writeChunk, writeChunks } from './fd-io.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
+// getaddrinfo.ts is a leaf over reactor/sys (no import back into streams):
+// connect() resolves a host name on the spot, as Python's socket.connect does.
+import { isIP } from 'node:net';
+import { EAI, GaiError, resolveSync } from '../resolvers/getaddrinfo.js';
 
 const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
 
@@ -72,13 +76,7 @@ export class IOStream extends BaseIOStream {
   }
 
   protected override readFromFdInto(target: Uint8Array): number | null {
-    const n = readChunkInto(this.socket.fileno(), target);
-    if (n < 0) return null;
-    if (n === 0) {
-      this.close();
-      return null;
-    }
-    return n;
+    return this.readIntoOrClose(this.socket.fileno(), target);
   }
 
   /**
@@ -86,7 +84,10 @@ export class IOStream extends BaseIOStream {
    * the connection is under way are queued and sent once it is made. On
    * failure the stream closes: the Future fails with `StreamClosedError`
    * whose `realError` is the `OSError` (a callback is never run; the close
-   * callback is). Returns a Future of this stream, or null with a callback.
+   * callback is, and "Connect error on fd …" is logged). A host name is
+   * resolved first, blocking; one that does not resolve fails the same way
+   * with the resolver's `GaiError`. Returns a Future of this stream, or
+   * null with a callback.
    */
   connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
     const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
@@ -96,7 +97,7 @@ export class IOStream extends BaseIOStream {
     else future = this.connectFuture = new Future<IOStream>();
     let failure: Error | null = null;
     try {
-      const errno = this.socket.connectEx(address);
+      const errno = this.socket.connectEx(this.resolveForConnect(address));
       if (errno !== 0 && !IN_PROGRESS.has(errno)) failure = socketError(errno, 'connect');
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -117,6 +118,24 @@ export class IOStream extends BaseIOStream {
     }
     this.addIoState(IOLoop.WRITE);
     return future;
+  }
+
+  /**
+   * A `[host, port]` whose host is a name, not an IP literal, is resolved
+   * here, blocking, for the socket's family (Tornado: "Hostnames are
+   * accepted here, but will be resolved synchronously and block the
+   * IOLoop"; use `TCPClient` to resolve without blocking). A name that does
+   * not resolve throws the resolver's `GaiError`, which fails the connect.
+   */
+  private resolveForConnect(address: Address): Address {
+    if (typeof address === 'string' || !Array.isArray(address)) return address;
+    const [host, port] = address;
+    const family = this.socket.family;
+    if (typeof host !== 'string' || isIP(host) !== 0 || (family !== AF_INET && family !== AF_INET6)) return address;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) return address; // encodeSockaddr says why
+    const found = resolveSync(host, port, family)[0];
+    if (found === undefined) throw new GaiError(EAI.EAI_NONAME!, host);
+    return found[1];
   }
 
   protected override handleConnect(): void {

@@ -16,6 +16,9 @@
  *
  * Tornado 4.4: `BaseIOStream._read_buffer` (a deque of chunks) with
  * `_consume`, `_merge_prefix` and `_double_prefix` in tornado/iostream.py.
+ *
+ * Tornado's `BaseIOStream._read_buffer` (a bytearray there) and the search half
+ * of `_find_read_pos`.
  */
 
 const EMPTY = Buffer.alloc(0);

@@ -4,14 +4,15 @@
  * A local Node server stands in for the remote end (gale only talks to
  * loopback here).
  *
- *   npm run build && node dist/scripts/examples/resolve-and-connect.js
+ *   npm run build && node dist/scripts/examples/resolve-and-connect.js [port]
  */
 import { createServer } from 'node:net';
 import { IOLoop, TCPClient, ThreadedResolver, OverrideResolver } from 'gale';
 
+const port = Number(process.argv[2] ?? 8888);
 const received = new Promise<string>((resolve) => {
   const server = createServer((socket) => socket.on('data', (d) => { resolve(d.toString()); socket.end(); server.close(); }));
-  server.listen(8888, '127.0.0.1');
+  server.listen(port, '127.0.0.1');
 });
 
 const loop = IOLoop.current()!;
@@ -23,7 +24,7 @@ await loop.runSync(async () => {
   const client = new TCPClient({
     resolver: new OverrideResolver({ resolver, mapping: { 'example.test': '127.0.0.1' } }),
   });
-  const stream = await client.connect('example.test', 8888, { timeout: 5 });
+  const stream = await client.connect('example.test', port, { timeout: 5 });
   await stream.write('hello\n');
   stream.close();
   client.close();
