@@ -32,6 +32,10 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { Future, TimeoutError, chainFuture, futureSetExceptionUnlessCancelled } from '../reactor/future.js';
 import type { TimeoutHandle } from '../reactor/timers.js';
 import { IOStream } from '../streams/iostream.js';
+import { upgradeToTls, type SSLIOStream } from '../streams/ssl-iostream.js';
+import { StreamClosedError } from '../streams/errors.js';
+import type { SSLContext } from '../ssl/context.js';
+import type { SSLOptions } from '../ssl/options.js';
 import { Resolver, type Resolved } from '../resolvers/resolver.js';
 import { AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from './socket.js';
 
@@ -194,8 +198,10 @@ export interface TCPClientOptions {
 export interface ConnectOptions {
   /** AF_INET or AF_INET6 to use one family only (default: both, AF_UNSPEC). */
   af?: number;
-  /** TLS: not available in gale yet; giving it makes `connect` reject. */
-  sslOptions?: object;
+  /** Make a TLS connection with these settings (an `SSLContext` or Tornado's dict form). */
+  sslOptions?: SSLContext | SSLOptions | null;
+  /** The name TLS verifies the server against (default: `host`). */
+  serverHostname?: string;
   /** The stream's `maxBufferSize`. */
   maxBufferSize?: number;
   /** Local address to bind before connecting (default: the kernel's choice). */
@@ -241,10 +247,6 @@ export class TCPClient {
   connect(host: string, port: number, options: ConnectOptions = {}): Future<IOStream> {
     const result = new Future<IOStream>();
     const { af = AF_UNSPEC, sslOptions, maxBufferSize, sourceIp, sourcePort, timeout } = options;
-    if (sslOptions != null) {
-      result.setException(new Error('TLS (sslOptions) is not available in gale yet: TCPClient cannot make TLS connections; see README, "What is not done yet"'));
-      return result;
-    }
     if (timeout != null && !(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
       result.setException(new RangeError(`timeout must be a non-negative number of seconds, got ${String(timeout)}`));
       return result;
@@ -282,15 +284,54 @@ export class TCPClient {
         const error = race.exception();
         if (error !== null) futureSetExceptionUnlessCancelled(result, error);
         else if (result.done()) race.result()[2].close(); // the caller gave up meanwhile
+        // The upgrade waits for the next turn: the stream's own handler may still be on the stack.
+        else if (sslOptions != null) loop.addCallback(() => this.upgrade(race.result()[2], sslOptions, options.serverHostname ?? host, result));
         else result.setResult(race.result()[2]);
       });
     });
+    // With TLS the deadline covers the handshake too (the Connector's ends with the TCP connect).
+    if (deadline !== undefined && sslOptions != null) {
+      const handshakeTimer = loop.addTimeout(deadline, () => {
+        futureSetExceptionUnlessCancelled(result, new TimeoutError(`Timeout while connecting to ${host}`));
+      });
+      result.addDoneCallback(() => loop.removeTimeout(handshakeTimer));
+    }
     // A caller that gives up (cancels, or the deadline passed) abandons everything in progress.
     result.addDoneCallback(() => {
       if (!lookup.done()) lookup.cancel();
       if (connector && !connector.future.done()) connector.future.cancel();
     });
     return result;
+  }
+
+  /**
+   * TLS over the connected `stream` (Tornado: `start_tls`), verifying
+   * `serverHostname`. A failed handshake rejects `result` with
+   * `StreamClosedError` whose `realError` is the `SSLError`.
+   */
+  private upgrade(stream: IOStream, sslOptions: SSLContext | SSLOptions, serverHostname: string, result: Future<IOStream>): void {
+    if (result.done()) {
+      stream.close(); // the caller gave up meanwhile
+      return;
+    }
+    let tls: SSLIOStream;
+    let handshake: Future<SSLIOStream>;
+    try {
+      [tls, handshake] = upgradeToTls(stream, false, sslOptions, serverHostname);
+    } catch (error) {
+      stream.close();
+      futureSetExceptionUnlessCancelled(result, error);
+      return;
+    }
+    handshake.addDoneCallback((done) => {
+      const error = done.exception() as Error | null;
+      if (error !== null) futureSetExceptionUnlessCancelled(result, error instanceof StreamClosedError ? error : new StreamClosedError(error));
+      else if (!result.done()) result.setResult(tls);
+    });
+    // A caller that gives up (cancel, deadline) mid-handshake closes the TLS stream.
+    result.addDoneCallback(() => {
+      if (!handshake.done()) tls.close();
+    });
   }
 }
 

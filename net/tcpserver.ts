@@ -16,6 +16,10 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { appLog } from '../reactor/log.js';
 import { isThenable } from '../reactor/future.js';
 import { IOStream } from '../streams/iostream.js';
+import { SSLIOStream } from '../streams/ssl-iostream.js';
+import { SSLSocket } from '../ssl/ssl-socket.js';
+import type { SSLContext } from '../ssl/context.js';
+import { checkServerSslOptions, sslOptionsToContext, type SSLOptions } from '../ssl/options.js';
 import type { Address } from '../reactor/sys/sockaddr.js';
 import type { Socket } from './socket.js';
 import { addAcceptHandler, bindSockets } from './netutil.js';
@@ -23,6 +27,12 @@ import { checkProcessCount, forkProcesses } from './process.js';
 
 /** Options for `new TCPServer()`. */
 export interface TCPServerOptions {
+  /**
+   * Serve TLS: an `SSLContext` with a certificate, or Tornado's dict form
+   * (`certfile` required). Checked and loaded at construction; each
+   * connection is an `SSLIOStream` whose handshake runs on the loop.
+   */
+  sslOptions?: SSLContext | SSLOptions | null;
   /** Passed to each connection's IOStream (default 100 MB). */
   maxBufferSize?: number;
   /** Passed to each connection's IOStream (default 64 KiB). */
@@ -41,6 +51,7 @@ export class TCPServer {
   /** The loop the server accepts on (the current loop when sockets are added). */
   ioLoop: IOLoop | null = null;
   private readonly options: TCPServerOptions;
+  private readonly sslContext: SSLContext | null;
   private readonly sockets = new Map<number, { socket: Socket; removeAcceptHandler: () => void }>();
   private pendingSockets: Socket[] = [];
   private started = false;
@@ -48,10 +59,14 @@ export class TCPServer {
   private stopped = false;
 
   constructor(options: TCPServerOptions = {}) {
-    if ('sslOptions' in options && (options as { sslOptions?: unknown }).sslOptions != null) {
-      throw new Error('TLS (sslOptions) is not available in gale yet; see README, "What is not done yet"');
-    }
     this.options = options;
+    // Missing or bad certificate files fail here, not at the first connection.
+    if (options.sslOptions != null) {
+      checkServerSslOptions(options.sslOptions);
+      this.sslContext = sslOptionsToContext(options.sslOptions);
+    } else {
+      this.sslContext = null;
+    }
   }
 
   /** Binds to `port` on `address` ('' = all interfaces) and starts accepting at once. */
@@ -134,15 +149,20 @@ export class TCPServer {
     throw new Error('TCPServer.handleStream is not implemented: subclass TCPServer and override it');
   }
 
-  private readonly handleConnection = (connection: Socket, address: Address): void => {
+  private readonly handleConnection = (accepted: Socket, address: Address): void => {
     let stream: IOStream | null = null;
+    let connection = accepted;
     try {
-      stream = new IOStream(connection, {
+      const streamOptions = {
         ioLoop: this.ioLoop!,
         maxBufferSize: this.options.maxBufferSize,
         readChunkSize: this.options.readChunkSize,
         maxWriteBufferSize: this.options.maxWriteBufferSize,
-      });
+      };
+      // A TLS stream is handed over before its handshake, as in Tornado.
+      // (The TLS socket takes the fd over: it is what to close on failure.)
+      if (this.sslContext !== null) connection = new SSLSocket(accepted, this.sslContext, { serverSide: true, doHandshakeOnConnect: false });
+      stream = this.sslContext === null ? new IOStream(connection, streamOptions) : new SSLIOStream(connection, streamOptions);
       const result = this.handleStream(stream, address);
       if (isThenable(result)) {
         // Tornado 4.4: io_loop.add_future(future, lambda f: f.result()), so an

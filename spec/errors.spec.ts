@@ -38,7 +38,9 @@ test('StreamClosedError is an OSError, as Tornado 4.4 derives it from IOError (i
   assert.instance(err, Error);
   assert.is(err.name, 'StreamClosedError');
   assert.is(err.realError, cause);
-  assert.is(err.message, 'Stream is closed');
+  // Issue 12: the first line says why (it was just "Stream is closed").
+  assert.is(err.message, 'Stream is closed: OSError: [Errno 111] connection refused (connect ECONNREFUSED)');
+  assert.is(new StreamClosedError().message, 'Stream is closed');
   assert.is(err.errno, 0);
   assert.is(err.code, 'ESTREAMCLOSED');
   assert.is(new StreamClosedError().realError, null);

@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket as NetSocket } from 'node:net';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const scripts = fileURLToPath(new URL('../scripts/', import.meta.url));
@@ -123,6 +124,29 @@ test('the echo server example echoes and stops on SIGINT', async () => {
     clearTimeout(killer);
     if (child.exitCode === null) child.kill('SIGKILL');
   }
+});
+
+// ------------------------------------------------------------ the README shows them as written
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A source file as the README shows it: without its opening doc comment. */
+function shownPart(path: string): string {
+  return readFileSync(repo + path, 'utf8').replace(/^\/\*\*[\s\S]*?\*\/\n/, '').trim();
+}
+
+test('every README example is a file under scripts/examples, shown exactly as written', () => {
+  const readme = readFileSync(repo + 'README.md', 'utf8');
+  const blocks = [...readme.matchAll(/(<!-- example: (\S+) -->\n)?```(?:ts|js)\n([\s\S]*?)```/g)];
+  const marked = blocks.filter((b) => b[2]);
+  assert.ok(marked.length >= 6, `only ${marked.length} marked examples`);
+  for (const [, , path, code] of marked) {
+    assert.ok(path!.startsWith('scripts/examples/'), path);
+    assert.fixture(code!.trim(), shownPart(path!), `README's ${path} differs from the file`);
+  }
+  // Any block that imports gale is a program a reader will try: it must be one of them.
+  const unmarked = blocks.filter((b) => !b[2] && /from 'gale/.test(b[3]!)).map((b) => b[3]!.split('\n')[0]);
+  assert.equal(unmarked, []);
 });
 
 test.run();

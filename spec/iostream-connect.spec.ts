@@ -129,6 +129,7 @@ t('connection refused with a Future: StreamClosedError(ECONNREFUSED), no log', a
   assert.instance(error, StreamClosedError);
   assert.instance(error.realError, OSError);
   assert.is(error.realError.code, 'ECONNREFUSED');
+  assert.match(error.message, /^Stream is closed: .*ECONNREFUSED/); // the first line says why
   assert.is(client.error, error.realError);
   assert.ok(client.closed());
   assert.is((await rejection(queued)).realError, error.realError);

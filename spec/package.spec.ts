@@ -43,7 +43,6 @@ test('each subpath exports its section\'s names', async () => {
 });
 
 test('names marked planned are not exported yet (drop the mark when they land)', async () => {
-  assert.ok(planned.some((n) => n.name === 'SSLIOStream'));
   const root = await import('gale');
   assert.equal(list(planned.filter((n) => n.name in root)), []);
   // A section with nothing built has no subpath yet.

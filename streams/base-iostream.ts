@@ -186,6 +186,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.sink = {
       writeToFd: (data) => this.writeToFd(data),
       writeManyToFd: (parts, first, offset) => this.writeManyToFd(parts, first, offset),
+      gatherLimit: this.writeGatherLimit(),
     };
   }
 
@@ -287,6 +288,46 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       return null;
     }
     return n;
+  }
+
+  /**
+   * Whether pending writes wait for the fd to become writable (so WRITE is
+   * watched). A transport whose writes wait on something else (TLS: the
+   * engine finishing its previous write) says no meanwhile and calls
+   * `transportWritable()` when that is over.
+   */
+  protected waitsForWritable(): boolean {
+    return true;
+  }
+
+  /** The most bytes one gathered write (`writeManyToFd`) takes; TLS takes more than a syscall's 64 KiB. */
+  protected writeGatherLimit(): number {
+    return GATHER_LIMIT;
+  }
+
+  /**
+   * Runs the READ path as if the fd had reported READ. For transports that
+   * hold bytes out of the poller's sight (TLS: records decrypted outside a
+   * read of ours), so a pending read completes and "drained" is forgotten.
+   */
+  protected transportReadable(): void {
+    if (!this.closedFlag) this.handleEvents(this.fileno(), READ);
+  }
+
+  /**
+   * Runs the WRITE path as if the fd had reported WRITE. For transports
+   * whose writes wait on something other than the fd (TLS: the engine
+   * taking its next write), so queued data moves as soon as that is over.
+   */
+  protected transportWritable(): void {
+    if (!this.closedFlag) this.handleEvents(this.fileno(), WRITE);
+  }
+
+  /** Hands over the close callback (startTls moves it to the TLS stream, as Tornado does). */
+  protected takeCloseCallback(): (() => void) | null {
+    const callback = this.closeCallback;
+    this.closeCallback = null;
+    return callback;
   }
 
   /** Runs when the loop reports the fd while `connect` is pending (IOStream). */
@@ -403,7 +444,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       // With the kernel full, trying again would cost an FFI call for an
       // EAGAIN (and re-gather everything queued): wait for WRITE instead.
       if (!this.writeBlocked) this.handleWrite();
-      if (buffer.size) this.addIoState(WRITE);
+      if (buffer.size && this.waitsForWritable()) this.addIoState(WRITE);
       this.maybeAddErrorListener();
     }
     return future;
@@ -552,7 +593,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       }
       let state = ERROR;
       if (this.reading()) state |= READ;
-      if (this.writing()) state |= WRITE;
+      if (this.writing() && this.waitsForWritable()) state |= WRITE;
       // Keep READ unless a READ event just went unconsumed (see the top comment).
       if (!(state & READ) && this.state !== null && this.state & READ && !this.heldBack) state |= READ;
       // An idle stream watches READ to notice a close (Tornado). With data

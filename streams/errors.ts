@@ -30,12 +30,19 @@ export class StreamClosedError extends OSError {
 
   /**
    * `errno` is 0 and `code` is `'ESTREAMCLOSED'`: the stream's own state,
-   * not a syscall, failed. The cause, if any, is `realError`.
+   * not a syscall, failed. The cause, if any, is `realError`, and the
+   * default message names it ("Stream is closed: connect ECONNREFUSED …"),
+   * so the first line of a log already says why.
    */
-  constructor(realError: Error | null = null, message = 'Stream is closed') {
+  constructor(realError: Error | null = null, message = realError ? `Stream is closed: ${describeCause(realError)}` : 'Stream is closed') {
     super(0, undefined, message, STREAM_CLOSED_CODE);
     this.realError = realError;
   }
+}
+/** One line for a cause: its class (when not a plain Error) and message. */
+function describeCause(error: Error): string {
+  const text = error.message || String(error);
+  return error.name && error.name !== 'Error' && !text.startsWith(error.name) ? `${error.name}: ${text}` : text;
 }
 Object.defineProperty(StreamClosedError.prototype, 'name', { value: 'StreamClosedError', writable: true, configurable: true });
 

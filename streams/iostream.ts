@@ -15,6 +15,9 @@ import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type
 import { BaseIOStream } from './base-iostream.js';
 import { writeChunk, writeChunks } from './fd-io.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
+import type { SSLIOStream } from './ssl-iostream.js';
+import type { SSLContext } from '../ssl/context.js';
+import type { SSLOptions } from '../ssl/options.js';
 // getaddrinfo.ts is a leaf over reactor/sys (no import back into streams):
 // connect() resolves a host name on the spot, as Python's socket.connect does.
 import { isIP } from 'node:net';
@@ -164,6 +167,38 @@ export class IOStream extends BaseIOStream {
     // A connect that failed never runs its callback (Tornado).
     if (this.closed()) this.connectCallback = null;
     super.maybeRunCloseCallback();
+  }
+
+  /**
+   * @internal The TLS upgrade behind `startTls`, installed by
+   * ./ssl-iostream.ts when it loads (SSLIOStream extends IOStream, so
+   * importing it here would be a cycle).
+   */
+  static tlsUpgrade: ((stream: IOStream, serverSide: boolean, sslOptions: SSLContext | SSLOptions | undefined,
+    serverHostname: string | undefined, closeCallback: (() => void) | null) => Future<SSLIOStream>) | null = null;
+
+  /**
+   * Converts this idle stream to TLS (for STARTTLS protocols such as SMTP):
+   * returns a Future of the new `SSLIOStream`, settled when its handshake
+   * is done (failing with the `SSLError` itself, as Tornado does). This
+   * stream must not be used afterwards. Throws if a read, a write or a
+   * connect is pending, data is buffered, or the stream is closed.
+   * `sslOptions` defaults to `createDefaultContext()` for the side;
+   * `serverHostname` is the name a client verifies. This stream's close
+   * callback moves to the TLS stream.
+   */
+  startTls(serverSide: boolean, sslOptions?: SSLContext | SSLOptions, serverHostname?: string): Future<SSLIOStream> {
+    if (this.reading() || this.writing() || this.connecting || this.closed() || this.readBuffer.size > 0) {
+      throw new Error('IOStream is not idle; cannot convert to SSL');
+    }
+    if (IOStream.tlsUpgrade === null) throw new Error("startTls needs gale's TLS streams: import 'gale' or 'gale/streams'");
+    const closeCallback = this.takeCloseCallback();
+    try {
+      return IOStream.tlsUpgrade(this, serverSide, sslOptions, serverHostname, closeCallback);
+    } catch (error) {
+      this.setCloseCallback(closeCallback);
+      throw error;
+    }
   }
 
   /** Sets TCP_NODELAY (TCP sockets only; ignored once the socket is gone). */

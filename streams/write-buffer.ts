@@ -27,6 +27,8 @@ export interface WriteSink {
    * as fit in one gather (`GATHER_LIMIT`); returns as `writeToFd`.
    */
   writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number;
+  /** The most bytes one `writeManyToFd` takes (default `GATHER_LIMIT`; TLS takes more per engine write). */
+  readonly gatherLimit?: number;
 }
 
 /**
@@ -76,10 +78,11 @@ export class WriteBuffer {
   writeOnce(sink: WriteSink): number {
     const part = this.parts[this.head]!;
     const remaining = part.byteLength - this.headOffset;
+    const limit = sink.gatherLimit ?? GATHER_LIMIT;
     let offered: number;
     let n: number;
-    if (remaining < GATHER_LIMIT && this.head + 1 < this.parts.length) {
-      offered = Math.min(this.size, GATHER_LIMIT);
+    if (remaining < limit && this.head + 1 < this.parts.length) {
+      offered = Math.min(this.size, limit);
       n = sink.writeManyToFd(this.parts, this.head, this.headOffset);
     } else {
       offered = remaining;

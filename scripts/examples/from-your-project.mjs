@@ -1,7 +1,9 @@
-// The README's "use it from your own project" example, plain JavaScript:
-// after `npm install gale` (or the tarball from `npm pack`), save this as
-// echo.mjs and run `node echo.mjs`. It starts an echo server and a client
-// on one loop, sends a line, prints the reply, and exits.
+/**
+ * The README's "use gale from your own project" example, plain JavaScript:
+ * after installing gale, save this as echo.mjs and run `node echo.mjs`. It
+ * starts an echo server and a client on one loop, sends a line, prints the
+ * reply, and exits.
+ */
 import { IOLoop, TCPServer, TCPClient, StreamClosedError, bindSockets } from 'gale';
 
 class Echo extends TCPServer {

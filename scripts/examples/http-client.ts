@@ -6,9 +6,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { IOLoop } from '../../reactor/ioloop.js';
-import { IOStream } from '../../streams/iostream.js';
-import { AF_INET, SOCK_STREAM, Socket } from '../../net/socket.js';
+import { IOLoop, IOStream, Socket, AF_INET, SOCK_STREAM } from 'gale';
 
 // The ported client reads exactly Content-Length bytes, so the server must
 // send that header (Node omits it for HTTP/1.0 requests unless told).

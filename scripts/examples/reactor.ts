@@ -2,8 +2,7 @@
  * The README's reactor example: watch a socket with addHandler, schedule a
  * write with callLater, and await a gale Future inside runSync.
  */
-import { IOLoop, sleep } from '../../reactor/index.js';
-import { socketpair } from '../../net/socket.js';
+import { IOLoop, sleep, socketpair } from 'gale';
 
 const loop = new IOLoop();
 const [a, b] = socketpair();               // two connected sockets (raw fds)

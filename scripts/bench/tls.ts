@@ -1,0 +1,292 @@
+/**
+ * The TLS benchmark: gale's TLS echo server (TCPServer + SSLIOStream over
+ * Node's TLS engine) against a node:tls echo server, in one run, as ratios.
+ *
+ *   npm run bench                       (after the other benchmarks)
+ *   node dist/scripts/bench/tls.js      (this one alone, after a build)
+ *
+ * Modes, each against a fresh server process (pinned to CPU 0 with taskset
+ * when there are two CPUs; the load generator, a node:tls client in its own
+ * process, to CPU 1), the servers interleaved within each round, the median
+ * over rounds:
+ * - bulk: one connection, 64 MiB sent in 64 KiB writes while the echo
+ *   comes back; MB/s of echoed data;
+ * - pipelined: 10 connections × 16 messages of 64 B in flight; messages/s;
+ * - handshakes: 8 connections at a time, each handshake + 64 B echo +
+ *   close; connections/s.
+ * Besides the rate, the server's CPU time (utime+stime from /proc) per unit
+ * of work: on a shared machine the steadiest figure.
+ *
+ * Also run in-process (`role` argv): `serve gale|node` and `load MODE PORT`.
+ * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
+ * BENCH_TLS_MODES (bulk,pipeline,handshake).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as tls from 'node:tls';
+
+const self = fileURLToPath(import.meta.url);
+
+type Mode = 'bulk' | 'pipeline' | 'handshake';
+const MODES: Array<{ key: Mode; title: string; unit: string }> = [
+  { key: 'bulk', title: 'bulk echo (1 conn, 64 MiB, 64 KiB writes)', unit: 'MB' },
+  { key: 'pipeline', title: 'pipelined (10 conns × 16 in flight × 64 B)', unit: 'msg' },
+  { key: 'handshake', title: 'handshakes (8 at a time; handshake, echo 64 B, close)', unit: 'handshake' },
+];
+
+function envNumber(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+}
+
+const canPin = availableParallelism() >= 2 && spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0;
+function pinned(cpu: number, argv: string[]): string[] {
+  return canPin ? ['taskset', '-c', String(cpu), ...argv] : argv;
+}
+
+function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** CPU seconds (user+system) a process has used, from /proc. */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+// ------------------------------------------------------------------ the servers
+
+async function serve(kind: string, cert: string, key: string): Promise<void> {
+  // SIGTERM ends the process normally (so `node --cpu-prof` writes its profile).
+  if (!process.env.BENCH_TLS_STATS) process.on('SIGTERM', () => process.exit(0));
+  if (kind === 'node') {
+    const server = tls.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (socket) => {
+      socket.on('error', () => socket.destroy());
+      socket.pipe(socket);
+    });
+    server.listen(0, '127.0.0.1', () => console.log(`PORT ${(server.address() as { port: number }).port}`));
+    return;
+  }
+  const { IOLoop } = await import('../../reactor/ioloop.js');
+  const { TCPServer } = await import('../../net/tcpserver.js');
+  const { bindSockets } = await import('../../net/netutil.js');
+  const { StreamClosedError } = await import('../../streams/errors.js');
+  type Stream = import('../../streams/iostream.js').IOStream;
+  class Echo extends TCPServer {
+    override async handleStream(stream: Stream): Promise<void> {
+      try {
+        for (;;) stream.write((await stream.readBytes(65536, { partial: true }))!);
+      } catch (error) {
+        if (!(error instanceof StreamClosedError)) throw error;
+      }
+    }
+  }
+  const server = new Echo({ sslOptions: { certfile: cert, keyfile: key } });
+  const sockets = bindSockets(0, '127.0.0.1');
+  server.addSockets(sockets);
+  console.log(`PORT ${(sockets[0]!.getsockname() as [string, number])[1]}`);
+  const loop = IOLoop.current()!;
+  if (process.env.BENCH_TLS_STATS) process.on('SIGTERM', () => { process.stderr.write(`${JSON.stringify(loop.stats())}\n`); process.exit(0); });
+  await loop.start();
+}
+
+// ------------------------------------------------------------------ the load generator (node:tls)
+
+function connect(port: number, ca: Buffer): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+async function load(mode: Mode, port: number, ca: Buffer, seconds: number): Promise<{ units: number; elapsed: number }> {
+  if (mode === 'bulk') {
+    const total = 64 * 1024 * 1024;
+    const socket = await connect(port, ca);
+    const chunk = Buffer.alloc(65536, 0x61);
+    const start = process.hrtime.bigint();
+    const received = new Promise<void>((resolve) => {
+      let got = 0;
+      socket.on('data', (d: Buffer) => {
+        got += d.length;
+        if (got >= total) resolve();
+      });
+    });
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      if (!socket.write(chunk)) await new Promise((r) => socket.once('drain', r));
+    }
+    await received;
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    socket.destroy();
+    return { units: total / 1e6, elapsed };
+  }
+  if (mode === 'pipeline') {
+    const sockets = await Promise.all(Array.from({ length: 10 }, () => connect(port, ca)));
+    const message = Buffer.alloc(64, 0x62);
+    let done = 0;
+    let stop = false;
+    const start = process.hrtime.bigint();
+    await Promise.all(sockets.map((socket) => new Promise<void>((resolve) => {
+      let pendingBytes = 0;
+      socket.on('data', (d: Buffer) => {
+        pendingBytes += d.length;
+        while (pendingBytes >= 64) {
+          pendingBytes -= 64;
+          done++;
+          if (!stop) socket.write(message);
+        }
+        if (stop && pendingBytes === 0) resolve();
+      });
+      for (let i = 0; i < 16; i++) socket.write(message);
+      setTimeout(() => { stop = true; }, seconds * 1000);
+      setTimeout(resolve, seconds * 1000 + 2000); // bounded drain
+    })));
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    for (const socket of sockets) socket.destroy();
+    return { units: done, elapsed };
+  }
+  // handshakes, 8 at a time
+  let done = 0;
+  const deadline = Date.now() + seconds * 1000;
+  const start = process.hrtime.bigint();
+  const message = Buffer.alloc(64, 0x63);
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (Date.now() < deadline) {
+      const socket = await connect(port, ca);
+      await new Promise<void>((resolve) => {
+        let got = 0;
+        socket.on('data', (d: Buffer) => {
+          got += d.length;
+          if (got >= 64) resolve();
+        });
+        socket.write(message);
+      });
+      socket.destroy();
+      done++;
+    }
+  }));
+  return { units: done, elapsed: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+// ------------------------------------------------------------------ the driver
+
+interface Sample { rate: number; cpuPerUnit: number | null }
+
+function startServer(kind: string, cert: string, key: string): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const argv = pinned(0, [process.execPath, self, 'serve', kind, cert, key]);
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stop = (): Promise<void> => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => { void stop(); reject(new Error(`${kind} server did not start`)); }, 15_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const match = /PORT (\d+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ port: Number(match[1]), pid: child.pid!, stop });
+      }
+    });
+  });
+}
+
+function runLoad(mode: Mode, port: number, ca: string, seconds: number): Promise<{ units: number; elapsed: number }> {
+  const argv = pinned(1, [process.execPath, self, 'load', mode, String(port), ca, String(seconds)]);
+  return new Promise((resolve, reject) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`load ${mode} timed out`)); }, 120_000);
+    child.stdout!.on('data', (d) => { out += d; });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const match = /RESULT (\S+) (\S+)/.exec(out);
+      if (code !== 0 || !match) reject(new Error(`load ${mode} failed (exit ${code}): ${out}`));
+      else resolve({ units: Number(match[1]), elapsed: Number(match[2]) });
+    });
+  });
+}
+
+async function measure(kind: string, mode: Mode, certs: { cert: string; key: string; ca: string }, seconds: number): Promise<Sample> {
+  const server = await startServer(kind, certs.cert, certs.key);
+  try {
+    const before = cpuSeconds(server.pid);
+    const { units, elapsed } = await runLoad(mode, server.port, certs.ca, seconds);
+    const after = cpuSeconds(server.pid);
+    const cpu = before !== null && after !== null ? after - before : null;
+    return { rate: units / elapsed, cpuPerUnit: cpu === null || units === 0 ? null : (cpu * 1e6) / units };
+  } finally {
+    await server.stop();
+  }
+}
+
+function fmt(value: number | undefined, digits = 0): string {
+  return value === undefined ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+/** Runs the benchmark and prints its markdown table. */
+export async function main(): Promise<void> {
+  const rounds = envNumber('BENCH_ROUNDS', 3);
+  const seconds = envNumber('BENCH_DURATION', 2);
+  const wanted = (process.env.BENCH_TLS_MODES ?? 'bulk,pipeline,handshake').split(',');
+  const { testCerts } = await import('../../spec/tls-certs.js');
+  const made = testCerts();
+  const certs = { cert: made.server.cert, key: made.server.key, ca: made.ca.cert };
+  const modes = MODES.filter((m) => wanted.includes(m.key));
+  const samples = new Map<string, Sample[]>();
+  for (let round = 0; round < rounds; round++) {
+    for (const mode of modes) {
+      const order = round % 2 ? ['node', 'gale'] : ['gale', 'node'];
+      for (const kind of order) {
+        process.stderr.write(`tls bench: round ${round + 1}/${rounds} ${mode.key} ${kind}\n`);
+        const sample = await measure(kind, mode.key, certs, seconds);
+        const key = `${mode.key}/${kind}`;
+        samples.set(key, [...(samples.get(key) ?? []), sample]);
+      }
+    }
+  }
+  const lines = [
+    `### TLS echo: gale vs node:tls (median of ${rounds} rounds${canPin ? ', server on CPU 0, load on CPU 1' : ''})`,
+    '',
+    '| mode | gale | node:tls | gale/node rate | server CPU µs per unit, gale | node | node/gale CPU |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const mode of modes) {
+    const gale = samples.get(`${mode.key}/gale`) ?? [];
+    const node = samples.get(`${mode.key}/node`) ?? [];
+    const g = median(gale.map((s) => s.rate));
+    const n = median(node.map((s) => s.rate));
+    const gc = median(gale.map((s) => s.cpuPerUnit).filter((v): v is number => v !== null));
+    const nc = median(node.map((s) => s.cpuPerUnit).filter((v): v is number => v !== null));
+    const unit = mode.key === 'bulk' ? 'MB/s' : mode.key === 'pipeline' ? 'msg/s' : 'conn/s';
+    lines.push(`| ${mode.title} | ${fmt(g, mode.key === 'bulk' ? 1 : 0)} ${unit} | ${fmt(n, mode.key === 'bulk' ? 1 : 0)} ${unit} | `
+      + `**${g && n ? (g / n).toFixed(2) : '–'}×** | ${fmt(gc, 1)} / ${mode.unit} | ${fmt(nc, 1)} | ${gc && nc ? (nc / gc).toFixed(2) : '–'}× |`);
+  }
+  console.log(lines.join('\n'));
+}
+
+const [role, ...args] = process.argv.slice(2);
+if (role === 'serve') {
+  await serve(args[0]!, args[1]!, args[2]!);
+} else if (role === 'load') {
+  const result = await load(args[0] as Mode, Number(args[1]), readFileSync(args[2]!), Number(args[3]));
+  console.log(`RESULT ${result.units} ${result.elapsed}`);
+  process.exit(0);
+} else if (process.argv[1] && existsSync(process.argv[1]) && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error) => {
+    process.stderr.write(`${(error as Error).stack ?? error}\n`);
+    process.exitCode = 1;
+  });
+}
