@@ -20,6 +20,7 @@ import {
   freeaddrinfo, getaddrinfo as callGetaddrinfo, gaiStrerror as callGaiStrerror, lastErrno, peek,
 } from '../reactor/sys/libc.js';
 import { OSError } from '../reactor/sys/errors.js';
+import { describeValue } from '../reactor/validate.js';
 import { decodeSockaddr, formatIPv6, parseIPv4, parseIPv6, type Address } from '../reactor/sys/sockaddr.js';
 import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_STREAM } from '../reactor/sys/constants.js';
 
@@ -71,6 +72,8 @@ const messages = new Map<number, string>();
 export function gaiStrerror(status: number): string {
   let text = messages.get(status);
   if (text === undefined) {
+    // A non-number would reach the C call as garbage (ffi-rs throws an empty Error).
+    if (!Number.isInteger(status)) throw new TypeError(`status must be an EAI_* integer, got ${describeValue(status)}`);
     text = callGaiStrerror(status) || `Unknown getaddrinfo error ${status}`;
     messages.set(status, text);
   }

@@ -356,18 +356,20 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /**
    * Decrypted data, for the stream: what is buffered, else what one read
-   * of the fd (a few, while they come back full) decrypts. Returns an empty
-   * Buffer at end of file and null if nothing is available now. Throws the
-   * connection's TLS or socket error.
+   * of the fd (a few, while they come back full) decrypts — at most
+   * `maxBytes` of it; the rest stays here (`pending()`), as Python's
+   * `recv(bufsize)` leaves it in OpenSSL. Returns an empty Buffer at end of
+   * file and null if nothing is available now. Throws the connection's TLS
+   * or socket error.
    */
-  receive(): Buffer | null {
+  receive(maxBytes = Infinity): Buffer | null {
     if (this.plainSize === 0 && !this.plainEnded && this.error === null && (this.state === 'running' || this.state === 'done')) {
       for (let i = 0; i < MAX_READS_PER_RECEIVE; i++) {
         const n = this.readCiphertext();
         if (n <= 0 || this.plainSize > 0 || this.lastReadShort || this.error !== null) break;
       }
     }
-    if (this.plainSize > 0) return this.takePlain(this.plainSize);
+    if (this.plainSize > 0) return this.takePlain(Math.min(this.plainSize, maxBytes));
     if (this.error !== null) throw this.error;
     if (this.plainEnded) return EMPTY;
     return null;

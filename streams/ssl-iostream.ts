@@ -53,6 +53,9 @@ import { splitCallback, type ConnectOptions, type StreamOptions } from './option
 
 const READ = IOLoop.READ;
 const WRITE = IOLoop.WRITE;
+const ERROR = IOLoop.ERROR;
+// How long a closed stream keeps its fd to send what write() had accepted.
+const LINGER_SECONDS = 10;
 // Plaintext handed to the engine per write call: big enough for a few
 // records per loop turn, small enough that one turn never encrypts megabytes.
 const PLAINTEXT_PER_WRITE = 256 * 1024;
@@ -84,6 +87,8 @@ export class SSLIOStream extends IOStream {
   private sslConnectCallback: (() => void) | null = null;
   private sslConnectFuture: Future<SSLIOStream> | null = null;
   private readEventQueued = false;
+  // While close() takes the queued plaintext over (see close): every write goes here.
+  private lingerData: Uint8Array[] | null = null;
 
   /**
    * Wraps `socket`: an `SSLSocket` (from `sslWrapSocket`, as `TCPServer`
@@ -208,12 +213,22 @@ export class SSLIOStream extends IOStream {
       else this.tlsFailed(failure);
       return;
     }
+    let handshakeJustDone = false;
     if (!this.handshakeReported && tls.handshakeDone()) {
       this.handshakeReported = true;
+      handshakeJustDone = true;
       this.runSslConnectCallback();
     }
     const wantsWrite = tls.wantsWrite();
     this.connecting = this.tcpConnecting || !this.handshakeReported || wantsWrite;
+    if (handshakeJustDone && !this.connecting && !super.writing()) {
+      // A write of nothing made during the handshake (`write('', callback)`)
+      // queued no data, so nothing would ever run its callback: run the
+      // WRITE path once, which runs it (regression: it hung).
+      this.ioLoop.addCallback(() => {
+        if (!this.closed() && !this.connecting) this.transportWritable();
+      });
+    }
     if (!inHandler && !this.connecting && super.writing() && tls.canSend()) {
       // The engine just became free (this runs from its callbacks, not
       // from our handler): hand it the queued data now rather than a turn later.
@@ -252,6 +267,40 @@ export class SSLIOStream extends IOStream {
       genLog.warn(`SSL Error on ${this.fileno()} ${peer}: ${error.message}`);
     }
     this.close(error);
+  }
+
+  /**
+   * Closes the stream. Data that `write()` accepted but the engine has not
+   * taken yet (it takes one write per engine cycle, so the last writes of a
+   * turn usually wait) is still sent: the fd stays open, off the stream,
+   * until it is encrypted and written (at most LINGER_SECONDS). A plain
+   * socket does the same for what its kernel buffer holds; without this,
+   * `write(data); close()` lost `data` (regression, Tornado's
+   * test_read_until_close_after_close). Not after an error, before the
+   * handshake, or once the peer ended the session.
+   */
+  override close(excInfo?: boolean | Error): void {
+    if (!this.closed() && this.lingerData === null && !(excInfo instanceof Error) && this.error === null
+      && this.handshakeReported && this.tls.failure() === null && !this.tls.atEof() && super.writing()) {
+      // Run the WRITE path once with writeToFd taking everything into
+      // lingerData: the write Futures and callback settle as written.
+      this.lingerData = [];
+      this.transportWritable();
+    }
+    super.close(excInfo);
+  }
+
+  override closeFd(): void {
+    const data = this.lingerData;
+    if (data !== null && (data.length > 0 || this.tls.wantsWrite()) && this.tls.failure() === null) {
+      try {
+        new TlsLinger(this.tls, data, this.ioLoop).start();
+        return;
+      } catch {
+        // the loop is closing: nothing can be sent any more
+      }
+    }
+    super.closeFd();
   }
 
   private runSslConnectCallback(): void {
@@ -298,11 +347,16 @@ export class SSLIOStream extends IOStream {
 
   // ------------------------------------------------------------ the fd operations, over TLS
 
-  /** Decrypted data: what the TLS socket has, or what one read of the fd decrypts. */
-  override readFromFd(): Buffer | null {
+  /**
+   * Decrypted data, at most `readChunkSize` bytes (as Tornado's
+   * `recv(read_chunk_size)`): what the TLS socket has, or what one read of
+   * the fd decrypts. The rest waits in the TLS socket, so a record larger
+   * than a small `maxBufferSize` does not overflow the read buffer.
+   */
+  override readFromFd(maxBytes = this.readChunkSize): Buffer | null {
     let data: Buffer | null;
     try {
-      data = this.tls.receive();
+      data = this.tls.receive(maxBytes);
     } catch (error) {
       if (error instanceof SSLError) {
         this.tlsFailed(error);
@@ -323,12 +377,12 @@ export class SSLIOStream extends IOStream {
   }
 
   protected override readFromFdInto(target: Uint8Array): number | null {
-    const chunk = this.readFromFd();
+    // What does not fit stays in the TLS socket (not in the read buffer,
+    // where it would escape the maxBufferSize check).
+    const chunk = this.readFromFd(Math.min(target.byteLength, this.readChunkSize));
     if (chunk === null) return null;
-    const n = Math.min(chunk.length, target.byteLength);
-    target.set(n === chunk.length ? chunk : chunk.subarray(0, n), 0);
-    if (n < chunk.length) this.readBuffer.push(chunk.subarray(n));
-    return n;
+    target.set(chunk, 0);
+    return chunk.length;
   }
 
   /** The fd is empty for now only if the last read of it was short and nothing decrypted is waiting. */
@@ -338,6 +392,10 @@ export class SSLIOStream extends IOStream {
 
   /** Hands plaintext to the engine; 0 while it cannot take more (records wait for the kernel). */
   override writeToFd(data: Uint8Array): number {
+    if (this.lingerData !== null) {
+      this.lingerData.push(data);
+      return data.byteLength;
+    }
     const n = this.tls.sendSome(data.byteLength > PLAINTEXT_PER_WRITE ? data.subarray(0, PLAINTEXT_PER_WRITE) : data);
     if (this.tls.wantsWrite()) {
       this.connecting = true;
@@ -357,6 +415,10 @@ export class SSLIOStream extends IOStream {
       pieces.push(part);
       length += part.byteLength;
     }
+    if (this.lingerData !== null) {
+      this.lingerData.push(...pieces);
+      return length;
+    }
     const n = this.tls.sendSome(pieces.length === 1 ? pieces[0]! : pieces);
     if (this.tls.wantsWrite()) {
       this.connecting = true;
@@ -367,6 +429,73 @@ export class SSLIOStream extends IOStream {
 
   protected override writeGatherLimit(): number {
     return PLAINTEXT_PER_WRITE;
+  }
+}
+
+/**
+ * What a closed SSLIOStream still had to send (see `SSLIOStream.close`):
+ * feeds `data` to the engine as it becomes free, writes the records, then
+ * closes the TLS socket — on failure, or after LINGER_SECONDS, at once. The
+ * socket stays registered on the loop (ERROR, plus WRITE while records wait
+ * for the kernel), so closing the loop with all fds closes it too.
+ */
+class TlsLinger {
+  private finished = false;
+  private watchingWrite = false;
+  private timeout: object | null = null;
+  private readonly fd: number;
+
+  constructor(private readonly tls: SSLSocket, private data: Uint8Array[], private readonly ioLoop: IOLoop) {
+    this.fd = tls.fileno();
+  }
+
+  start(): void {
+    this.tls.onProgress = this.pump;
+    this.ioLoop.addHandler(this.tls, this.pump, ERROR);
+    this.timeout = this.ioLoop.callLater(LINGER_SECONDS, () => this.finish());
+    this.pump();
+  }
+
+  private readonly pump = (): void => {
+    if (this.finished) return;
+    const tls = this.tls;
+    try {
+      if (tls.wantsWrite()) tls.flushCiphertext();
+      if (this.data.length > 0 && tls.canSend()) {
+        let taken = 0;
+        let length = 0;
+        while (taken < this.data.length && length < PLAINTEXT_PER_WRITE) length += this.data[taken++]!.byteLength;
+        const batch = this.data.slice(0, taken);
+        this.data = this.data.slice(taken);
+        tls.sendSome(batch.length === 1 ? batch[0]! : batch);
+        if (tls.wantsWrite()) tls.flushCiphertext();
+      }
+    } catch {
+      this.finish();
+      return;
+    }
+    if (tls.failure() !== null || tls.fileno() < 0 || (this.data.length === 0 && !tls.wantsWrite() && tls.canSend())) {
+      this.finish();
+      return;
+    }
+    const watchWrite = tls.wantsWrite();
+    if (watchWrite !== this.watchingWrite) {
+      this.watchingWrite = watchWrite;
+      this.ioLoop.updateHandler(this.fd, watchWrite ? WRITE | ERROR : ERROR);
+    }
+  };
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.tls.onProgress = null;
+    if (this.timeout !== null) this.ioLoop.removeTimeout(this.timeout as never);
+    try {
+      this.ioLoop.removeHandler(this.fd);
+    } catch {
+      // the loop is closed already
+    }
+    this.tls.close();
   }
 }
 
