@@ -83,6 +83,11 @@ export class SSLSocket extends Socket implements CiphertextSink {
   private outOffset = 0;
   private outSize = 0;
   private outDone: (() => void) | null = null;
+  // `out` holds records made while feeding the engine after the handshake
+  // (its session tickets): written with the engine's next output, or when
+  // its write cycle ends — one write where there would be two.
+  private outHeld = false;
+  private feeding = false;
   private lastReadShort = true;
   // Inside one of our own calls into the engine: its synchronous effects
   // are looked at by the caller, so they need no onProgress.
@@ -346,9 +351,11 @@ export class SSLSocket extends Socket implements CiphertextSink {
     const pipe = this.pipe!;
     const data = Buffer.from(nativeChunk.view.subarray(0, n));
     this.busy++;
+    this.feeding = true;
     try {
       pipe.feed(data);
     } finally {
+      this.feeding = false;
       this.busy--;
     }
     return n;
@@ -413,11 +420,22 @@ export class SSLSocket extends Socket implements CiphertextSink {
       done();
       return;
     }
+    const wasEmpty = this.outSize === 0;
     for (const c of chunks) {
       if (c.length === 0) continue;
       this.out.push(c);
       this.outSize += c.length;
     }
+    if (this.feeding && this.state === 'done' && (wasEmpty || this.outHeld)) {
+      // Records the peer's data provoked (a TLS 1.3 server's session
+      // tickets after the client's Finished): the reply the owner is about
+      // to write can go in the same write. The engine counts them as sent;
+      // `lowerWriteFinished` writes them if nothing else comes first.
+      this.outHeld = this.outSize > 0;
+      this.finishCiphertextWrite(done);
+      return;
+    }
+    this.outHeld = false;
     this.outDone = done;
     if (!this.flushCiphertext()) this.progress();
   }
@@ -442,12 +460,18 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   private readonly lowerWriteFinished = (): void => {
     this.lowerWriteFinishing = false;
-    if (this.state === 'done') this.progress();
+    if (this.state !== 'done') return;
+    this.progress();
+    // Held records nothing else took along: write them now.
+    if (this.outHeld && this.state === 'done') {
+      this.outHeld = false;
+      if (!this.flushCiphertext()) this.progress();
+    }
   };
 
   /** Whether records are waiting for the kernel to take them (watch WRITE). */
   wantsWrite(): boolean {
-    return this.outSize > 0;
+    return this.outSize > 0 && !this.outHeld;
   }
 
   /**
@@ -478,6 +502,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
       // The kernel took less than offered: it is full until WRITE says otherwise.
       if (n < offered) return false;
     }
+    this.outHeld = false;
     const done = this.outDone;
     this.outDone = null;
     if (done) this.finishCiphertextWrite(done);
@@ -500,6 +525,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
   }
 
   private dropCiphertext(): void {
+    this.outHeld = false;
     this.out.length = 0;
     this.outOffset = 0;
     this.outSize = 0;
@@ -520,7 +546,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
       if (this.state === 'closed') throw new OSError(E.EBADF, 'send');
       return 0;
     }
-    if (this.outSize > 0 && !this.flushCiphertext()) return 0;
+    if (this.outSize > 0 && !this.outHeld && !this.flushCiphertext()) return 0;
     const engine = this.engine!;
     // One write in flight at a time: the engine encrypts a write at once
     // unless the previous one is still finishing (until the next immediate);
@@ -559,7 +585,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * `onProgress` or for WRITE).
    */
   canSend(): boolean {
-    return this.state === 'done' && this.outSize === 0 && !this.lowerWriteFinishing && (this.engine?.writableLength ?? 1) === 0;
+    return this.state === 'done' && (this.outSize === 0 || this.outHeld) && !this.lowerWriteFinishing && (this.engine?.writableLength ?? 1) === 0;
   }
 
   // ------------------------------------------------------------ Python's socket API over TLS

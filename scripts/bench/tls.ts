@@ -13,13 +13,15 @@
  *   comes back; MB/s of echoed data;
  * - pipelined: 10 connections × 16 messages of 64 B in flight; messages/s;
  * - handshakes: 8 connections at a time, each handshake + 64 B echo +
- *   close; connections/s.
+ *   close; connections/s. Every handshake is a fresh (full) one;
+ * - resume: the same, each client resuming with the session ticket of its
+ *   previous connection (less crypto: the per-connection overhead shows).
  * Besides the rate, the server's CPU time (utime+stime from /proc) per unit
  * of work: on a shared machine the steadiest figure.
  *
  * Also run in-process (`role` argv): `serve gale|node` and `load MODE PORT`.
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
- * BENCH_TLS_MODES (bulk,pipeline,handshake).
+ * BENCH_TLS_MODES (bulk,pipeline,handshake,resume).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,11 +31,12 @@ import * as tls from 'node:tls';
 
 const self = fileURLToPath(import.meta.url);
 
-type Mode = 'bulk' | 'pipeline' | 'handshake';
+type Mode = 'bulk' | 'pipeline' | 'handshake' | 'resume';
 const MODES: Array<{ key: Mode; title: string; unit: string }> = [
   { key: 'bulk', title: 'bulk echo (1 conn, 64 MiB, 64 KiB writes)', unit: 'MB' },
   { key: 'pipeline', title: 'pipelined (10 conns × 16 in flight × 64 B)', unit: 'msg' },
   { key: 'handshake', title: 'handshakes (8 at a time; handshake, echo 64 B, close)', unit: 'handshake' },
+  { key: 'resume', title: 'resumed handshakes (as above, TLS 1.3 session tickets)', unit: 'handshake' },
 ];
 
 function envNumber(name: string, fallback: number): number {
@@ -101,9 +104,9 @@ async function serve(kind: string, cert: string, key: string): Promise<void> {
 
 // ------------------------------------------------------------------ the load generator (node:tls)
 
-function connect(port: number, ca: Buffer): Promise<tls.TLSSocket> {
+function connect(port: number, ca: Buffer, session?: Buffer): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca }, () => resolve(socket));
+    const socket = tls.connect({ host: '127.0.0.1', port, servername: 'localhost', ca, session }, () => resolve(socket));
     socket.once('error', reject);
   });
 }
@@ -154,14 +157,18 @@ async function load(mode: Mode, port: number, ca: Buffer, seconds: number): Prom
     for (const socket of sockets) socket.destroy();
     return { units: done, elapsed };
   }
-  // handshakes, 8 at a time
+  // handshakes, 8 at a time (resume: each with its previous connection's ticket)
   let done = 0;
+  let resumed = 0;
   const deadline = Date.now() + seconds * 1000;
   const start = process.hrtime.bigint();
   const message = Buffer.alloc(64, 0x63);
   await Promise.all(Array.from({ length: 8 }, async () => {
+    let session: Buffer | undefined;
     while (Date.now() < deadline) {
-      const socket = await connect(port, ca);
+      const socket = await connect(port, ca, mode === 'resume' ? session : undefined);
+      if (socket.isSessionReused()) resumed++;
+      if (mode === 'resume') socket.on('session', (s: Buffer) => { session = s; });
       await new Promise<void>((resolve) => {
         let got = 0;
         socket.on('data', (d: Buffer) => {
@@ -174,6 +181,7 @@ async function load(mode: Mode, port: number, ca: Buffer, seconds: number): Prom
       done++;
     }
   }));
+  if (mode === 'resume' && resumed < done / 2) throw new Error(`only ${resumed} of ${done} handshakes resumed a session`);
   return { units: done, elapsed: Number(process.hrtime.bigint() - start) / 1e9 };
 }
 
@@ -240,7 +248,7 @@ function fmt(value: number | undefined, digits = 0): string {
 export async function main(): Promise<void> {
   const rounds = envNumber('BENCH_ROUNDS', 3);
   const seconds = envNumber('BENCH_DURATION', 2);
-  const wanted = (process.env.BENCH_TLS_MODES ?? 'bulk,pipeline,handshake').split(',');
+  const wanted = (process.env.BENCH_TLS_MODES ?? 'bulk,pipeline,handshake,resume').split(',');
   const { testCerts } = await import('../../spec/tls-certs.js');
   const made = testCerts();
   const certs = { cert: made.server.cert, key: made.server.key, ca: made.ca.cert };
