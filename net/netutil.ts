@@ -201,17 +201,17 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
       return;
     }
     for (let i = 0; i < ACCEPT_BATCH && !removed; i++) {
-      let accepted: [Socket, Address];
+      let accepted: [Socket, Address] | null;
       try {
-        accepted = sock.accept();
+        accepted = sock.acceptIfPending();
       } catch (error) {
         if (!(error instanceof OSError)) throw error;
-        if (error.errno === E.EAGAIN || error.errno === E.EWOULDBLOCK) return;
         // Reset by the peer while still queued (seen on FreeBSD).
         if (error.errno === E.ECONNABORTED) continue;
         if (EXHAUSTED.has(error.errno)) return pause(error);
         throw error;
       }
+      if (accepted === null) return; // drained (EAGAIN)
       backoff = RETRY_FIRST;
       reported = false;
       callback(accepted[0], accepted[1]);
