@@ -26,4 +26,4 @@ export {
   TCPClient, Connector, INITIAL_CONNECT_TIMEOUT, type ConnectFunction, type TCPClientOptions,
   type ConnectOptions as TCPClientConnectOptions,
 } from './tcpclient.js';
-export { cpuCount, taskId } from './process.js';
+export { cpuCount, taskId, forkProcesses } from './process.js';

@@ -14,6 +14,7 @@ import {
   AF_INET6, AF_UNIX, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, DEFAULT_BACKLOG, IPPROTO_IPV6, IPV6_V6ONLY,
   SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, type Address,
 } from './socket.js';
+import { isHandedOver, noteBound, takeInheritedFds } from './process.js';
 
 /** Options of `bindSockets` (Tornado's keyword arguments). */
 export interface BindOptions {
@@ -35,6 +36,27 @@ export interface BindOptions {
  */
 export function bindSockets(port: number, address: string | null = null, options: BindOptions = {}): Socket[] {
   const { family = AF_UNSPEC, backlog = DEFAULT_BACKLOG, flags = AI_PASSIVE, reusePort = false } = options;
+  const call = `bindSockets(${port}, ${JSON.stringify(address)}, family ${family}, flags ${flags}, reusePort ${reusePort})`;
+  const inherited = takeInheritedFds(call);
+  if (inherited) return inherited.map(adoptListener);
+  const sockets = bindNewSockets(port, address, family, backlog, flags, reusePort);
+  noteBound(call, sockets);
+  return sockets;
+}
+
+/**
+ * A listening socket this worker process inherited from its parent (see
+ * `forkProcesses`): already bound and listening; made nonblocking here in
+ * case the parent's was not.
+ */
+function adoptListener(fd: number): Socket {
+  const sock = new Socket(undefined, undefined, undefined, fd);
+  sock.setBlocking(false);
+  return sock;
+}
+
+function bindNewSockets(port: number, address: string | null, family: number, backlog: number, flags: number,
+  reusePort: boolean): Socket[] {
   const host = address === '' ? null : address;
   const sockets: Socket[] = [];
   let boundPort: number | null = null;
@@ -90,6 +112,17 @@ function unique<T extends { family: number; address: Address }>(infos: T[]): T[]
  */
 export function bindUnixSocket(file: string, mode = 0o600, backlog = DEFAULT_BACKLOG): Socket {
   if (typeof file !== 'string' || file === '') throw new TypeError('bindUnixSocket needs a socket file path');
+  const call = `bindUnixSocket(${JSON.stringify(file)}, mode 0o${mode.toString(8)})`;
+  const inherited = takeInheritedFds(call);
+  // In a worker the parent's socket is adopted: the file is the parent's to
+  // keep, so it is neither unlinked nor replaced here.
+  if (inherited) return adoptListener(inherited[0]);
+  const sock = bindNewUnixSocket(file, mode, backlog);
+  noteBound(call, [sock]);
+  return sock;
+}
+
+function bindNewUnixSocket(file: string, mode: number, backlog: number): Socket {
   const abstract = file[0] === '\0';
   const sock = new Socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK);
   let created = false;
@@ -141,6 +174,7 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
   let reported = false;
 
   const watch = (): void => {
+    if (isHandedOver(sock)) return;
     ioLoop.addHandler(sock, acceptBatch, IOLoop.READ);
     watching = true;
   };
@@ -159,18 +193,25 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
   };
 
   function acceptBatch(): void {
+    // A parent supervising worker processes never accepts on the sockets it
+    // handed them (Tornado's parent never returns from fork_processes).
+    if (isHandedOver(sock)) {
+      if (watching) ioLoop.removeHandler(fd);
+      watching = false;
+      return;
+    }
     for (let i = 0; i < ACCEPT_BATCH && !removed; i++) {
-      let accepted: [Socket, Address];
+      let accepted: [Socket, Address] | null;
       try {
-        accepted = sock.accept();
+        accepted = sock.acceptIfPending();
       } catch (error) {
         if (!(error instanceof OSError)) throw error;
-        if (error.errno === E.EAGAIN || error.errno === E.EWOULDBLOCK) return;
         // Reset by the peer while still queued (seen on FreeBSD).
         if (error.errno === E.ECONNABORTED) continue;
         if (EXHAUSTED.has(error.errno)) return pause(error);
         throw error;
       }
+      if (accepted === null) return; // drained (EAGAIN)
       backoff = RETRY_FIRST;
       reported = false;
       callback(accepted[0], accepted[1]);

@@ -197,9 +197,20 @@ export class Socket {
    * with nothing pending.
    */
   accept(): [Socket, Address] {
+    const accepted = this.acceptIfPending();
+    if (accepted === null) throw new OSError(E.EAGAIN, 'accept');
+    return accepted;
+  }
+
+  /**
+   * `accept()` for accept loops: null, not an OSError, when nothing is
+   * pending. Every batch of accepts ends that way, and building an error
+   * (with its stack) for it cost more than the accept itself.
+   */
+  acceptIfPending(): [Socket, Address] | null {
     const fd = this.checkOpen('accept');
     const conn = sys.accept(fd, this.nonblocking);
-    if (conn < 0) throw new OSError(E.EAGAIN, 'accept');
+    if (conn < 0) return null;
     // Decode before anything else can reuse the staged sockaddr.
     let address: Address;
     try {

@@ -23,6 +23,7 @@ import { checkServerSslOptions, sslOptionsToContext, type SSLOptions } from '../
 import type { Address } from '../reactor/sys/sockaddr.js';
 import type { Socket } from './socket.js';
 import { addAcceptHandler, bindSockets } from './netutil.js';
+import { checkProcessCount, forkProcesses } from './process.js';
 
 /** Options for `new TCPServer()`. */
 export interface TCPServerOptions {
@@ -54,6 +55,7 @@ export class TCPServer {
   private readonly sockets = new Map<number, { socket: Socket; removeAcceptHandler: () => void }>();
   private pendingSockets: Socket[] = [];
   private started = false;
+  private multiProcess = false;
   private stopped = false;
 
   constructor(options: TCPServerOptions = {}) {
@@ -86,22 +88,39 @@ export class TCPServer {
     this.addSockets([socket]);
   }
 
-  /** Binds now; accepting begins with `start()` (or at once if already started). */
+  /**
+   * Binds now; accepting begins with `start()` (or at once if already
+   * started). After `start(n)` with worker processes, only a bind with
+   * `reusePort` in a worker makes sense (each worker then has its own
+   * socket); anything else is refused with a clear error.
+   */
   bind(port: number, address: string | null = null, options: { family?: number; backlog?: number; reusePort?: boolean } = {}): void {
+    if (this.multiProcess && !options.reusePort) {
+      throw new Error('TCPServer.bind() after start(n) with worker processes: bind before start() so every worker shares '
+        + 'the socket, or pass reusePort: true so each worker binds its own');
+    }
     const sockets = bindSockets(port, address, options);
     if (this.started) this.addSockets(sockets);
     else this.pendingSockets.push(...sockets);
   }
 
   /**
-   * Starts accepting on the sockets given to `bind()`. Only single-process
-   * mode exists so far; any other `numProcesses` is refused with a clear
-   * error rather than silently running one process.
+   * Starts accepting on the sockets given to `bind()`. With
+   * `numProcesses` 1 (the default) this process serves. Otherwise (null or
+   * 0: one per CPU) `forkProcesses` starts that many worker processes that
+   * share the sockets and serve; this process only supervises them (see
+   * `forkProcesses`) and never accepts itself.
    */
   start(numProcesses: number | null = 1): void {
     if (this.started) throw new Error('TCPServer already started');
-    if (numProcesses !== 1) {
-      throw new Error(`multi-process mode (numProcesses=${numProcesses}) is not available in gale yet; use start(1)`);
+    const count = checkProcessCount(numProcesses);
+    if (count !== 1) {
+      const id = forkProcesses(count);
+      this.started = true;
+      this.multiProcess = true;
+      // In the parent: the sockets stay open, unwatched, for the workers it
+      // restarts.
+      if (id === null) return;
     }
     this.started = true;
     const sockets = this.pendingSockets;

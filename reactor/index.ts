@@ -10,6 +10,7 @@
 export { IOLoop, TimeoutHandle, type FdLike, type IOLoopOptions, type IOLoopStats } from './ioloop.js';
 export { LoopStateError, FdRegistrationError } from './loop-errors.js';
 export { PeriodicCallback } from './periodic.js';
+export { wakeThread } from './worker-loops.js';
 export {
   Future, CancelledError, InvalidStateError, TimeoutError, isFuture, chainFuture,
   futureSetResultUnlessCancelled, futureSetExceptionUnlessCancelled,

@@ -60,6 +60,8 @@ import { createPoller } from './pollers.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
+import { Waker } from './waker.js';
+import { registerWorkerLoop, workerPollCapMs, type LoopRegistration } from './worker-loops.js';
 import { FdRegistrationError, LoopStateError } from './loop-errors.js';
 import { checkFunction, checkInteger, checkSeconds, describeValue } from './validate.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
@@ -156,6 +158,10 @@ export class IOLoop {
   private readonly counts: IOLoopStats = { iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0 };
   private ffiSeen = 0; // ffiCounter.calls at the last charge (see chargeFfiCalls)
   private readonly interop: NodeInterop | null = null;
+  // Worker threads only: what lets another thread end this loop's wait
+  // (see ./worker-loops.ts).
+  private readonly threadWaker: Waker | null = null;
+  private readonly registration: LoopRegistration | null = null;
   private blockingThresholdMs = 0;
   private readonly tracing: boolean;
   private failingCallback: unknown = null;
@@ -185,6 +191,15 @@ export class IOLoop {
       const interop = new NodeInterop(() => this.time());
       this.interop = interop;
       this.poller.register(interop.fd, IOLoop.READ);
+    }
+    if (!isMainThread) {
+      // A worker thread's loop must end its wait when the thread is asked to
+      // stop; nothing else would make the poll return (./worker-loops.ts).
+      const waker = new Waker();
+      this.threadWaker = waker;
+      this.addHandler(waker, () => waker.consume(), IOLoop.READ);
+      const poller = this.poller as Poller & { fileno?: () => number };
+      this.registration = registerWorkerLoop(waker.writeFileno(), poller.fileno?.() ?? -1, () => this.close());
     }
     if (options.makeCurrent === undefined) {
       if (IOLoop.current(false) === null) this.makeCurrent();
@@ -320,6 +335,9 @@ export class IOLoop {
     if (this.closing) return;
     this.closing = true;
     this.running = false;
+    // Leave the registry before the waker's fd closes: no other thread may
+    // ring an fd number that could be reused.
+    this.registration?.release();
     if (allFds) {
       for (const entry of this.handlers.values()) {
         try {
@@ -335,6 +353,7 @@ export class IOLoop {
     this.callbackArgs = [];
     this.poller.close();
     this.interop?.close();
+    this.threadWaker?.close();
     if (currentLoop === this) currentLoop = null;
     if (instanceLoop === this) instanceLoop = null;
   }
@@ -584,6 +603,9 @@ export class IOLoop {
    *   2. Otherwise until the loop's next timeout (0 if it is due), capped at
    *      an hour (`MAX_POLL_MS`): even an idle loop wakes now and then, as
    *      Tornado's does.
+   *   In a worker thread: no longer than 1 s (10 ms once the main thread is
+   *      exiting), the fallback that lets the thread be stopped even when no
+   *      hook woke it (./worker-loops.ts).
    *   With Node interop, and only when rules 1–2 would block:
    *   3. 0 if the application has `setImmediate` callbacks queued, so they
    *      run in this iteration's phase 5 rather than after a wait.
@@ -607,6 +629,8 @@ export class IOLoop {
         ms = ms <= 0 ? 0 : Math.min(ms, MAX_POLL_MS);
       }
     }
+    // In a worker thread, the fallback for endings no hook sees (worker-loops.ts).
+    if (this.threadWaker !== null) ms = Math.min(ms, workerPollCapMs());
     const interop = this.interop;
     if (interop === null) return ms;
     if (inPollPhase) return interop.capInPollPhase(ms); // rule 4, asking libuv if ms > 0

@@ -55,7 +55,6 @@ test('the API page is a reference for every exported value: nothing exported is 
 });
 
 test('names marked planned are not exported yet (drop the mark when they land)', async () => {
-  assert.ok(planned.some((n) => n.name === 'forkProcesses'));
   const root = await import('gale');
   assert.equal(list(planned.filter((n) => n.name in root)), []);
   // A section with nothing built has no subpath yet.

@@ -14,7 +14,7 @@
  * the descriptor mistakes that abort the process instead of throwing.
  */
 import { createRequire } from 'node:module';
-import { isMainThread } from 'node:worker_threads';
+import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads';
 
 const require = createRequire(import.meta.url);
 
@@ -64,7 +64,28 @@ function loadNativeBinding(): NativeBinding {
   return ffiRequire(platformPackage()) as NativeBinding;
 }
 
+// Set (through setEnvironmentData, which every Worker started afterwards
+// inherits) once the main thread has loaded gale's FFI layer.
+const READY_KEY = 'gale:ffi-ready';
+
+/**
+ * A worker thread may load ffi-rs only after the main thread has: loaded
+ * first in a worker, ffi-rs crashes the whole process (its first call
+ * unwraps a library map that only exists once the main thread opened
+ * libraries, and even without a call its addon segfaults when the worker
+ * exits). A clear error instead, naming the fix.
+ */
+function checkThreadMayLoad(): void {
+  if (isMainThread || getEnvironmentData(READY_KEY) === true) return;
+  throw new Error('gale must be imported on the main thread before a worker thread imports it: add '
+    + "`import 'gale'` (or any gale module) to the main module, before it creates the Worker. "
+    + 'ffi-rs keeps one library table for the whole process, which only the main thread may fill, '
+    + 'and loaded first in a worker it crashes the process.');
+}
+
+checkThreadMayLoad();
 const native = loadNativeBinding();
+if (isMainThread) setEnvironmentData(READY_KEY, true);
 const DT = native.DataType;
 
 const openLibraries = new Set<string>();
