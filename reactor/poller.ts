@@ -56,7 +56,7 @@
  * Backends: ./epoll.ts (Linux, the default there), ./kqueue.ts (macOS and
  * the BSDs), ./poll.ts (everywhere; `GALE_POLLER=poll`). ./pollers.ts picks.
  */
-export type PollerName = 'epoll' | 'poll' | 'kqueue';
+export type PollerName = 'epoll' | 'poll' | 'kqueue' | 'uring';
 
 /** A readiness backend. */
 export interface Poller {

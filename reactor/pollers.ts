@@ -8,6 +8,7 @@
 import { EPollPoller } from './epoll.js';
 import { KQueuePoller } from './kqueue.js';
 import { PollPoller } from './poll.js';
+import { openURingPoller } from './uring/probe.js';
 import type { Poller, PollerName } from './poller.js';
 
 /** The default backend for this platform. */
@@ -25,6 +26,8 @@ export function createPoller(choice: 'auto' | PollerName = 'auto'): Poller {
     case 'epoll': return new EPollPoller();
     case 'poll': return new PollPoller();
     case 'kqueue': return new KQueuePoller();
-    default: throw new TypeError(`unknown poller '${String(name)}' (expected epoll, poll or kqueue)`);
+    // io_uring (Linux 6.1+), else epoll with one log line saying why.
+    case 'uring': return openURingPoller(() => createPoller(process.platform === 'linux' ? 'epoll' : platformPoller()));
+    default: throw new TypeError(`unknown poller '${String(name)}' (expected epoll, poll, kqueue or uring)`);
   }
 }

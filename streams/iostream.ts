@@ -14,6 +14,8 @@ import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
 import { BaseIOStream } from './base-iostream.js';
 import { writeChunk, writeChunks } from './fd-io.js';
+import { completionSocketFor } from '../reactor/uring/attach.js';
+import type { CompletionSocket } from '../reactor/uring/socket-transport.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
 import type { SSLIOStream } from './ssl-iostream.js';
 import type { SSLContext } from '../ssl/context.js';
@@ -38,12 +40,28 @@ export class IOStream extends BaseIOStream {
   /** The socket this stream reads and writes. Closed (fileno -1) once the stream is. */
   readonly socket: Socket;
   private connectCallback: (() => void) | null = null;
+  /**
+   * The completion transport on a uring loop (reactor/uring/socket-transport.ts
+   * explains the seam), else null: the fd is read and written on readiness.
+   */
+  private readonly completion: CompletionSocket | null;
 
   /** Wraps `socket` (connected or not), making it nonblocking. */
   constructor(socket: Socket, options?: StreamOptions) {
     super(options);
     this.socket = socket;
     socket.setBlocking(false);
+    this.completion = this.completionTransport();
+  }
+
+  /**
+   * The stream's completion transport, or null for readiness. A subclass
+   * that reads the fd its own way (SSLIOStream's engine reads the socket)
+   * keeps readiness: a RECV would take its bytes.
+   */
+  protected completionTransport(): CompletionSocket | null {
+    if ((this as { readFromFd: unknown }).readFromFd !== IOStream.prototype.readFromFd) return null;
+    return completionSocketFor(this.ioLoop, this.socket.fileno(), this.socket.family, this.socket.type);
   }
 
   /** The socket's fd (-1 once closed). */
@@ -53,6 +71,8 @@ export class IOStream extends BaseIOStream {
 
   /** Closes the socket. */
   closeFd(): void {
+    // The ring lets go of the socket first (an armed RECV holds the file open).
+    this.completion?.detach();
     this.socket.close();
   }
 
@@ -66,20 +86,42 @@ export class IOStream extends BaseIOStream {
 
   /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
   readFromFd(): Buffer | null {
-    return this.readChunkOrClose(this.socket.fileno());
+    const completion = this.completion;
+    if (completion === null) return this.readChunkOrClose(this.socket.fileno());
+    const data = completion.read(this.readChunkSize);
+    if (data !== null && data.length === 0) {
+      this.close();
+      return null;
+    }
+    return data;
   }
 
   /** One nonblocking write. */
   writeToFd(data: Uint8Array): number {
+    if (this.completion?.ringSends) return this.completion.send([data], 0, 0);
     return writeChunk(this.socket.fileno(), data);
   }
 
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
+    if (this.completion?.ringSends) return this.completion.send(parts, first, offset);
     return writeChunks(this.socket.fileno(), parts, first, offset);
   }
 
+  protected override readLeftFdEmpty(n: number): boolean {
+    const completion = this.completion;
+    if (completion === null || completion.lastReadDirect) return super.readLeftFdEmpty(n);
+    return completion.buffered === 0;
+  }
+
   protected override readFromFdInto(target: Uint8Array): number | null {
-    return this.readIntoOrClose(this.socket.fileno(), target);
+    if (this.completion === null) return this.readIntoOrClose(this.socket.fileno(), target);
+    const n = this.completion.readInto(target);
+    if (n < 0) return null;
+    if (n === 0) {
+      this.close();
+      return null;
+    }
+    return n;
   }
 
   /**
@@ -95,6 +137,7 @@ export class IOStream extends BaseIOStream {
   connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
     const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
     this.connecting = true;
+    this.completion?.startConnect();
     let future: Future<IOStream> | null = null;
     if (callback !== null) this.connectCallback = callback;
     else future = this.connectFuture = new Future<IOStream>();
@@ -192,6 +235,13 @@ export class IOStream extends BaseIOStream {
       throw new Error('IOStream is not idle; cannot convert to SSL');
     }
     if (IOStream.tlsUpgrade === null) throw new Error("startTls needs gale's TLS streams: import 'gale' or 'gale/streams'");
+    if (this.completion !== null) {
+      // The TLS engine reads the socket itself: the ring stops reading it
+      // now. Bytes it already read ahead cannot go back to the kernel.
+      const readAhead = this.completion.buffered;
+      this.completion.detach();
+      if (readAhead > 0) throw new Error('IOStream is not idle (data read ahead through io_uring); cannot convert to SSL');
+    }
     const closeCallback = this.takeCloseCallback();
     try {
       return IOStream.tlsUpgrade(this, serverSide, sslOptions, serverHostname, closeCallback);

@@ -20,8 +20,18 @@
  *   it stays valid when the load generator, not the server, is the
  *   bottleneck.
  *
+ * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring with
+ * completion reads: GALE_POLLER=uring GALE_URING_STREAMS=1),
+ * `gale-uring-send` (reads and writes through the ring: GALE_URING_STREAMS=2,
+ * experimental), `gale-uring-poll` (the ring as a poller only; not in the
+ * default set),
+ * `node` (node:net) and, when a C compiler and the
+ * shared reference harness's sources are there, `c-epoll` (a plain C epoll
+ * echo server: the practical limit on this machine).
+ *
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s), BENCH_WARMUP (0.5 s),
- * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS (gale,node),
+ * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS
+ * (gale,gale-uring,gale-uring-send,node,c-epoll),
  * BENCH_EXTRA_SERVERS ("name=command args {PORT};..."; to measure another
  * server, e.g. a C reference, in the same run), BENCH_LOADGEN (path of a
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
@@ -85,6 +95,8 @@ export interface Sample {
   ffiPerMsg?: number;
   /** The same, counting only what `IOLoop.stats()` attributes to the loop. */
   loopFfiPerMsg?: number;
+  /** FFI calls per loop iteration over the server's life (`IOLoop.stats()`); gale only. */
+  ffiPerIteration?: number;
   /** The machine was still busy when the measurement started. */
   noisy: boolean;
 }
@@ -381,6 +393,7 @@ async function measure(spec: ServerSpec, mode: ModeSpec, round: number, settings
       sample.ffiPerMsg = counters.ffiCalls / echoed;
       if (typeof counters.loopFfiCalls === 'number') sample.loopFfiPerMsg = counters.loopFfiCalls / echoed;
     }
+    if (counters.iterations > 0) sample.ffiPerIteration = counters.ffiCalls / counters.iterations;
   }
   return sample;
 }
@@ -423,14 +436,16 @@ function shown(cell: Cell, value: string): string {
 export function renderTable(samples: Sample[], servers: string[], modes: ModeSpec[]): string {
   const others = servers.filter((s) => s !== 'node:net');
   const hasNode = servers.includes('node:net');
-  const hasGale = servers.includes('gale');
+  const gales = servers.filter((s) => s.startsWith('gale'));
+  const hasGale = gales.length > 0;
   const header = ['mode', 'measure', ...servers, ...(hasNode ? others.map((s) => `${s}/node`) : [])];
-  if (hasGale) header.push('gale FFI calls / msg');
+  if (hasGale) header.push(`FFI calls / msg (${gales.join(', ')})`, `FFI calls / iteration (${gales.join(', ')})`);
   const rows: string[][] = [];
   const row = (cells: string[]) => rows.push(cells);
   for (const mode of modes) {
     const cells = Object.fromEntries(servers.map((s) => [s, cellOf(samples, s, mode.key)]));
-    const ffi = hasGale ? fmt(med(cells.gale, (s) => s.ffiPerMsg)) : undefined;
+    const ffi = gales.map((g) => fmt(med(cells[g], (s) => s.ffiPerMsg))).join(', ');
+    const perIteration = gales.map((g) => fmt(med(cells[g], (s) => s.ffiPerIteration))).join(', ');
     const ratios = (pick: (s: Sample) => number | undefined) =>
       hasNode ? others.map((s) => ratio(med(cells[s], pick), med(cells['node:net'], pick))) : [];
     const cpu = (s: Sample) => s.cpuPerUnit;
@@ -439,7 +454,7 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
         mode.title, 'latency p50 / p99 (µs)',
         ...servers.map((s) => shown(cells[s], `${fmt(med(cells[s], (x) => x.p50))} / ${fmt(med(cells[s], (x) => x.p99))}`)),
         ...ratios((x) => x.p99).map((r) => `${r} (p99)`),
-        ...(hasGale ? [ffi!] : []),
+        ...(hasGale ? [ffi, perIteration] : []),
       ]);
     } else {
       const what = mode.key === 'pipeline' ? 'msgs/s' : mode.key === 'bulk' ? 'MB/s' : 'connections/s';
@@ -447,14 +462,14 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
         mode.title, what,
         ...servers.map((s) => shown(cells[s], fmt(med(cells[s], (x) => x.rate)))),
         ...ratios((x) => x.rate),
-        ...(hasGale ? [mode.key === 'connect' ? `${ffi} per connection` : ffi!] : []),
+        ...(hasGale ? [mode.key === 'connect' ? `${ffi} per connection` : ffi, perIteration] : []),
       ]);
     }
     row([
       '', `server CPU µs per ${mode.unit}`,
       ...servers.map((s) => shown(cells[s], fmt(med(cells[s], cpu)))),
       ...ratios(cpu),
-      ...(hasGale ? [''] : []),
+      ...(hasGale ? ['', ''] : []),
     ]);
   }
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
@@ -488,17 +503,48 @@ function renderNotes(samples: Sample[], servers: string[], modes: ModeSpec[], ro
 
 // ------------------------------------------------------------------ main
 
-function serverSpecs(): ServerSpec[] {
-  const known: Record<string, ServerSpec> = {
-    gale: { name: 'gale', argv: [process.execPath, join(here, 'echo-gale.js'), '{PORT}'] },
-    node: { name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] },
+/**
+ * The C epoll reference server, compiled on demand from the shared reference
+ * harness's source into the ignored scripts/bench/c-epoll-echo-bin; null
+ * when the source or a C compiler is missing (the column is then left out).
+ */
+function cEpollServer(log: (line: string) => void): string | null {
+  const source = join(sharedBench, 'servers', 'c_epoll_echo.c');
+  if (!existsSync(source)) return null;
+  const binary = join(sourceDir, 'c-epoll-echo-bin');
+  if (isExecutable(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
+  const partial = `${binary}.${process.pid}.tmp`;
+  const cc = spawnSync('cc', ['-O2', '-o', partial, source], { encoding: 'utf8' });
+  if (cc.status !== 0) {
+    log(`(the C epoll server did not compile; leaving it out: ${(cc.stderr ?? String(cc.error)).split('\n')[0]})`);
+    return null;
+  }
+  renameSync(partial, binary);
+  return binary;
+}
+
+function serverSpecs(log: (line: string) => void): ServerSpec[] {
+  const gale = (poller: string, streams = '0'): string[] =>
+    ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
+  const known: Record<string, () => ServerSpec | null> = {
+    gale: () => ({ name: 'gale', argv: gale('epoll') }),
+    'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring', '1') }),
+    'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
+    'gale-uring-send': () => ({ name: 'gale-uring-send', argv: gale('uring', '2') }),
+    node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
+    'c-epoll': () => {
+      const binary = cEpollServer(log);
+      return binary ? { name: 'c-epoll', argv: [binary, '{PORT}'] } : null;
+    },
   };
-  const chosen = (process.env.BENCH_SERVERS ?? 'gale,node').split(',').map((s) => s.trim()).filter(Boolean);
-  const specs = chosen.map((name) => {
-    const spec = known[name];
-    if (!spec) throw new Error(`BENCH_SERVERS: unknown server ${JSON.stringify(name)} (known: gale, node)`);
-    return spec;
-  });
+  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,gale-uring-send,node,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
+  const specs: ServerSpec[] = [];
+  for (const name of chosen) {
+    const make = known[name];
+    if (!make) throw new Error(`BENCH_SERVERS: unknown server ${JSON.stringify(name)} (known: ${Object.keys(known).join(', ')})`);
+    const spec = make();
+    if (spec) specs.push(spec);
+  }
   for (const entry of (process.env.BENCH_EXTRA_SERVERS ?? '').split(';')) {
     const at = entry.indexOf('=');
     if (at <= 0) continue;
@@ -527,7 +573,7 @@ export async function main(): Promise<EchoReport> {
   const wanted = (process.env.BENCH_MODES ?? MODES.map((m) => m.key).join(',')).split(',').map((s) => s.trim());
   const modes = MODES.filter((m) => wanted.includes(m.key));
   if (modes.length === 0) throw new Error(`BENCH_MODES selects no mode (known: ${MODES.map((m) => m.key).join(', ')})`);
-  const specs = serverSpecs();
+  const specs = serverSpecs(log);
   log(`echo bench: ${specs.map((s) => s.name).join(' vs ')}; ${rounds} round(s) × ${modes.length} mode(s); ` +
       `${settings.warmup} s warm-up + ${settings.duration} s per sample; load generator ${settings.loadgen}`);
 
@@ -554,7 +600,7 @@ export async function main(): Promise<EchoReport> {
 function describe(s: Sample, mode: ModeSpec): string {
   if (!s.ok) return `FAILED: ${s.error?.split('\n')[0]}`;
   const rate = mode.key === 'pingpong' ? `p50 ${fmt(s.p50)} µs p99 ${fmt(s.p99)} µs` : `${fmt(s.rate)} ${mode.key === 'bulk' ? 'MB/s' : mode.key === 'connect' ? 'conn/s' : 'msg/s'}`;
-  const ffi = s.ffiPerMsg !== undefined ? `, ${fmt(s.ffiPerMsg)} FFI calls/msg` : '';
+  const ffi = s.ffiPerMsg !== undefined ? `, ${fmt(s.ffiPerMsg)} FFI calls/msg, ${fmt(s.ffiPerIteration)} per iteration` : '';
   return `${rate}, ${fmt(s.cpuPerUnit)} CPU µs/${mode.unit}${ffi}${s.noisy ? ' (noisy)' : ''}`;
 }
 

@@ -1,0 +1,441 @@
+/**
+ * One io_uring instance: setup, the shared-memory rings, SQE writing and CQE
+ * reading from JS without an FFI call or an allocation per operation, and
+ * the single `io_uring_enter` that submits and waits. No Tornado
+ * counterpart (Tornado's loops are readiness loops); ./poller.ts builds the
+ * IOLoop's poller on it.
+ *
+ * ## Why these setup flags
+ * `SINGLE_ISSUER | DEFER_TASKRUN` makes the kernel post completions only
+ * inside our own `io_uring_enter(GETEVENTS)`, so no kernel write races JS
+ * reading the CQ ring and plain loads and stores are enough (x86 is TSO; the
+ * kernel reads the SQ tail inside the call). `SUBMIT_ALL` keeps submitting
+ * past a failing SQE. `CQSIZE` gives the CQ room for multishot fan-out.
+ *
+ * ## Memory
+ * One `MAP_SHARED | MAP_POPULATE` mapping at offset 0 holds both rings
+ * (`SINGLE_MMAP`), a second at `IORING_OFF_SQES` the SQEs. JS reads and
+ * writes them through typed arrays over External views. **A view used after
+ * `munmap` is a SIGSEGV, not an exception**: `close()` drops every view
+ * (replacing it with an empty array) before it unmaps, so a late use reads
+ * `undefined` instead of killing the process.
+ *
+ * ## Counted pitfalls
+ * - SQ full: `getSqe()` flushes with an extra enter (`stats.sqFullFlushes`);
+ *   that iteration makes two FFI calls instead of one.
+ * - CQ overflow: with `FEAT_NODROP` the kernel keeps overflowed CQEs and
+ *   flags `IORING_SQ_CQ_OVERFLOW`; the next GETEVENTS enter flushes them
+ *   (`stats.cqOverflows` counts the enters that saw the flag). One-shot
+ *   requests lose nothing; multishot ones end without `IORING_CQE_F_MORE`
+ *   and must be re-armed by their owner.
+ */
+import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
+import { check, close as closeFd, lastErrno } from '../sys/libc.js';
+import { OSError, errno as E } from '../sys/errors.js';
+import {
+  MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringRegister, ioUringSetup, mmap, munmap,
+} from '../sys/uring-sys.js';
+
+// Setup flags (include/uapi/linux/io_uring.h).
+export const IORING_SETUP_CQSIZE = 1 << 3;
+export const IORING_SETUP_SUBMIT_ALL = 1 << 7;
+export const IORING_SETUP_SINGLE_ISSUER = 1 << 12;
+export const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
+/** What gale asks for (0x3088). */
+export const SETUP_FLAGS = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+
+// Features the ring needs from the kernel.
+export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
+export const IORING_FEAT_NODROP = 1 << 1;
+export const IORING_FEAT_EXT_ARG = 1 << 8;
+export const IORING_FEAT_CQE_SKIP = 1 << 11;
+const REQUIRED_FEATURES = IORING_FEAT_SINGLE_MMAP | IORING_FEAT_NODROP | IORING_FEAT_EXT_ARG;
+
+// Enter flags.
+export const IORING_ENTER_GETEVENTS = 1 << 0;
+export const IORING_ENTER_EXT_ARG = 1 << 3;
+
+// SQ ring flags.
+export const IORING_SQ_CQ_OVERFLOW = 1 << 1;
+
+// mmap offsets.
+const IORING_OFF_SQ_RING = 0;
+const IORING_OFF_SQES = 0x10000000;
+
+// SQE flags.
+export const IOSQE_IO_LINK = 1 << 2;
+export const IOSQE_BUFFER_SELECT = 1 << 5;
+export const IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
+
+// CQE flags.
+export const IORING_CQE_F_BUFFER = 1 << 0;
+export const IORING_CQE_F_MORE = 1 << 1;
+
+/** Opcodes gale uses. */
+export const enum Op {
+  NOP = 0,
+  POLL_ADD = 6,
+  POLL_REMOVE = 7,
+  ASYNC_CANCEL = 14,
+  SEND = 26,
+  RECV = 27,
+}
+
+/** ioprio of a RECV: keep receiving (one CQE per chunk) until cancelled, EOF, error or ENOBUFS. */
+export const IORING_RECV_MULTISHOT = 1 << 1;
+/** io_uring_register opcode: register a provided-buffer ring. */
+const IORING_REGISTER_PBUF_RING = 22;
+
+/** ASYNC_CANCEL flags: match any request. */
+export const IORING_ASYNC_CANCEL_ALL = 1 << 0;
+export const IORING_ASYNC_CANCEL_ANY = 1 << 2;
+
+const SQE_SIZE = 64;
+const CQE_SIZE = 16;
+const PARAMS_SIZE = 120;
+const GETEVENTS_ARG_SIZE = 24;
+const FOREVER_MS = 24 * 3600 * 1000;
+
+/** Counters of the ring's slow paths since it was set up. */
+export interface RingStats {
+  /** io_uring_enter calls (each is one FFI call). */
+  enters: number;
+  /** Extra enters because the SQ was full. */
+  sqFullFlushes: number;
+  /** Enters that found the CQ overflowed (the kernel kept the CQEs). */
+  cqOverflows: number;
+  /** CQEs the kernel dropped outright (should stay 0 with NODROP). */
+  cqDropped: number;
+}
+
+/**
+ * io_uring_setup as a function returning the ring fd or `-errno`, so tests
+ * can stand in a refusing kernel.
+ */
+export type SetupCall = (entries: number, paramsAddr: number) => number;
+
+/** The real io_uring_setup, in SetupCall's shape. */
+export const kernelSetup: SetupCall = (entries, paramsAddr) => {
+  const fd = ioUringSetup(entries, paramsAddr);
+  return fd < 0 ? -lastErrno() : fd;
+};
+
+/** Options for a ring. */
+export interface RingOptions {
+  /** SQ entries (a power of two; default 1024). */
+  sqEntries?: number;
+  /** CQ entries (default 16 × sqEntries). */
+  cqEntries?: number;
+  /** Replaces io_uring_setup (tests simulate ENOSYS/EPERM/EINVAL with it). */
+  setup?: SetupCall;
+}
+
+/** An io_uring with its rings mapped into JS. */
+export class Ring {
+  /** The ring's fd (-1 once closed). */
+  fd: number;
+  readonly sqEntries: number;
+  readonly cqEntries: number;
+  readonly features: number;
+  readonly stats: RingStats = { enters: 0, sqFullFlushes: 0, cqOverflows: 0, cqDropped: 0 };
+
+  /** The CQEs as i32s: CQE `i` is at `cqes[cqeBase + (i & cqMask) * 4]`: user_data lo, hi, res, flags. */
+  cqes: Int32Array;
+  readonly cqeBase: number;
+  readonly cqMask: number;
+
+  private ringWords: Uint32Array; // the ring mapping as u32s
+  private sqeWords: Uint32Array; // the SQE mapping as u32s
+  private sqeBytes: Uint8Array; // the SQE mapping as bytes
+  private readonly sqHead: number; // u32 indices into ringWords
+  private readonly sqTailAt: number;
+  private readonly sqFlags: number;
+  private readonly cqHead: number;
+  private readonly cqTail: number;
+  private readonly cqOverflow: number;
+  private readonly sqMask: number;
+  private sqTail = 0; // our copy of the SQ tail, published before each enter
+  private readonly ringAddr: number;
+  private readonly ringSize: number;
+  private readonly sqesAddr: number;
+  private readonly sqesSize: number;
+  private readonly mem: Region; // params (120 B), then getevents arg (24 B), then timespec (16 B)
+  private readonly argAddr: number;
+  private readonly tsAddr: number;
+  private readonly canSkipCqe: boolean;
+
+  /** Sets up a ring; throws OSError (ENOSYS, EPERM, EINVAL, ENOMEM, …) if the kernel refuses. */
+  constructor(options: RingOptions = {}) {
+    const sqEntries = options.sqEntries ?? 1024;
+    const cqEntries = options.cqEntries ?? sqEntries * 16;
+    const mem = allocRegion(PARAMS_SIZE + GETEVENTS_ARG_SIZE + 16);
+    const view = mem.view;
+    view.fill(0);
+    view.writeUInt32LE(cqEntries, 4);
+    view.writeUInt32LE(SETUP_FLAGS, 8);
+    const fd = (options.setup ?? kernelSetup)(sqEntries, mem.addr);
+    if (fd < 0) {
+      freeRegion(mem);
+      throw new OSError(-fd, 'io_uring_setup');
+    }
+    let ringAddr = -1;
+    let sqesAddr = -1;
+    let ringSize = 0;
+    let sqesSize = 0;
+    try {
+      this.features = view.readUInt32LE(20);
+      if ((this.features & REQUIRED_FEATURES) !== REQUIRED_FEATURES) {
+        throw new OSError(E.EINVAL, 'io_uring_setup', `io_uring lacks features gale needs (have 0x${this.features.toString(16)})`);
+      }
+      this.sqEntries = view.readUInt32LE(0);
+      this.cqEntries = view.readUInt32LE(4);
+      // struct io_sqring_offsets at 40, io_cqring_offsets at 80: read, never hard-code.
+      const sq = (field: number) => view.readUInt32LE(40 + field * 4);
+      const cq = (field: number) => view.readUInt32LE(80 + field * 4);
+      const sqArray = sq(6);
+      const cqesOffset = cq(5);
+      ringSize = Math.max(sqArray + this.sqEntries * 4, cqesOffset + this.cqEntries * CQE_SIZE);
+      sqesSize = this.sqEntries * SQE_SIZE;
+      ringAddr = check(mmap(0, ringSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING), 'mmap');
+      sqesAddr = check(mmap(0, sqesSize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES), 'mmap');
+      const ringView = viewAt(ringAddr, ringSize);
+      const sqesView = viewAt(sqesAddr, sqesSize);
+      this.ringWords = new Uint32Array(ringView.buffer, ringView.byteOffset, ringSize >>> 2);
+      this.cqes = new Int32Array(ringView.buffer, ringView.byteOffset, ringSize >>> 2);
+      this.sqeWords = new Uint32Array(sqesView.buffer, sqesView.byteOffset, sqesSize >>> 2);
+      this.sqeBytes = new Uint8Array(sqesView.buffer, sqesView.byteOffset, sqesSize);
+      this.sqHead = sq(0) >>> 2;
+      this.sqTailAt = sq(1) >>> 2;
+      this.sqMask = this.ringWords[sq(2) >>> 2]!;
+      this.sqFlags = sq(4) >>> 2;
+      this.cqHead = cq(0) >>> 2;
+      this.cqTail = cq(1) >>> 2;
+      this.cqMask = this.ringWords[cq(2) >>> 2]!;
+      this.cqOverflow = cq(4) >>> 2;
+      this.cqeBase = cqesOffset >>> 2;
+      // The SQ index array maps slot i to SQE i once and for all, so an SQE's
+      // slot is just `tail & mask`.
+      const arrayAt = sqArray >>> 2;
+      for (let i = 0; i < this.sqEntries; i++) this.ringWords[arrayAt + i] = i;
+      this.sqTail = this.ringWords[this.sqTailAt]!;
+    } catch (error) {
+      if (ringAddr !== -1) munmap(ringAddr, ringSize);
+      if (sqesAddr !== -1) munmap(sqesAddr, sqesSize);
+      closeFd(fd);
+      freeRegion(mem);
+      throw error;
+    }
+    this.fd = fd;
+    this.mem = mem;
+    this.ringAddr = ringAddr;
+    this.ringSize = ringSize;
+    this.sqesAddr = sqesAddr;
+    this.sqesSize = sqesSize;
+    this.argAddr = mem.addr + PARAMS_SIZE;
+    this.tsAddr = this.argAddr + GETEVENTS_ARG_SIZE;
+    this.canSkipCqe = (this.features & IORING_FEAT_CQE_SKIP) !== 0;
+  }
+
+  /** SQEs written but not yet consumed by the kernel. */
+  pending(): number {
+    return (this.sqTail - this.ringWords[this.sqHead]!) >>> 0;
+  }
+
+  /**
+   * Claims and zeroes the next SQE and returns its index in u32 words into
+   * `sqeWords` (byte index = word index × 4). Flushes first if the SQ is full.
+   */
+  private getSqe(): number {
+    if (this.pending() >= this.sqEntries) {
+      this.stats.sqFullFlushes++;
+      this.enter(0, 0);
+    }
+    const slot = this.sqTail & this.sqMask;
+    this.sqTail = (this.sqTail + 1) >>> 0;
+    const w = slot * (SQE_SIZE >>> 2);
+    this.sqeWords.fill(0, w, w + (SQE_SIZE >>> 2));
+    return w;
+  }
+
+  private writeHeader(w: number, op: number, flags: number, fd: number, udLo: number, udHi: number): void {
+    const b = w << 2;
+    this.sqeBytes[b] = op;
+    this.sqeBytes[b + 1] = flags;
+    this.sqeWords[w + 1] = fd; // fd @4
+    this.sqeWords[w + 8] = udLo; // user_data @32
+    this.sqeWords[w + 9] = udHi;
+  }
+
+  /** Queues a one-shot POLL_ADD of `events` (poll bits) on `fd`. */
+  pollAdd(fd: number, events: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.POLL_ADD, 0, fd, udLo, udHi);
+    this.sqeWords[w + 7] = events; // poll32_events @28
+  }
+
+  /** Queues a POLL_REMOVE of the poll with this user_data (its own CQE skipped where the kernel can). */
+  pollRemove(udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.POLL_REMOVE, this.canSkipCqe ? IOSQE_CQE_SKIP_SUCCESS : 0, -1, 0, 0);
+    this.sqeWords[w + 4] = udLo; // addr @16: the target's user_data
+    this.sqeWords[w + 5] = udHi;
+  }
+
+  /** Queues a multishot RECV on `fd` into buffers picked from provided-buffer group `bgid`. */
+  recvMultishot(fd: number, bgid: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.RECV, IOSQE_BUFFER_SELECT, fd, udLo, udHi);
+    this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_RECV_MULTISHOT << 16); // ioprio @2
+    this.sqeWords[w + 10] = bgid; // buf_group @40 (u16), personality @42 = 0
+  }
+
+  /** Queues a SEND of `length` bytes at native address `addr` on `fd`. */
+  send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.SEND, 0, fd, udLo, udHi);
+    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
+    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.sqeWords[w + 6] = length; // len @24
+    this.sqeWords[w + 7] = msgFlags; // msg_flags @28
+  }
+
+  /** Queues an ASYNC_CANCEL of the request with this user_data (its own CQE skipped where the kernel can). */
+  cancel(udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.ASYNC_CANCEL, this.canSkipCqe ? IOSQE_CQE_SKIP_SUCCESS : 0, -1, 0, 0);
+    this.sqeWords[w + 4] = udLo; // addr @16: the target's user_data
+    this.sqeWords[w + 5] = udHi;
+  }
+
+  /**
+   * Registers a provided-buffer ring (`struct io_uring_buf` × `entries` at
+   * page-aligned `ringAddr`) as buffer group `bgid`. Throws OSError.
+   */
+  registerBufferRing(ringAddr: number, entries: number, bgid: number): void {
+    if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_register');
+    // struct io_uring_buf_reg { u64 ring_addr; u32 ring_entries; u16 bgid; u16 flags; u64 resv[3] },
+    // written over the params, which are not needed after setup.
+    const view = this.mem.view;
+    view.fill(0, 0, 40);
+    view.writeUInt32LE(ringAddr % 0x100000000, 0);
+    view.writeUInt32LE(Math.floor(ringAddr / 0x100000000), 4);
+    view.writeUInt32LE(entries, 8);
+    view.writeUInt16LE(bgid, 12);
+    check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
+  }
+
+  /** Queues an ASYNC_CANCEL of every request in flight. */
+  cancelAll(): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.ASYNC_CANCEL, 0, -1, 0, 0);
+    this.sqeWords[w + 7] = IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL; // cancel_flags @28
+  }
+
+  /**
+   * Publishes the SQ tail and makes the one io_uring_enter: submits every
+   * pending SQE and waits up to `timeoutMs` (0: not at all; -1: forever)
+   * for a completion. Returns false if a signal interrupted it.
+   *
+   * Why `batch` and not 1 for min_complete when not blocking: with
+   * DEFER_TASKRUN the kernel runs the deferred completions inside this
+   * call, but only max(20, min_complete) of them per run, so asking for 1
+   * caps an iteration at 20–40 CQEs however many fds are ready. Asking for
+   * `batch` with a zero timeout lets it run up to that many and return at
+   * once (ETIME). A blocking wait asks for 1: it returns on the first CQE,
+   * and the loop's next iteration (which does not block, since handlers
+   * ran) gathers the rest in a batch.
+   */
+  submitAndWait(timeoutMs: number, batch = 1): boolean {
+    if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
+    const view = this.mem.view;
+    const argAt = PARAMS_SIZE;
+    const tsAt = PARAMS_SIZE + GETEVENTS_ARG_SIZE;
+    const blocking = timeoutMs !== 0 && this.cqReady() === 0;
+    // Blocking: wake on the first CQE (a batch-wait timer would cost a
+    // wake-up of its own on every idle wait: measured in ping-pong). Not
+    // blocking: ask for a whole batch, and the zero timeout returns at once.
+    const minComplete = blocking ? 1 : batch;
+    // struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } (both < 2^32 here).
+    // "Forever" is a day, so one arg layout serves every call; a day's
+    // wake-up is a harmless empty poll.
+    const ms = blocking ? (timeoutMs < 0 ? FOREVER_MS : timeoutMs) : 0;
+    const seconds = Math.floor(ms / 1000);
+    view.writeUInt32LE(seconds, tsAt);
+    view.writeUInt32LE(0, tsAt + 4);
+    view.writeUInt32LE((ms - seconds * 1000) * 1_000_000, tsAt + 8);
+    view.writeUInt32LE(0, tsAt + 12);
+    // struct io_uring_getevents_arg { u64 sigmask; u32 sigmask_sz; u32 min_wait_usec; u64 ts }:
+    // no sigmask, no batch-wait timeout.
+    const ts = this.tsAddr;
+    view.writeUInt32LE(0, argAt);
+    view.writeUInt32LE(0, argAt + 4);
+    view.writeUInt32LE(0, argAt + 8);
+    view.writeUInt32LE(0, argAt + 12);
+    view.writeUInt32LE(ts % 0x100000000, argAt + 16);
+    view.writeUInt32LE(Math.floor(ts / 0x100000000), argAt + 20);
+    return this.enter(minComplete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
+  }
+
+  /** Submits what is pending without waiting, and runs deferred completions. */
+  flush(): void {
+    this.enter(0, IORING_ENTER_GETEVENTS);
+  }
+
+  private enter(minComplete: number, flags: number): boolean {
+    if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
+    this.ringWords[this.sqTailAt] = this.sqTail; // publish (a plain store is enough on x86)
+    const toSubmit = this.pending();
+    const useArg = (flags & IORING_ENTER_EXT_ARG) !== 0;
+    this.stats.enters++;
+    const r = ioUringEnter(this.fd, toSubmit, minComplete, flags, useArg ? this.argAddr : 0, useArg ? GETEVENTS_ARG_SIZE : 0);
+    if (this.ringWords[this.sqFlags]! & IORING_SQ_CQ_OVERFLOW) this.stats.cqOverflows++;
+    this.stats.cqDropped = this.ringWords[this.cqOverflow]!;
+    if (r >= 0) return true;
+    const err = lastErrno();
+    // ETIME: the wait timed out; EINTR: a signal (Node's handler runs after
+    // we return); EAGAIN/EBUSY: the kernel is short of memory or the CQ
+    // overflowed and it wants us to reap first. All mean "look at the CQ".
+    if (err === E.ETIME || err === E.EAGAIN || err === E.EBUSY) return true;
+    if (err === E.EINTR) return false;
+    throw new OSError(err, 'io_uring_enter');
+  }
+
+  /** CQEs posted and not yet consumed. */
+  cqReady(): number {
+    return (this.ringWords[this.cqTail]! - this.ringWords[this.cqHead]!) >>> 0;
+  }
+
+  /** The CQ head (the next CQE to read). */
+  cqHeadValue(): number {
+    return this.ringWords[this.cqHead]!;
+  }
+
+  /** Marks every CQE before `head` consumed. */
+  setCqHead(head: number): void {
+    this.ringWords[this.cqHead] = head >>> 0;
+  }
+
+  /**
+   * Cancels everything in flight (so the kernel drops its file references
+   * now, not later from a worker), unmaps the rings and closes the ring fd.
+   * Every view is dropped before the unmap.
+   */
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      this.cancelAll();
+      this.flush();
+    } catch { /* closing anyway: the kernel cancels on close too */ }
+    const empty32 = new Uint32Array(0);
+    this.ringWords = empty32;
+    this.sqeWords = empty32;
+    this.sqeBytes = new Uint8Array(0);
+    this.cqes = new Int32Array(0);
+    munmap(this.ringAddr, this.ringSize);
+    munmap(this.sqesAddr, this.sqesSize);
+    const fd = this.fd;
+    this.fd = -1;
+    freeRegion(this.mem);
+    closeFd(fd);
+  }
+}
