@@ -3,6 +3,7 @@
  * Unix path, the accept handler that feeds new connections to a callback,
  * and the IP-literal check.
  */
+import { checkPort, describeValue } from '../reactor/validate.js';
 import { chmodSync, statSync, unlinkSync } from 'node:fs';
 import { IOLoop } from '../reactor/ioloop.js';
 import type { TimeoutHandle } from '../reactor/timers.js';
@@ -35,6 +36,8 @@ export interface BindOptions {
  * are closed before the error is rethrown.
  */
 export function bindSockets(port: number, address: string | null = null, options: BindOptions = {}): Socket[] {
+  checkPort('port', port);
+  if (address !== null && typeof address !== 'string') throw new TypeError(`address must be a string or null, got ${describeValue(address)}`);
   const { family = AF_UNSPEC, backlog = DEFAULT_BACKLOG, flags = AI_PASSIVE, reusePort = false } = options;
   const call = `bindSockets(${port}, ${JSON.stringify(address)}, family ${family}, flags ${flags}, reusePort ${reusePort})`;
   const inherited = takeInheritedFds(call);

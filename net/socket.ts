@@ -55,7 +55,7 @@ function wrapFd(fd: number, family: number, type: number, proto: number, nonbloc
 }
 
 function checkInt(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${typeof value}`);
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer, got ${describe(value)}`);
   return value;
 }
 

@@ -7,6 +7,7 @@
  * then names the default. Code outside this folder imports ./resolver.ts
  * (or the folder's index), never this file, so the default is always set.
  */
+import { checkInteger, checkPort, describeValue } from '../reactor/validate.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { AF_UNSPEC } from '../reactor/sys/constants.js';
@@ -138,10 +139,9 @@ export abstract class Resolver {
 }
 
 function checkArguments(host: unknown, port: unknown, family: unknown): void {
-  if (typeof host !== 'string') throw new TypeError(`host must be a string, got ${typeof host}`);
-  if (typeof port !== 'number' || !Number.isInteger(port)) throw new TypeError(`port must be an integer, got ${String(port)}`);
-  if (port < 0 || port > 65535) throw new RangeError(`port must be 0-65535, got ${port}`);
-  if (typeof family !== 'number' || !Number.isInteger(family)) throw new TypeError(`family must be an integer, got ${String(family)}`);
+  if (typeof host !== 'string') throw new TypeError(`host must be a string, got ${describeValue(host)}`);
+  checkPort('port', port);
+  checkInteger('family', family);
 }
 
 /** A Future already settled with what `fn` returns or throws. */

@@ -71,8 +71,10 @@ s('makes the fd nonblocking and rejects bad fds', () => {
   const stream = new PipeIOStream(r, { ioLoop: loop });
   assert.ok(isNonblocking(r));
   assert.is(stream.fileno(), r);
-  assert.instance(thrown(() => new PipeIOStream(-1, { ioLoop: loop })), TypeError);
-  assert.instance(thrown(() => new PipeIOStream(1.5, { ioLoop: loop })), TypeError);
+  // A number of the wrong value is a RangeError, a wrong type a TypeError (issue 12).
+  assert.instance(thrown(() => new PipeIOStream(-1, { ioLoop: loop })), RangeError);
+  assert.instance(thrown(() => new PipeIOStream(1.5, { ioLoop: loop })), RangeError);
+  assert.instance(thrown(() => new PipeIOStream('3' as never, { ioLoop: loop })), TypeError);
   stream.close();
   closeFd(w);
   loop.close();

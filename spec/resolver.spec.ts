@@ -176,7 +176,8 @@ test('bad arguments reject (never throw); a closed resolver rejects with Resolve
   await inLoop(async () => {
     assert.instance(await rejection(resolver.resolve(42 as unknown as string, 80)), TypeError);
     assert.instance(await rejection(resolver.resolve('localhost', 70000)), RangeError);
-    assert.instance(await rejection(resolver.resolve('localhost', 1.5)), TypeError);
+    assert.instance(await rejection(resolver.resolve('localhost', 1.5)), RangeError); // a wrong value, not type
+    assert.instance(await rejection(resolver.resolve('localhost', '80' as never)), TypeError);
     assert.instance(await rejection(resolver.resolve('localhost', 80, 'inet' as unknown as number)), TypeError);
     resolver.close();
     assert.ok(resolver.closed);

@@ -9,6 +9,10 @@ import { PeriodicCallback } from '../reactor/periodic.js';
 import { sleep, withTimeout } from '../reactor/gen.js';
 import { Future, TimeoutError } from '../reactor/future.js';
 import { inLoop, rejection } from './helpers.js';
+import { bindSockets } from '../net/netutil.js';
+import { TCPServer } from '../net/tcpserver.js';
+import { BlockingResolver } from '../resolvers/resolver.js';
+import { PipeIOStream } from '../streams/pipe-iostream.js';
 import { checkBytesLike, checkFunction, checkInteger, checkNumber, checkPort, checkSeconds, describeValue } from '../reactor/validate.js';
 
 function throwsWith(fn: () => unknown, kind: new (...a: any[]) => Error, message: RegExp): void {
@@ -94,6 +98,20 @@ test('withTimeout(2, f) explains that a number is an absolute deadline', async (
     const error = await rejection(withTimeout(2, new Future()));
     assert.instance(error, TimeoutError);
     assert.match(error.message, /^Timeout: deadline 2\.000 passed at loop time \d+\.\d{3} \(a number is a deadline on IOLoop\.time\(\); pass \{ seconds: N \} for a relative timeout\)$/);
+  });
+});
+
+test('ports, hosts and fds across net, resolvers and streams name what they got', async () => {
+  await inLoop(async () => {
+    throwsWith(() => bindSockets('80' as never), TypeError, /^port must be a port number \(0-65535\), got string "80"$/);
+    throwsWith(() => bindSockets(70000), RangeError, /got 70000$/);
+    throwsWith(() => bindSockets(0, 5 as never), TypeError, /^address must be a string or null, got number 5$/);
+    throwsWith(() => new TCPServer().listen('x' as never), TypeError, /^port must be .* got string "x"$/);
+    const resolver = new BlockingResolver();
+    assert.match((await rejection(resolver.resolve('localhost', 'x' as never)!)).message, /^port must be .* got string "x"$/);
+    assert.match((await rejection(resolver.resolve(5 as never, 80)!)).message, /^host must be a string, got number 5$/);
+    resolver.close();
+    throwsWith(() => new PipeIOStream('3' as never), TypeError, /^fd must be a non-negative integer, got string "3"$/);
   });
 });
 

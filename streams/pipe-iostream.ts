@@ -6,6 +6,7 @@
  * The stream takes ownership of the fd: it makes it nonblocking and closes
  * it when the stream closes.
  */
+import { checkInteger } from '../reactor/validate.js';
 import { close as closeFd, setNonblocking } from '../reactor/sys/libc.js';
 import { BaseIOStream } from './base-iostream.js';
 import { writeChunk, writeChunks } from './fd-io.js';
@@ -17,7 +18,7 @@ export class PipeIOStream extends BaseIOStream {
 
   /** Wraps `fd` (e.g. one end of `pipe()`), making it nonblocking. */
   constructor(fd: number, options?: StreamOptions) {
-    if (!Number.isInteger(fd) || fd < 0) throw new TypeError(`fd must be a non-negative integer, got ${fd}`);
+    checkInteger('fd', fd);
     super(options);
     this.fd = fd;
     setNonblocking(fd, true);
