@@ -37,10 +37,10 @@
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
  * BENCH_JSON (a file to write every sample to).
  */
+import { canPin, envNumber, freePort, median, pinned, sleep } from './util.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -103,20 +103,6 @@ export interface Sample {
 
 // ------------------------------------------------------------------ small helpers
 
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not ${JSON.stringify(raw)}`);
-  return value;
-}
-
-function hasCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
 function isExecutable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
@@ -124,32 +110,6 @@ function isExecutable(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-const canPin = availableParallelism() >= 2 && hasCommand('taskset');
-
-/** Prefixes argv with `taskset -c CPU` when pinning is possible. */
-function pinned(cpu: number, argv: string[]): string[] {
-  return canPin ? ['taskset', '-c', String(cpu), ...argv] : argv;
-}
-
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-/** A port free right now on 127.0.0.1 (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = net.createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => done(port));
-    });
-  });
 }
 
 /** Busy and total jiffies of the whole machine, from /proc/stat. */

@@ -27,6 +27,7 @@
  * covers the workers' start-up), BENCH_MP_MODES (connect,pipeline),
  * BENCH_MP_WORKERS (2).
  */
+import { envNumber, freePort, median, sleep } from './util.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
@@ -54,27 +55,6 @@ function servers(workers: number): ServerSpec[] {
     { name: `cluster ${workers}`, argv: node(workers) },
     { name: `cluster-shared ${workers}`, argv: node(workers), env: { NODE_CLUSTER_SCHED_POLICY: 'none' } },
   ];
-}
-
-const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
-
-function envNumber(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not ${JSON.stringify(raw)}`);
-  return value;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = net.createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => done(port));
-    });
-  });
 }
 
 /** One echo round trip: true once a worker accepts and answers (not just the kernel's backlog). */
@@ -148,12 +128,6 @@ async function measure(spec: ServerSpec, mode: ModeSpec, loadgen: string, durati
   }
 }
 
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 const fmt = (x: number | undefined) => (x === undefined ? 'failed' : Math.round(x).toLocaleString('en-US'));
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? (a / b).toFixed(2) : 'n/a');

@@ -23,9 +23,9 @@
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
  * BENCH_TLS_MODES (bulk,pipeline,handshake,resume).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { canPin, envNumber, median, pinned } from './util.js';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tls from 'node:tls';
 
@@ -38,23 +38,6 @@ const MODES: Array<{ key: Mode; title: string; unit: string }> = [
   { key: 'handshake', title: 'handshakes (8 at a time; handshake, echo 64 B, close)', unit: 'handshake' },
   { key: 'resume', title: 'resumed handshakes (as above, TLS 1.3 session tickets)', unit: 'handshake' },
 ];
-
-function envNumber(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
-
-const canPin = availableParallelism() >= 2 && spawnSync('sh', ['-c', 'command -v taskset'], { stdio: 'ignore' }).status === 0;
-function pinned(cpu: number, argv: string[]): string[] {
-  return canPin ? ['taskset', '-c', String(cpu), ...argv] : argv;
-}
-
-function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 /** CPU seconds (user+system) a process has used, from /proc. */
 function cpuSeconds(pid: number): number | null {

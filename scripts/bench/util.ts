@@ -1,0 +1,51 @@
+/**
+ * Small helpers the benchmarks share: settings from the environment,
+ * medians, CPU pinning and free ports.
+ */
+import { spawnSync } from 'node:child_process';
+import * as net from 'node:net';
+import { availableParallelism } from 'node:os';
+
+/** Resolves after `ms` of Node time. */
+export const sleep = (ms: number) => new Promise<void>((done) => setTimeout(done, ms));
+
+/** A positive number from the environment variable `name`, else `fallback`; garbage is an error. */
+export function envNumber(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** Whether `name` is a command on the PATH. */
+export function hasCommand(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
+}
+
+export const canPin = availableParallelism() >= 2 && hasCommand('taskset');
+
+/** Prefixes argv with `taskset -c CPU` when pinning is possible (server and load generator on their own cores). */
+export function pinned(cpu: number, argv: string[]): string[] {
+  return canPin ? ['taskset', '-c', String(cpu), ...argv] : argv;
+}
+
+/** The median, or undefined for no values. */
+export function median(values: number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** A port free right now on 127.0.0.1 (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = net.createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => done(port));
+    });
+  });
+}
