@@ -8,7 +8,7 @@
  * throws `OSError` with code `'EAGAIN'` (Python's `BlockingIOError`), and a
  * nonblocking `connect` throws `'EINPROGRESS'`. EINTR is retried (PEP 475).
  *
- * Cost notes (each FFI call is a few µs, see FFI-NOTES.md): the blocking
+ * Cost notes (each FFI call is a few µs, see docs/ffi.md): the blocking
  * mode is tracked in JS so `setBlocking` with the current mode is free;
  * `accept` passes the listener's mode to accept4 so the new fd needs no
  * fcntl; small sends and receives go through the thread's native arena

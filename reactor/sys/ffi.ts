@@ -10,7 +10,7 @@
  * wrappers rebuild the call descriptor on every call (~3 µs of JS work). The
  * native `load` accepts one pre-built descriptor whose `paramsValue` array we
  * mutate in place before each call, which is safe for synchronous calls (the
- * native side keeps nothing). See ../shared/FFI-NOTES.md for the costs and for
+ * native side keeps nothing). See docs/ffi.md for the costs and for
  * the descriptor mistakes that abort the process instead of throwing.
  */
 import { createRequire } from 'node:module';

@@ -5,7 +5,7 @@
  *   npm run bench                             (reactor bench, then this one)
  *   node dist/scripts/bench/echo.js           (this one alone, after a build)
  *
- * Method (the one the shared reference harness uses):
+ * Method:
  * - a fresh server process for every measurement, pinned to CPU 0 with
  *   `taskset`; the load generator pinned to CPU 1, so the two never fight
  *   over a core and the server's figures are its own;
@@ -25,9 +25,8 @@
  * `gale-uring-send` (reads and writes through the ring: GALE_URING_STREAMS=2,
  * experimental), `gale-uring-poll` (the ring as a poller only; not in the
  * default set),
- * `node` (node:net) and, when a C compiler and the
- * shared reference harness's sources are there, `c-epoll` (a plain C epoll
- * echo server: the practical limit on this machine).
+ * `node` (node:net) and, when a C compiler is there, `c-epoll` (a plain C
+ * epoll echo server, c-epoll-echo.c: the practical limit on this machine).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s), BENCH_WARMUP (0.5 s),
  * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS
@@ -47,7 +46,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url)); // dist/scripts/bench
 const repoRoot = resolve(here, '..', '..', '..');
 const sourceDir = join(repoRoot, 'scripts', 'bench');
-const sharedBench = resolve(repoRoot, '..', 'shared', 'bench');
 
 // ------------------------------------------------------------------ modes
 
@@ -146,23 +144,15 @@ async function waitQuiet(maxWaitS: number): Promise<boolean> {
 // ------------------------------------------------------------------ the load generator
 
 /**
- * Finds a load generator: BENCH_LOADGEN if set; else the shared reference
- * harness's (../shared/bench/loadgen, built with its Makefile) when that
- * directory exists and the binary is or can be built — both speak the same
- * CLI; else ours, compiled on demand from loadgen.c into the ignored
- * scripts/bench/loadgen-bin.
+ * Finds a load generator: BENCH_LOADGEN if set (any program speaking the
+ * same CLI and JSON); else ours, compiled on demand from loadgen.c into the
+ * ignored scripts/bench/loadgen-bin.
  */
 export function findLoadgen(log: (line: string) => void = () => {}): string {
   const override = process.env.BENCH_LOADGEN;
   if (override) {
     if (!isExecutable(override)) throw new Error(`BENCH_LOADGEN=${override} is not an executable file`);
     return override;
-  }
-  if (existsSync(sharedBench)) {
-    const shared = join(sharedBench, 'loadgen');
-    if (!isExecutable(shared)) spawnSync('make', ['-s', '-C', sharedBench, 'loadgen'], { stdio: 'ignore' });
-    if (isExecutable(shared)) return shared;
-    log(`(${shared} is not built and cannot be built there; using scripts/bench/loadgen.c)`);
   }
   const source = join(sourceDir, 'loadgen.c');
   const binary = join(sourceDir, 'loadgen-bin');
@@ -337,7 +327,7 @@ async function measure(spec: ServerSpec, mode: ModeSpec, round: number, settings
       sample.p50 = result.lat_us.p50;
       sample.p99 = result.lat_us.p99;
     }
-    // Ours reports seconds; the shared harness's reports a percentage of the window.
+    // Ours reports seconds; another load generator (BENCH_LOADGEN) may report a percentage of the window.
     const cpuS = result.server_cpu_s ?? (result.server_cpu_pct !== undefined ? (result.server_cpu_pct / 100) * elapsed : undefined);
     if (cpuS !== undefined && units > 0) sample.cpuPerUnit = (cpuS * 1e6) / units;
     sample.ok = sample.rate !== undefined;
@@ -464,13 +454,12 @@ function renderNotes(samples: Sample[], servers: string[], modes: ModeSpec[], ro
 // ------------------------------------------------------------------ main
 
 /**
- * The C epoll reference server, compiled on demand from the shared reference
- * harness's source into the ignored scripts/bench/c-epoll-echo-bin; null
- * when the source or a C compiler is missing (the column is then left out).
+ * The C epoll reference server, compiled on demand from c-epoll-echo.c
+ * into the ignored scripts/bench/c-epoll-echo-bin; null when a C compiler
+ * is missing (the column is then left out).
  */
 function cEpollServer(log: (line: string) => void): string | null {
-  const source = join(sharedBench, 'servers', 'c_epoll_echo.c');
-  if (!existsSync(source)) return null;
+  const source = join(sourceDir, 'c-epoll-echo.c');
   const binary = join(sourceDir, 'c-epoll-echo-bin');
   if (isExecutable(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
   const partial = `${binary}.${process.pid}.tmp`;
