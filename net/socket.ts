@@ -14,6 +14,7 @@
  * fcntl; small sends and receives go through the thread's native arena
  * (numbers only), large ones pass the caller's buffer zero-copy.
  */
+import { toBytes } from '../reactor/validate.js';
 import { CHUNK_SIZE, chunk, scratch } from '../reactor/sys/arena.js';
 import * as sys from '../reactor/sys/libc.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
@@ -89,12 +90,6 @@ function checkAddress(family: number, address: unknown): Address {
 function describe(value: unknown): string {
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   return value === null ? 'null' : typeof value;
-}
-
-function toBytes(data: Uint8Array | string): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) return data;
-  throw new TypeError(`data must be a Buffer, Uint8Array or string, got ${describe(data)}`);
 }
 
 /** A socket over a raw fd, with Python's `socket.socket` semantics. */

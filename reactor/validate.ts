@@ -57,8 +57,12 @@ export function checkFunction<F extends (...args: any[]) => unknown>(name: strin
   return value as F;
 }
 
-/** Bytes as the API accepts them: a Buffer/Uint8Array, or a string (UTF-8). */
-export function checkBytesLike(name: string, value: unknown): Uint8Array | string {
-  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+/**
+ * Bytes as the API accepts them — a Buffer/Uint8Array as is, a string as
+ * UTF-8 — for sockets and streams alike.
+ */
+export function toBytes(value: unknown, name = 'data'): Uint8Array {
+  if (typeof value === 'string') return Buffer.from(value, 'utf8');
+  if (value instanceof Uint8Array) return value;
   throw new TypeError(`${name} must be a Buffer, Uint8Array or string, got ${describeValue(value)}`);
 }

@@ -13,7 +13,7 @@ import { bindSockets } from '../net/netutil.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { BlockingResolver } from '../resolvers/resolver.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
-import { checkBytesLike, checkFunction, checkInteger, checkNumber, checkPort, checkSeconds, describeValue } from '../reactor/validate.js';
+import { toBytes, checkFunction, checkInteger, checkNumber, checkPort, checkSeconds, describeValue } from '../reactor/validate.js';
 
 function throwsWith(fn: () => unknown, kind: new (...a: any[]) => Error, message: RegExp): void {
   try {
@@ -63,8 +63,11 @@ test('ports, functions and bytes', () => {
   throwsWith(() => checkFunction('callback', 'f'), TypeError, /callback must be a function, got string "f"/);
   const f = () => 1;
   assert.is(checkFunction('callback', f), f);
-  throwsWith(() => checkBytesLike('data', 5), TypeError, /data must be a Buffer, Uint8Array or string, got number 5/);
-  assert.is(checkBytesLike('data', 'x'), 'x');
+  throwsWith(() => toBytes(5), TypeError, /^data must be a Buffer, Uint8Array or string, got number 5$/);
+  throwsWith(() => toBytes(null, 'delimiter'), TypeError, /^delimiter must be .* got null$/);
+  assert.equal(toBytes('é'), Buffer.from([0xc3, 0xa9]));
+  const bytes = new Uint8Array([1]);
+  assert.is(toBytes(bytes), bytes);
 });
 
 

@@ -7,7 +7,6 @@
  * Tornado: the keyword arguments of `BaseIOStream.__init__`, the `read_*`
  * methods and `IOStream.connect` in tornado/iostream.py.
  */
-import { describeValue } from '../reactor/validate.js';
 import type { IOLoop } from '../reactor/ioloop.js';
 
 /** Options every stream takes (Tornado's `BaseIOStream.__init__` keywords). */
@@ -73,9 +72,4 @@ export function splitCallback<C extends (...args: any[]) => void, O extends { ca
   return [callback ?? null, arg as O];
 }
 
-/** Bytes from the accepted input types (strings as UTF-8). */
-export function toBytes(data: Buffer | Uint8Array | string, what = 'data'): Uint8Array {
-  if (typeof data === 'string') return Buffer.from(data, 'utf8');
-  if (data instanceof Uint8Array) return data;
-  throw new TypeError(`${what} must be a Buffer, Uint8Array or string, got ${describeValue(data)}`);
-}
+export { toBytes } from '../reactor/validate.js';
