@@ -291,18 +291,19 @@ test('10,000 TCP connections from another process, each read through the ring', 
   `], { stdio: ['pipe', 'inherit', 'inherit'] });
   const poller = new URingPoller();
   const accepted: number[] = [];
+  const byFd = new Map<number, CompletionSocket>();
   let received = 0;
   try {
     const deadline = Date.now() + 60_000;
     while ((accepted.length < count || received < count) && Date.now() < deadline) {
       for (let fd = acceptFd(listener.fileno()); fd >= 0; fd = acceptFd(listener.fileno())) {
         accepted.push(fd);
-        poller.attach(fd, false)!;
+        byFd.set(fd, poller.attach(fd, false)!);
         poller.register(fd, READ);
       }
       const n = poller.poll(accepted.length < count ? 5 : 100);
       for (let i = 0; i < n; i++) {
-        const socket = (poller as unknown as { socketByFd: CompletionSocket[] }).socketByFd[poller.readyFds[i]!]!;
+        const socket = byFd.get(poller.readyFds[i]!)!;
         const data = socket.read(16);
         if (data !== null) received += data.length;
       }
@@ -311,7 +312,7 @@ test('10,000 TCP connections from another process, each read through the ring', 
     assert.is(accepted.length, count, 'every connection accepted');
     assert.is(received, count, 'one byte from each, through the ring');
     for (const fd of accepted) {
-      (poller as unknown as { socketByFd: CompletionSocket[] }).socketByFd[fd]!.detach();
+      byFd.get(fd)!.detach();
       closeFd(fd);
     }
     poller.poll(0);

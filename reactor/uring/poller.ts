@@ -25,56 +25,35 @@
  * So `unregister` of an armed fd submits its POLL_REMOVE and runs the
  * deferred completions at once (one FFI call, as epoll_ctl(DEL) costs).
  *
- * ## Completion sockets
- * A stream socket can instead be attached (`attach`) as a completion socket
- * (./socket-transport.ts): it is never polled for READ; multishot RECV
- * completions (and SEND completions, with ring sends) feed its state, WRITE
- * is a one-shot POLLOUT, and `poll()` reports READ/WRITE for it from that
- * state, level-triggered, next to the polled fds. `user_data` is
- * (socket id, kind << 24 | generation) for those, (fd, POLL << 24 |
- * generation) for polls; internal requests (removes, cancels) carry 0.
+ * ## Completion endpoints
+ * A fd can instead be attached as a completion endpoint (./endpoint.ts: a
+ * stream socket's transport, ./socket-transport.ts): it is never polled;
+ * its own requests (multishot RECV, SEND, …) feed its state, and `poll()`
+ * reports READ/WRITE for it from that state, level-triggered, next to the
+ * polled fds. The poller keeps the table of endpoints by id and by fd,
+ * arms the dirty ones before the enter and routes their CQEs; what a CQE
+ * means is the endpoint's business. `user_data` is (endpoint id,
+ * kind << 24 | generation) for those, (fd, KIND_POLL << 24 | generation)
+ * for polls; internal requests (removes, cancels) carry 0.
  */
 import { OSError, errno as E } from '../sys/errors.js';
 import { genLog } from '../log.js';
 import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../poller.js';
-import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, Ring, type RingOptions, type RingStats } from './ring.js';
-import { ProvidedBuffers, SendSlots, type SendSlot } from './buffers.js';
-import { CompletionSocket, type CompletionHost } from './socket-transport.js';
+import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
+import { ProvidedBuffers, SendSlots } from './buffers.js';
+import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
+import { GEN_MASK, KIND_POLL, nextGen, type CompletionEndpoint } from './endpoint.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
 const EVENT_MASK = 0xffff;
 const POLLNVAL = 0x20;
-const POLLOUT = 0x004;
-const POLLERR = 0x008;
-const POLLHUP = 0x010;
-const MSG_WAITALL = 0x100;
-const MSG_NOSIGNAL = 0x4000;
-
-// user_data hi: kind << 24 | generation (24 bits; 0 is never a generation).
-const GEN_MASK = 0xffffff;
-const KIND_POLL = 1;
-const KIND_RECV = 2;
-const KIND_POLLOUT = 3;
-const KIND_SEND = 4;
 
 /** Provided buffers per ring: 64 × 64 KiB (4 MiB of address space, faulted in as used; a 64 KiB read fills one). */
 const PBUF_ENTRIES = 64;
 const PBUF_SIZE = 64 * 1024;
 const PBUF_GROUP = 0;
 
-/** Counters of the completion sockets' slow paths. */
-export interface CompletionStats {
-  /** RECVs re-armed after the buffer ring ran dry (ENOBUFS). */
-  enobufs: number;
-  /** Multishot RECVs that ended without an error or EOF (overflow, cancel) and were re-armed. */
-  recvRearms: number;
-  /** CQEs dropped because their socket or poll was gone (stale generation). */
-  stale: number;
-  /** Extra enters a direct read made to submit queued SQEs first. */
-  directReadFlushes: number;
-  /** SENDs the kernel completed short and that were re-submitted for the rest (ring sends). */
-  shortSends: number;
-}
+export type { CompletionStats };
 
 /** Options of the uring poller: the ring's, and the provided buffers' (a power of two of them). */
 export interface URingPollerOptions extends RingOptions {
@@ -82,18 +61,14 @@ export interface URingPollerOptions extends RingOptions {
   bufferSize?: number;
 }
 
-function nextGen(gen: number): number {
-  const next = (gen + 1) & GEN_MASK;
-  return next === 0 ? 1 : next;
-}
-
 /** The io_uring poller. */
-export class URingPoller implements Poller, CompletionHost {
+export class URingPoller implements Poller, SocketHost {
   readonly name = 'uring' as const;
   readonly readyFds = new Int32Array(MAX_EVENTS);
   readonly readyEvents = new Int32Array(MAX_EVENTS);
-  private readonly ring: Ring;
-  // Per fd, indexed by fd number (grown on demand):
+  /** SocketHost: the ring. */
+  readonly ring: Ring;
+  // Per polled fd, indexed by fd number (grown on demand):
   private wanted = new Int32Array(64); // REGISTERED | events, or 0
   private armedGen = new Uint32Array(64); // user_data hi of the poll in flight, 0: none
   private armedMask = new Int32Array(64); // the events that poll watches
@@ -101,17 +76,19 @@ export class URingPoller implements Poller, CompletionHost {
   private isDirty = new Uint8Array(64);
   private dirty = new Int32Array(64); // fds whose poll must be (re)armed or changed
   private ndirty = 0;
-  // Completion sockets: by id (user_data lo) and by fd while attached.
-  private readonly sockets: Array<CompletionSocket | undefined> = [];
-  private readonly socketGens: number[] = [];
+  // Completion endpoints: by id (user_data lo) and by fd while attached.
+  private readonly endpoints: Array<CompletionEndpoint | undefined> = [];
+  private readonly endpointGens: number[] = [];
   private readonly freeIds: number[] = [];
-  private readonly socketByFd: Array<CompletionSocket | undefined> = [];
-  private readonly dirtySockets: CompletionSocket[] = [];
-  private activeSockets: CompletionSocket[] = [];
-  private spareActive: CompletionSocket[] = [];
+  private readonly endpointByFd: Array<CompletionEndpoint | undefined> = [];
+  private readonly dirtyEndpoints: CompletionEndpoint[] = [];
+  private activeEndpoints: CompletionEndpoint[] = [];
+  private spareActive: CompletionEndpoint[] = [];
   private buffers: ProvidedBuffers | null = null;
   private buffersFailed = false;
-  private readonly slots = new SendSlots();
+  /** SocketHost: native memory SENDs are made from. */
+  readonly slots = new SendSlots();
+  /** SocketHost: counters of the completion sockets' slow paths. */
   readonly completionStats: CompletionStats = { enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0 };
 
   private readonly bufferCount: number;
@@ -129,33 +106,49 @@ export class URingPoller implements Poller, CompletionHost {
    * or the kernel has no buffer rings): the caller then uses readiness.
    */
   attach(fd: number, eofIsHangup: boolean, ringSends = false): CompletionSocket | null {
-    if (this.ring.fd < 0 || fd < 0) return null;
-    const existing = this.socketByFd[fd];
-    if (existing !== undefined) return existing;
-    if (fd < this.wanted.length && this.wanted[fd]! & REGISTERED) return null;
-    if (this.buffers === null) {
-      if (this.buffersFailed) return null;
-      try {
-        this.buffers = new ProvidedBuffers(this.ring, PBUF_GROUP, this.bufferCount, this.bufferSize);
-      } catch (error) {
-        this.buffersFailed = true;
-        genLog.warn(`io_uring: no provided-buffer ring (${(error as Error).message}); streams use readiness`);
-        return null;
-      }
-    }
-    const id = this.freeIds.length ? this.freeIds.pop()! : this.sockets.length;
-    const gen = nextGen(this.socketGens[id] ?? 0);
-    this.socketGens[id] = gen;
-    const socket = new CompletionSocket(this, fd, id, gen, eofIsHangup);
-    socket.ringSends = ringSends;
-    this.sockets[id] = socket;
-    this.socketByFd[fd] = socket;
-    return socket;
+    const existing = fd >= 0 ? this.endpointByFd[fd] : undefined;
+    if (existing !== undefined) return existing instanceof CompletionSocket ? existing : null;
+    if (this.providedBuffers() === null) return null;
+    return this.attachEndpoint(fd, (id, gen) => {
+      const socket = new CompletionSocket(this, fd, id, gen, eofIsHangup);
+      socket.ringSends = ringSends;
+      return socket;
+    });
   }
 
-  /** How many completion sockets hold an id (attached, or detached with requests in flight). */
+  /**
+   * Attaches `fd` as the endpoint `make` builds with its id and generation,
+   * or returns null if the ring is closed or `fd` is polled or attached
+   * already.
+   */
+  attachEndpoint<T extends CompletionEndpoint>(fd: number, make: (id: number, gen: number) => T): T | null {
+    if (this.ring.fd < 0 || fd < 0) return null;
+    if (this.endpointByFd[fd] !== undefined) return null;
+    if (fd < this.wanted.length && this.wanted[fd]! & REGISTERED) return null;
+    const id = this.freeIds.length ? this.freeIds.pop()! : this.endpoints.length;
+    const gen = nextGen(this.endpointGens[id] ?? 0);
+    this.endpointGens[id] = gen;
+    const endpoint = make(id, gen);
+    this.endpoints[id] = endpoint;
+    this.endpointByFd[fd] = endpoint;
+    return endpoint;
+  }
+
+  /** SocketHost: the ring's provided buffers (made on first use), or null where the kernel has none. */
+  providedBuffers(): ProvidedBuffers | null {
+    if (this.buffers !== null || this.buffersFailed || this.ring.fd < 0) return this.buffers;
+    try {
+      this.buffers = new ProvidedBuffers(this.ring, PBUF_GROUP, this.bufferCount, this.bufferSize);
+    } catch (error) {
+      this.buffersFailed = true;
+      genLog.warn(`io_uring: no provided-buffer ring (${(error as Error).message}); streams use readiness`);
+    }
+    return this.buffers;
+  }
+
+  /** How many endpoints hold an id (attached, or detached with requests in flight). */
   socketCount(): number {
-    return this.sockets.length - this.freeIds.length;
+    return this.endpoints.length - this.freeIds.length;
   }
 
   /** The ring's fd. */
@@ -171,8 +164,8 @@ export class URingPoller implements Poller, CompletionHost {
   register(fd: number, events: number): void {
     if (this.ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     if (fd < 0) throw new OSError(E.EBADF, 'poll_add');
-    const socket = this.socketByFd[fd];
-    if (socket !== undefined) return this.watch(socket, events, true);
+    const endpoint = this.endpointByFd[fd];
+    if (endpoint !== undefined) return endpoint.watch(events, true);
     this.ensureCapacity(fd);
     if (this.wanted[fd]! & REGISTERED) throw new OSError(E.EEXIST, 'poll_add');
     this.wanted[fd] = REGISTERED | (events & EVENT_MASK);
@@ -181,8 +174,8 @@ export class URingPoller implements Poller, CompletionHost {
 
   modify(fd: number, events: number): void {
     if (this.ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
-    const socket = fd >= 0 ? this.socketByFd[fd] : undefined;
-    if (socket !== undefined) return this.watch(socket, events, true);
+    const endpoint = fd >= 0 ? this.endpointByFd[fd] : undefined;
+    if (endpoint !== undefined) return endpoint.watch(events, true);
     if (fd < 0 || fd >= this.wanted.length || !(this.wanted[fd]! & REGISTERED)) throw new OSError(E.ENOENT, 'poll_update');
     this.wanted[fd] = REGISTERED | (events & EVENT_MASK);
     this.markFdDirty(fd);
@@ -191,9 +184,9 @@ export class URingPoller implements Poller, CompletionHost {
   unregister(fd: number): void {
     if (this.ring.fd < 0 || fd < 0) return;
     // A stream removes its fd only to close it or to hand it over (startTls):
-    // either way the ring must stop reading it now.
-    const socket = this.socketByFd[fd];
-    if (socket !== undefined) return this.detach(socket);
+    // either way the ring must stop using it now.
+    const endpoint = this.endpointByFd[fd];
+    if (endpoint !== undefined) return this.detach(endpoint);
     if (fd >= this.wanted.length) return;
     this.wanted[fd] = 0;
     const gen = this.armedGen[fd]!;
@@ -207,11 +200,11 @@ export class URingPoller implements Poller, CompletionHost {
     const ring = this.ring;
     if (ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     this.armDirty();
-    this.armDirtySockets();
-    if (timeoutMs !== 0 && this.anySocketReady()) timeoutMs = 0;
+    this.armDirtyEndpoints();
+    if (timeoutMs !== 0 && this.anyEndpointReady()) timeoutMs = 0;
     const uninterrupted = ring.submitAndWait(timeoutMs, MAX_EVENTS);
     let n = this.harvest();
-    n = this.reportSockets(n);
+    n = this.reportEndpoints(n);
     return uninterrupted || n > 0 ? n : 0;
   }
 
@@ -219,61 +212,40 @@ export class URingPoller implements Poller, CompletionHost {
   close(): void {
     if (this.ring.fd < 0) return;
     this.ring.close();
+    for (const endpoint of this.endpoints) {
+      if (endpoint === undefined) continue;
+      endpoint.detached = true;
+      endpoint.abandon();
+    }
     this.buffers?.unmap();
     this.buffers = null;
     this.slots.freeAll();
-    for (const socket of this.sockets) {
-      if (socket === undefined) continue;
-      socket.detached = true;
-      socket.recvArmed = socket.pollOutArmed = false;
-      socket.sendSlot = null;
-      socket.dropReceived();
-    }
-    this.sockets.length = 0;
+    this.endpoints.length = 0;
     this.freeIds.length = 0;
-    this.socketByFd.length = 0;
-    this.dirtySockets.length = 0;
-    this.activeSockets.length = 0;
+    this.endpointByFd.length = 0;
+    this.dirtyEndpoints.length = 0;
+    this.activeEndpoints.length = 0;
     this.ndirty = 0;
   }
 
-  // ------------------------------------------------------------ completion sockets
+  // ------------------------------------------------------------ completion endpoints
 
-  private watch(socket: CompletionSocket, events: number, registered: boolean): void {
-    socket.wanted = events & (READ | WRITE);
-    socket.registered = registered;
-    this.markDirty(socket);
-    this.markActive(socket);
+  /** EndpointHost: arm this endpoint's requests before the next enter. */
+  markDirty(endpoint: CompletionEndpoint): void {
+    if (endpoint.dirty) return;
+    endpoint.dirty = true;
+    this.dirtyEndpoints.push(endpoint);
   }
 
-  /** CompletionHost: re-examine this socket's requests before the next enter. */
-  markDirty(socket: CompletionSocket): void {
-    if (socket.dirty) return;
-    socket.dirty = true;
-    this.dirtySockets.push(socket);
+  /** EndpointHost: this endpoint may be ready. */
+  markActive(endpoint: CompletionEndpoint): void {
+    if (endpoint.active) return;
+    endpoint.active = true;
+    this.activeEndpoints.push(endpoint);
   }
 
-  /** CompletionHost: this socket may be ready. */
-  markActive(socket: CompletionSocket): void {
-    if (socket.active) return;
-    socket.active = true;
-    this.activeSockets.push(socket);
-  }
-
-  /** CompletionHost: a send slot. */
-  sendSlot(length: number): SendSlot {
-    return this.slots.get(length);
-  }
-
-  /** CompletionHost: queue the SEND of what is left of the socket's slot. */
-  submitSend(socket: CompletionSocket): void {
-    const slot = socket.sendSlot!;
-    this.ring.send(socket.fd, slot.addr + socket.sendOffset, socket.sendLength - socket.sendOffset,
-      MSG_NOSIGNAL | MSG_WAITALL, socket.id, (KIND_SEND << 24) | socket.gen);
-  }
-
-  /** CompletionHost: see CompletionHost.mayReadDirectly (one extra enter only if SQEs are queued). */
-  mayReadDirectly(socket: CompletionSocket): boolean {
+  /** EndpointHost: see EndpointHost.completionWaiting (one extra enter only if SQEs are queued). */
+  completionWaiting(endpoint: CompletionEndpoint, kind: number): boolean {
     const ring = this.ring;
     if (ring.fd < 0) return false;
     if (ring.pending() > 0) {
@@ -281,176 +253,92 @@ export class URingPoller implements Poller, CompletionHost {
       ring.flush();
     }
     const waiting = ring.cqReady();
-    if (waiting === 0) return true;
     const cqes = ring.cqes;
-    const hi = (KIND_RECV << 24) | socket.gen;
+    const hi = (kind << 24) | endpoint.gen;
     for (let i = 0, head = ring.cqHeadValue(); i < waiting; i++, head = (head + 1) >>> 0) {
       const at = ring.cqeBase + (head & ring.cqMask) * 4;
-      if (cqes[at] === socket.id && cqes[at + 1]! >>> 0 === hi) return false;
+      if (cqes[at] === endpoint.id && cqes[at + 1]! >>> 0 === hi) return true;
     }
-    return true;
+    return false;
   }
 
   /**
-   * CompletionHost: the stream is about to close the fd. An armed RECV or
-   * POLLOUT holds a reference to the file (a socket closed under it would
-   * stay open, no FIN for the peer), so both are cancelled and submitted at
-   * once, with the deferred completions run: one FFI call, as epoll_ctl(DEL)
-   * costs on epoll. Their CQEs free the socket's id later; until then its
-   * generation keeps them apart from a new socket on the same fd number.
+   * EndpointHost: the endpoint's fd is about to be closed. A request in
+   * flight holds a reference to the file (a socket closed under it would
+   * stay open, no FIN for the peer), so the endpoint's cancels are submitted
+   * at once, with the deferred completions run: one FFI call, as
+   * epoll_ctl(DEL) costs on epoll. Their CQEs free the id later; until then
+   * its generation keeps them apart from a new endpoint on the same fd.
    */
-  detach(socket: CompletionSocket): void {
-    if (socket.detached) return;
-    socket.detached = true;
-    socket.wanted = 0;
-    socket.registered = false;
-    socket.dropReceived();
-    if (this.socketByFd[socket.fd] === socket) this.socketByFd[socket.fd] = undefined;
+  detach(endpoint: CompletionEndpoint): void {
+    if (endpoint.detached) return;
+    endpoint.detached = true;
+    if (this.endpointByFd[endpoint.fd] === endpoint) this.endpointByFd[endpoint.fd] = undefined;
     if (this.ring.fd < 0) return;
-    let cancelled = false;
-    if (socket.recvArmed && !socket.recvCancelling) {
-      this.ring.cancel(socket.id, (KIND_RECV << 24) | socket.gen);
-      socket.recvCancelling = true;
-      cancelled = true;
-    }
-    if (socket.pollOutArmed) {
-      this.ring.pollRemove(socket.id, (KIND_POLLOUT << 24) | socket.gen);
-      cancelled = true;
-    }
-    // A SEND still queued must reach the kernel before the fd is closed.
-    if (cancelled || socket.recvCancelling || this.ring.pending() > 0) this.ring.flush();
-    this.maybeFree(socket);
+    if (endpoint.cancelForClose() || this.ring.pending() > 0) this.ring.flush();
+    this.maybeFree(endpoint);
   }
 
-  private maybeFree(socket: CompletionSocket): void {
-    if (!socket.detached || socket.recvArmed || socket.pollOutArmed || socket.sendSlot !== null) return;
-    if (this.sockets[socket.id] !== socket) return;
-    this.sockets[socket.id] = undefined;
-    this.freeIds.push(socket.id);
+  private maybeFree(endpoint: CompletionEndpoint): void {
+    if (!endpoint.detached || endpoint.inFlight()) return;
+    if (this.endpoints[endpoint.id] !== endpoint) return;
+    this.endpoints[endpoint.id] = undefined;
+    this.freeIds.push(endpoint.id);
   }
 
-  /** Writes the RECV/POLLOUT/cancel SQEs that bring dirty sockets in line with their state. */
-  private armDirtySockets(): void {
-    const list = this.dirtySockets;
-    const ring = this.ring;
+  /** Lets every dirty endpoint write its SQEs. */
+  private armDirtyEndpoints(): void {
+    const list = this.dirtyEndpoints;
     for (let i = 0; i < list.length; i++) {
-      const socket = list[i]!;
-      socket.dirty = false;
-      if (socket.detached) continue;
-      if (socket.wantsPollOut()) {
-        // Level-triggered WRITE: what the last POLLOUT reported is dropped
-        // and asked again (a still-writable socket completes at once).
-        socket.writeReady = false;
-        socket.pendingError = 0;
-        ring.pollAdd(socket.fd, POLLOUT, socket.id, (KIND_POLLOUT << 24) | socket.gen);
-        socket.pollOutArmed = true;
-      }
-      const want = socket.wantsRecv();
-      if (want && !socket.recvArmed) {
-        ring.recvMultishot(socket.fd, PBUF_GROUP, socket.id, (KIND_RECV << 24) | socket.gen);
-        socket.recvArmed = true;
-      } else if (!want && socket.recvArmed && !socket.recvCancelling) {
-        ring.cancel(socket.id, (KIND_RECV << 24) | socket.gen);
-        socket.recvCancelling = true;
-      }
+      const endpoint = list[i]!;
+      endpoint.dirty = false;
+      if (!endpoint.detached) endpoint.arm();
     }
     list.length = 0;
   }
 
-  private anySocketReady(): boolean {
-    const list = this.activeSockets;
+  private anyEndpointReady(): boolean {
+    const list = this.activeEndpoints;
     for (let i = 0; i < list.length; i++) if (list[i]!.readyEvents() !== 0) return true;
     return false;
   }
 
-  /** Appends the ready completion sockets to the ready list after `n` polled fds. */
-  private reportSockets(n: number): number {
-    const list = this.activeSockets;
+  /** Appends the ready endpoints to the ready list after `n` polled fds. */
+  private reportEndpoints(n: number): number {
+    const list = this.activeEndpoints;
     const keep = this.spareActive;
     for (let i = 0; i < list.length; i++) {
-      const socket = list[i]!;
-      const events = socket.detached ? 0 : socket.readyEvents();
+      const endpoint = list[i]!;
+      const events = endpoint.detached ? 0 : endpoint.readyEvents();
       if (events === 0 || n >= MAX_EVENTS) {
-        if (events === 0) socket.active = false;
-        else keep.push(socket);
+        if (events === 0) endpoint.active = false;
+        else keep.push(endpoint);
         continue;
       }
-      if (events & WRITE) this.markDirty(socket); // re-armed at the next poll
-      this.readyFds[n] = socket.fd;
+      endpoint.reported(events);
+      this.readyFds[n] = endpoint.fd;
       this.readyEvents[n] = events;
       n++;
-      keep.push(socket); // level-triggered: looked at again next time
+      keep.push(endpoint); // level-triggered: looked at again next time
     }
     list.length = 0;
-    this.activeSockets = keep;
+    this.activeEndpoints = keep;
     this.spareActive = list;
     return n;
   }
 
-  /** One CQE of a completion socket. */
-  private completeSocket(kind: number, id: number, gen: number, res: number, flags: number): void {
-    const socket = this.sockets[id];
-    const buffers = this.buffers;
-    if (socket === undefined || socket.gen !== gen) {
+  /** One CQE of an endpoint: dropped if stale, else the endpoint's to interpret. */
+  private completeEndpoint(kind: number, id: number, gen: number, res: number, flags: number): void {
+    const endpoint = this.endpoints[id];
+    if (endpoint === undefined || endpoint.gen !== gen) {
       this.completionStats.stale++;
-      if (flags & IORING_CQE_F_BUFFER && buffers !== null) buffers.giveBack(flags >>> 16);
+      // A provided buffer a stale RECV took must still go back to the ring.
+      if (flags & IORING_CQE_F_BUFFER && this.buffers !== null) this.buffers.giveBack(flags >>> 16);
       return;
     }
-    switch (kind) {
-      case KIND_RECV: {
-        if (flags & IORING_CQE_F_BUFFER && buffers !== null) {
-          const bid = flags >>> 16;
-          if (res > 0 && !socket.detached) {
-            socket.received(buffers.take(bid, res));
-            // Nobody reads and HIGH_WATER is reached: cancel it at the next enter (flow control).
-            if (!socket.wantsRecv()) this.markDirty(socket);
-          } else {
-            buffers.giveBack(bid);
-          }
-        }
-        if (res === 0) socket.eof = true;
-        else if (res < 0) {
-          if (res === -E.ENOBUFS) this.completionStats.enobufs++;
-          else if (res !== -E.ECANCELED && !socket.detached) socket.readErrno = -res;
-        }
-        if (!(flags & IORING_CQE_F_MORE)) {
-          socket.recvArmed = false;
-          socket.recvCancelling = false;
-          if (res > 0) this.completionStats.recvRearms++;
-          this.markDirty(socket);
-        }
-        break;
-      }
-      case KIND_SEND: {
-        const slot = socket.sendSlot;
-        if (slot === null) break;
-        if (res > 0 && socket.sendOffset + res < socket.sendLength) {
-          socket.sendOffset += res;
-          this.completionStats.shortSends++;
-          this.submitSend(socket);
-          return;
-        }
-        if (res <= 0) {
-          if (!socket.detached) socket.writeErrno = res < 0 ? -res : E.EPIPE;
-        } else {
-          socket.sendDone += socket.sendLength;
-        }
-        socket.sendSlot = null;
-        this.slots.put(slot);
-        break;
-      }
-      case KIND_POLLOUT: {
-        socket.pollOutArmed = false;
-        if (res === -E.ECANCELED || socket.detached) break;
-        socket.connected = true;
-        socket.writeReady = true;
-        if (res < 0 || res & (POLLERR | POLLHUP)) socket.pendingError = ERROR;
-        this.markDirty(socket); // a connect that is over lets the RECV be armed
-        break;
-      }
-    }
-    if (socket.detached) this.maybeFree(socket);
-    else this.markActive(socket);
+    endpoint.complete(kind, res, flags);
+    if (endpoint.detached) this.maybeFree(endpoint);
+    else this.markActive(endpoint);
   }
 
   /** Writes the SQEs that bring every dirty fd's in-flight poll in line with what is wanted. */
@@ -494,7 +382,7 @@ export class URingPoller implements Poller, CompletionHost {
       const res = cqes[at + 2]!;
       const kind = hi >>> 24;
       if (kind !== KIND_POLL) {
-        if (kind !== 0) this.completeSocket(kind, fd, hi & GEN_MASK, res, cqes[at + 3]! >>> 0);
+        if (kind !== 0) this.completeEndpoint(kind, fd, hi & GEN_MASK, res, cqes[at + 3]! >>> 0);
         continue;
       }
       const gen = hi & GEN_MASK;

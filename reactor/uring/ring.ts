@@ -76,10 +76,18 @@ export const enum Op {
   NOP = 0,
   POLL_ADD = 6,
   POLL_REMOVE = 7,
+  ACCEPT = 13,
   ASYNC_CANCEL = 14,
+  CONNECT = 16,
+  CLOSE = 19,
+  READ = 22,
+  WRITE = 23,
   SEND = 26,
   RECV = 27,
 }
+
+/** ioprio of an ACCEPT: keep accepting (one CQE per connection) until cancelled or an error. */
+export const IORING_ACCEPT_MULTISHOT = 1 << 0;
 
 /** ioprio of a RECV: keep receiving (one CQE per chunk) until cancelled, EOF, error or ENOBUFS. */
 export const IORING_RECV_MULTISHOT = 1 << 1;
@@ -289,14 +297,59 @@ export class Ring {
     this.sqeWords[w + 10] = bgid; // buf_group @40 (u16), personality @42 = 0
   }
 
-  /** Queues a SEND of `length` bytes at native address `addr` on `fd`. */
-  send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number): void {
+  /**
+   * Queues a SEND of `length` bytes at native address `addr` on `fd`
+   * (`sqeFlags`: IOSQE_IO_LINK to chain the next SQE behind it, say).
+   */
+  send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number, sqeFlags = 0): void {
     const w = this.getSqe();
-    this.writeHeader(w, Op.SEND, 0, fd, udLo, udHi);
+    this.writeHeader(w, Op.SEND, sqeFlags, fd, udLo, udHi);
     this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
     this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
     this.sqeWords[w + 6] = length; // len @24
     this.sqeWords[w + 7] = msgFlags; // msg_flags @28
+  }
+
+  /**
+   * Queues an ACCEPT on listening socket `fd`; each CQE's result is a new
+   * fd with `acceptFlags` (SOCK_NONBLOCK | SOCK_CLOEXEC, say) or -errno.
+   * `multishot`: one request keeps accepting (CQEs carry IORING_CQE_F_MORE
+   * while it stays armed).
+   */
+  accept(fd: number, acceptFlags: number, multishot: boolean, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.ACCEPT, 0, fd, udLo, udHi);
+    if (multishot) this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_ACCEPT_MULTISHOT << 16); // ioprio @2
+    this.sqeWords[w + 7] = acceptFlags; // accept_flags @28 (no sockaddr asked for: addr, addr2 = 0)
+  }
+
+  /** Queues a CONNECT of socket `fd` to the sockaddr of `addrLength` bytes at native `addr`. */
+  connect(fd: number, addr: number, addrLength: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.CONNECT, 0, fd, udLo, udHi);
+    this.sqeWords[w + 2] = addrLength; // off @8 holds the length itself
+    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
+    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+  }
+
+  /** Queues a CLOSE of `fd` (`sqeFlags`: IOSQE_IO_LINK etc., e.g. to run it after a SEND). */
+  closeFile(fd: number, sqeFlags: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, Op.CLOSE, sqeFlags, fd, udLo, udHi);
+  }
+
+  /**
+   * Queues a READ (`write` false) or WRITE of `length` bytes at native
+   * `addr` on `fd` at the current file position (pipes, ttys: offset -1).
+   */
+  readWrite(write: boolean, fd: number, addr: number, length: number, udLo: number, udHi: number): void {
+    const w = this.getSqe();
+    this.writeHeader(w, write ? Op.WRITE : Op.READ, 0, fd, udLo, udHi);
+    this.sqeWords[w + 2] = 0xffffffff; // off @8 = -1: the current position
+    this.sqeWords[w + 3] = 0xffffffff;
+    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
+    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.sqeWords[w + 6] = length; // len @24
   }
 
   /** Queues an ASYNC_CANCEL of the request with this user_data (its own CQE skipped where the kernel can). */

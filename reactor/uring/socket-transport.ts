@@ -42,39 +42,49 @@
  * connect over; POLLERR/POLLHUP there is reported as WRITE|ERROR, and the
  * stream reads SO_ERROR as on epoll.
  */
-import { OSError } from '../sys/errors.js';
+import { OSError, errno as E } from '../sys/errors.js';
 import { chunk as nativeChunk } from '../sys/arena.js';
 import { readToChunk } from '../sys/libc.js';
 import { READ, WRITE, ERROR } from '../poller.js';
-import { LARGE_SLOT, type SendSlot } from './buffers.js';
+import { LARGE_SLOT, type ProvidedBuffers, type SendSlot, type SendSlots } from './buffers.js';
+import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
+import { KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
 
 const EOF = Buffer.alloc(0);
+const POLLOUT = 0x004;
+const POLLERR = 0x008;
+const POLLHUP = 0x010;
+const MSG_WAITALL = 0x100;
+const MSG_NOSIGNAL = 0x4000;
 
-/** What a completion socket needs from its poller. */
-export interface CompletionHost {
-  /** Queues the SQEs that bring this socket's requests in line with its state, at the next poll. */
-  markDirty(socket: CompletionSocket): void;
-  /** Notes that this socket may be ready (checked at the next poll). */
-  markActive(socket: CompletionSocket): void;
-  /** The stream closes the fd: cancel the RECV and POLLOUT now, so the kernel lets go of the file. */
-  detach(socket: CompletionSocket): void;
-  /**
-   * Whether `socket` may read(2) its fd now without reordering bytes:
-   * submits what is queued first, then checks that no RECV completion of
-   * this socket waits unread in the CQ.
-   */
-  mayReadDirectly(socket: CompletionSocket): boolean;
-  /** A send slot for `length` bytes (ring sends). */
-  sendSlot(length: number): SendSlot;
-  /** Queues the SEND of what is left of the socket's slot (ring sends). */
-  submitSend(socket: CompletionSocket): void;
+/** Counters of the completion sockets' slow paths (one set per ring). */
+export interface CompletionStats {
+  /** RECVs re-armed after the buffer ring ran dry (ENOBUFS). */
+  enobufs: number;
+  /** Multishot RECVs that ended without an error or EOF (overflow, cancel) and were re-armed. */
+  recvRearms: number;
+  /** CQEs dropped because their socket or poll was gone (stale generation). */
+  stale: number;
+  /** Extra enters a direct read made to submit queued SQEs first. */
+  directReadFlushes: number;
+  /** SENDs the kernel completed short and that were re-submitted for the rest (ring sends). */
+  shortSends: number;
+}
+
+/** What a completion socket needs from its poller, beyond any endpoint's needs. */
+export interface SocketHost extends EndpointHost {
+  /** The ring's provided buffers (there are some once a socket is attached). */
+  providedBuffers(): ProvidedBuffers | null;
+  /** Native memory SENDs are made from (ring sends). */
+  readonly slots: SendSlots;
+  readonly completionStats: CompletionStats;
 }
 
 /** One socket's completion state. */
-export class CompletionSocket {
+export class CompletionSocket implements CompletionEndpoint {
   /** The socket's fd. */
   readonly fd: number;
   /** Index in the poller's socket table (user_data lo). */
@@ -123,7 +133,7 @@ export class CompletionSocket {
   /** Whether this socket sits in the poller's dirty list. */
   dirty = false;
 
-  private readonly host: CompletionHost;
+  private readonly host: SocketHost;
 
   /** Whether writes go through the ring (`send`) rather than write(2). */
   ringSends = false;
@@ -131,12 +141,148 @@ export class CompletionSocket {
   /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
   readonly eofIsHangup: boolean;
 
-  constructor(host: CompletionHost, fd: number, id: number, gen: number, eofIsHangup: boolean) {
+  constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean) {
     this.host = host;
     this.eofIsHangup = eofIsHangup;
     this.fd = fd;
     this.id = id;
     this.gen = gen;
+  }
+
+  // ------------------------------------------------------------ the endpoint (the poller's side)
+
+  /** The stream (un)watches READ/WRITE. */
+  watch(events: number, registered: boolean): void {
+    this.wanted = events & (READ | WRITE);
+    this.registered = registered;
+    this.host.markDirty(this);
+    this.host.markActive(this);
+  }
+
+  /** A reported WRITE came from a one-shot POLLOUT: ask again at the next enter (level). */
+  reported(events: number): void {
+    if (events & WRITE) this.host.markDirty(this);
+  }
+
+  /** Writes the RECV/POLLOUT/cancel SQEs that bring the requests in line with the state. */
+  arm(): void {
+    const ring = this.host.ring;
+    if (this.wantsPollOut()) {
+      // Level-triggered WRITE: what the last POLLOUT reported is dropped
+      // and asked again (a still-writable socket completes at once).
+      this.writeReady = false;
+      this.pendingError = 0;
+      ring.pollAdd(this.fd, POLLOUT, this.id, (KIND_POLLOUT << 24) | this.gen);
+      this.pollOutArmed = true;
+    }
+    const want = this.wantsRecv();
+    if (want && !this.recvArmed) {
+      ring.recvMultishot(this.fd, this.host.providedBuffers()!.bgid, this.id, (KIND_RECV << 24) | this.gen);
+      this.recvArmed = true;
+    } else if (!want && this.recvArmed && !this.recvCancelling) {
+      ring.cancel(this.id, (KIND_RECV << 24) | this.gen);
+      this.recvCancelling = true;
+    }
+  }
+
+  /** One CQE of this socket's RECV, SEND or POLLOUT. */
+  complete(kind: number, res: number, flags: number): void {
+    if (kind === KIND_RECV) this.completeRecv(res, flags);
+    else if (kind === KIND_SEND) this.completeSend(res);
+    else if (kind === KIND_POLLOUT) this.completePollOut(res);
+  }
+
+  private completeRecv(res: number, flags: number): void {
+    const buffers = this.host.providedBuffers();
+    const stats = this.host.completionStats;
+    if (flags & IORING_CQE_F_BUFFER && buffers !== null) {
+      const bid = flags >>> 16;
+      if (res > 0 && !this.detached) {
+        this.received(buffers.take(bid, res));
+        // Nobody reads and HIGH_WATER is reached: cancel it at the next enter (flow control).
+        if (!this.wantsRecv()) this.host.markDirty(this);
+      } else {
+        buffers.giveBack(bid);
+      }
+    }
+    if (res === 0) this.eof = true;
+    else if (res < 0) {
+      if (res === -E.ENOBUFS) stats.enobufs++;
+      else if (res !== -E.ECANCELED && !this.detached) this.readErrno = -res;
+    }
+    if (!(flags & IORING_CQE_F_MORE)) {
+      // The multishot ended (ENOBUFS, an overflowed CQ, a cancel, EOF or an
+      // error): re-armed at the next enter if it is still wanted.
+      this.recvArmed = false;
+      this.recvCancelling = false;
+      if (res > 0) stats.recvRearms++;
+      this.host.markDirty(this);
+    }
+  }
+
+  private completeSend(res: number): void {
+    const slot = this.sendSlot;
+    if (slot === null) return;
+    if (res > 0 && this.sendOffset + res < this.sendLength) {
+      this.sendOffset += res;
+      this.host.completionStats.shortSends++;
+      this.submitSend();
+      return;
+    }
+    if (res <= 0) {
+      if (!this.detached) this.writeErrno = res < 0 ? -res : E.EPIPE;
+    } else {
+      this.sendDone += this.sendLength;
+    }
+    this.sendSlot = null;
+    this.host.slots.put(slot);
+  }
+
+  private completePollOut(res: number): void {
+    this.pollOutArmed = false;
+    if (res === -E.ECANCELED || this.detached) return;
+    this.connected = true;
+    this.writeReady = true;
+    if (res < 0 || res & (POLLERR | POLLHUP)) this.pendingError = ERROR;
+    this.host.markDirty(this); // a connect that is over lets the RECV be armed
+  }
+
+  /** Queues the SEND of what is left of the slot. */
+  private submitSend(): void {
+    const slot = this.sendSlot!;
+    this.host.ring.send(this.fd, slot.addr + this.sendOffset, this.sendLength - this.sendOffset,
+      MSG_NOSIGNAL | MSG_WAITALL, this.id, (KIND_SEND << 24) | this.gen);
+  }
+
+  /** The fd is about to be closed: cancel the RECV and POLLOUT (a SEND still queued goes out first). */
+  cancelForClose(): boolean {
+    this.wanted = 0;
+    this.registered = false;
+    this.dropReceived();
+    const ring = this.host.ring;
+    let cancelled = false;
+    if (this.recvArmed && !this.recvCancelling) {
+      ring.cancel(this.id, (KIND_RECV << 24) | this.gen);
+      this.recvCancelling = true;
+      cancelled = true;
+    }
+    if (this.pollOutArmed) {
+      ring.pollRemove(this.id, (KIND_POLLOUT << 24) | this.gen);
+      cancelled = true;
+    }
+    return cancelled || this.recvCancelling;
+  }
+
+  /** Whether a RECV, POLLOUT or SEND is still in flight. */
+  inFlight(): boolean {
+    return this.recvArmed || this.pollOutArmed || this.sendSlot !== null;
+  }
+
+  /** The ring is gone. */
+  abandon(): void {
+    this.recvArmed = this.pollOutArmed = false;
+    this.sendSlot = null;
+    this.dropReceived();
   }
 
   /** The events to report now (level-triggered), given what the stream watches. */
@@ -235,7 +381,7 @@ export class CompletionSocket {
    * closed behind the stream's back fails as on epoll (EBADF).
    */
   private readDirectly(max: number): Buffer | null {
-    if (this.detached || !this.host.mayReadDirectly(this)) return null;
+    if (this.detached || this.host.completionWaiting(this, KIND_RECV)) return null;
     const n = readToChunk(this.fd, max);
     if (n < 0) return null;
     if (n === 0) {
@@ -282,7 +428,7 @@ export class CompletionSocket {
     for (let j = i; j < parts.length && total < LARGE_SLOT; j++) total += parts[j]!.byteLength - (j === i ? start : 0);
     total = Math.min(total, LARGE_SLOT);
     if (total > 0) {
-      const slot = this.host.sendSlot(total);
+      const slot = this.host.slots.get(total);
       let filled = 0;
       for (let j = i; j < parts.length && filled < total; j++) {
         const part = parts[j]!;
@@ -294,7 +440,7 @@ export class CompletionSocket {
       this.sendSlot = slot;
       this.sendLength = total;
       this.sendOffset = 0;
-      this.host.submitSend(this);
+      this.submitSend();
     }
     return claimed;
   }
