@@ -11,17 +11,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BaseIOStream } from '../streams/base-iostream.js';
-import { CHAIN_BYTES } from '../reactor/uring/socket-transport.js';
-import { buffered, onRingSends, pipes, streamTest, tcp, turns, unixPair, type Transport } from './stream-helpers.js';
+import { buffered, pipes, streamTest, tcp, turns, unixPair, type Transport } from './stream-helpers.js';
 
 const MiB = 1024 * 1024;
 
 function writeBufferOf(stream: BaseIOStream): { size: number; parts: Uint8Array[] } {
   return (stream as unknown as { writeBuffer: { size: number; parts: Uint8Array[] } }).writeBuffer;
-}
-
-function sendsInFlight(stream: BaseIOStream): number {
-  return (stream as unknown as { completion: { sends: { inFlight: number } } }).completion.sends.inFlight;
 }
 
 function defineFlow(transport: Transport): void {
@@ -34,16 +29,9 @@ function defineFlow(transport: Transport): void {
     const payload = Buffer.alloc(size, pattern);
     const baseline = process.memoryUsage();
 
-    const ringSends = onRingSends(w);
     const written = w.write(payload)!;
     const pending = writeBufferOf(w);
-    if (ringSends) {
-      // Ring sends: the first chain of SENDs is in flight (copied into native
-      // slots, at most CHAIN_BYTES); the stream consumes its bytes when it completes.
-      assert.ok(sendsInFlight(w) > 0 && pending.size === size, 'a chain of SENDs is in flight, the rest waits');
-    } else {
-      assert.ok(pending.size > 0 && pending.size < size, 'the kernel took some, the rest waits');
-    }
+    assert.ok(pending.size > 0 && pending.size < size, 'the kernel took some, the rest waits');
     assert.ok(pending.parts.includes(payload), 'the caller\'s buffer is queued by reference, not copied');
 
     let offset = 0;
@@ -61,10 +49,8 @@ function defineFlow(transport: Transport): void {
         maxBuffered = Math.max(maxBuffered, buffered(r));
         maxExternal = Math.max(maxExternal, process.memoryUsage().arrayBuffers - baseline.arrayBuffers);
       }
-      // The writer never holds more than what is left of the one payload
-      // (with ring sends, plus the chain in flight: the reader may have read
-      // part of it before the last of its SENDs completed).
-      assert.ok(writeBufferOf(w).size <= size - offset + (ringSends ? CHAIN_BYTES : 0));
+      // The writer never holds more than what is left of the one payload.
+      assert.ok(writeBufferOf(w).size <= size - offset);
     }
     await written;
     if (process.env.GALE_FLOW_REPORT) process.stdout.write(`${transport.name}: ${reads} reads, reader buffered at most ${maxBuffered} B, external +${(maxExternal / MiB).toFixed(1)} MiB\n`);

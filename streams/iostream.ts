@@ -97,26 +97,11 @@ export class IOStream extends BaseIOStream {
     }
   }
 
-  /**
-   * Closes the stream. With ring sends, the bytes still in the write buffer
-   * (up to the transport's LINGER_BYTES) are first handed to the ring and
-   * their Futures resolve, as on epoll, where write(2) had usually taken
-   * them when `write()` returned; the fd then closes once they are sent
-   * (docs/uring.md, "Closing"). What does not fit is discarded (Tornado).
-   */
+  /** Closes the stream (with ring sends, see `closeFd`: what the ring's send buffer holds still goes out). */
   override close(excInfo?: boolean | Error): void {
     const completion = this.completion;
     // From here on the ring closes the fd (removing the handler detaches it).
     if (completion !== null && !this.closed() && completion.fd === this.socket.fileno()) completion.prepareClose();
-    if (completion !== null && completion.ringSends && !completion.draining && !completion.detached
-      && !this.closed() && !this.connecting && this.writing() && completion.sends.errno === 0) {
-      completion.draining = true;
-      try {
-        this.transportWritable();
-      } finally {
-        completion.draining = false;
-      }
-    }
     super.close(excInfo);
   }
 

@@ -19,8 +19,8 @@
  *
  * ## Memory
  * Slots come from the ring's free lists (./buffers.ts) and go back as soon
- * as their SEND has completed: at most `limit` bytes of native memory per
- * socket are held, whoever fills the queue.
+ * as their SEND has completed: a socket holds at most the `limit` its
+ * owner fills up to (./socket-transport.ts: SEND_BUFFER).
  */
 import { errno as E } from '../sys/errors.js';
 import { IOSQE_IO_LINK } from './ring.js';
@@ -52,13 +52,15 @@ export class SendQueue {
   bytes = 0;
   /** SENDs submitted whose CQEs have not arrived. */
   inFlight = 0;
-  /** Bytes the kernel has taken and nobody has claimed yet (`claimDone`). */
-  done = 0;
+  /** Bytes the kernel has taken since the queue was made. */
+  sent = 0;
   /** The errno a SEND failed with (0: none); the queue is dropped then. */
   errno = 0;
 
   private readonly entries: Entry[] = [];
   private head = 0;
+  /** Entries from this index on are not submitted yet: small writes are appended to the last one. */
+  private unsubmitted = 0;
   /** The chain in flight broke (short or failed SEND): its remaining CQEs are -ECANCELED. */
   private broken = false;
 
@@ -68,13 +70,6 @@ export class SendQueue {
   /** Whether anything is queued or in flight. */
   busy(): boolean {
     return this.inFlight > 0 || this.bytes > 0;
-  }
-
-  /** Takes the count of bytes sent since the last call. */
-  claimDone(): number {
-    const done = this.done;
-    this.done = 0;
-    return done;
   }
 
   /**
@@ -97,7 +92,8 @@ export class SendQueue {
       start = 0;
     }
     let copied = 0;
-    let slot: Entry | null = null;
+    const last = this.entries.length - 1;
+    let slot: Entry | null = last >= this.unsubmitted && last >= this.head ? this.entries[last]! : null;
     while (i < parts.length && this.bytes < limit) {
       const part = parts[i]!;
       const available = part.byteLength - start;
@@ -131,6 +127,7 @@ export class SendQueue {
         MSG_NOSIGNAL | MSG_WAITALL, this.id, udHi, i === last ? 0 : IOSQE_IO_LINK);
       this.inFlight++;
     }
+    this.unsubmitted = this.entries.length;
   }
 
   /**
@@ -147,13 +144,13 @@ export class SendQueue {
       const entry = this.entries[this.head]!;
       const left = entry.length - entry.sent;
       if (res === left) {
-        this.done += entry.length;
+        this.sent += left;
         this.bytes -= left;
         this.popHead();
       } else if (res > 0) {
         entry.sent += res;
         this.bytes -= res;
-        this.done += res;
+        this.sent += res;
         this.host.completionStats.shortSends++;
         this.broken = true;
       } else {
@@ -173,6 +170,7 @@ export class SendQueue {
     for (let i = this.head; i < this.entries.length; i++) this.host.slots.put(this.entries[i]!.slot);
     this.entries.length = 0;
     this.head = 0;
+    this.unsubmitted = 0;
     this.bytes = 0;
   }
 
@@ -196,6 +194,7 @@ export class SendQueue {
     if (this.head === this.entries.length) {
       this.entries.length = 0;
       this.head = 0;
+      this.unsubmitted = 0;
     }
   }
 

@@ -50,6 +50,7 @@ import type { ProvidedBuffers, SendSlots } from './buffers.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue } from './send-queue.js';
+import { sendsQueued } from './send-flush.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
@@ -60,17 +61,12 @@ const POLLERR = 0x008;
 const POLLHUP = 0x010;
 
 /**
- * Ring sends: the most bytes one chain of linked SENDs takes from the
- * stream's buffer (4 large slots; the next chain starts when it is over).
+ * Ring sends: the most bytes a socket holds in native memory, queued or
+ * in flight, the ring's counterpart of the kernel's socket send buffer
+ * (which a loopback TCP socket grows to a few MiB). A write beyond it waits
+ * in the stream's own buffer, for WRITE.
  */
-export const CHAIN_BYTES = 256 * 1024;
-/**
- * Lingering close: the most bytes a closing stream still hands to the ring
- * (what it had written and the kernel had not taken yet), about what a
- * loopback socket's send buffer takes in one write(2) on epoll. The rest is
- * discarded, as Tornado's close discards unflushed data.
- */
-export const LINGER_BYTES = 4 * 1024 * 1024;
+export const SEND_BUFFER = 4 * 1024 * 1024;
 
 /** Counters of the completion sockets' slow paths (one set per ring). */
 export interface CompletionStats {
@@ -139,20 +135,12 @@ export class CompletionSocket implements CompletionEndpoint {
   /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT). */
   pendingError = 0;
 
-  // Ring sends: a chain of linked SENDs from native slots.
+  // Ring sends: chains of linked SENDs from native slots.
   readonly sends: SendQueue;
-  /**
-   * Bytes the ring has taken from the head of the stream's write buffer
-   * that the stream still counts as unwritten (queued, in flight, or sent
-   * and not yet claimed): the next bytes to copy come after them.
-   */
-  held = 0;
 
   // Closing through the ring.
   /** The stream closed the fd (rather than handing it over): the ring closes it. */
   closeWanted = false;
-  /** The stream is closing: `send` takes everything (up to LINGER_BYTES) instead of a chain's worth. */
-  draining = false;
   /** The fd stays open until the SENDs queued at close are done. */
   lingering = false;
   /** A CLOSE is queued or in flight. */
@@ -394,7 +382,8 @@ export class CompletionSocket implements CompletionEndpoint {
     }
     if (wanted & WRITE) {
       if (this.writeReady) events |= WRITE | this.pendingError;
-      if (this.sends.done > 0 || this.sends.errno !== 0) events |= WRITE;
+      // Ring sends, once connected: writable while the send buffer has room.
+      if (this.ringSends && this.connected && (this.sends.bytes < SEND_BUFFER || this.sends.errno !== 0)) events |= WRITE;
     }
     return events;
   }
@@ -491,37 +480,27 @@ export class CompletionSocket implements CompletionEndpoint {
 
   /**
    * Ring sends: the stream offers the head of its write buffer (`parts`
-   * from `parts[first]` at `offset`). Returns how many of those bytes the
-   * kernel has taken since the last call (the stream consumes them and
-   * resolves their Futures: Tornado's "flushed to the kernel"), and, if no
-   * chain is in flight, copies up to CHAIN_BYTES after the ones it holds and
-   * queues them as one chain of linked SENDs. The stream sees a short write
-   * and waits for WRITE, which the SENDs' completions report. Throws the
-   * error a SEND failed with.
-   *
-   * While the stream closes (`draining`), it takes everything offered up
-   * to LINGER_BYTES and returns it all as written: those bytes go out
-   * before the fd is closed (see `close`), as write(2) would have taken
-   * them on epoll.
+   * from `parts[first]` at `offset`). Copies as much of it as the native
+   * send buffer has room for (SEND_BUFFER bytes queued or in flight) into
+   * slots and returns the count: those bytes are written, as far as the
+   * stream is concerned — the ring's send buffer stands where the kernel's
+   * socket buffer stands on epoll, so a write Future still means "handed to
+   * the system" and `maxWriteBufferSize` still counts only what is left.
+   * The SENDs go out as one chain of linked SENDs with the loop's next
+   * io_uring_enter; what was queued meanwhile follows as the next chain.
+   * Returns 0 while the send buffer is full (the stream then watches WRITE,
+   * reported when a SEND completes). Throws the error a SEND failed with.
    */
   send(parts: readonly Uint8Array[], first: number, offset: number): number {
     const sends = this.sends;
     if (sends.errno !== 0) throw new OSError(sends.errno, 'send');
-    if (this.detached) return 0;
-    const claimed = sends.claimDone();
-    if (this.draining) {
-      this.held += sends.fill(parts, first, offset, this.held, LINGER_BYTES);
-      sends.submit();
-      const taken = this.held;
-      this.held = 0;
-      return taken;
-    }
+    if (this.detached || sends.bytes >= SEND_BUFFER) return 0;
+    const taken = sends.fill(parts, first, offset, 0, SEND_BUFFER);
     if (sends.inFlight === 0) {
-      this.held += sends.fill(parts, first, offset, this.held, CHAIN_BYTES);
       sends.submit();
+      sendsQueued(this.host.ring);
     }
-    this.held -= claimed;
-    return claimed;
+    return taken;
   }
 
   /**
@@ -531,7 +510,6 @@ export class CompletionSocket implements CompletionEndpoint {
    * lingers.
    */
   close(): boolean {
-    this.draining = false;
     if (!this.closeWanted) return false;
     if (!this.detached) this.host.detach(this);
     return this.lingering;
