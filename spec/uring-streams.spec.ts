@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
-import { HIGH_WATER, type CompletionSocket } from '../reactor/uring/socket-transport.js';
+import { HIGH_WATER, type CompletionSocket, type CompletionStats } from '../reactor/uring/socket-transport.js';
 import { READ, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
@@ -21,7 +21,7 @@ import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeByt
 import { AF_INET, AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { Socket } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
-import { fdLeakCheck } from './helpers.js';
+import { fdLeakCheck, openFds } from './helpers.js';
 import { tcpSockets } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
@@ -467,6 +467,121 @@ test('a closed IOStream on a uring loop: the peer sees EOF and nothing is left b
     b.close();
     loop.close();
   }
+});
+
+/** Runs `body` with ring sends on (the default; this file runs the rest with reads only). */
+async function withRingSends<T>(body: () => Promise<T>): Promise<T> {
+  process.env.GALE_URING_STREAMS = '2';
+  try {
+    return await body();
+  } finally {
+    process.env.GALE_URING_STREAMS = '1';
+  }
+}
+
+function statsOf(loop: IOLoop): CompletionStats {
+  return (loop as unknown as { poller: URingPoller }).poller.completionStats;
+}
+
+function transportOf(stream: IOStream): CompletionSocket {
+  return (stream as unknown as { completion: CompletionSocket }).completion;
+}
+
+test('ring sends: write() then close() delivers every byte; the close lingers until the SENDs are done, then goes through the ring', async () => {
+  await withRingSends(async () => {
+    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const [s1, s2] = tcpSockets();
+    const w = new IOStream(s1, { ioLoop: loop });
+    const r = new IOStream(s2, { ioLoop: loop });
+    try {
+      const payload = pattern(3 * 1024 * 1024, 7);
+      const stats = statsOf(loop);
+      const before = { ...stats };
+      const fd = w.fileno();
+      const got = await loop.runSync(async () => {
+        // Taken into the ring's send buffer at once, as write(2) takes it on epoll.
+        const written = w.write(payload)!;
+        assert.ok(written.done(), 'the write Future resolved inside write()');
+        w.close();
+        assert.ok(w.closed());
+        assert.is(stats.lingering, before.lingering + 1, 'the close lingers');
+        assert.ok(openFds().has(fd), 'the fd stays open while its SENDs run');
+        const all = await r.readUntilClose()!;
+        // The peer saw EOF: the CLOSE went through the ring after the last SEND.
+        assert.is(stats.lingering, before.lingering);
+        return all;
+      }, 20);
+      assert.ok(got.equals(payload), `${got.length} of ${payload.length} bytes arrived intact`);
+      assert.is(stats.lingerCloses, before.lingerCloses + 1);
+      assert.is(stats.lingerAborts, before.lingerAborts);
+      assert.ok(stats.ringCloses >= before.ringCloses + 2, 'both streams were closed through the ring');
+      assert.not.ok(openFds().has(fd));
+    } finally {
+      w.close();
+      r.close();
+      loop.close();
+    }
+  });
+});
+
+test('ring sends: a lingering close is bounded — cut short (abortLinger) or finished by closing the loop, never an fd left open', async () => {
+  await withRingSends(async () => {
+    for (const ending of ['abort', 'loop close'] as const) {
+      const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+      const [s1, peer] = tcpSockets(); // the peer never reads
+      const w = new IOStream(s1, { ioLoop: loop });
+      const fd = w.fileno();
+      const stats = statsOf(loop);
+      try {
+        await loop.runSync(async () => {
+          // More than the kernel's buffers take while nobody reads: SENDs wait in flight.
+          for (let i = 0; i < 64 && !w.writing(); i++) w.write(pattern(1024 * 1024, i));
+          assert.ok(w.writing(), 'the send buffer is full, the rest waits in the stream');
+          const transport = transportOf(w);
+          w.close();
+          assert.is(stats.lingering, 1);
+          assert.ok(transport.inFlight());
+          if (ending === 'abort') {
+            transport.abortLinger(); // what LINGER_SECONDS' timer does
+            for (let i = 0; i < 200 && openFds().has(fd); i++) await new Promise((resolve) => loop.addCallback(resolve));
+          }
+        }, 20);
+        if (ending === 'abort') {
+          assert.not.ok(openFds().has(fd), 'the fd closed once the cancelled SENDs were in');
+          assert.is(stats.lingering, 0);
+        } else {
+          assert.ok(openFds().has(fd), 'still lingering when the loop stops');
+          loop.close();
+          assert.not.ok(openFds().has(fd), 'closing the loop closed the lingering fd');
+        }
+        assert.is(stats.lingerAborts, 1);
+      } finally {
+        w.close();
+        peer.close();
+        loop.close();
+      }
+    }
+  });
+});
+
+test('ring sends: a write right before the loop stops still reaches the peer (the stop submits what is queued)', async () => {
+  await withRingSends(async () => {
+    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const [s1, peer] = tcpSockets();
+    const w = new IOStream(s1, { ioLoop: loop });
+    try {
+      await loop.runSync(() => {
+        assert.ok(transportOf(w).ringSends);
+        w.write('sent before the stop');
+      }, 10);
+      peer.setBlocking(false);
+      assert.is(peer.recv(64).toString(), 'sent before the stop');
+    } finally {
+      w.close();
+      peer.close();
+      loop.close();
+    }
+  });
 });
 
 test('no fds leaked', () => {

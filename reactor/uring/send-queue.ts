@@ -56,6 +56,12 @@ export class SendQueue {
   sent = 0;
   /** The errno a SEND failed with (0: none); the queue is dropped then. */
   errno = 0;
+  /**
+   * The owner cancelled the SENDs in flight (a lingering close cut short):
+   * once their CQEs are in, what is left is dropped, not resubmitted (a
+   * cancelled SEND that had sent part of its bytes looks like a short one).
+   */
+  cancelled = false;
 
   private readonly entries: Entry[] = [];
   private head = 0;
@@ -160,7 +166,7 @@ export class SendQueue {
     }
     if (this.inFlight > 0) return false;
     this.broken = false;
-    if (this.errno !== 0) this.clear();
+    if (this.errno !== 0 || this.cancelled) this.clear();
     else if (this.bytes > 0) this.submit();
     return this.inFlight === 0;
   }

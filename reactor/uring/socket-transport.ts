@@ -358,6 +358,7 @@ export class CompletionSocket implements CompletionEndpoint {
     // The cancelled SEND fails the queue: its CQEs drop what is left (their
     // slots stay the kernel's until then) and the close follows.
     this.abortedLinger = true;
+    this.sends.cancelled = true;
     this.host.ring.cancel(this.id, (KIND_SEND << 24) | this.gen);
   }
 
