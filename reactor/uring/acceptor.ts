@@ -45,6 +45,8 @@
  * `addAcceptHandler` pauses on EMFILE/ENFILE/ENOBUFS/ENOMEM exactly as
  * on epoll (log once, unwatch, retry after a backoff): unwatching detaches
  * the acceptor, and the connection that failed is still in the backlog.
+ * (The kernel reads RLIMIT_NOFILE when an ACCEPT is prepared: one armed
+ * before the limit was lowered still accepts under the old limit.)
  *
  * ## Close
  * An armed ACCEPT holds a reference to the listener's file: closed under
