@@ -14,6 +14,7 @@ import { READ } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { sleep } from '../reactor/gen.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
+import { liveRegions } from '../reactor/sys/arena.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { addAcceptHandler, bindSockets } from '../net/netutil.js';
 import { AF_INET, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
@@ -319,6 +320,31 @@ test('a detached acceptor closes connections that complete after its cancel, and
     for (const client of clients) assertClosedByServer(client);
   } finally {
     poller.close();
+    for (const s of clients) s.close();
+    sock.close();
+  }
+  check();
+});
+
+test('closing the loop closes connections the ring accepted and nobody took, and frees the slots', () => {
+  const check = fdLeakCheck();
+  const regions = liveRegions();
+  const loop = uringLoop();
+  const poller = pollerOf(loop);
+  const sock = listener();
+  addAcceptHandler(sock, () => assert.unreachable('the handler never runs'), loop);
+  const clients: Socket[] = [];
+  try {
+    const acceptor = acceptorOf(poller, sock.fileno())!;
+    poller.poll(0); // arm
+    for (let i = 0; i < 3; i++) clients.push(connectTo(portOf(sock)));
+    for (let i = 0; i < 20 && acceptor.queued() < 3; i++) poller.poll(5);
+    assert.is(acceptor.queued(), 3);
+    loop.close();
+    for (const client of clients) assert.is(client.recv(16).length, 0, 'closed by the server side');
+    assert.is(liveRegions(), regions, 'the sockaddr slots are freed');
+  } finally {
+    loop.close();
     for (const s of clients) s.close();
     sock.close();
   }
