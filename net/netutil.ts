@@ -200,7 +200,10 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
 
   const watch = (): void => {
     if (isHandedOver(sock)) return;
-    acceptor = sharedListeners.has(sock) ? null : acceptorFor(ioLoop, fd, { nonblocking: !sock.getBlocking() });
+    // canAccept: a handler added before forkProcesses must not arm ACCEPTs
+    // on the sockets the workers now own (they would take their connections).
+    acceptor = sharedListeners.has(sock) ? null
+      : acceptorFor(ioLoop, fd, { nonblocking: !sock.getBlocking(), canAccept: () => !isHandedOver(sock) });
     try {
       ioLoop.addHandler(sock, acceptBatch, IOLoop.READ);
     } catch (error) {

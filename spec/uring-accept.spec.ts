@@ -5,6 +5,9 @@
  * EMFILE as on epoll, cancel on removing the handler (the listener really
  * closes), fd reuse, no leaked fds, and worker processes sharing a listener.
  */
+// These tests are about the ring's acceptor: on whatever the environment says.
+process.env.GALE_URING_ACCEPT = '1';
+
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -186,10 +189,10 @@ test('EMFILE through the ring: logged once, no spin, the connection is accepted 
   const restore = exhaustFds();
   const remove = addAcceptHandler(sock, (conn, address) => accepted.push([conn, address]), loop);
   try {
-    assert.ok(acceptorOf(poller, sock.fileno()), 'accepting through the ring');
-    client.connect(['127.0.0.1', port]);
     let spent = -1;
     try {
+      assert.ok(acceptorOf(poller, sock.fileno()), 'accepting through the ring');
+      client.connect(['127.0.0.1', port]);
       const { logs } = await captureLogs(async () => {
         await loop.runSync(async () => {
           const start = loop.stats().iterations;
@@ -370,5 +373,28 @@ test('worker processes on uring loops share one listener: a blocked worker holds
     else process.env.GALE_POLLER = saved;
   }
 });
+
+for (const ringAccept of ['1', '0']) {
+  test(`a parent that added its accept handler before forking never accepts on the sockets it handed over (GALE_URING_ACCEPT=${ringAccept})`, async () => {
+    const saved = process.env.GALE_POLLER;
+    process.env.GALE_POLLER = 'uring';
+    process.env.GALE_URING_ACCEPT = ringAccept;
+    const port = await freePort();
+    const fixture = new Fixture('listen-then-start.js', [String(port)]);
+    try {
+      const { parentPid } = await fixture.started(2);
+      const workers = new Set(fixture.readyWorkers().values());
+      for (let i = 0; i < 10; i++) {
+        const pid = Number((await ask(port, 'who', 5000)).split(' ')[1]);
+        assert.ok(workers.has(pid), `answered by worker ${pid}, not the parent ${parentPid}`);
+      }
+    } finally {
+      fixture.killAll();
+      process.env.GALE_URING_ACCEPT = '1';
+      if (saved === undefined) delete process.env.GALE_POLLER;
+      else process.env.GALE_POLLER = saved;
+    }
+  });
+}
 
 test.run();

@@ -100,6 +100,13 @@ export interface AcceptorOptions {
   slots?: number;
   /** Connections queued plus in flight, at most (default 128). */
   queueCap?: number;
+  /**
+   * Asked before arming: false means this process must not accept on the
+   * listener any more (a parent that handed it to worker processes). No
+   * ACCEPT is armed then, and READ is reported so the handler runs and
+   * unwatches, as a readiness loop's handler would on its next wake-up.
+   */
+  canAccept?: () => boolean;
 }
 
 /** One listener's ACCEPTs and the connections they brought (see the file comment). */
@@ -128,6 +135,9 @@ export class Acceptor implements CompletionEndpoint {
   private head = 0;
   /** An error to hand over once the queue is empty (0: none). */
   private errno = 0;
+  private readonly canAccept: (() => boolean) | null;
+  /** `canAccept` said no: report READ so the handler looks. */
+  private refused = false;
 
   constructor(host: EndpointHost, fd: number, id: number, gen: number, options: AcceptorOptions) {
     const slots = options.slots ?? DEFAULT_ACCEPT_SLOTS;
@@ -143,6 +153,7 @@ export class Acceptor implements CompletionEndpoint {
     this.acceptFlags = SOCK_CLOEXEC | (options.nonblocking ? SOCK_NONBLOCK : 0);
     this.slotCount = slots;
     this.queueCap = queueCap;
+    this.canAccept = options.canAccept ?? null;
     this.armed = new Uint8Array(slots);
     this.region = allocRegion(slots * SLOT_BYTES);
   }
@@ -166,7 +177,7 @@ export class Acceptor implements CompletionEndpoint {
   }
 
   readyEvents(): number {
-    return this.wanted & READ && (this.head < this.fds.length || this.errno !== 0) ? READ : 0;
+    return this.wanted & READ && (this.head < this.fds.length || this.errno !== 0 || this.refused) ? READ : 0;
   }
 
   reported(_events: number): void {
@@ -177,6 +188,11 @@ export class Acceptor implements CompletionEndpoint {
   arm(): void {
     const region = this.region;
     if (this.detached || region === null || !(this.wanted & READ) || this.errno !== 0) return;
+    if (this.canAccept !== null && !this.canAccept()) {
+      this.refused = true;
+      this.host.markActive(this);
+      return;
+    }
     const ring = this.host.ring;
     for (let slot = 0; slot < this.slotCount; slot++) {
       if (this.armed[slot]) continue;
