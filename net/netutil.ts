@@ -246,6 +246,9 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
     // A parent supervising worker processes never accepts on the sockets it
     // handed them (Tornado's parent never returns from fork_processes).
     if (isHandedOver(sock)) return unwatch();
+    // Closed without removing the handler first: stop. (On a ring the armed
+    // ACCEPTs keep the listener open until then; on epoll nothing is reported.)
+    if (sock.fileno() < 0) return unwatch();
     for (let i = 0; i < ACCEPT_BATCH && !removed; i++) {
       let accepted: [Socket, Address] | null;
       try {

@@ -266,6 +266,31 @@ test('removing the handler cancels the ACCEPTs: the closed listener refuses conn
   check();
 });
 
+test('a listener closed without removing its handler first: the next connection stops the handler, then the port refuses', async () => {
+  const check = fdLeakCheck();
+  const loop = uringLoop();
+  const sock = listener();
+  const port = portOf(sock);
+  let calls = 0;
+  addAcceptHandler(sock, () => { calls++; }, loop);
+  const clients: Socket[] = [];
+  try {
+    await loop.runSync(() => sleep(0.01), 5); // ACCEPTs armed
+    sock.close(); // the armed ACCEPTs still hold the socket open
+    clients.push(connectTo(port));
+    await runUntil(loop, () => pollerOf(loop).socketCount() === 0, 10); // the acceptor detached, its CQEs in
+    assert.is(calls, 0, 'no connection reached the callback of a closed listener');
+    assertClosedByServer(clients[0]!);
+    const late = new Socket(AF_INET, SOCK_STREAM);
+    clients.push(late);
+    assert.throws(() => late.connect(['127.0.0.1', port]), (error: OSError) => error.code === 'ECONNREFUSED');
+  } finally {
+    for (const s of clients) s.close();
+    loop.close();
+  }
+  check();
+});
+
 test('fd reuse: a connection accepted for a closed listener never reaches a new listener on the same fd number', async () => {
   const check = fdLeakCheck();
   const loop = uringLoop();
