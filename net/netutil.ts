@@ -11,6 +11,8 @@ import { appLog } from '../reactor/log.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { getaddrinfo } from '../resolvers/getaddrinfo.js';
 import { parseIPv4, parseIPv6 } from '../reactor/sys/sockaddr.js';
+import type { Acceptor } from '../reactor/uring/acceptor.js';
+import { acceptorFor } from '../reactor/uring/attach-listener.js';
 import {
   AF_INET6, AF_UNIX, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, DEFAULT_BACKLOG, IPPROTO_IPV6, IPV6_V6ONLY,
   SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, type Address,
@@ -55,8 +57,19 @@ export function bindSockets(port: number, address: string | null = null, options
 function adoptListener(fd: number): Socket {
   const sock = new Socket(undefined, undefined, undefined, fd);
   sock.setBlocking(false);
+  sharedListeners.add(sock);
   return sock;
 }
+
+/**
+ * Listeners this process shares with its sibling workers (adopted from the
+ * parent). They are accepted on readiness even on a uring loop: an armed
+ * ACCEPT takes the kernel's exclusive wake-up for a new connection, so a
+ * worker blocked in a callback would hold connections (one per ACCEPT in
+ * flight) that its siblings could serve, whereas a poll wakes every worker
+ * and whoever calls accept first gets the connection (Tornado's model).
+ */
+const sharedListeners = new WeakSet<Socket>();
 
 function bindNewSockets(port: number, address: string | null, family: number, backlog: number, flags: number,
   reusePort: boolean): Socket[] {
@@ -165,6 +178,13 @@ const RETRY_MAX = 1.0;
  * When the process or system runs out of fds, the error is logged once,
  * the listener is unwatched, and accepting is retried after a growing
  * backoff (0.1 s up to 1 s) until it succeeds or the remover is called.
+ *
+ * On a loop running on io_uring the kernel accepts inside the loop's one
+ * `io_uring_enter` (reactor/uring/acceptor.ts: no FFI call per connection)
+ * and the handler takes what it accepted; elsewhere it calls accept4 on
+ * readiness. Callers see no difference, errors included. Call the remover
+ * before closing `sock`: on a ring, in-flight ACCEPTs hold the listener
+ * open until they are cancelled.
  */
 export function addAcceptHandler(sock: Socket, callback: (connection: Socket, address: Address) => void,
   ioLoop: IOLoop = IOLoop.current()!): () => void {
@@ -175,11 +195,41 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
   let retry: TimeoutHandle | null = null;
   let backoff = RETRY_FIRST;
   let reported = false;
+  // While watching on a uring loop: the listener's ACCEPTs and their queue.
+  let acceptor: Acceptor | null = null;
 
   const watch = (): void => {
     if (isHandedOver(sock)) return;
-    ioLoop.addHandler(sock, acceptBatch, IOLoop.READ);
+    // canAccept: a handler added before forkProcesses must not arm ACCEPTs
+    // on the sockets the workers now own (they would take their connections).
+    acceptor = sharedListeners.has(sock) ? null
+      : acceptorFor(ioLoop, fd, { nonblocking: !sock.getBlocking(), canAccept: () => !isHandedOver(sock) });
+    try {
+      ioLoop.addHandler(sock, acceptBatch, IOLoop.READ);
+    } catch (error) {
+      acceptor?.detach();
+      acceptor = null;
+      throw error;
+    }
     watching = true;
+  };
+
+  // Unwatching detaches the acceptor too (the poller cancels its ACCEPTs).
+  const unwatch = (): void => {
+    if (watching) ioLoop.removeHandler(fd);
+    watching = false;
+    acceptor = null;
+  };
+
+  // The next connection: the acceptor's, or accept4's while none is attached
+  // (readiness loops, and the retry after a pause, which tries before watching).
+  const next = (): [Socket, Address] | null => {
+    if (acceptor === null) return sock.acceptIfPending();
+    const conn = acceptor.take();
+    if (conn < 0) return null;
+    const nonblocking = !sock.getBlocking();
+    // The listener's family, type and mode are known: wrapping costs no call.
+    return [new Socket(sock.family, sock.type | (nonblocking ? SOCK_NONBLOCK : 0), sock.proto, conn), acceptor.lastAddress];
   };
 
   const pause = (error: OSError): void => {
@@ -187,10 +237,7 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
       appLog.error(`Error accepting connections on fd ${fd}: ${error.message}; retrying in ${backoff}s`);
       reported = true;
     }
-    if (watching) {
-      ioLoop.removeHandler(fd);
-      watching = false;
-    }
+    unwatch();
     retry = ioLoop.callLater(backoff, resume);
     backoff = Math.min(backoff * 2, RETRY_MAX);
   };
@@ -198,15 +245,14 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
   function acceptBatch(): void {
     // A parent supervising worker processes never accepts on the sockets it
     // handed them (Tornado's parent never returns from fork_processes).
-    if (isHandedOver(sock)) {
-      if (watching) ioLoop.removeHandler(fd);
-      watching = false;
-      return;
-    }
+    if (isHandedOver(sock)) return unwatch();
+    // Closed without removing the handler first: stop. (On a ring the armed
+    // ACCEPTs keep the listener open until then; on epoll nothing is reported.)
+    if (sock.fileno() < 0) return unwatch();
     for (let i = 0; i < ACCEPT_BATCH && !removed; i++) {
       let accepted: [Socket, Address] | null;
       try {
-        accepted = sock.acceptIfPending();
+        accepted = next();
       } catch (error) {
         if (!(error instanceof OSError)) throw error;
         // Reset by the peer while still queued (seen on FreeBSD).
@@ -240,8 +286,7 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
     removed = true;
     if (retry) ioLoop.removeTimeout(retry);
     retry = null;
-    if (watching) ioLoop.removeHandler(fd);
-    watching = false;
+    unwatch();
   };
 }
 

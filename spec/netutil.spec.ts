@@ -10,17 +10,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addAcceptHandler, bindSockets, bindUnixSocket, isValidIp } from '../net/netutil.js';
 import {
-  AF_INET, AF_INET6, AF_UNIX, IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, pipe,
+  AF_INET, AF_INET6, AF_UNIX, IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket,
   type Address,
 } from '../net/socket.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { sleep } from '../reactor/gen.js';
 import { OSError } from '../reactor/sys/errors.js';
-import { allocRegion } from '../reactor/sys/arena.js';
-import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
+import { c, isNonblocking } from '../reactor/sys/libc.js';
 import { F_GETFD, FD_CLOEXEC } from '../reactor/sys/constants.js';
 import { assertNoIpv6, captureLogs, fdLeakCheck, ipv6Loopback, thrown } from './helpers.js';
+import { exhaustFds } from './fd-limit.js';
 
 const SO_ACCEPTCONN = 30;
 
@@ -300,35 +300,6 @@ test('a remover called after the socket was closed does not throw', async () => 
 });
 
 // ------------------------------------------------------------ running out of fds
-
-const RLIMIT_NOFILE = 7;
-const rlimit = allocRegion(16);
-
-function getNofile(): { soft: number; hard: number } {
-  if ((c.getrlimit(RLIMIT_NOFILE, rlimit.addr) as number) !== 0) throw new Error('getrlimit failed');
-  return { soft: Number(rlimit.view.readBigUInt64LE(0)), hard: Number(rlimit.view.readBigUInt64LE(8)) };
-}
-
-function setNofile(soft: number, hard: number): void {
-  rlimit.view.writeBigUInt64LE(BigInt(soft), 0);
-  rlimit.view.writeBigUInt64LE(BigInt(hard), 8);
-  if ((c.setrlimit(RLIMIT_NOFILE, rlimit.addr) as number) !== 0) throw new Error('setrlimit failed');
-}
-
-/** Lowers the soft fd limit to the lowest free fd number: no new fd can be made until `restore`. */
-function exhaustFds(): () => void {
-  const saved = getNofile();
-  const [r, w] = pipe();
-  closeFd(r);
-  closeFd(w);
-  setNofile(Math.min(r, w), saved.hard);
-  let restored = false;
-  return () => {
-    if (restored) return;
-    restored = true;
-    setNofile(saved.soft, saved.hard);
-  };
-}
 
 test('EMFILE: logged once, the loop does not spin, accepting resumes once fds are back', async () => {
   const check = fdLeakCheck();

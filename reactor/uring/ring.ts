@@ -314,13 +314,18 @@ export class Ring {
    * Queues an ACCEPT on listening socket `fd`; each CQE's result is a new
    * fd with `acceptFlags` (SOCK_NONBLOCK | SOCK_CLOEXEC, say) or -errno.
    * `multishot`: one request keeps accepting (CQEs carry IORING_CQE_F_MORE
-   * while it stays armed).
+   * while it stays armed). `addr`/`addrLenAddr`: native sockaddr and
+   * socklen_t the kernel fills with the peer's address (0: not asked for).
    */
-  accept(fd: number, acceptFlags: number, multishot: boolean, udLo: number, udHi: number): void {
+  accept(fd: number, acceptFlags: number, multishot: boolean, udLo: number, udHi: number, addr = 0, addrLenAddr = 0): void {
     const w = this.getSqe();
     this.writeHeader(w, Op.ACCEPT, 0, fd, udLo, udHi);
     if (multishot) this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_ACCEPT_MULTISHOT << 16); // ioprio @2
-    this.sqeWords[w + 7] = acceptFlags; // accept_flags @28 (no sockaddr asked for: addr, addr2 = 0)
+    this.sqeWords[w + 2] = addrLenAddr % 0x100000000; // addr2 @8: socklen_t *
+    this.sqeWords[w + 3] = Math.floor(addrLenAddr / 0x100000000);
+    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16: struct sockaddr *
+    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.sqeWords[w + 7] = acceptFlags; // accept_flags @28
   }
 
   /** Queues a CONNECT of socket `fd` to the sockaddr of `addrLength` bytes at native `addr`. */
