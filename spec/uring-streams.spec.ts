@@ -11,6 +11,9 @@ process.env.GALE_URING_STREAMS = '1';
 import { test } from 'uvu';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
 import { HIGH_WATER, type CompletionSocket, type CompletionStats } from '../reactor/uring/socket-transport.js';
@@ -18,7 +21,7 @@ import { READ, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
-import { AF_INET, AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
+import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { Socket } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { fdLeakCheck, openFds } from './helpers.js';
@@ -580,6 +583,61 @@ test('ring sends: a write right before the loop stops still reaches the peer (th
       w.close();
       peer.close();
       loop.close();
+    }
+  });
+});
+
+test('ring sends: a line written right before process.exit() still reaches the peer (the exit hook submits it)', async () => {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const port = (server.address() as { port: number }).port;
+    const received = new Promise<string>((resolve) => server.once('connection', (socket) => {
+      let text = '';
+      socket.on('data', (d) => { text += d; });
+      socket.on('close', () => resolve(text));
+    }));
+    const fixture = new URL('./fixtures/write-then-exit.js', import.meta.url);
+    const child = spawn(process.execPath, [fileURLToPath(fixture), String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const [code] = await once(child, 'exit');
+    assert.is(code, 0, stderr);
+    assert.is(await received, 'last words (ring sends: true)\n');
+  } finally {
+    server.close();
+  }
+});
+
+test('ring sends: a stream whose connect is under way is not reported writable by its empty send buffer', async () => {
+  await withRingSends(async () => {
+    // listen(0) queues one connection: fill it, and the next connect hangs in SYN_SENT.
+    const listener = new Socket(AF_INET, SOCK_STREAM);
+    listener.bind(['127.0.0.1', 0]);
+    listener.listen(0);
+    const fillers = [0, 1].map(() => {
+      const filler = new Socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+      filler.connectEx(listener.getsockname());
+      return filler;
+    });
+    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const client = new IOStream(new Socket(AF_INET, SOCK_STREAM), { ioLoop: loop });
+    try {
+      await loop.runSync(async () => {
+        const connecting = client.connect(listener.getsockname())!;
+        assert.ok(transportOf(client).ringSends);
+        for (let i = 0; i < 20; i++) await new Promise((resolve) => loop.addCallback(resolve));
+        // Before the fix, WRITE came from the empty send buffer and the stream took the connect for done.
+        assert.not.ok(connecting.done(), 'the connect is still under way');
+        client.close();
+        assert.ok(await connecting.then(() => false, () => true), 'closing fails the connect');
+      }, 10);
+    } finally {
+      client.close();
+      loop.close();
+      for (const filler of fillers) filler.close();
+      listener.close();
     }
   });
 });
