@@ -19,14 +19,22 @@
  *   expects — so reading costs no FFI call at all: one io_uring_enter per
  *   iteration gathers the data of every socket.
  *
- * Writes stay write(2) by default, with WRITE a real one-shot POLLOUT
- * when the kernel's buffer is full. That keeps Tornado's write semantics
- * exactly: a write Future resolves when the kernel holds the bytes, so code
- * that awaits a write and then blocks, or stops the loop, or closes the
- * stream, sees them sent. With ring sends (`send()`, GALE_URING_STREAMS=2)
- * the bytes go out as a SEND from native memory, and the stream consumes
- * them (resolving their Futures) only once the SEND has completed;
- * docs/uring.md says what that changes.
+ * Writes (the default, "ring sends"): `send()` copies what the stream
+ * offers into the ring's send buffer (native slots, up to SEND_BUFFER per
+ * socket) and counts it written at once, as write(2) counts what the
+ * kernel's socket buffer took; the bytes go out as chains of linked SENDs
+ * (./send-queue.ts) with the loop's next enter (./send-flush.ts for the
+ * other moments), and WRITE is reported while the send buffer has room.
+ * With GALE_URING_STREAMS=1 writes stay write(2), with WRITE a real
+ * one-shot POLLOUT when the kernel's buffer is full.
+ *
+ * ## Closing
+ * The stream's close goes through the ring: the RECV is cancelled, the
+ * POLLOUT removed, and an IORING_OP_CLOSE follows them. With SENDs queued
+ * or in flight the close lingers: the fd stays open until they are done,
+ * then the CLOSE is queued on the last one's CQE (bounded: `abortLinger`,
+ * which IOStream calls after LINGER_SECONDS, and the poller's close,
+ * which closes a lingering fd itself). docs/uring.md has the reasons.
  *
  * ## Flow control
  * The RECV reads ahead of the stream, but never past `HIGH_WATER` bytes
