@@ -642,7 +642,7 @@ export function defineStreamSuite(transport: Transport): Test {
       assert.ok(total > limit);
     } else {
       // On completions the reader's RECV reads ahead (HIGH_WATER) and the
-      // writer's ring send buffer takes up to 4 MiB at once, so the Future
+      // writer's ring send buffer takes up to 8 MiB at once, so the Future
       // can resolve before the reader has read past the limit
       // (docs/uring.md): every byte written still arrives.
       const written = written64k * 64 * 1024 + limit - queued;

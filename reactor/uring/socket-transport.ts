@@ -70,11 +70,13 @@ const POLLHUP = 0x010;
 
 /**
  * Ring sends: the most bytes a socket holds in native memory, queued or
- * in flight, the ring's counterpart of the kernel's socket send buffer
- * (which a loopback TCP socket grows to a few MiB). A write beyond it waits
- * in the stream's own buffer, for WRITE.
+ * in flight, the ring's counterpart of the kernel's socket buffers. Large,
+ * because SENDs only go out at the next enter, so all a server writes in
+ * one turn must fit (one enter can hand it the whole 4 MiB provided-buffer
+ * pool of RECVs to relay); docs/uring.md. A write beyond it waits in the
+ * stream's own buffer, for WRITE.
  */
-export const SEND_BUFFER = 4 * 1024 * 1024;
+export const SEND_BUFFER = 8 * 1024 * 1024;
 
 /** Counters of the completion sockets' slow paths (one set per ring). */
 export interface CompletionStats {
