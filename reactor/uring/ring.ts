@@ -406,8 +406,8 @@ export class Ring {
    * asked for when the last enter left a full batch (a backlog); otherwise
    * a non-blocking enter asks for 0 and passes no timeout at all. A
    * blocking wait asks for 1: it returns on the first CQE, and the loop's
-   * next iteration (which does not block, since handlers
-   * ran) gathers the rest in a batch.
+   * next iteration (which does not block, since handlers ran) gathers the
+   * rest in a batch.
    */
   submitAndWait(timeoutMs: number, batch = 1): boolean {
     if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
