@@ -57,6 +57,7 @@ import { errno as E } from './sys/errors.js';
 import { appLog, describeCallback, genLog } from './log.js';
 import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
+import { URingPoller } from './uring/poller.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
@@ -736,6 +737,9 @@ export class IOLoop {
 
   private finishStopping(): void {
     this.stopped = false;
+    // io_uring: SQEs written since the last enter (a stream's SEND or
+    // CLOSE) reach the kernel now, not whenever the loop next runs.
+    if (this.poller instanceof URingPoller) this.poller.submitPending();
     this.restoreCurrent();
     const settle = this.settleStart;
     this.settleStart = this.failStart = null;

@@ -73,10 +73,13 @@ test('the chat demo relays lines between clients and stops on SIGINT', async () 
     const alice = connect(Number(port), '127.0.0.1');
     clients.push(alice);
     await waitFor(alice, /Welcome to gale chat/);
+    // Listen before bob joins: the line can reach alice before bob's welcome
+    // reaches bob, and data with no listener is gone.
+    const aliceHearsJoin = waitFor(alice, /joined/);
     const bob = connect(Number(port), '127.0.0.1');
     clients.push(bob);
     await waitFor(bob, /Welcome/);
-    await waitFor(alice, /joined/);
+    await aliceHearsJoin;
     bob.write('hello from bob\n');
     await waitFor(alice, /> hello from bob/);
     demo.kill('SIGINT');

@@ -56,6 +56,10 @@ test('TCPServer.start(-3) / start(\'x\') throw before anything starts; the serve
       const stream = new IOStream(new Socket(), { ioLoop: loop });
       await stream.connect(['127.0.0.1', port[1]]);
       assert.is((await stream.readUntil('\n'))!.toString(), 'hello\n');
+      // The server closes once its write's Future has resolved: wait for
+      // that (on a uring loop it resolves when the SEND's completion is
+      // seen, which can be after the reply has arrived here).
+      assert.is((await stream.readUntilClose())!.length, 0);
       stream.close();
       server.stop();
     }, 20);

@@ -9,7 +9,7 @@
 import * as assert from 'uvu/assert';
 import { sleep } from '../reactor/gen.js';
 import { genLog, appLog } from '../reactor/log.js';
-import { OSError } from '../reactor/sys/errors.js';
+import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { close as closeFd } from '../reactor/sys/libc.js';
 import { addAcceptHandler } from '../net/netutil.js';
 import { AF_INET, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
@@ -17,6 +17,7 @@ import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import type { StreamOptions } from '../streams/options.js';
 import { GaiError } from '../resolvers/getaddrinfo.js';
+import { onCompletions } from './stream-helpers.js';
 import { AsyncTestCase, ExpectLog, bindUnusedPort, refusingPort, testCase } from './tornado-testing.js';
 
 class ZeroDivisionError extends Error {}
@@ -442,13 +443,23 @@ export function defineIOStreamMixinTests<C extends IOStreamMixinCase>(className:
         if (!fdClosed) closeFd(server.socket.fileno());
         fdClosed = true;
       };
+      // gale: a stream on completions (io_uring) received the byte before
+      // the fd was closed, so its read cannot fail (docs/uring.md): the stub
+      // reports what read(2) would have, EBADF.
+      const failOnCompletions = (): void => {
+        if (onCompletions(server)) throw new OSError(E.EBADF, 'read');
+      };
       stubbed.readFromFd = (...args: unknown[]) => {
         closeOnce();
-        return own.readFromFd.apply(server, args);
+        const data = own.readFromFd.apply(server, args);
+        failOnCompletions();
+        return data;
       };
       stubbed.readFromFdInto = (target: Uint8Array) => {
         closeOnce();
-        return own.readFromFdInto.call(server, target);
+        const n = own.readFromFdInto.call(server, target);
+        failOnCompletions();
+        return n;
       };
       // This log message is from _handle_read (not read_from_fd).
       const expectation = new ExpectLog(genLog, 'error on read');

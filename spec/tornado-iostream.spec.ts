@@ -17,7 +17,9 @@
  *   unresolvable name ('nowhere.invalid', RFC 6761) gives the real GaiError.
  * - test_async_read_error_logging stubs the instance's read_from_fd; gale
  *   reads through `readFromFd` or, for streams, `readFromFdInto`: both are
- *   stubbed the same way.
+ *   stubbed the same way. On a uring loop the stream has received the
+ *   byte before the stub closes the fd, so the stub raises the EBADF a
+ *   read(2) would have (docs/uring.md, "What differs").
  * - `with NullContext()` (stack_context) is dropped: gale has none.
  */
 import * as assert from 'uvu/assert';

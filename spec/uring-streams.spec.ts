@@ -11,17 +11,20 @@ process.env.GALE_URING_STREAMS = '1';
 import { test } from 'uvu';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
-import { HIGH_WATER, type CompletionSocket } from '../reactor/uring/socket-transport.js';
+import { HIGH_WATER, type CompletionSocket, type CompletionStats } from '../reactor/uring/socket-transport.js';
 import { READ, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
-import { AF_INET, AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
+import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { Socket } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
-import { fdLeakCheck } from './helpers.js';
+import { fdLeakCheck, openFds } from './helpers.js';
 import { tcpSockets } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
@@ -467,6 +470,176 @@ test('a closed IOStream on a uring loop: the peer sees EOF and nothing is left b
     b.close();
     loop.close();
   }
+});
+
+/** Runs `body` with ring sends on (the default; this file runs the rest with reads only). */
+async function withRingSends<T>(body: () => Promise<T>): Promise<T> {
+  process.env.GALE_URING_STREAMS = '2';
+  try {
+    return await body();
+  } finally {
+    process.env.GALE_URING_STREAMS = '1';
+  }
+}
+
+function statsOf(loop: IOLoop): CompletionStats {
+  return (loop as unknown as { poller: URingPoller }).poller.completionStats;
+}
+
+function transportOf(stream: IOStream): CompletionSocket {
+  return (stream as unknown as { completion: CompletionSocket }).completion;
+}
+
+test('ring sends: write() then close() delivers every byte; the close lingers until the SENDs are done, then goes through the ring', async () => {
+  await withRingSends(async () => {
+    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const [s1, s2] = tcpSockets();
+    const w = new IOStream(s1, { ioLoop: loop });
+    const r = new IOStream(s2, { ioLoop: loop });
+    try {
+      const payload = pattern(3 * 1024 * 1024, 7);
+      const stats = statsOf(loop);
+      const before = { ...stats };
+      const fd = w.fileno();
+      const got = await loop.runSync(async () => {
+        // Taken into the ring's send buffer at once, as write(2) takes it on epoll.
+        const written = w.write(payload)!;
+        assert.ok(written.done(), 'the write Future resolved inside write()');
+        w.close();
+        assert.ok(w.closed());
+        assert.is(stats.lingering, before.lingering + 1, 'the close lingers');
+        assert.ok(openFds().has(fd), 'the fd stays open while its SENDs run');
+        const all = await r.readUntilClose()!;
+        // The peer saw EOF: the CLOSE went through the ring after the last SEND.
+        assert.is(stats.lingering, before.lingering);
+        return all;
+      }, 20);
+      assert.ok(got.equals(payload), `${got.length} of ${payload.length} bytes arrived intact`);
+      assert.is(stats.lingerCloses, before.lingerCloses + 1);
+      assert.is(stats.lingerAborts, before.lingerAborts);
+      assert.ok(stats.ringCloses >= before.ringCloses + 2, 'both streams were closed through the ring');
+      assert.not.ok(openFds().has(fd));
+    } finally {
+      w.close();
+      r.close();
+      loop.close();
+    }
+  });
+});
+
+test('ring sends: a lingering close is bounded — cut short (abortLinger) or finished by closing the loop, never an fd left open', async () => {
+  await withRingSends(async () => {
+    for (const ending of ['abort', 'loop close'] as const) {
+      const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+      const [s1, peer] = tcpSockets(); // the peer never reads
+      const w = new IOStream(s1, { ioLoop: loop });
+      const fd = w.fileno();
+      const stats = statsOf(loop);
+      try {
+        await loop.runSync(async () => {
+          // More than the kernel's buffers take while nobody reads: SENDs wait in flight.
+          for (let i = 0; i < 64 && !w.writing(); i++) w.write(pattern(1024 * 1024, i));
+          assert.ok(w.writing(), 'the send buffer is full, the rest waits in the stream');
+          const transport = transportOf(w);
+          w.close();
+          assert.is(stats.lingering, 1);
+          assert.ok(transport.inFlight());
+          if (ending === 'abort') {
+            transport.abortLinger(); // what LINGER_SECONDS' timer does
+            for (let i = 0; i < 200 && openFds().has(fd); i++) await new Promise((resolve) => loop.addCallback(resolve));
+          }
+        }, 20);
+        if (ending === 'abort') {
+          assert.not.ok(openFds().has(fd), 'the fd closed once the cancelled SENDs were in');
+          assert.is(stats.lingering, 0);
+        } else {
+          assert.ok(openFds().has(fd), 'still lingering when the loop stops');
+          loop.close();
+          assert.not.ok(openFds().has(fd), 'closing the loop closed the lingering fd');
+        }
+        assert.is(stats.lingerAborts, 1);
+      } finally {
+        w.close();
+        peer.close();
+        loop.close();
+      }
+    }
+  });
+});
+
+test('ring sends: a write right before the loop stops still reaches the peer (the stop submits what is queued)', async () => {
+  await withRingSends(async () => {
+    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const [s1, peer] = tcpSockets();
+    const w = new IOStream(s1, { ioLoop: loop });
+    try {
+      await loop.runSync(() => {
+        assert.ok(transportOf(w).ringSends);
+        w.write('sent before the stop');
+      }, 10);
+      peer.setBlocking(false);
+      assert.is(peer.recv(64).toString(), 'sent before the stop');
+    } finally {
+      w.close();
+      peer.close();
+      loop.close();
+    }
+  });
+});
+
+test('ring sends: a line written right before process.exit() still reaches the peer (the exit hook submits it)', async () => {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const port = (server.address() as { port: number }).port;
+    const received = new Promise<string>((resolve) => server.once('connection', (socket) => {
+      let text = '';
+      socket.on('data', (d) => { text += d; });
+      socket.on('close', () => resolve(text));
+    }));
+    const fixture = new URL('./fixtures/write-then-exit.js', import.meta.url);
+    const child = spawn(process.execPath, [fileURLToPath(fixture), String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const [code] = await once(child, 'exit');
+    assert.is(code, 0, stderr);
+    assert.is(await received, 'last words (ring sends: true)\n');
+  } finally {
+    server.close();
+  }
+});
+
+test('ring sends: a stream whose connect is under way is not reported writable by its empty send buffer', async () => {
+  await withRingSends(async () => {
+    // listen(0) queues one connection: fill it, and the next connect hangs in SYN_SENT.
+    const listener = new Socket(AF_INET, SOCK_STREAM);
+    listener.bind(['127.0.0.1', 0]);
+    listener.listen(0);
+    const fillers = [0, 1].map(() => {
+      const filler = new Socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK);
+      filler.connectEx(listener.getsockname());
+      return filler;
+    });
+    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const client = new IOStream(new Socket(AF_INET, SOCK_STREAM), { ioLoop: loop });
+    try {
+      await loop.runSync(async () => {
+        const connecting = client.connect(listener.getsockname())!;
+        assert.ok(transportOf(client).ringSends);
+        for (let i = 0; i < 20; i++) await new Promise((resolve) => loop.addCallback(resolve));
+        // Before the fix, WRITE came from the empty send buffer and the stream took the connect for done.
+        assert.not.ok(connecting.done(), 'the connect is still under way');
+        client.close();
+        assert.ok(await connecting.then(() => false, () => true), 'closing fails the connect');
+      }, 10);
+    } finally {
+      client.close();
+      loop.close();
+      for (const filler of fillers) filler.close();
+      listener.close();
+    }
+  });
 });
 
 test('no fds leaked', () => {

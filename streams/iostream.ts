@@ -27,6 +27,13 @@ import { EAI, GaiError, resolveSync } from '../resolvers/getaddrinfo.js';
 
 const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
 
+/**
+ * How long a lingering close (ring sends) may wait for its peer to take
+ * the bytes written before the close; then they are dropped and the fd
+ * closed (`completionStats.lingerAborts`).
+ */
+export const LINGER_SECONDS = 30;
+
 /** An OSError for `errno`, with a readable message even where libuv has no name for it. */
 function socketError(errno: number, syscall?: string): OSError {
   const code = errnoCode(errno);
@@ -69,11 +76,33 @@ export class IOStream extends BaseIOStream {
     return this.socket.fileno();
   }
 
-  /** Closes the socket. */
+  /**
+   * Closes the socket. On a completion transport the ring closes it
+   * (IORING_OP_CLOSE, behind the cancel of its RECV: an armed RECV holds
+   * the file open), and with ring sends only once the bytes the stream had
+   * written are sent: a lingering close, bounded by `LINGER_SECONDS`.
+   */
   closeFd(): void {
-    // The ring lets go of the socket first (an armed RECV holds the file open).
-    this.completion?.detach();
-    this.socket.close();
+    const completion = this.completion;
+    if (completion === null || !completion.closeWanted) {
+      completion?.detach();
+      this.socket.close();
+      return;
+    }
+    this.socket.detach(); // the fd is the ring's to close now
+    if (completion.close()) {
+      const loop = this.ioLoop;
+      const bound = loop.callLater(LINGER_SECONDS, () => completion.abortLinger());
+      completion.onLingerEnd = () => loop.removeTimeout(bound);
+    }
+  }
+
+  /** Closes the stream (with ring sends, see `closeFd`: what the ring's send buffer holds still goes out). */
+  override close(excInfo?: boolean | Error): void {
+    const completion = this.completion;
+    // From here on the ring closes the fd (removing the handler detaches it).
+    if (completion !== null && !this.closed() && completion.fd === this.socket.fileno()) completion.prepareClose();
+    super.close(excInfo);
   }
 
   /** The socket's pending error (SO_ERROR), or null. */

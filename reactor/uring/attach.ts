@@ -3,9 +3,10 @@
  * on io_uring (see ./socket-transport.ts for the seam), else null, and the
  * stream reads and writes the fd on readiness. No Tornado counterpart.
  *
- * Opt-in for now: `GALE_URING_STREAMS=1` runs stream sockets on
- * completions on a uring loop; without it the ring only polls and streams
- * use readiness (docs/uring.md lists what still differs).
+ * The default on a uring loop: stream sockets read with a multishot RECV
+ * and write with linked SENDs. `GALE_URING_STREAMS` picks less: `0` runs
+ * them on readiness (the ring only polls), `1` reads on completions and
+ * writes with write(2) (docs/uring.md says what each mode changes).
  */
 import type { IOLoop } from '../ioloop.js';
 import { AF_UNIX, SOCK_STREAM } from '../sys/constants.js';
@@ -13,17 +14,17 @@ import { URingPoller } from './poller.js';
 import type { CompletionSocket } from './socket-transport.js';
 
 /**
- * Whether uring loops run stream sockets on completions: `GALE_URING_STREAMS=1`
- * (reads), `2` (reads and ring sends; see ./socket-transport.ts). Read per stream.
+ * Whether uring loops run stream sockets on completions: unless
+ * `GALE_URING_STREAMS=0`. Read per stream.
  */
 export function completionStreams(): boolean {
-  const mode = process.env.GALE_URING_STREAMS;
-  return mode === '1' || mode === '2';
+  return process.env.GALE_URING_STREAMS !== '0';
 }
 
-/** Whether streams write through the ring too (`GALE_URING_STREAMS=2`). */
+/** Whether streams write through the ring too: unless `GALE_URING_STREAMS` is `0` or `1`. */
 export function ringSends(): boolean {
-  return process.env.GALE_URING_STREAMS === '2';
+  const mode = process.env.GALE_URING_STREAMS;
+  return mode !== '0' && mode !== '1';
 }
 
 /**

@@ -89,7 +89,9 @@ export class URingPoller implements Poller, SocketHost {
   /** SocketHost: native memory SENDs are made from. */
   readonly slots = new SendSlots();
   /** SocketHost: counters of the completion sockets' slow paths. */
-  readonly completionStats: CompletionStats = { enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0 };
+  readonly completionStats: CompletionStats = {
+    enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0,
+  };
 
   private readonly bufferCount: number;
   private readonly bufferSize: number;
@@ -206,6 +208,11 @@ export class URingPoller implements Poller, SocketHost {
     let n = this.harvest();
     n = this.reportEndpoints(n);
     return uninterrupted || n > 0 ? n : 0;
+  }
+
+  /** Submits the SQEs written since the last enter, if any (the loop stops: they must not wait for it). */
+  submitPending(): void {
+    if (this.ring.fd >= 0 && this.ring.pending() > 0) this.ring.flush();
   }
 
   /** Cancels every request, unmaps the rings and buffers, closes the ring fd. */

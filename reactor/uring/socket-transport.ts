@@ -19,14 +19,22 @@
  *   expects — so reading costs no FFI call at all: one io_uring_enter per
  *   iteration gathers the data of every socket.
  *
- * Writes stay write(2) by default, with WRITE a real one-shot POLLOUT
- * when the kernel's buffer is full. That keeps Tornado's write semantics
- * exactly: a write Future resolves when the kernel holds the bytes, so code
- * that awaits a write and then blocks, or stops the loop, or closes the
- * stream, sees them sent. With ring sends (`send()`, GALE_URING_STREAMS=2)
- * the bytes go out as a SEND from native memory, and the stream consumes
- * them (resolving their Futures) only once the SEND has completed;
- * docs/uring.md says what that changes.
+ * Writes (the default, "ring sends"): `send()` copies what the stream
+ * offers into the ring's send buffer (native slots, up to SEND_BUFFER per
+ * socket) and counts it written at once, as write(2) counts what the
+ * kernel's socket buffer took; the bytes go out as chains of linked SENDs
+ * (./send-queue.ts) with the loop's next enter (./send-flush.ts for the
+ * other moments), and WRITE is reported while the send buffer has room.
+ * With GALE_URING_STREAMS=1 writes stay write(2), with WRITE a real
+ * one-shot POLLOUT when the kernel's buffer is full.
+ *
+ * ## Closing
+ * The stream's close goes through the ring: the RECV is cancelled, the
+ * POLLOUT removed, and an IORING_OP_CLOSE follows them. With SENDs queued
+ * or in flight the close lingers: the fd stays open until they are done,
+ * then the CLOSE is queued on the last one's CQE (bounded: `abortLinger`,
+ * which IOStream calls after LINGER_SECONDS, and the poller's close,
+ * which closes a lingering fd itself). docs/uring.md has the reasons.
  *
  * ## Flow control
  * The RECV reads ahead of the stream, but never past `HIGH_WATER` bytes
@@ -44,11 +52,13 @@
  */
 import { OSError, errno as E } from '../sys/errors.js';
 import { chunk as nativeChunk } from '../sys/arena.js';
-import { readToChunk } from '../sys/libc.js';
+import { close as closeFdNow, readToChunk } from '../sys/libc.js';
 import { READ, WRITE, ERROR } from '../poller.js';
-import { LARGE_SLOT, type ProvidedBuffers, type SendSlot, type SendSlots } from './buffers.js';
+import type { ProvidedBuffers, SendSlots } from './buffers.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
-import { KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { KIND_CLOSE, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { SendQueue } from './send-queue.js';
+import { sendsQueued } from './send-flush.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
@@ -57,8 +67,16 @@ const EOF = Buffer.alloc(0);
 const POLLOUT = 0x004;
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
-const MSG_WAITALL = 0x100;
-const MSG_NOSIGNAL = 0x4000;
+
+/**
+ * Ring sends: the most bytes a socket holds in native memory, queued or
+ * in flight, the ring's counterpart of the kernel's socket buffers. Large,
+ * because SENDs only go out at the next enter, so all a server writes in
+ * one turn must fit (one enter can hand it the whole 4 MiB provided-buffer
+ * pool of RECVs to relay); docs/uring.md. A write beyond it waits in the
+ * stream's own buffer, for WRITE.
+ */
+export const SEND_BUFFER = 8 * 1024 * 1024;
 
 /** Counters of the completion sockets' slow paths (one set per ring). */
 export interface CompletionStats {
@@ -72,6 +90,14 @@ export interface CompletionStats {
   directReadFlushes: number;
   /** SENDs the kernel completed short and that were re-submitted for the rest (ring sends). */
   shortSends: number;
+  /** Sockets closed through the ring (IORING_OP_CLOSE). */
+  ringCloses: number;
+  /** Closes that lingered: the fd stayed open until the SENDs queued at close were done. */
+  lingerCloses: number;
+  /** Sockets lingering right now (their fds still open). */
+  lingering: number;
+  /** Lingering closes cut short (the bound ran out, or the loop closed): their unsent bytes were dropped. */
+  lingerAborts: number;
 }
 
 /** What a completion socket needs from its poller, beyond any endpoint's needs. */
@@ -119,14 +145,20 @@ export class CompletionSocket implements CompletionEndpoint {
   /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT). */
   pendingError = 0;
 
-  // Ring sends (GALE_URING_STREAMS=2): one SEND in flight from a native slot.
-  sendSlot: SendSlot | null = null;
-  sendLength = 0;
-  /** Bytes of the SEND in flight the kernel has taken so far (a short SEND goes on from here). */
-  sendOffset = 0;
-  /** Bytes sent and not yet claimed by the stream (its write Futures resolve when it claims them). */
-  sendDone = 0;
-  writeErrno = 0;
+  // Ring sends: chains of linked SENDs from native slots.
+  readonly sends: SendQueue;
+
+  // Closing through the ring.
+  /** The stream closed the fd (rather than handing it over): the ring closes it. */
+  closeWanted = false;
+  /** The fd stays open until the SENDs queued at close are done. */
+  lingering = false;
+  /** A CLOSE is queued or in flight. */
+  closeQueued = false;
+  /** The CLOSE has completed (or the fd was closed otherwise): the fd number is no longer ours. */
+  fdClosed = false;
+  /** Runs once a lingering close is over (IOStream drops its bound's timer). */
+  onLingerEnd: (() => void) | null = null;
 
   /** Whether this socket sits in the poller's active set. */
   active = false;
@@ -147,6 +179,7 @@ export class CompletionSocket implements CompletionEndpoint {
     this.fd = fd;
     this.id = id;
     this.gen = gen;
+    this.sends = new SendQueue(host, fd, id, gen);
   }
 
   // ------------------------------------------------------------ the endpoint (the poller's side)
@@ -185,11 +218,12 @@ export class CompletionSocket implements CompletionEndpoint {
     }
   }
 
-  /** One CQE of this socket's RECV, SEND or POLLOUT. */
+  /** One CQE of this socket's RECV, SEND, POLLOUT or CLOSE. */
   complete(kind: number, res: number, flags: number): void {
     if (kind === KIND_RECV) this.completeRecv(res, flags);
     else if (kind === KIND_SEND) this.completeSend(res);
     else if (kind === KIND_POLLOUT) this.completePollOut(res);
+    else if (kind === KIND_CLOSE) this.completeClose();
   }
 
   private completeRecv(res: number, flags: number): void {
@@ -221,21 +255,14 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 
   private completeSend(res: number): void {
-    const slot = this.sendSlot;
-    if (slot === null) return;
-    if (res > 0 && this.sendOffset + res < this.sendLength) {
-      this.sendOffset += res;
-      this.host.completionStats.shortSends++;
-      this.submitSend();
-      return;
-    }
-    if (res <= 0) {
-      if (!this.detached) this.writeErrno = res < 0 ? -res : E.EPIPE;
-    } else {
-      this.sendDone += this.sendLength;
-    }
-    this.sendSlot = null;
-    this.host.slots.put(slot);
+    const over = this.sends.complete(res);
+    // A lingering close goes on once the last SEND queued at close is done.
+    if (over && this.lingering && !this.sends.busy()) this.endLinger(this.abortedLinger);
+  }
+
+  private completeClose(): void {
+    this.closeQueued = false;
+    this.fdClosed = true;
   }
 
   private completePollOut(res: number): void {
@@ -247,14 +274,31 @@ export class CompletionSocket implements CompletionEndpoint {
     this.host.markDirty(this); // a connect that is over lets the RECV be armed
   }
 
-  /** Queues the SEND of what is left of the slot. */
-  private submitSend(): void {
-    const slot = this.sendSlot!;
-    this.host.ring.send(this.fd, slot.addr + this.sendOffset, this.sendLength - this.sendOffset,
-      MSG_NOSIGNAL | MSG_WAITALL, this.id, (KIND_SEND << 24) | this.gen);
+  /** Queues the CLOSE of the fd (after the cancels written before it: the kernel runs them in order). */
+  private queueClose(): void {
+    this.closeQueued = true;
+    this.host.completionStats.ringCloses++;
+    this.host.ring.closeFile(this.fd, 0, this.id, (KIND_CLOSE << 24) | this.gen);
   }
 
-  /** The fd is about to be closed: cancel the RECV and POLLOUT (a SEND still queued goes out first). */
+  /** The lingering close is over (its SENDs done, or `aborted`): close the fd. */
+  private endLinger(aborted: boolean): void {
+    this.lingering = false;
+    const stats = this.host.completionStats;
+    stats.lingering--;
+    if (aborted) stats.lingerAborts++;
+    this.queueClose();
+    const done = this.onLingerEnd;
+    this.onLingerEnd = null;
+    done?.();
+  }
+
+  /**
+   * The fd is about to be closed or handed over: cancel the RECV and
+   * POLLOUT. When the stream closes it (`closeWanted`), the CLOSE goes
+   * through the ring behind the cancels, or, while SENDs are queued or in
+   * flight, once they are done (a lingering close).
+   */
   cancelForClose(): boolean {
     this.wanted = 0;
     this.registered = false;
@@ -270,20 +314,65 @@ export class CompletionSocket implements CompletionEndpoint {
       ring.pollRemove(this.id, (KIND_POLLOUT << 24) | this.gen);
       cancelled = true;
     }
-    return cancelled || this.recvCancelling;
+    if (!this.closeWanted) return cancelled || this.recvCancelling;
+    const sends = this.sends;
+    if (sends.busy()) {
+      this.lingering = true;
+      const stats = this.host.completionStats;
+      stats.lingering++;
+      stats.lingerCloses++;
+      sends.submit(); // what the drain queued behind a chain no longer in flight
+    } else {
+      this.queueClose();
+    }
+    return true;
   }
 
-  /** Whether a RECV, POLLOUT or SEND is still in flight. */
+  /** Whether a request of this socket is in flight, or its fd still open for a close to come. */
   inFlight(): boolean {
-    return this.recvArmed || this.pollOutArmed || this.sendSlot !== null;
+    return this.recvArmed || this.pollOutArmed || this.sends.inFlight > 0 || this.lingering || this.closeQueued;
   }
 
-  /** The ring is gone. */
+  /**
+   * The ring is gone (its close cancelled everything and submitted what was
+   * queued, a CLOSE included). A close that was still lingering is finished
+   * with close(2): closing the loop closes every fd its streams closed.
+   */
   abandon(): void {
     this.recvArmed = this.pollOutArmed = false;
-    this.sendSlot = null;
+    this.sends.abandon();
     this.dropReceived();
+    if (this.lingering) {
+      this.lingering = false;
+      this.host.completionStats.lingering--;
+      this.host.completionStats.lingerAborts++;
+      closeFdNow(this.fd);
+      const done = this.onLingerEnd;
+      this.onLingerEnd = null;
+      done?.();
+    }
+    this.closeQueued = false;
   }
+
+  /**
+   * Cuts a lingering close short (its bound ran out): the SENDs still in
+   * flight are cancelled, and the fd closes once their CQEs are in.
+   */
+  abortLinger(): void {
+    if (!this.lingering || this.host.ring.fd < 0) return;
+    if (this.sends.inFlight === 0) {
+      this.sends.clear();
+      this.endLinger(true);
+      return;
+    }
+    // The cancelled SEND fails the queue: its CQEs drop what is left (their
+    // slots stay the kernel's until then) and the close follows.
+    this.abortedLinger = true;
+    this.sends.cancelled = true;
+    this.host.ring.cancel(this.id, (KIND_SEND << 24) | this.gen);
+  }
+
+  private abortedLinger = false;
 
   /** The events to report now (level-triggered), given what the stream watches. */
   readyEvents(): number {
@@ -304,7 +393,8 @@ export class CompletionSocket implements CompletionEndpoint {
     }
     if (wanted & WRITE) {
       if (this.writeReady) events |= WRITE | this.pendingError;
-      if (this.sendDone > 0 || this.writeErrno !== 0) events |= WRITE;
+      // Ring sends, once connected: writable while the send buffer has room.
+      if (this.ringSends && this.connected && (this.sends.bytes < SEND_BUFFER || this.sends.errno !== 0)) events |= WRITE;
     }
     return events;
   }
@@ -401,48 +491,44 @@ export class CompletionSocket implements CompletionEndpoint {
 
   /**
    * Ring sends: the stream offers the head of its write buffer (`parts`
-   * from `parts[first]` at `offset`). Returns how many of those bytes a
-   * completed SEND has delivered since the last call (the stream consumes
-   * them and resolves their Futures: Tornado's "flushed to the kernel"),
-   * and, if no SEND is in flight, queues the next up to 64 KiB after them.
-   * The stream sees a short write and waits for WRITE, which the SEND's
-   * completion reports. Throws the error a SEND failed with.
+   * from `parts[first]` at `offset`). Copies as much of it as the native
+   * send buffer has room for (SEND_BUFFER bytes queued or in flight) into
+   * slots and returns the count: those bytes are written, as far as the
+   * stream is concerned — the ring's send buffer stands where the kernel's
+   * socket buffer stands on epoll, so a write Future still means "handed to
+   * the system" and `maxWriteBufferSize` still counts only what is left.
+   * The SENDs go out as one chain of linked SENDs with the loop's next
+   * io_uring_enter; what was queued meanwhile follows as the next chain.
+   * Returns 0 while the send buffer is full (the stream then watches WRITE,
+   * reported when a SEND completes). Throws the error a SEND failed with.
    */
   send(parts: readonly Uint8Array[], first: number, offset: number): number {
-    if (this.writeErrno !== 0) throw new OSError(this.writeErrno, 'send');
-    if (this.detached || this.sendSlot !== null) return 0;
-    const claimed = this.sendDone;
-    this.sendDone = 0;
-    // Skip the claimed bytes, then copy up to a slot's worth.
-    let skip = claimed;
-    let i = first;
-    let start = offset;
-    while (i < parts.length && skip > 0) {
-      const left = parts[i]!.byteLength - start;
-      if (skip < left) { start += skip; skip = 0; break; }
-      skip -= left;
-      i++;
-      start = 0;
+    const sends = this.sends;
+    if (sends.errno !== 0) throw new OSError(sends.errno, 'send');
+    if (this.detached || sends.bytes >= SEND_BUFFER) return 0;
+    const taken = sends.fill(parts, first, offset, 0, SEND_BUFFER);
+    if (sends.inFlight === 0) {
+      sends.submit();
+      sendsQueued(this.host.ring);
     }
-    let total = 0;
-    for (let j = i; j < parts.length && total < LARGE_SLOT; j++) total += parts[j]!.byteLength - (j === i ? start : 0);
-    total = Math.min(total, LARGE_SLOT);
-    if (total > 0) {
-      const slot = this.host.slots.get(total);
-      let filled = 0;
-      for (let j = i; j < parts.length && filled < total; j++) {
-        const part = parts[j]!;
-        const from = j === i ? start : 0;
-        const take = Math.min(part.byteLength - from, total - filled);
-        slot.view.set(from === 0 && take === part.byteLength ? part : part.subarray(from, from + take), filled);
-        filled += take;
-      }
-      this.sendSlot = slot;
-      this.sendLength = total;
-      this.sendOffset = 0;
-      this.submitSend();
-    }
-    return claimed;
+    return taken;
+  }
+
+  /**
+   * The stream closes the fd: the ring stops its RECV and POLLOUT and closes
+   * the fd itself (IORING_OP_CLOSE, behind the cancels), at once if no SEND
+   * is queued, else once they are done (`lingering`). Returns whether it
+   * lingers.
+   */
+  close(): boolean {
+    if (!this.closeWanted) return false;
+    if (!this.detached) this.host.detach(this);
+    return this.lingering;
+  }
+
+  /** The stream is about to close the fd: a detach from here on closes it (see `close`). */
+  prepareClose(): void {
+    if (!this.detached) this.closeWanted = true;
   }
 
   /** The stream started a nonblocking connect: no RECV until a POLLOUT says it is over. */

@@ -20,17 +20,18 @@
  *   it stays valid when the load generator, not the server, is the
  *   bottleneck.
  *
- * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring with
- * completion reads: GALE_POLLER=uring GALE_URING_STREAMS=1),
- * `gale-uring-send` (reads and writes through the ring: GALE_URING_STREAMS=2,
- * experimental), `gale-uring-poll` (the ring as a poller only; not in the
- * default set),
+ * Servers: `gale` (gale on epoll), `gale-uring` (gale on io_uring as it
+ * runs by default there: stream reads and writes through the ring,
+ * GALE_POLLER=uring), `gale-uring-reads` (reads through the ring, writes
+ * with write(2): GALE_URING_STREAMS=1; not in the default set),
+ * `gale-uring-poll` (the ring as a poller only, GALE_URING_STREAMS=0; not
+ * in the default set),
  * `node` (node:net) and, when a C compiler is there, `c-epoll` (a plain C
  * epoll echo server, c-epoll-echo.c: the practical limit on this machine).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s), BENCH_WARMUP (0.5 s),
  * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS
- * (gale,gale-uring,gale-uring-send,node,c-epoll),
+ * (gale,gale-uring,node,c-epoll),
  * BENCH_EXTRA_SERVERS ("name=command args {PORT};..."; to measure another
  * server, e.g. a C reference, in the same run), BENCH_LOADGEN (path of a
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
@@ -473,20 +474,20 @@ function cEpollServer(log: (line: string) => void): string | null {
 }
 
 function serverSpecs(log: (line: string) => void): ServerSpec[] {
-  const gale = (poller: string, streams = '0'): string[] =>
+  const gale = (poller: string, streams = '2'): string[] =>
     ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
   const known: Record<string, () => ServerSpec | null> = {
     gale: () => ({ name: 'gale', argv: gale('epoll') }),
-    'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring', '1') }),
+    'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring') }),
+    'gale-uring-reads': () => ({ name: 'gale-uring-reads', argv: gale('uring', '1') }),
     'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
-    'gale-uring-send': () => ({ name: 'gale-uring-send', argv: gale('uring', '2') }),
     node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
     'c-epoll': () => {
       const binary = cEpollServer(log);
       return binary ? { name: 'c-epoll', argv: [binary, '{PORT}'] } : null;
     },
   };
-  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,gale-uring-send,node,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
+  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,node,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
   const specs: ServerSpec[] = [];
   for (const name of chosen) {
     const make = known[name];

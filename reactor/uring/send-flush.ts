@@ -1,0 +1,57 @@
+/**
+ * When ring sends reach the kernel. No Tornado counterpart.
+ *
+ * A stream's write copies its bytes into the ring's send buffer and counts
+ * them as written at once, as write(2) does on epoll, so its Future
+ * resolves inside `write()`. The SEND SQEs are submitted with the loop's
+ * next io_uring_enter — the one call per iteration that is the point of
+ * the ring — and in three more places, so that no byte a Future called
+ * written is left behind:
+ * - when the loop stops (`IOLoop.start()` returns: reactor/ioloop.ts);
+ * - when the loop closes (the poller's close submits before it cancels);
+ * - when the process or thread exits (`process.on('exit')`, here).
+ *
+ * What is not covered: code that blocks the loop's thread right after a
+ * write until the peer has the bytes (a blocking recv() on the other end
+ * in the same thread, Atomics.wait for a reply) — the enter that would send
+ * them never comes. `GALE_URING_SUBMIT=turn` submits at the end of every
+ * turn that wrote (one microtask, so before the continuation of any Future
+ * the write resolved): safe for such code, at the cost of a second FFI
+ * call in most iterations (docs/uring.md, "When a write reaches the kernel").
+ */
+import type { Ring } from './ring.js';
+
+/** `GALE_URING_SUBMIT=turn`: submit at the end of each turn that queued a SEND. */
+export const submitEachTurn = process.env.GALE_URING_SUBMIT === 'turn';
+
+const scheduled = new WeakSet<Ring>();
+const withSends = new Set<Ring>();
+let exitHooked = false;
+
+/** `ring` has SENDs queued: they are submitted at exit if nothing has by then (and soon, with GALE_URING_SUBMIT=turn). */
+export function sendsQueued(ring: Ring): void {
+  if (!withSends.has(ring)) {
+    if (withSends.size >= 16) for (const known of withSends) if (known.fd < 0) withSends.delete(known);
+    withSends.add(ring);
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', submitAll);
+    }
+  }
+  if (submitEachTurn && !scheduled.has(ring)) {
+    scheduled.add(ring);
+    queueMicrotask(() => {
+      scheduled.delete(ring);
+      if (ring.fd >= 0 && ring.pending() > 0) ring.flush();
+    });
+  }
+}
+
+/** Submits what every live ring of this thread still has queued. */
+function submitAll(): void {
+  for (const ring of withSends) {
+    try {
+      if (ring.fd >= 0 && ring.pending() > 0) ring.flush();
+    } catch { /* exiting anyway */ }
+  }
+}

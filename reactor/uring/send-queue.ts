@@ -1,0 +1,213 @@
+/**
+ * The SENDs of one completion socket (ring sends): bytes copied into native
+ * slots, submitted as one chain of linked SENDs, and what the kernel has
+ * taken so far. No Tornado counterpart (Tornado calls send() on readiness);
+ * ./socket-transport.ts decides when to fill it and what its completions
+ * mean for the stream.
+ *
+ * ## Order
+ * Bytes must reach the socket in the order the stream wrote them. Two SENDs
+ * in flight on one socket that are not linked may run in either order (one
+ * waits for POLLOUT, the other is tried inline), so a chain is only ever
+ * submitted when nothing is in flight, and the SENDs of one chain are linked
+ * (`IOSQE_IO_LINK`): the kernel runs them one after another and posts their
+ * CQEs in order. `MSG_WAITALL` makes the kernel retry a partial send on a
+ * stream socket itself, so a short result means it stopped on an error: a
+ * short or failed SEND breaks the link, the rest of the chain completes with
+ * -ECANCELED, and once the last of its CQEs is in, what is left is
+ * resubmitted from where the short one stopped (or dropped, after an error).
+ *
+ * ## Memory
+ * Slots come from the ring's free lists (./buffers.ts) and go back as soon
+ * as their SEND has completed: a socket holds at most the `limit` its
+ * owner fills up to (./socket-transport.ts: SEND_BUFFER).
+ */
+import { errno as E } from '../sys/errors.js';
+import { IOSQE_IO_LINK } from './ring.js';
+import { LARGE_SLOT, type SendSlot, type SendSlots } from './buffers.js';
+import { KIND_SEND } from './endpoint.js';
+import type { Ring } from './ring.js';
+
+const MSG_WAITALL = 0x100;
+const MSG_NOSIGNAL = 0x4000;
+
+/** One slot's worth of queued bytes. */
+interface Entry {
+  slot: SendSlot;
+  length: number;
+  /** Bytes of it the kernel has taken (a short SEND goes on from here). */
+  sent: number;
+}
+
+/** What a send queue needs from its socket's poller. */
+export interface SendHost {
+  readonly ring: Ring;
+  readonly slots: SendSlots;
+  readonly completionStats: { shortSends: number };
+}
+
+/** The queued and in-flight SENDs of one socket. */
+export class SendQueue {
+  /** Bytes queued and not yet taken by the kernel. */
+  bytes = 0;
+  /** SENDs submitted whose CQEs have not arrived. */
+  inFlight = 0;
+  /** Bytes the kernel has taken since the queue was made. */
+  sent = 0;
+  /** The errno a SEND failed with (0: none); the queue is dropped then. */
+  errno = 0;
+  /**
+   * The owner cancelled the SENDs in flight (a lingering close cut short):
+   * once their CQEs are in, what is left is dropped, not resubmitted (a
+   * cancelled SEND that had sent part of its bytes looks like a short one).
+   */
+  cancelled = false;
+
+  private readonly entries: Entry[] = [];
+  private head = 0;
+  /** Entries from this index on are not submitted yet: small writes are appended to the last one. */
+  private unsubmitted = 0;
+  /** The chain in flight broke (short or failed SEND): its remaining CQEs are -ECANCELED. */
+  private broken = false;
+
+  constructor(private readonly host: SendHost, private readonly fd: number,
+    private readonly id: number, private readonly gen: number) {}
+
+  /** Whether anything is queued or in flight. */
+  busy(): boolean {
+    return this.inFlight > 0 || this.bytes > 0;
+  }
+
+  /**
+   * Copies the bytes of `parts` (from `parts[first]` at `offset`), after
+   * skipping `skip` of them, into slots, until `limit` bytes are queued.
+   * Returns how many it copied.
+   */
+  fill(parts: readonly Uint8Array[], first: number, offset: number, skip: number, limit: number): number {
+    let i = first;
+    let start = offset;
+    while (i < parts.length && skip > 0) {
+      const left = parts[i]!.byteLength - start;
+      if (skip < left) {
+        start += skip;
+        skip = 0;
+        break;
+      }
+      skip -= left;
+      i++;
+      start = 0;
+    }
+    let copied = 0;
+    const last = this.entries.length - 1;
+    let slot: Entry | null = last >= this.unsubmitted && last >= this.head ? this.entries[last]! : null;
+    while (i < parts.length && this.bytes < limit) {
+      const part = parts[i]!;
+      const available = part.byteLength - start;
+      if (available <= 0) {
+        i++;
+        start = 0;
+        continue;
+      }
+      if (slot === null || slot.length === slot.slot.size) {
+        slot = this.newEntry(Math.min(limit - this.bytes, this.remaining(parts, i, start)));
+      }
+      const take = Math.min(available, slot.slot.size - slot.length, limit - this.bytes);
+      slot.slot.view.set(take === part.byteLength ? part : part.subarray(start, start + take), slot.length);
+      slot.length += take;
+      this.bytes += take;
+      copied += take;
+      start += take;
+    }
+    return copied;
+  }
+
+  /** Submits everything queued as one linked chain (nothing may be in flight). */
+  submit(): void {
+    if (this.inFlight > 0) return;
+    const ring = this.host.ring;
+    const last = this.entries.length - 1;
+    const udHi = (KIND_SEND << 24) | this.gen;
+    for (let i = this.head; i <= last; i++) {
+      const entry = this.entries[i]!;
+      ring.send(this.fd, entry.slot.addr + entry.sent, entry.length - entry.sent,
+        MSG_NOSIGNAL | MSG_WAITALL, this.id, udHi, i === last ? 0 : IOSQE_IO_LINK);
+      this.inFlight++;
+    }
+    this.unsubmitted = this.entries.length;
+  }
+
+  /**
+   * One SEND's CQE (`res`: bytes or -errno). Returns true once the chain
+   * is over (nothing in flight); what is left queued is then resubmitted,
+   * unless a SEND failed, in which case the queue is dropped and `errno` set.
+   */
+  complete(res: number): boolean {
+    if (this.inFlight === 0) return true; // not ours (abandoned)
+    this.inFlight--;
+    if (this.broken) {
+      // The rest of a broken chain: cancelled by the kernel, still queued.
+    } else {
+      const entry = this.entries[this.head]!;
+      const left = entry.length - entry.sent;
+      if (res === left) {
+        this.sent += left;
+        this.bytes -= left;
+        this.popHead();
+      } else if (res > 0) {
+        entry.sent += res;
+        this.bytes -= res;
+        this.sent += res;
+        this.host.completionStats.shortSends++;
+        this.broken = true;
+      } else {
+        this.errno = res < 0 ? -res : E.EPIPE;
+        this.broken = true;
+      }
+    }
+    if (this.inFlight > 0) return false;
+    this.broken = false;
+    if (this.errno !== 0 || this.cancelled) this.clear();
+    else if (this.bytes > 0) this.submit();
+    return this.inFlight === 0;
+  }
+
+  /** Frees every slot and forgets what was queued (the requests are gone or failed). */
+  clear(): void {
+    for (let i = this.head; i < this.entries.length; i++) this.host.slots.put(this.entries[i]!.slot);
+    this.entries.length = 0;
+    this.head = 0;
+    this.unsubmitted = 0;
+    this.bytes = 0;
+  }
+
+  /** The ring is gone: nothing is in flight any more. */
+  abandon(): void {
+    this.inFlight = 0;
+    this.broken = false;
+    this.clear();
+  }
+
+  private newEntry(want: number): Entry {
+    const entry: Entry = { slot: this.host.slots.get(Math.min(want, LARGE_SLOT)), length: 0, sent: 0 };
+    this.entries.push(entry);
+    return entry;
+  }
+
+  private popHead(): void {
+    this.host.slots.put(this.entries[this.head]!.slot);
+    this.entries[this.head] = undefined as unknown as Entry;
+    this.head++;
+    if (this.head === this.entries.length) {
+      this.entries.length = 0;
+      this.head = 0;
+      this.unsubmitted = 0;
+    }
+  }
+
+  /** Bytes of `parts` from `parts[i]` at `start` on, counted up to a large slot's worth. */
+  private remaining(parts: readonly Uint8Array[], i: number, start: number): number {
+    let total = -start;
+    for (let j = i; j < parts.length && total < LARGE_SLOT; j++) total += parts[j]!.byteLength;
+    return total;
+  }
+}
