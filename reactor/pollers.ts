@@ -1,6 +1,8 @@
 /**
  * Picks the poller: `poller` option, else `GALE_POLLER`, else the best the
- * platform has (epoll on Linux, kqueue on macOS/BSD, poll elsewhere).
+ * platform has (io_uring on Linux where the kernel gives us a ring, else
+ * epoll; kqueue on macOS/BSD; poll elsewhere). `GALE_POLLER=epoll` is the
+ * one variable that keeps a Linux program off io_uring.
  *
  * Tornado's `IOLoop.configurable_default`, which picks EPollIOLoop, KQueueIOLoop
  * or SelectIOLoop the same way.
@@ -13,7 +15,7 @@ import type { Poller, PollerName } from './poller.js';
 
 /** The default backend for this platform. */
 export function platformPoller(): PollerName {
-  if (process.platform === 'linux') return 'epoll';
+  if (process.platform === 'linux') return 'uring';
   if (process.platform === 'darwin' || process.platform.endsWith('bsd')) return 'kqueue';
   return 'poll';
 }

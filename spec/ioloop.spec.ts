@@ -71,7 +71,7 @@ class FdObject {
 
 test(`the poller: option, GALE_POLLER (${pollerUnderTest}), or the platform's best`, () => {
   const loop = newLoop();
-  assert.is(loop.pollerName, process.env.GALE_POLLER || 'epoll');
+  assert.is(loop.pollerName, process.env.GALE_POLLER || 'uring');
   loop.close();
   for (const name of ['epoll', 'poll'] as const) {
     const l = newLoop({ poller: name });

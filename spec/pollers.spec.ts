@@ -296,9 +296,9 @@ test('poll: a registered fd that gets closed reports POLLNVAL as ERROR', () => {
   }
 });
 
-test('platformPoller: epoll on Linux, kqueue on macOS and the BSDs, poll elsewhere', () => {
+test('platformPoller: io_uring on Linux (epoll where refused), kqueue on macOS and the BSDs, poll elsewhere', () => {
   const expected: Array<[NodeJS.Platform, string]> = [
-    ['linux', 'epoll'], ['darwin', 'kqueue'], ['freebsd', 'kqueue'], ['openbsd', 'kqueue'],
+    ['linux', 'uring'], ['darwin', 'kqueue'], ['freebsd', 'kqueue'], ['openbsd', 'kqueue'],
     ['netbsd', 'kqueue'], ['sunos', 'poll'], ['aix', 'poll'],
   ];
   for (const [platform, poller] of expected) {

@@ -51,7 +51,7 @@ export function openURingPoller(fallback: () => Poller, options: RingOptions = {
 function explainOnce(reason: string): void {
   if (explained) return;
   explained = true;
-  genLog.warn(`GALE_POLLER=uring: ${reason}; using epoll instead`);
+  genLog.warn(`io_uring: ${reason}; using epoll instead (GALE_POLLER=epoll skips the probe)`);
 }
 
 /** Lets the next fallback log its line again (tests). */
