@@ -492,13 +492,22 @@ test('TCPClient: a refused address falls through to the next, in either family',
 test('TCPClient: source IP and port are bound before connecting', async () => {
   const peer = await doTestConnect(AF_INET, '127.0.0.1', { sourceIp: '127.0.0.1' });
   assert.is((peer as [string, number])[0], '127.0.0.1');
-  // A free port, found by binding and releasing it.
-  const probe = new Socket(AF_INET, SOCK_STREAM);
-  probe.bind(['127.0.0.1', 0]);
-  const free = (probe.getsockname() as [string, number])[1];
-  probe.close();
-  const withPort = await doTestConnect(AF_INET, '127.0.0.1', { sourcePort: free });
-  assert.equal(withPort, ['127.0.0.1', free]);
+  // A free port, found by binding and releasing it. Another process (the
+  // suite runs two spec files at once) may take it as an ephemeral port in
+  // between: then try another, a bounded number of times.
+  for (let attempt = 1; ; attempt++) {
+    const probe = new Socket(AF_INET, SOCK_STREAM);
+    probe.bind(['127.0.0.1', 0]);
+    const free = (probe.getsockname() as [string, number])[1];
+    probe.close();
+    try {
+      const withPort = await doTestConnect(AF_INET, '127.0.0.1', { sourcePort: free });
+      assert.equal(withPort, ['127.0.0.1', free]);
+      return;
+    } catch (error) {
+      if (attempt === 5 || !(error instanceof OSError) || error.code !== 'EADDRINUSE') throw error;
+    }
+  }
 });
 
 test('TCPClient: a source IP or port that cannot be bound fails the connect', async () => {
