@@ -17,7 +17,9 @@ import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
 import { HIGH_WATER, type CompletionSocket, type CompletionStats } from '../reactor/uring/socket-transport.js';
-import { READ, ERROR } from '../reactor/poller.js';
+import { MIN_SEND_SHARE } from '../reactor/uring/send-queue.js';
+import { chunk } from '../reactor/sys/arena.js';
+import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
@@ -640,6 +642,59 @@ test('ring sends: a stream whose connect is under way is not reported writable b
       listener.close();
     }
   });
+});
+
+test('the ring-wide send budget: past it a socket takes only its minimum share, and more as its own SENDs complete', () => {
+  const budget = 1 << 20;
+  const poller = new URingPoller({ sendBudget: budget });
+  const [a1, b1] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  const [a2, b2] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const first = poller.attach(a1, true, true)!;
+    const second = poller.attach(a2, true, true)!;
+    poller.register(a1, WRITE);
+    poller.register(a2, WRITE);
+    const data = Buffer.alloc(4 << 20);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 16)) & 0xff;
+    assert.is(first.send([data], 0, 0), budget, 'the first takes the whole budget');
+    assert.is(second.send([data], 0, 0), MIN_SEND_SHARE, 'the second only its minimum share');
+    assert.is(second.send([data], 0, MIN_SEND_SHARE), 0, 'then no room');
+    assert.is(poller.sendBudget.refusals, 1);
+    assert.is(poller.sendBudget.used, budget + MIN_SEND_SHARE);
+    // Drain both peers; whenever the second is reported writable, give it more.
+    const received = [[] as Buffer[], [] as Buffer[]];
+    let offered2 = MIN_SEND_SHARE;
+    let wokenWithRoom = 0;
+    const wanted2 = 2 * MIN_SEND_SHARE;
+    for (let round = 0; round < 2000; round++) {
+      const n = poller.poll(10);
+      for (let i = 0; i < n; i++) {
+        if (poller.readyFds[i] !== a2 || !(poller.readyEvents[i]! & WRITE) || offered2 >= wanted2) continue;
+        const took = second.send([data.subarray(0, wanted2)], 0, offered2);
+        if (took > 0) wokenWithRoom++;
+        offered2 += took;
+      }
+      for (const [k, fd] of [[0, b1], [1, b2]] as const) {
+        for (let got = readToChunk(fd, 65536); got > 0; got = readToChunk(fd, 65536)) received[k]!.push(Buffer.from(chunk.view.subarray(0, got)));
+      }
+      const total1 = received[0]!.reduce((t, b) => t + b.length, 0);
+      const total2 = received[1]!.reduce((t, b) => t + b.length, 0);
+      if (total1 === budget && total2 === wanted2) break;
+    }
+    assert.ok(wokenWithRoom > 0, 'the refused socket was reported writable again and took more');
+    assert.ok(Buffer.concat(received[0]!).equals(data.subarray(0, budget)), 'first: every byte, in order');
+    assert.ok(Buffer.concat(received[1]!).equals(data.subarray(0, wanted2)), 'second: every byte, in order');
+    assert.is(poller.sendBudget.used, 0, 'every byte given back to the budget');
+    // Bytes queued when a socket is dropped go back too.
+    poller.register(a1, WRITE); // (already registered: watched again)
+    assert.ok(first.send([data], 0, 0) > 0);
+    assert.ok(poller.sendBudget.used > 0);
+    poller.close();
+    assert.is(poller.sendBudget.used, 0, 'given back when the ring goes');
+  } finally {
+    poller.close();
+    for (const fd of [a1, b1, a2, b2]) closeFd(fd);
+  }
 });
 
 test('no fds leaked', () => {

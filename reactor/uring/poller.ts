@@ -42,6 +42,7 @@ import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../poller.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
 import { ProvidedBuffers, SendSlots } from './buffers.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
+import { SendBudget } from './send-queue.js';
 import { GEN_MASK, KIND_POLL, nextGen, type CompletionEndpoint } from './endpoint.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
@@ -59,7 +60,12 @@ export type { CompletionStats };
 export interface URingPollerOptions extends RingOptions {
   bufferCount?: number;
   bufferSize?: number;
+  /** Bytes all the ring's send buffers may hold together (default 64 MiB; see SendBudget). */
+  sendBudget?: number;
 }
+
+/** Default ring-wide send budget: 64 MiB (eight sockets' full SEND_BUFFER). */
+const SEND_BUDGET = 64 * 1024 * 1024;
 
 /** The io_uring poller. */
 export class URingPoller implements Poller, SocketHost {
@@ -88,6 +94,8 @@ export class URingPoller implements Poller, SocketHost {
   private buffersFailed = false;
   /** SocketHost: native memory SENDs are made from. */
   readonly slots = new SendSlots();
+  /** SocketHost: the cap on bytes all send buffers of this ring hold together. */
+  readonly sendBudget: SendBudget;
   /** SocketHost: counters of the completion sockets' slow paths. */
   readonly completionStats: CompletionStats = {
     enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0,
@@ -100,6 +108,7 @@ export class URingPoller implements Poller, SocketHost {
     this.ring = new Ring(options);
     this.bufferCount = options.bufferCount ?? PBUF_ENTRIES;
     this.bufferSize = options.bufferSize ?? PBUF_SIZE;
+    this.sendBudget = new SendBudget(options.sendBudget ?? SEND_BUDGET);
   }
 
   /**

@@ -20,7 +20,9 @@
  * ## Memory
  * Slots come from the ring's free lists (./buffers.ts) and go back as soon
  * as their SEND has completed: a socket holds at most the `limit` its
- * owner fills up to (./socket-transport.ts: SEND_BUFFER).
+ * owner fills up to (./socket-transport.ts: SEND_BUFFER), and all the
+ * sockets of a ring together at most their `SendBudget` (below) — what
+ * the kernel's `tcp_mem` pressure does for socket buffers on epoll.
  */
 import { errno as E } from '../sys/errors.js';
 import { IOSQE_IO_LINK } from './ring.js';
@@ -39,10 +41,43 @@ interface Entry {
   sent: number;
 }
 
+/** Bytes every socket may hold in its send buffer even when the ring's budget is spent. */
+export const MIN_SEND_SHARE = 256 * 1024;
+
+/**
+ * The cap on bytes all the send queues of one ring hold together. Without
+ * it, N peers that stop reading pin N × SEND_BUFFER of native memory. A
+ * socket may always hold MIN_SEND_SHARE (so one that is being read is
+ * never starved by others that are not); beyond that it takes only what
+ * the budget has left, and its stream keeps the rest in its own write
+ * buffer (counted by maxWriteBufferSize, as on epoll when the kernel's
+ * buffer is full). No socket waits on the budget alone: one refused room
+ * holds bytes of its own, and their SENDs' completions report it again.
+ */
+export class SendBudget {
+  /** Bytes held by every queue of the ring. */
+  used = 0;
+  /** Times a socket was refused room because the budget was spent. */
+  refusals = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** How many more bytes a queue holding `held` may take, `perQueue` in all. */
+  room(held: number, perQueue: number): number {
+    return Math.max(0, Math.min(perQueue - held, Math.max(this.limit - this.used, MIN_SEND_SHARE - held)));
+  }
+
+  /** A queue took (`delta` > 0) or gave back bytes. */
+  adjust(delta: number): void {
+    this.used += delta;
+  }
+}
+
 /** What a send queue needs from its socket's poller. */
 export interface SendHost {
   readonly ring: Ring;
   readonly slots: SendSlots;
+  readonly sendBudget: SendBudget;
   readonly completionStats: { shortSends: number };
 }
 
@@ -118,6 +153,7 @@ export class SendQueue {
       copied += take;
       start += take;
     }
+    this.host.sendBudget.adjust(copied);
     return copied;
   }
 
@@ -152,10 +188,12 @@ export class SendQueue {
       if (res === left) {
         this.sent += left;
         this.bytes -= left;
+        this.host.sendBudget.adjust(-left);
         this.popHead();
       } else if (res > 0) {
         entry.sent += res;
         this.bytes -= res;
+        this.host.sendBudget.adjust(-res);
         this.sent += res;
         this.host.completionStats.shortSends++;
         this.broken = true;
@@ -177,7 +215,9 @@ export class SendQueue {
     this.entries.length = 0;
     this.head = 0;
     this.unsubmitted = 0;
+    const dropped = this.bytes;
     this.bytes = 0;
+    this.host.sendBudget.adjust(-dropped);
   }
 
   /** The ring is gone: nothing is in flight any more. */

@@ -57,7 +57,7 @@ import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers, SendSlots } from './buffers.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
-import { SendQueue } from './send-queue.js';
+import { SendQueue, type SendBudget } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
@@ -106,6 +106,8 @@ export interface SocketHost extends EndpointHost {
   providedBuffers(): ProvidedBuffers | null;
   /** Native memory SENDs are made from (ring sends). */
   readonly slots: SendSlots;
+  /** The cap on what all the ring's send buffers hold together. */
+  readonly sendBudget: SendBudget;
   readonly completionStats: CompletionStats;
 }
 
@@ -394,7 +396,7 @@ export class CompletionSocket implements CompletionEndpoint {
     if (wanted & WRITE) {
       if (this.writeReady) events |= WRITE | this.pendingError;
       // Ring sends, once connected: writable while the send buffer has room.
-      if (this.ringSends && this.connected && (this.sends.bytes < SEND_BUFFER || this.sends.errno !== 0)) events |= WRITE;
+      if (this.ringSends && this.connected && (this.sendRoom() > 0 || this.sends.errno !== 0)) events |= WRITE;
     }
     return events;
   }
@@ -505,14 +507,27 @@ export class CompletionSocket implements CompletionEndpoint {
   send(parts: readonly Uint8Array[], first: number, offset: number): number {
     const sends = this.sends;
     if (sends.errno !== 0) throw new OSError(sends.errno, 'send');
-    if (this.detached || sends.bytes >= SEND_BUFFER) return 0;
-    const taken = sends.fill(parts, first, offset, 0, SEND_BUFFER);
+    if (this.detached) return 0;
+    const room = this.sendRoom();
+    if (room === 0) {
+      // Full (its own SEND_BUFFER, or the ring's budget: see SendBudget):
+      // this socket's SENDs report WRITE as they complete.
+      if (sends.bytes < SEND_BUFFER) this.host.sendBudget.refusals++;
+      return 0;
+    }
+    const taken = sends.fill(parts, first, offset, 0, sends.bytes + room);
     if (sends.inFlight === 0) {
       sends.submit();
       sendsQueued(this.host.ring);
     }
     return taken;
   }
+
+  /** Bytes the send buffer may still take (SEND_BUFFER per socket, within the ring's budget). */
+  private sendRoom(): number {
+    return this.host.sendBudget.room(this.sends.bytes, SEND_BUFFER);
+  }
+
 
   /**
    * The stream closes the fd: the ring stops its RECV and POLLOUT and closes
