@@ -80,6 +80,32 @@ const POLLHUP = 0x010;
 const SOCKADDR_ROOM = 128;
 
 /**
+ * Sockaddr regions for CONNECTs: a socket holds one from `startConnect`
+ * until its CONNECT's CQE (or the ring's end), then it comes back here. A
+ * small free list, because malloc and mapping a view cost FFI calls that a
+ * connect through the ring is meant to save.
+ */
+const freeConnectAddrs: Region[] = [];
+const FREE_CONNECT_ADDRS_MAX = 16;
+let connectAddrsHeld = 0;
+
+/** Sockaddr regions held by sockets right now (their CONNECT queued or in flight). */
+export function connectAddrsInUse(): number {
+  return connectAddrsHeld;
+}
+
+function takeConnectAddr(): Region {
+  connectAddrsHeld++;
+  return freeConnectAddrs.pop() ?? allocRegion(SOCKADDR_ROOM);
+}
+
+function giveBackConnectAddr(region: Region): void {
+  connectAddrsHeld--;
+  if (freeConnectAddrs.length < FREE_CONNECT_ADDRS_MAX) freeConnectAddrs.push(region);
+  else freeRegion(region);
+}
+
+/**
  * Ring sends: the most bytes a socket holds in native memory, queued or
  * in flight, the ring's counterpart of the kernel's socket buffers. Large,
  * because SENDs only go out at the next enter, so all a server writes in
@@ -273,7 +299,7 @@ export class CompletionSocket implements CompletionEndpoint {
 
   private freeConnectAddr(): void {
     if (this.connectAddr === null) return;
-    freeRegion(this.connectAddr);
+    giveBackConnectAddr(this.connectAddr);
     this.connectAddr = null;
   }
 
@@ -616,11 +642,11 @@ export class CompletionSocket implements CompletionEndpoint {
     this.connected = false;
     this.connectErrno = -1;
     if (encode === undefined) return;
-    const region = allocRegion(SOCKADDR_ROOM);
+    const region = takeConnectAddr();
     try {
       this.connectLength = encode(region.view);
     } catch (error) {
-      freeRegion(region);
+      giveBackConnectAddr(region);
       throw error;
     }
     this.connectAddr = region;
