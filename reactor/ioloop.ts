@@ -57,7 +57,6 @@ import { errno as E } from './sys/errors.js';
 import { appLog, describeCallback, genLog } from './log.js';
 import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
-import { URingPoller } from './uring/poller.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
@@ -739,7 +738,7 @@ export class IOLoop {
     this.stopped = false;
     // io_uring: SQEs written since the last enter (a stream's SEND or
     // CLOSE) reach the kernel now, not whenever the loop next runs.
-    if (this.poller instanceof URingPoller) this.poller.submitPending();
+    this.poller.submitPending?.();
     this.restoreCurrent();
     const settle = this.settleStart;
     this.settleStart = this.failStart = null;

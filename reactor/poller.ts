@@ -80,6 +80,13 @@ export interface Poller {
   poll(timeoutMs: number): number;
   /** Releases the backend's own fd and memory. */
   close(): void;
+  /**
+   * Hands the kernel whatever this poller has queued and not yet submitted
+   * (a completion-based poller queues requests between waits); called when
+   * the loop stops, so nothing written waits for a loop that may never run
+   * again. Readiness pollers queue nothing and leave it out.
+   */
+  submitPending?(): void;
 }
 
 /** READ/WRITE/ERROR, as the IOLoop defines them. */
