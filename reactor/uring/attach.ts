@@ -9,9 +9,14 @@
  * writes with write(2) (docs/uring.md says what each mode changes).
  */
 import type { IOLoop } from '../ioloop.js';
-import { AF_UNIX, SOCK_STREAM } from '../sys/constants.js';
+import { AF_UNIX, F_GETFL, SOCK_STREAM } from '../sys/constants.js';
+import { c, check } from '../sys/libc.js';
 import { URingPoller } from './poller.js';
 import type { CompletionSocket } from './socket-transport.js';
+import { CompletionPipe } from './pipe-transport.js';
+
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
 
 /**
  * Whether uring loops run stream sockets on completions: unless
@@ -37,4 +42,23 @@ export function completionSocketFor(loop: IOLoop, fd: number, family: number, ty
   // in, so the IOLoop's public surface stays Tornado's.
   const poller = (loop as unknown as { poller: unknown }).poller;
   return poller instanceof URingPoller ? poller.attach(fd, family === AF_UNIX, ringSends()) : null;
+}
+
+/** Whether uring loops read pipes through the ring: unless `GALE_URING_PIPES=0` (or streams are off). */
+export function completionPipes(): boolean {
+  return process.env.GALE_URING_PIPES !== '0' && completionStreams();
+}
+
+/**
+ * The completion endpoint for pipe fd `fd` on `loop`, or null when the
+ * stream should use readiness: not a uring loop, turned off, or not a
+ * read-only fd (a write end, or a read/write fd a stream may write to:
+ * this endpoint only reads).
+ */
+export function completionPipeFor(loop: IOLoop, fd: number): CompletionPipe | null {
+  if (loop.pollerName !== 'uring' || !completionPipes() || fd < 0) return null;
+  const poller = (loop as unknown as { poller: unknown }).poller;
+  if (!(poller instanceof URingPoller)) return null;
+  if ((check(c.fcntl(fd, F_GETFL, 0) as number, 'fcntl') & O_ACCMODE) !== O_RDONLY) return null;
+  return poller.attachEndpoint(fd, (id, gen) => new CompletionPipe(poller, fd, id, gen));
 }

@@ -1,0 +1,261 @@
+/**
+ * The completion transport of a pipe's read end on a ring: what a
+ * `PipeIOStream` reads through when its loop runs on io_uring. No Tornado
+ * counterpart (Tornado's PipeIOStream calls os.read() on readiness).
+ *
+ * RECV does not work on pipes, so this endpoint keeps **one single-shot
+ * `IORING_OP_READ`** (offset -1: the pipe's current position) in flight
+ * into a 64 KiB native buffer it owns. Each CQE's bytes are copied into a
+ * JS Buffer, and the READ is re-armed in the next submission batch (the
+ * poller's `arm()` before its one enter), so reading costs no FFI call.
+ *
+ * Why single-shot rather than multishot READ (IORING_OP_READ_MULTISHOT,
+ * 6.7+): a multishot READ needs buffer select, i.e. the provided-buffer
+ * ring the sockets share (a pipe's bytes would then compete with them for
+ * buffers and bring ENOBUFS re-arms), while a single-shot READ into its
+ * own buffer needs nothing shared; and since at most one READ is in flight,
+ * "armed" means "nothing received that we have not seen", which makes the
+ * direct read(2) below safe without scanning the CQ. The cost is one SQE
+ * per 64 KiB chunk, written in JS with no FFI call.
+ *
+ * Readiness is emulated as for sockets (./socket-transport.ts): READ is
+ * reported, level-triggered, while bytes, EOF (a 0-byte READ) or an error
+ * wait and READ is watched; a writer's close is a hang-up as epoll reports
+ * it on a pipe (ERROR alone, or READ|ERROR while data waits). Read-ahead is bounded:
+ * once the stream has watched READ the READ stays armed while fewer than
+ * `PIPE_HIGH_WATER` bytes wait, and is re-armed as the stream reads.
+ *
+ * Close: the READ holds a reference to the file, so the stream's close
+ * cancels it and submits the cancel at once (the poller's `detach`) before
+ * close(2). The native buffer is freed only when the READ's own CQE is in
+ * (the kernel may write it until then), or when the ring closes.
+ */
+import { OSError, errno as E } from '../sys/errors.js';
+import { allocRegion, chunk as nativeChunk, freeRegion, type Region } from '../sys/arena.js';
+import { readToChunk } from '../sys/libc.js';
+import { READ, ERROR } from '../poller.js';
+import { KIND_READ, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+
+/** Bytes one READ asks for (the size of the endpoint's native buffer). */
+export const PIPE_READ_SIZE = 64 * 1024;
+/** Bytes read ahead of the stream before the READ is no longer re-armed. */
+export const PIPE_HIGH_WATER = 256 * 1024;
+
+const EOF = Buffer.alloc(0);
+
+/** Counters of one pipe endpoint (tests read them). */
+export interface PipeStats {
+  /** READ SQEs written. */
+  reads: number;
+  /** Bytes its READs brought. */
+  bytes: number;
+  /** read(2) calls made directly (no READ in flight and nothing received). */
+  direct: number;
+}
+
+/** One pipe read end's completion state (see the file comment). */
+export class CompletionPipe implements CompletionEndpoint {
+  readonly fd: number;
+  readonly id: number;
+  readonly gen: number;
+  detached = false;
+  active = false;
+  dirty = false;
+  readonly stats: PipeStats = { reads: 0, bytes: 0, direct: 0 };
+  /** READ the stream watches (0: none). */
+  private wanted = 0;
+  private registered = false;
+  /** The stream has watched READ once: from then on the READ reads ahead (bounded). */
+  private started = false;
+  /** A READ is in flight (its CQE not yet seen). */
+  readArmed = false;
+  private cancelling = false;
+  private region: Region | null;
+  private readonly chunks: Buffer[] = [];
+  private chunkHead = 0;
+  /** Bytes received and not yet read by the stream. */
+  buffered = 0;
+  private eof = false;
+  private readErrno = 0;
+  /** The last `read` was a direct read(2). */
+  lastReadDirect = false;
+  private readonly host: EndpointHost;
+
+  constructor(host: EndpointHost, fd: number, id: number, gen: number) {
+    this.host = host;
+    this.fd = fd;
+    this.id = id;
+    this.gen = gen;
+    this.region = allocRegion(PIPE_READ_SIZE);
+  }
+
+  // ------------------------------------------------------------ the poller's side
+
+  watch(events: number, registered: boolean): void {
+    this.wanted = events & READ;
+    this.registered = registered;
+    if (this.wanted !== 0) this.started = true;
+    this.host.markDirty(this);
+    this.host.markActive(this);
+  }
+
+  reported(_events: number): void {}
+
+  arm(): void {
+    if (this.readArmed || !this.wantsRead() || this.region === null) return;
+    this.host.ring.readWrite(false, this.fd, this.region.addr, PIPE_READ_SIZE, this.id, (KIND_READ << 24) | this.gen);
+    this.readArmed = true;
+    this.stats.reads++;
+  }
+
+  complete(kind: number, res: number, _flags: number): void {
+    if (kind !== KIND_READ) return;
+    this.readArmed = false;
+    this.cancelling = false;
+    if (this.detached) {
+      this.freeBuffer(); // the kernel is done with it
+      return;
+    }
+    if (res > 0) {
+      this.chunks.push(Buffer.from(this.region!.view.subarray(0, res)));
+      this.buffered += res;
+      this.stats.bytes += res;
+    } else if (res === 0) {
+      this.eof = true;
+    } else if (res !== -E.ECANCELED && res !== -E.EAGAIN) {
+      this.readErrno = -res;
+    }
+    if (this.wantsRead()) this.host.markDirty(this);
+  }
+
+  cancelForClose(): boolean {
+    this.wanted = 0;
+    this.registered = false;
+    this.dropReceived();
+    if (!this.readArmed) {
+      this.freeBuffer();
+      return false;
+    }
+    if (!this.cancelling) {
+      this.host.ring.cancel(this.id, (KIND_READ << 24) | this.gen);
+      this.cancelling = true;
+    }
+    return true;
+  }
+
+  inFlight(): boolean {
+    return this.readArmed;
+  }
+
+  abandon(): void {
+    this.readArmed = false;
+    this.dropReceived();
+    this.freeBuffer();
+  }
+
+  readyEvents(): number {
+    // As epoll reports a pipe: the writer's close is a hang-up (EPOLLHUP,
+    // with EPOLLIN while data waits), so EOF alone is ERROR, not READ.
+    if (this.wanted & READ) {
+      if (this.buffered > 0) return this.eof || this.readErrno !== 0 ? READ | ERROR : READ;
+      if (this.readErrno !== 0) return READ | ERROR; // the read throws the error
+      return this.eof ? ERROR : 0;
+    }
+    return (this.eof || this.readErrno !== 0) && this.registered ? ERROR : 0;
+  }
+
+  /** Whether the READ should be (re-)armed now. */
+  wantsRead(): boolean {
+    return this.started && !this.detached && !this.eof && this.readErrno === 0 && this.buffered < PIPE_HIGH_WATER;
+  }
+
+  // ------------------------------------------------------------ the stream's side
+
+  /**
+   * Up to `max` bytes received, an empty Buffer at EOF, or null if none
+   * are here yet. Throws the read error (once; EOF after it). With no READ
+   * in flight and nothing received it makes one read(2), as a readiness
+   * stream would (the stream's first read, before any READ is armed):
+   * nothing can be reordered, since no READ can be holding bytes.
+   */
+  read(max: number): Buffer | null {
+    if (this.buffered === 0) {
+      if (this.readErrno !== 0) {
+        const errno = this.readErrno;
+        this.readErrno = 0;
+        this.eof = true;
+        throw new OSError(errno, 'read');
+      }
+      if (this.eof) return EOF;
+      this.lastReadDirect = true;
+      if (this.readArmed || this.detached) return null;
+      this.stats.direct++;
+      const n = readToChunk(this.fd, max);
+      if (n < 0) return null;
+      if (n === 0) {
+        this.eof = true;
+        return EOF;
+      }
+      return Buffer.from(nativeChunk.view.subarray(0, n));
+    }
+    this.lastReadDirect = false;
+    const chunks = this.chunks;
+    let first = chunks[this.chunkHead]!;
+    let out: Buffer;
+    if (first.length > max) {
+      out = first.subarray(0, max);
+      chunks[this.chunkHead] = first.subarray(max);
+    } else if (first.length === this.buffered || first.length === max) {
+      out = first;
+      this.popChunk();
+    } else {
+      const size = Math.min(max, this.buffered);
+      out = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        first = chunks[this.chunkHead]!;
+        const take = Math.min(first.length, size - filled);
+        first.copy(out, filled, 0, take);
+        filled += take;
+        if (take === first.length) this.popChunk();
+        else chunks[this.chunkHead] = first.subarray(take);
+      }
+    }
+    this.buffered -= out.length;
+    if (!this.readArmed && this.wantsRead()) this.host.markDirty(this);
+    return out;
+  }
+
+  /** Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet. */
+  readInto(target: Uint8Array): number {
+    const data = this.read(target.byteLength);
+    if (data === null) return -1;
+    target.set(data, 0);
+    return data.length;
+  }
+
+  /** The stream is about to close the fd: cancel the READ first (submitted at once). */
+  detach(): void {
+    if (!this.detached) this.host.detach(this);
+  }
+
+  private popChunk(): void {
+    this.chunks[this.chunkHead++] = EOF;
+    if (this.chunkHead === this.chunks.length) {
+      this.chunks.length = 0;
+      this.chunkHead = 0;
+    }
+  }
+
+  private dropReceived(): void {
+    this.chunks.length = 0;
+    this.chunkHead = 0;
+    this.buffered = 0;
+  }
+
+  private freeBuffer(): void {
+    if (this.region === null) return;
+    freeRegion(this.region);
+    this.region = null;
+  }
+}
