@@ -230,6 +230,15 @@ export class Socket {
     return sys.connectStaged(this.fd, length);
   }
 
+  /**
+   * @internal Validates `address` for this socket's family (as `connect`
+   * does) and writes its sockaddr at `view[offset]`; returns its length.
+   * For a connect through io_uring, whose sockaddr lives in its own memory.
+   */
+  encodeAddress(address: Address, view: Buffer, offset: number): number {
+    return encodeSockaddr(view, offset, this.family, checkAddress(this.family, address));
+  }
+
   /** The socket's own address. */
   getsockname(): Address {
     const length = sys.sockname(this.checkOpen('getsockname'), false);

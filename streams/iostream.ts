@@ -166,14 +166,23 @@ export class IOStream extends BaseIOStream {
   connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
     const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
     this.connecting = true;
-    this.completion?.startConnect();
+    const completion = this.completion;
+    // On a uring loop the connect goes through the ring (an IORING_OP_CONNECT
+    // with the next enter; its CQE is the outcome): no connect(2), no SO_ERROR.
+    const throughRing = completion !== null && completion.fd === this.socket.fileno() && completion.connectsThroughRing();
     let future: Future<IOStream> | null = null;
     if (callback !== null) this.connectCallback = callback;
     else future = this.connectFuture = new Future<IOStream>();
     let failure: Error | null = null;
     try {
-      const errno = this.socket.connectEx(this.resolveForConnect(address));
-      if (errno !== 0 && !IN_PROGRESS.has(errno)) failure = socketError(errno, 'connect');
+      const target = this.resolveForConnect(address);
+      if (throughRing) {
+        completion.startConnect((view) => this.socket.encodeAddress(target, view, 0));
+      } else {
+        completion?.startConnect();
+        const errno = this.socket.connectEx(target);
+        if (errno !== 0 && !IN_PROGRESS.has(errno)) failure = socketError(errno, 'connect');
+      }
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) {
         // A malformed address is the caller's bug, not a failed connection.
@@ -214,7 +223,11 @@ export class IOStream extends BaseIOStream {
   }
 
   protected override handleConnect(): void {
-    const errno = this.socket.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+    // A connect through the ring has its outcome in the CONNECT's CQE (the
+    // kernel took SO_ERROR already); otherwise it is the socket's SO_ERROR.
+    if (this.completion?.connectPending()) return; // not over yet: its CQE will say
+    const ringErrno = this.completion?.connectErrno ?? -1;
+    const errno = ringErrno >= 0 ? ringErrno : this.socket.getsockopt(SOL_SOCKET, SO_ERROR) as number;
     if (errno !== 0) {
       this.error = socketError(errno, 'connect');
       // Whoever asked for a Future gets the error there; callback users get a log line.

@@ -44,19 +44,28 @@
  * the RECV stays armed until then, so a short pause costs no re-arm.
  *
  * ## Connecting sockets
- * A RECV on a socket whose connect is still under way could consume the
- * connect's error (`SO_ERROR`) before the stream checks it, so after
- * `startConnect()` the RECV is armed only once a POLLOUT has reported the
- * connect over; POLLERR/POLLHUP there is reported as WRITE|ERROR, and the
- * stream reads SO_ERROR as on epoll.
+ * By default the connect itself goes through the ring: `startConnect(encode)`
+ * has the stream write the sockaddr into native memory this socket owns
+ * (`connectAddr`, freed when the CONNECT's CQE arrives or the ring goes),
+ * and the IORING_OP_CONNECT goes out with the loop's next enter. Its result
+ * is the connect's outcome: 0, or -errno (ECONNREFUSED, ETIMEDOUT…), kept
+ * in `connectErrno` for the stream and reported as WRITE (WRITE|ERROR on
+ * failure), what epoll reports for a connect that is over. A close while it
+ * is in flight cancels it before the CLOSE (same submission, run in order).
+ * With `CompletionSocket.ringConnects` false (GALE_URING_CONNECT=0) the
+ * stream makes a nonblocking connect(2) and a one-shot POLLOUT says when it
+ * is over; the stream then reads SO_ERROR as on epoll.
+ * Either way the RECV is armed only once the connect is over: a RECV under
+ * way could otherwise consume the connect's error.
  */
 import { OSError, errno as E } from '../sys/errors.js';
 import { chunk as nativeChunk } from '../sys/arena.js';
 import { close as closeFdNow, readToChunk } from '../sys/libc.js';
+import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers, SendSlots } from './buffers.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
-import { KIND_CLOSE, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue, type SendBudget } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
 
@@ -67,6 +76,34 @@ const EOF = Buffer.alloc(0);
 const POLLOUT = 0x004;
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
+/** Room for any sockaddr a stream connects to (sockaddr_un is the largest: 110 bytes). */
+const SOCKADDR_ROOM = 128;
+
+/**
+ * Sockaddr regions for CONNECTs: a socket holds one from `startConnect`
+ * until its CONNECT's CQE (or the ring's end), then it comes back here. A
+ * small free list, because malloc and mapping a view cost FFI calls that a
+ * connect through the ring is meant to save.
+ */
+const freeConnectAddrs: Region[] = [];
+const FREE_CONNECT_ADDRS_MAX = 16;
+let connectAddrsHeld = 0;
+
+/** Sockaddr regions held by sockets right now (their CONNECT queued or in flight). */
+export function connectAddrsInUse(): number {
+  return connectAddrsHeld;
+}
+
+function takeConnectAddr(): Region {
+  connectAddrsHeld++;
+  return freeConnectAddrs.pop() ?? allocRegion(SOCKADDR_ROOM);
+}
+
+function giveBackConnectAddr(region: Region): void {
+  connectAddrsHeld--;
+  if (freeConnectAddrs.length < FREE_CONNECT_ADDRS_MAX) freeConnectAddrs.push(region);
+  else freeRegion(region);
+}
 
 /**
  * Ring sends: the most bytes a socket holds in native memory, queued or
@@ -144,8 +181,22 @@ export class CompletionSocket implements CompletionEndpoint {
   pollOutArmed = false;
   /** The last POLLOUT reported the socket writable (reported until re-armed). */
   writeReady = false;
-  /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT). */
+  /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT, or a failed CONNECT). */
   pendingError = 0;
+
+  // Connecting through the ring (see the file comment).
+  /**
+   * Whether streams connect through the ring (IORING_OP_CONNECT) rather than
+   * with connect(2) and a POLLOUT. GALE_URING_CONNECT=0 turns it off.
+   */
+  static ringConnects = process.env.GALE_URING_CONNECT !== '0';
+  /** The sockaddr of the CONNECT queued or in flight, in native memory this socket owns. */
+  private connectAddr: Region | null = null;
+  private connectLength = 0;
+  /** The CONNECT's SQE is written (it is in flight until its CQE). */
+  connectArmed = false;
+  /** The CONNECT's outcome for the stream: -1 until its CQE, then 0 or the errno. */
+  connectErrno = -1;
 
   // Ring sends: chains of linked SENDs from native slots.
   readonly sends: SendQueue;
@@ -202,6 +253,10 @@ export class CompletionSocket implements CompletionEndpoint {
   /** Writes the RECV/POLLOUT/cancel SQEs that bring the requests in line with the state. */
   arm(): void {
     const ring = this.host.ring;
+    if (this.connectAddr !== null && !this.connectArmed) {
+      ring.connect(this.fd, this.connectAddr.addr, this.connectLength, this.id, (KIND_CONNECT << 24) | this.gen);
+      this.connectArmed = true;
+    }
     if (this.wantsPollOut()) {
       // Level-triggered WRITE: what the last POLLOUT reported is dropped
       // and asked again (a still-writable socket completes at once).
@@ -226,6 +281,26 @@ export class CompletionSocket implements CompletionEndpoint {
     else if (kind === KIND_SEND) this.completeSend(res);
     else if (kind === KIND_POLLOUT) this.completePollOut(res);
     else if (kind === KIND_CLOSE) this.completeClose();
+    else if (kind === KIND_CONNECT) this.completeConnect(res);
+  }
+
+  private completeConnect(res: number): void {
+    this.connectArmed = false;
+    this.freeConnectAddr();
+    if (this.detached) return; // cancelled by a close (or over just before it): nobody waits
+    this.connected = true;
+    this.connectErrno = res < 0 ? -res : 0;
+    // What epoll reports for a connect that is over: WRITE, with ERROR if it failed.
+    this.writeReady = true;
+    this.pendingError = res < 0 ? ERROR : 0;
+    this.host.markDirty(this); // the RECV may be armed now
+    this.host.markActive(this);
+  }
+
+  private freeConnectAddr(): void {
+    if (this.connectAddr === null) return;
+    giveBackConnectAddr(this.connectAddr);
+    this.connectAddr = null;
   }
 
   private completeRecv(res: number, flags: number): void {
@@ -316,6 +391,13 @@ export class CompletionSocket implements CompletionEndpoint {
       ring.pollRemove(this.id, (KIND_POLLOUT << 24) | this.gen);
       cancelled = true;
     }
+    if (this.connectArmed) {
+      // A connect under way holds the file: cancel it before the CLOSE.
+      ring.cancel(this.id, (KIND_CONNECT << 24) | this.gen);
+      cancelled = true;
+    } else {
+      this.freeConnectAddr(); // queued, never written: nothing to cancel
+    }
     if (!this.closeWanted) return cancelled || this.recvCancelling;
     const sends = this.sends;
     if (sends.busy()) {
@@ -332,7 +414,7 @@ export class CompletionSocket implements CompletionEndpoint {
 
   /** Whether a request of this socket is in flight, or its fd still open for a close to come. */
   inFlight(): boolean {
-    return this.recvArmed || this.pollOutArmed || this.sends.inFlight > 0 || this.lingering || this.closeQueued;
+    return this.recvArmed || this.pollOutArmed || this.connectArmed || this.sends.inFlight > 0 || this.lingering || this.closeQueued;
   }
 
   /**
@@ -341,7 +423,8 @@ export class CompletionSocket implements CompletionEndpoint {
    * with close(2): closing the loop closes every fd its streams closed.
    */
   abandon(): void {
-    this.recvArmed = this.pollOutArmed = false;
+    this.recvArmed = this.pollOutArmed = this.connectArmed = false;
+    this.freeConnectAddr();
     this.sends.abandon();
     this.dropReceived();
     if (this.lingering) {
@@ -410,7 +493,7 @@ export class CompletionSocket implements CompletionEndpoint {
 
   /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
-    if (this.detached || this.pollOutArmed) return false;
+    if (this.detached || this.pollOutArmed || this.connectAddr !== null) return false;
     // With ring sends, WRITE comes from the SEND's completion once connected.
     if (this.ringSends && this.connected) return false;
     return (this.wanted & WRITE) !== 0 || (!this.connected && (this.wanted & READ) !== 0);
@@ -473,7 +556,8 @@ export class CompletionSocket implements CompletionEndpoint {
    * closed behind the stream's back fails as on epoll (EBADF).
    */
   private readDirectly(max: number): Buffer | null {
-    if (this.detached || this.host.completionWaiting(this, KIND_RECV)) return null;
+    // Not connected yet: nothing to read (a CONNECT not yet issued would make read(2) fail ENOTCONN).
+    if (this.detached || !this.connected || this.host.completionWaiting(this, KIND_RECV)) return null;
     const n = readToChunk(this.fd, max);
     if (n < 0) return null;
     if (n === 0) {
@@ -546,9 +630,37 @@ export class CompletionSocket implements CompletionEndpoint {
     if (!this.detached) this.closeWanted = true;
   }
 
-  /** The stream started a nonblocking connect: no RECV until a POLLOUT says it is over. */
-  startConnect(): void {
+  /**
+   * The stream connects. With `encode` (see `connectsThroughRing`), the
+   * connect goes through the ring: `encode` writes the sockaddr into this
+   * socket's own native memory and returns its length (it may throw: then
+   * nothing is queued), and the CONNECT goes out with the next enter.
+   * Without, the stream made a nonblocking connect(2): a POLLOUT says when
+   * it is over. Either way no RECV until then.
+   */
+  startConnect(encode?: (view: Buffer) => number): void {
     this.connected = false;
+    this.connectErrno = -1;
+    if (encode === undefined) return;
+    const region = takeConnectAddr();
+    try {
+      this.connectLength = encode(region.view);
+    } catch (error) {
+      giveBackConnectAddr(region);
+      throw error;
+    }
+    this.connectAddr = region;
+    this.host.markDirty(this);
+  }
+
+  /** Whether a CONNECT through the ring is queued or in flight (its outcome not known yet). */
+  connectPending(): boolean {
+    return this.connectAddr !== null || this.connectArmed;
+  }
+
+  /** Whether a connect of this socket should go through the ring now. */
+  connectsThroughRing(): boolean {
+    return CompletionSocket.ringConnects && !this.detached && this.connectAddr === null && !this.connectArmed;
   }
 
   /** The stream is about to close the fd: cancel what is in flight first. */
