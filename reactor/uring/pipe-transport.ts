@@ -35,6 +35,7 @@ import { allocRegion, chunk as nativeChunk, freeRegion, type Region } from '../s
 import { readToChunk } from '../sys/libc.js';
 import { READ, ERROR } from '../poller.js';
 import { KIND_READ, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { ReceivedChunks } from './received.js';
 
 /** Bytes one READ asks for (the size of the endpoint's native buffer). */
 export const PIPE_READ_SIZE = 64 * 1024;
@@ -71,10 +72,11 @@ export class CompletionPipe implements CompletionEndpoint {
   readArmed = false;
   private cancelling = false;
   private region: Region | null;
-  private readonly chunks: Buffer[] = [];
-  private chunkHead = 0;
+  private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read by the stream. */
-  buffered = 0;
+  get buffered(): number {
+    return this.inbox.bytes;
+  }
   private eof = false;
   private readErrno = 0;
   /** The last `read` was a direct read(2). */
@@ -117,8 +119,7 @@ export class CompletionPipe implements CompletionEndpoint {
       return;
     }
     if (res > 0) {
-      this.chunks.push(Buffer.from(this.region!.view.subarray(0, res)));
-      this.buffered += res;
+      this.inbox.push(Buffer.from(this.region!.view.subarray(0, res)));
       this.stats.bytes += res;
     } else if (res === 0) {
       this.eof = true;
@@ -199,29 +200,7 @@ export class CompletionPipe implements CompletionEndpoint {
       return Buffer.from(nativeChunk.view.subarray(0, n));
     }
     this.lastReadDirect = false;
-    const chunks = this.chunks;
-    let first = chunks[this.chunkHead]!;
-    let out: Buffer;
-    if (first.length > max) {
-      out = first.subarray(0, max);
-      chunks[this.chunkHead] = first.subarray(max);
-    } else if (first.length === this.buffered || first.length === max) {
-      out = first;
-      this.popChunk();
-    } else {
-      const size = Math.min(max, this.buffered);
-      out = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        first = chunks[this.chunkHead]!;
-        const take = Math.min(first.length, size - filled);
-        first.copy(out, filled, 0, take);
-        filled += take;
-        if (take === first.length) this.popChunk();
-        else chunks[this.chunkHead] = first.subarray(take);
-      }
-    }
-    this.buffered -= out.length;
+    const out = this.inbox.take(max);
     if (!this.readArmed && this.wantsRead()) this.host.markDirty(this);
     return out;
   }
@@ -239,18 +218,8 @@ export class CompletionPipe implements CompletionEndpoint {
     if (!this.detached) this.host.detach(this);
   }
 
-  private popChunk(): void {
-    this.chunks[this.chunkHead++] = EOF;
-    if (this.chunkHead === this.chunks.length) {
-      this.chunks.length = 0;
-      this.chunkHead = 0;
-    }
-  }
-
   private dropReceived(): void {
-    this.chunks.length = 0;
-    this.chunkHead = 0;
-    this.buffered = 0;
+    this.inbox.clear();
   }
 
   private freeBuffer(): void {

@@ -13,8 +13,8 @@
  * - readiness (epoll, poll, kqueue; and uring for every other fd): the
  *   events come from the kernel, `readFromFd` is read(2);
  * - completion (this file): a multishot RECV keeps filling provided
- *   buffers, each CQE's bytes are copied into `chunks`, and `read()` hands
- *   them out with no syscall. The poller reports READ while chunks (or EOF,
+ *   buffers, each CQE's bytes are copied into its inbox, and `read()` hands
+ *   them out with no syscall. The poller reports READ while bytes (or EOF,
  *   or an error) wait and READ is watched — level-triggered, as the stream
  *   expects — so reading costs no FFI call at all: one io_uring_enter per
  *   iteration gathers the data of every socket.
@@ -68,6 +68,7 @@ import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue, type SendBudget } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
+import { ReceivedChunks } from './received.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
@@ -166,10 +167,11 @@ export class CompletionSocket implements CompletionEndpoint {
   // Receive side.
   recvArmed = false;
   recvCancelling = false;
-  readonly chunks: Buffer[] = [];
-  chunkHead = 0;
+  private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read. */
-  buffered = 0;
+  get buffered(): number {
+    return this.inbox.bytes;
+  }
   eof = false;
   readErrno = 0;
   /** The last `read` came from read(2), not from received chunks. */
@@ -518,30 +520,7 @@ export class CompletionSocket implements CompletionEndpoint {
       return this.readDirectly(max);
     }
     this.lastReadDirect = false;
-    const chunks = this.chunks;
-    let first = chunks[this.chunkHead]!;
-    let out: Buffer;
-    if (first.length > max) {
-      out = first.subarray(0, max);
-      chunks[this.chunkHead] = first.subarray(max);
-    } else if (first.length === this.buffered || first.length === max) {
-      out = first;
-      this.popChunk();
-    } else {
-      // Several chunks: join up to `max` bytes.
-      const size = Math.min(max, this.buffered);
-      out = Buffer.allocUnsafe(size);
-      let filled = 0;
-      while (filled < size) {
-        first = chunks[this.chunkHead]!;
-        const take = Math.min(first.length, size - filled);
-        first.copy(out, filled, 0, take);
-        filled += take;
-        if (take === first.length) this.popChunk();
-        else chunks[this.chunkHead] = first.subarray(take);
-      }
-    }
-    this.buffered -= out.length;
+    const out = this.inbox.take(max);
     if (!this.recvArmed && this.buffered < HIGH_WATER) this.host.markDirty(this);
     return out;
   }
@@ -551,7 +530,7 @@ export class CompletionSocket implements CompletionEndpoint {
    * cannot reorder bytes: with DEFER_TASKRUN the kernel moves socket data
    * into provided buffers only inside our io_uring_enter, so whatever the
    * RECV took is already in a CQE; when none of this socket's waits in the
-   * CQ, what the RECV took is already in `chunks` (empty here). This keeps a stream's first read and
+   * CQ, what the RECV took is already in the inbox (empty here). This keeps a stream's first read and
    * reads the stream asks for outside READ events synchronous, and an fd
    * closed behind the stream's back fails as on epoll (EBADF).
    */
@@ -673,26 +652,12 @@ export class CompletionSocket implements CompletionEndpoint {
 
   /** Appends received bytes. */
   received(data: Buffer): void {
-    this.chunks.push(data);
-    this.buffered += data.length;
-  }
-
-  private popChunk(): void {
-    this.chunks[this.chunkHead++] = EOF;
-    if (this.chunkHead === this.chunks.length) {
-      this.chunks.length = 0;
-      this.chunkHead = 0;
-    } else if (this.chunkHead > 64 && this.chunkHead * 2 > this.chunks.length) {
-      this.chunks.splice(0, this.chunkHead);
-      this.chunkHead = 0;
-    }
+    this.inbox.push(data);
   }
 
   /** Drops what was received and not read (the stream is gone). */
   dropReceived(): void {
-    this.chunks.length = 0;
-    this.chunkHead = 0;
-    this.buffered = 0;
+    this.inbox.clear();
   }
 }
 

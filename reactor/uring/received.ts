@@ -1,0 +1,71 @@
+/**
+ * Bytes a completion endpoint has received and its stream has not read
+ * yet: the chunks each RECV/READ completion copied out of native memory,
+ * in order, handed out up to `max` bytes at a time without copying when a
+ * chunk can be given whole. No Tornado counterpart (Tornado's read buffer
+ * is filled by recv() on readiness; streams/read-buffer.ts is gale's, one
+ * level up).
+ */
+
+const EMPTY = Buffer.alloc(0);
+
+/** A FIFO of received chunks. */
+export class ReceivedChunks {
+  /** Bytes waiting. */
+  bytes = 0;
+  private readonly chunks: Buffer[] = [];
+  private head = 0;
+
+  /** Appends a chunk (the queue keeps it: the caller must not reuse it). */
+  push(data: Buffer): void {
+    this.chunks.push(data);
+    this.bytes += data.length;
+  }
+
+  /** Up to `max` bytes from the front (call only while `bytes > 0`). */
+  take(max: number): Buffer {
+    const chunks = this.chunks;
+    let first = chunks[this.head]!;
+    let out: Buffer;
+    if (first.length > max) {
+      out = first.subarray(0, max);
+      chunks[this.head] = first.subarray(max);
+    } else if (first.length === this.bytes || first.length === max) {
+      out = first;
+      this.popHead();
+    } else {
+      // Several chunks: join up to `max` bytes.
+      const size = Math.min(max, this.bytes);
+      out = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        first = chunks[this.head]!;
+        const part = Math.min(first.length, size - filled);
+        first.copy(out, filled, 0, part);
+        filled += part;
+        if (part === first.length) this.popHead();
+        else chunks[this.head] = first.subarray(part);
+      }
+    }
+    this.bytes -= out.length;
+    return out;
+  }
+
+  /** Drops everything (the stream is gone). */
+  clear(): void {
+    this.chunks.length = 0;
+    this.head = 0;
+    this.bytes = 0;
+  }
+
+  private popHead(): void {
+    this.chunks[this.head++] = EMPTY;
+    if (this.head === this.chunks.length) {
+      this.chunks.length = 0;
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > this.chunks.length) {
+      this.chunks.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
