@@ -272,29 +272,62 @@ test('close cancels every poll, unmaps both rings, frees its native memory and c
   assert.throws(() => poller.poll(0), (e: OSError) => e.code === 'EBADF');
 });
 
-test('an IOLoop on uring makes exactly one FFI call per iteration in steady state', async () => {
+test('an IOLoop on uring makes at most one FFI call per iteration; a loop that never waits enters every other iteration', async () => {
   const loop = new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false });
   const [r, w] = pipe();
   try {
     assert.is(loop.pollerName, 'uring');
     let rounds = 0;
     loop.addHandler(r, () => {}, IOLoop.READ); // armed once, then idle: costs nothing per iteration
-    const marks: Array<[number, number]> = [];
+    const poller = (loop as unknown as { poller: URingPoller }).poller;
+    const marks: Array<[number, number, number]> = [];
     await loop.runSync(() => new Promise<void>((resolve) => {
       const again = () => {
         rounds++;
-        if (rounds === 50 || rounds === 150) marks.push([loop.stats().iterations, ffiCounter.calls]);
+        if (rounds === 50 || rounds === 150) marks.push([loop.stats().iterations, ffiCounter.calls, poller.deferredEnters]);
         if (rounds < 200) loop.addCallback(again); else resolve();
       };
       loop.addCallback(again);
     }), 10);
     const iterations = marks[1]![0] - marks[0]![0];
     assert.is(iterations, 100);
-    // Each iteration: one io_uring_enter; nothing else touches the FFI.
-    assert.is(marks[1]![1] - marks[0]![1], iterations);
+    // Each iteration that enters makes one io_uring_enter and nothing else
+    // touches the FFI. Callbacks keep every poll non-blocking and nothing
+    // completes, so every other poll defers its enter (never two in a row).
+    const deferred = marks[1]![2] - marks[0]![2];
+    assert.is(deferred, iterations / 2);
+    assert.is(marks[1]![1] - marks[0]![1], iterations - deferred);
     loop.removeHandler(r);
   } finally {
     loop.close();
+    closeFd(r);
+    closeFd(w);
+  }
+});
+
+test('a non-blocking poll defers its enter only when nothing completed and nothing new is watched, never twice in a row', () => {
+  const poller = new URingPoller();
+  const [r, w] = pipe();
+  try {
+    poller.register(r, READ);
+    // A fresh poll must be submitted to be reported: no deferral.
+    writeBytes(w, Buffer.from('x'));
+    assert.equal([...ready(poller)], [[r, READ]], 'reported at once, as on epoll');
+    readToChunk(r, 16);
+    poller.poll(0); // re-armed (a new POLL_ADD: entered)
+    const enters = poller.ringStats().enters;
+    const deferred = poller.deferredEnters;
+    assert.is(poller.poll(0), 0);
+    assert.is(poller.deferredEnters, deferred + 1, 'idle, armed, nothing completed: deferred');
+    assert.is(poller.poll(0), 0);
+    assert.is(poller.ringStats().enters, enters + 1, 'but not twice in a row');
+    // Data arriving is flagged by the kernel (IORING_SQ_TASKRUN): the next poll enters and reports it.
+    writeBytes(w, Buffer.from('y'));
+    assert.equal([...ready(poller)], [[r, READ]]);
+    assert.is(poller.deferredEnters, deferred + 1);
+    poller.unregister(r);
+  } finally {
+    poller.close();
     closeFd(r);
     closeFd(w);
   }

@@ -101,6 +101,10 @@ export class URingPoller implements Poller, SocketHost {
     enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0,
   };
 
+  /** Non-blocking polls that made no enter (see `poll`). */
+  deferredEnters = 0;
+  private deferredLast = false;
+
   private readonly bufferCount: number;
   private readonly bufferSize: number;
 
@@ -210,9 +214,26 @@ export class URingPoller implements Poller, SocketHost {
   poll(timeoutMs: number): number {
     const ring = this.ring;
     if (ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
+    const queuedBefore = ring.pending();
     this.armDirty();
     this.armDirtyEndpoints();
+    const armedNow = ring.pending() !== queuedBefore;
     if (timeoutMs !== 0 && this.anyEndpointReady()) timeoutMs = 0;
+    if (timeoutMs === 0 && !armedNow && !this.deferredLast && ring.cqReady() === 0 && !ring.taskWorkPending()) {
+      // Nothing has completed since the last enter (the kernel flags any
+      // deferred completion in the SQ ring), nothing new is watched (a
+      // fresh poll or RECV must be submitted to be reported, as epoll
+      // would report it now), and the loop does not want to wait: the
+      // enter would only submit what the streams queued (SENDs, closes),
+      // and that can go with the next one. Only one in a row, so queued
+      // requests wait at most one iteration while callbacks keep the loop
+      // from blocking. Why: a loop busy with callbacks otherwise pays an
+      // FFI call per iteration for nothing.
+      this.deferredLast = true;
+      this.deferredEnters++;
+      return this.reportEndpoints(0);
+    }
+    this.deferredLast = false;
     const uninterrupted = ring.submitAndWait(timeoutMs, MAX_EVENTS);
     let n = this.harvest();
     n = this.reportEndpoints(n);

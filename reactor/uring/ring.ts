@@ -41,8 +41,10 @@ export const IORING_SETUP_CQSIZE = 1 << 3;
 export const IORING_SETUP_SUBMIT_ALL = 1 << 7;
 export const IORING_SETUP_SINGLE_ISSUER = 1 << 12;
 export const IORING_SETUP_DEFER_TASKRUN = 1 << 13;
-/** What gale asks for (0x3088). */
-export const SETUP_FLAGS = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE;
+/** What gale asks for (0x3288). */
+/** With DEFER_TASKRUN: the kernel flags pending completions in the SQ ring (IORING_SQ_TASKRUN). */
+export const IORING_SETUP_TASKRUN_FLAG = 1 << 9;
+export const SETUP_FLAGS = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_CQSIZE | IORING_SETUP_TASKRUN_FLAG;
 
 // Features the ring needs from the kernel.
 export const IORING_FEAT_SINGLE_MMAP = 1 << 0;
@@ -57,6 +59,8 @@ export const IORING_ENTER_EXT_ARG = 1 << 3;
 
 // SQ ring flags.
 export const IORING_SQ_CQ_OVERFLOW = 1 << 1;
+/** SQ ring flag (with IORING_SETUP_TASKRUN_FLAG): completions wait to be run inside the next enter. */
+export const IORING_SQ_TASKRUN = 1 << 2;
 
 // mmap offsets.
 const IORING_OFF_SQ_RING = 0;
@@ -475,6 +479,15 @@ export class Ring {
     if (err === E.ETIME || err === E.EAGAIN || err === E.EBUSY) return true;
     if (err === E.EINTR) return false;
     throw new OSError(err, 'io_uring_enter');
+  }
+
+  /**
+   * Whether the kernel has completions queued for the next enter to run
+   * (`IORING_SQ_TASKRUN`): with DEFER_TASKRUN nothing is posted to the CQ
+   * outside our enter, and this flag is how JS sees that something is.
+   */
+  taskWorkPending(): boolean {
+    return (this.ringWords[this.sqFlags]! & IORING_SQ_TASKRUN) !== 0;
   }
 
   /** CQEs posted and not yet consumed. */
