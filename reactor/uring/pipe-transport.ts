@@ -31,18 +31,16 @@
  * (the kernel may write it until then), or when the ring closes.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { allocRegion, chunk as nativeChunk, freeRegion, type Region } from '../sys/arena.js';
-import { readToChunk } from '../sys/libc.js';
+import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, ERROR } from '../poller.js';
 import { KIND_READ, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
-import { ReceivedChunks } from './received.js';
+import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
 /** Bytes one READ asks for (the size of the endpoint's native buffer). */
 export const PIPE_READ_SIZE = 64 * 1024;
 /** Bytes read ahead of the stream before the READ is no longer re-armed. */
 export const PIPE_HIGH_WATER = 256 * 1024;
 
-const EOF = Buffer.alloc(0);
 
 /** Counters of one pipe endpoint (tests read them). */
 export interface PipeStats {
@@ -187,17 +185,13 @@ export class CompletionPipe implements CompletionEndpoint {
         this.eof = true;
         throw new OSError(errno, 'read');
       }
-      if (this.eof) return EOF;
+      if (this.eof) return EOF_CHUNK;
       this.lastReadDirect = true;
       if (this.readArmed || this.detached) return null;
       this.stats.direct++;
-      const n = readToChunk(this.fd, max);
-      if (n < 0) return null;
-      if (n === 0) {
-        this.eof = true;
-        return EOF;
-      }
-      return Buffer.from(nativeChunk.view.subarray(0, n));
+      const data = readOnce(this.fd, max);
+      if (data === EOF_CHUNK) this.eof = true;
+      return data;
     }
     this.lastReadDirect = false;
     const out = this.inbox.take(max);

@@ -38,7 +38,7 @@
  */
 import { OSError, errno as E } from '../sys/errors.js';
 import { genLog } from '../log.js';
-import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../poller.js';
+import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
 import { ProvidedBuffers, SendSlots } from './buffers.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';

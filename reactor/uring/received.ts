@@ -7,7 +7,24 @@
  * level up).
  */
 
-const EMPTY = Buffer.alloc(0);
+import { chunk as nativeChunk } from '../sys/arena.js';
+import { readToChunk } from '../sys/libc.js';
+
+/** What a read at end of file returns: an empty Buffer (one, shared). */
+export const EOF_CHUNK = Buffer.alloc(0);
+const EMPTY = EOF_CHUNK;
+
+/**
+ * One read(2) of up to `max` bytes from `fd`, for an endpoint with nothing
+ * received and nothing in flight that could reorder bytes: the bytes,
+ * EOF_CHUNK at end of file, or null if none are there yet (EAGAIN).
+ */
+export function readOnce(fd: number, max: number): Buffer | null {
+  const n = readToChunk(fd, max);
+  if (n < 0) return null;
+  if (n === 0) return EOF_CHUNK;
+  return Buffer.from(nativeChunk.view.subarray(0, n));
+}
 
 /** A FIFO of received chunks. */
 export class ReceivedChunks {

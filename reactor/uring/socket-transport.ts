@@ -59,8 +59,7 @@
  * way could otherwise consume the connect's error.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { chunk as nativeChunk } from '../sys/arena.js';
-import { close as closeFdNow, readToChunk } from '../sys/libc.js';
+import { close as closeFdNow } from '../sys/libc.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers, SendSlots } from './buffers.js';
@@ -68,12 +67,11 @@ import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue, type SendBudget } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
-import { ReceivedChunks } from './received.js';
+import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
 
-const EOF = Buffer.alloc(0);
 const POLLOUT = 0x004;
 const POLLERR = 0x008;
 const POLLHUP = 0x010;
@@ -515,7 +513,7 @@ export class CompletionSocket implements CompletionEndpoint {
         this.eof = true;
         throw new OSError(errno, 'recv');
       }
-      if (this.eof) return EOF;
+      if (this.eof) return EOF_CHUNK;
       this.lastReadDirect = true;
       return this.readDirectly(max);
     }
@@ -530,20 +528,17 @@ export class CompletionSocket implements CompletionEndpoint {
    * cannot reorder bytes: with DEFER_TASKRUN the kernel moves socket data
    * into provided buffers only inside our io_uring_enter, so whatever the
    * RECV took is already in a CQE; when none of this socket's waits in the
-   * CQ, what the RECV took is already in the inbox (empty here). This keeps a stream's first read and
-   * reads the stream asks for outside READ events synchronous, and an fd
-   * closed behind the stream's back fails as on epoll (EBADF).
+   * CQ, what the RECV took is already in the inbox (empty here). This keeps
+   * a stream's first read and reads the stream asks for outside READ
+   * events synchronous, and an fd closed behind the stream's back fails as
+   * on epoll (EBADF).
    */
   private readDirectly(max: number): Buffer | null {
     // Not connected yet: nothing to read (a CONNECT not yet issued would make read(2) fail ENOTCONN).
     if (this.detached || !this.connected || this.host.completionWaiting(this, KIND_RECV)) return null;
-    const n = readToChunk(this.fd, max);
-    if (n < 0) return null;
-    if (n === 0) {
-      this.eof = true;
-      return EOF;
-    }
-    return Buffer.from(nativeChunk.view.subarray(0, n));
+    const data = readOnce(this.fd, max);
+    if (data === EOF_CHUNK) this.eof = true;
+    return data;
   }
 
   /** Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet. */
