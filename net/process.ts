@@ -30,7 +30,7 @@ import { Socket as NetSocket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { close, setCloexec } from '../reactor/sys/libc.js';
-import type { Socket } from './socket.js';
+import type { Socket } from '../reactor/sys/socket.js';
 import { startSupervisor, type InheritedGroup } from './process-supervisor.js';
 
 /** The environment variable that tells a worker its task id and its inherited fds. */

@@ -6,7 +6,7 @@
 import { appLog } from './log.js';
 import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';
 import { IOLoop } from './ioloop.js';
-import { checkSeconds } from './validate.js';
+import { checkSeconds } from './sys/validate.js';
 
 export { TimeoutError };
 

@@ -63,7 +63,7 @@ import { NodeInterop } from './node-interop.js';
 import { Waker } from './waker.js';
 import { registerWorkerLoop, workerPollCapMs, type LoopRegistration } from './worker-loops.js';
 import { FdRegistrationError, LoopStateError } from './loop-errors.js';
-import { checkFunction, checkInteger, checkSeconds, describeValue } from './validate.js';
+import { checkFunction, checkInteger, checkSeconds, describeValue } from './sys/validate.js';
 import { defaultExecutor, type Executor, type Task } from './executor.js';
 
 export { TimeoutHandle };

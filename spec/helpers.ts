@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { IOLoop, type IOLoopOptions } from '../reactor/ioloop.js';
 import type { ThreadPoolExecutor } from '../reactor/executor.js';
 import { OSError } from '../reactor/sys/errors.js';
-import { AF_INET6, Socket } from '../net/socket.js';
+import { AF_INET6, Socket } from '../reactor/sys/socket.js';
 
 /** The fds open in this process, as `fd -> target`. */
 export function openFds(): Map<number, string> {

@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Future } from '../reactor/future.js';
 import { sleep, withTimeout, TimeoutError } from '../reactor/gen.js';
-import { IPPROTO_TCP, Socket, TCP_NODELAY } from '../net/socket.js';
+import { IPPROTO_TCP, Socket, TCP_NODELAY } from '../reactor/sys/socket.js';
 import { bindSockets } from '../net/netutil.js';
 import { TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver } from '../resolvers/blocking.js';

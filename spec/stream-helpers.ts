@@ -11,7 +11,7 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { moment } from '../reactor/gen.js';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
-import { AF_INET, AF_UNIX, SOCK_STREAM, SOL_SOCKET, Socket, pipe, socketpair } from '../net/socket.js';
+import { AF_INET, AF_UNIX, SOCK_STREAM, SOL_SOCKET, Socket, pipe, socketpair } from '../reactor/sys/socket.js';
 import { BaseIOStream } from '../streams/base-iostream.js';
 import { IOStream } from '../streams/iostream.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';

@@ -20,7 +20,7 @@ import { Future } from '../reactor/future.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { close as closeFd } from '../reactor/sys/libc.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { pipe, socketpair } from '../net/socket.js';
+import { pipe, socketpair } from '../reactor/sys/socket.js';
 import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from '../streams/errors.js';
 import { openFds, rejection, thrown } from './helpers.js';
 import {

@@ -13,11 +13,11 @@ import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor.js
 import { OSError } from '../reactor/sys/errors.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
-import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from '../reactor/sys/socket.js';
 import { addAcceptHandler, bindSockets } from '../net/netutil.js';
 import { Connector, INITIAL_CONNECT_TIMEOUT, TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver, OverrideResolver, Resolver, ThreadedResolver, type Resolved } from '../resolvers/resolver.js';
-import { GaiError } from '../resolvers/getaddrinfo.js';
+import { GaiError } from '../reactor/sys/getaddrinfo.js';
 import { fdLeakCheck, inLoop, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();

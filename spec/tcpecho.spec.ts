@@ -65,7 +65,7 @@ test('tcpecho: the client\'s message comes back from the server process, twice',
 
 test('tcpecho: the client fails cleanly when nothing listens', async () => {
   // A port just released: nothing listens there.
-  const { Socket } = await import('../net/socket.js');
+  const { Socket } = await import('../reactor/sys/socket.js');
   const probe = new Socket();
   probe.bind(['127.0.0.1', 0]);
   const port = (probe.getsockname() as [string, number])[1];
