@@ -7,7 +7,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
 import * as assert from 'uvu/assert';
 import { IOLoop, type IOLoopOptions } from '../reactor/ioloop.js';
-import type { ThreadPoolExecutor } from '../reactor/executor.js';
+import type { ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { AF_INET6, Socket } from '../reactor/sys/socket.js';
 

@@ -12,7 +12,8 @@ import { Future } from '../reactor/future.js';
 import { PeriodicCallback } from '../reactor/periodic.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { ThreadPoolExecutor, defaultExecutor, dummyExecutor, type Executor, type Task } from '../reactor/executor.js';
+import { dummyExecutor, type Executor, type Task } from '../reactor/executor.js';
+import { ThreadPoolExecutor, defaultExecutor } from '../reactor/executor-pool.js';
 import { AF_INET, AF_INET6, AF_UNSPEC } from '../reactor/sys/socket.js';
 import {
   BlockingResolver, ExecutorResolver, OverrideResolver, Resolver, ResolverClosedError, ThreadedResolver,

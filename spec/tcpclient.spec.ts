@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
 import { CancelledError, Future, TimeoutError } from '../reactor/future.js';
 import { moment } from '../reactor/gen.js';
-import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor.js';
+import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';

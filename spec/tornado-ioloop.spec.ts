@@ -29,7 +29,8 @@ import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future, TimeoutError } from '../reactor/future.js';
 import { appLog } from '../reactor/log.js';
-import { ThreadPoolExecutor, defineTask } from '../reactor/executor.js';
+import { defineTask } from '../reactor/executor.js';
+import { ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { Socket, socketpair } from '../reactor/sys/socket.js';
 import { AsyncTestCase, ExpectLog, bindUnusedPort, finishSuite, testCase } from './tornado-testing.js';
 

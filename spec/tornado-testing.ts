@@ -27,7 +27,7 @@ import { setLogger, stderrLogger, type Channel, type LogRecord, type LoggerName 
 import { bindSockets } from '../net/netutil.js';
 import { AF_INET, Socket } from '../reactor/sys/socket.js';
 import { fdLeakCheck } from './helpers.js';
-import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor.js';
+import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { ThreadedResolver } from '../resolvers/threaded.js';
 
 // Taken when the spec file loads, before any test ran.

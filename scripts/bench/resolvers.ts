@@ -24,7 +24,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { IOLoop } from '../../reactor/ioloop.js';
-import { defaultExecutor, type ThreadPoolExecutor } from '../../reactor/executor.js';
+import { defaultExecutor, type ThreadPoolExecutor } from '../../reactor/executor-pool.js';
 import {
   BlockingResolver, ExecutorResolver, OverrideResolver, ThreadedResolver, type Resolver,
 } from '../../resolvers/resolver.js';
