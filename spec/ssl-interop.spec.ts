@@ -11,32 +11,9 @@ import { SSLIOStream } from '../streams/ssl-iostream.js';
 import { Socket } from '../reactor/sys/socket.js';
 import { CERT_REQUIRED } from '../ssl/context.js';
 import { EchoTlsServer, clientContext, connectTls, serverContext, testCerts } from './tls-certs.js';
-import { fdLeakCheck, inLoop } from './helpers.js';
+import { fdLeakCheck, inLoop, waitFor } from './helpers.js';
 
 const certs = testCerts();
-
-/** Waits (bounded) until `pattern` shows in `child`'s output; returns the match. */
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`never saw ${pattern} in: ${seen}`)); }, timeoutMs);
-    const onData = (d: Buffer): void => {
-      seen += d.toString('latin1');
-      const match = pattern.exec(seen);
-      if (match) { cleanup(); resolve(match); }
-    };
-    const onExit = (): void => { cleanup(); reject(new Error(`exited before ${pattern}: ${seen}`)); };
-    function cleanup(): void {
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      child.stderr!.off('data', onData);
-      child.off('exit', onExit);
-    }
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', onExit);
-  });
-}
 
 function stopped(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -55,7 +32,7 @@ for (const version of ['-tls1_2', '-tls1_3']) {
         '-CAfile', certs.ca.cert, '-verify_return_error', version, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
       try {
         client.stdin!.write('hello from openssl\n');
-        await waitForOutput(client, /hello from openssl\n/);
+        await waitFor([client.stdout!, client.stderr!], /hello from openssl\n/, { timeoutMs: 15_000, child: client });
         const stream = server.streams[0] as SSLIOStream;
         assert.is(stream.sslSocket.version(), version === '-tls1_2' ? 'TLSv1.2' : 'TLSv1.3');
       } finally {
@@ -73,7 +50,7 @@ for (const version of ['-tls1_2', '-tls1_3']) {
     const server = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', certs.server.cert, '-key', certs.server.key,
       '-rev', version], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const [, port] = await waitForOutput(server, /ACCEPT 127\.0\.0\.1:(\d+)/);
+      const [, port] = await waitFor([server.stdout!, server.stderr!], /ACCEPT 127\.0\.0\.1:(\d+)/, { timeoutMs: 15_000, child: server });
       await inLoop(async () => {
         const stream = await connectTls(Number(port));
         assert.is(stream.sslSocket.version(), version === '-tls1_2' ? 'TLSv1.2' : 'TLSv1.3');
@@ -100,7 +77,7 @@ test('openssl s_client with a client certificate passes a CERT_REQUIRED gale ser
       '-cert', certs.client.cert, '-key', certs.client.key, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
     try {
       client.stdin!.write('mutual\n');
-      await waitForOutput(client, /mutual\n/);
+      await waitFor([client.stdout!, client.stderr!], /mutual\n/, { timeoutMs: 15_000, child: client });
     } finally {
       await stopped(client);
     }

@@ -162,11 +162,6 @@ export async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await moment;
 }
 
-/** Turns the loop until `condition()` holds (the runSync timeout bounds it). */
-export async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await moment;
-}
-
 /** The bytes a stream holds in its read buffer (white-box, for flow-control checks). */
 export function buffered(stream: BaseIOStream): number {
   return (stream as unknown as { readBuffer: { size: number } }).readBuffer.size;
