@@ -147,11 +147,6 @@ export function isHandedOver(socket: Socket): boolean {
   return supervising && handedOver.has(socket);
 }
 
-/** Whether this process is a parent supervising workers. */
-export function isSupervising(): boolean {
-  return supervising;
-}
-
 /**
  * Checks a process count: null, undefined and 0 mean "one per CPU"
  * (`cpuCount()`), a positive integer is that many. Anything else is a
