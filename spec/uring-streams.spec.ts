@@ -22,7 +22,8 @@ import { chunk } from '../reactor/sys/arena.js';
 import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
+import { accept as acceptFd, close as closeFd, readToChunk, shutdown, socketpair, writeBytes } from '../reactor/sys/libc.js';
+import { errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { Socket } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
@@ -56,15 +57,22 @@ function receive(poller: URingPoller, socket: CompletionSocket, length: number):
   return Buffer.concat(parts);
 }
 
+/** Everything `fd` (a plain nonblocking peer) has to read now. */
+function drainFd(fd: number): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let n = readToChunk(fd, 65536); n > 0; n = readToChunk(fd, 65536)) parts.push(Buffer.from(chunk.view.subarray(0, n)));
+  return parts;
+}
+
 /** Reads `fd` (a plain peer) while polling, until `length` bytes came (bounded). */
 function receiveFd(poller: URingPoller, fd: number, length: number): Buffer {
   const parts: Buffer[] = [];
   let got = 0;
   for (let round = 0; round < 2000 && got < length; round++) {
     poller.poll(10);
-    for (let n = readToChunk(fd, 65536); n > 0; n = readToChunk(fd, 65536)) {
-      parts.push(Buffer.from(chunk.view.subarray(0, n)));
-      got += n;
+    for (const part of drainFd(fd)) {
+      parts.push(part);
+      got += part.length;
     }
   }
   return Buffer.concat(parts);
@@ -742,6 +750,33 @@ test('ring sends: a lingering close cut short delivers a prefix of what was writ
       loop.close();
     }
   });
+});
+
+test('ring sends: a short SEND (the peer stops reading mid-SEND) is accounted exactly: the peer has the first `sent` bytes, then EPIPE', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const socket = poller.attach(a, true, true)!;
+    poller.register(a, WRITE);
+    const payload = pattern(1024 * 1024, 3);
+    assert.is(socket.send([payload], 0, 0), payload.length);
+    // The peer's buffer (~200 KiB) fills partway through a 64 KiB SEND: it parks, part-sent.
+    for (let i = 0; i < 5; i++) poller.poll(10);
+    assert.ok(socket.sends.inFlight > 0, 'SENDs wait on the full peer');
+    shutdown(b, 0); // SHUT_RD: the parked SEND fails EPIPE after the bytes it had sent
+    for (let i = 0; i < 20 && socket.sends.errno === 0; i++) poller.poll(10);
+    assert.is(socket.sends.errno, E.EPIPE);
+    assert.ok(poller.completionStats.shortSends >= 1, 'the part-sent SEND completed short');
+    const got = Buffer.concat(drainFd(b));
+    assert.is(got.length, socket.sends.sent, 'the peer holds exactly the bytes counted sent');
+    assert.ok(got.equals(payload.subarray(0, got.length)), 'in order, none twice');
+    assert.is(poller.sendBudget.used, 0, 'the dropped rest went back to the budget');
+    assert.throws(() => socket.send([payload], 0, 0), /EPIPE/);
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
+  }
 });
 
 test('ring sends: a linked chain is never split by an SQ-full flush, nor longer than the SQ (issue 16)', () => {
