@@ -25,20 +25,9 @@ import * as assert from 'uvu/assert';
 import { Future, TimeoutError } from '../reactor/future.js';
 import { coroutine, multi, sleep } from '../reactor/gen.js';
 import { BoundedSemaphore, Condition, Event, Lock, Semaphore } from '../reactor/locks.js';
-import { AsyncTestCase, finishSuite, testCase } from './tornado-testing.js';
+import { AsyncTestCase, assertRaises, finishSuite, testCase } from './tornado-testing.js';
 
 class ZeroDivisionError extends Error {}
-
-async function assertRaises(cls: new (...a: any[]) => Error, body: () => unknown): Promise<Error> {
-  try {
-    await body();
-  } catch (error) {
-    assert.instance(error, cls);
-    return error as Error;
-  }
-  assert.unreachable(`expected ${cls.name}`);
-  throw new Error('unreachable');
-}
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 

@@ -15,18 +15,7 @@ import * as assert from 'uvu/assert';
 import { TimeoutError } from '../reactor/future.js';
 import { coroutine, moment, multi, sleep } from '../reactor/gen.js';
 import { LifoQueue, PriorityQueue, Queue, QueueEmpty, QueueFull } from '../reactor/queues.js';
-import { AsyncTestCase, finishSuite, testCase } from './tornado-testing.js';
-
-async function assertRaises(cls: new (...a: any[]) => Error, body: () => unknown): Promise<Error> {
-  try {
-    await body();
-  } catch (error) {
-    assert.instance(error, cls);
-    return error as Error;
-  }
-  assert.unreachable(`expected ${cls.name}`);
-  throw new Error('unreachable');
-}
+import { AsyncTestCase, assertRaises, finishSuite, testCase } from './tornado-testing.js';
 
 function raises(cls: new (...a: any[]) => Error, fn: () => unknown): void {
   assert.throws(fn, (error: unknown) => error instanceof cls);
