@@ -18,7 +18,7 @@
 import { Future, TimeoutError } from './future.js';
 import { Deque } from './deque.js';
 import { describeValue } from './validate.js';
-import { armWaiterTimeout, waiterDeadline, type Deadline } from './waiter-timeout.js';
+import { armWaiterTimeout, timeoutDeadline, waiterDeadline, type Deadline } from './waiter-timeout.js';
 
 export type { Deadline };
 
@@ -155,10 +155,11 @@ export class Event {
 
   /**
    * A Future that resolves once the flag is set (at once if it is), or
-   * rejects with `TimeoutError` once `timeout` passes.
+   * rejects with `TimeoutError` once `timeout` passes. As with
+   * `withTimeout`, only an absent or null `timeout` means none.
    */
   wait(timeout?: Deadline | null): Future<void> {
-    const at = waiterDeadline(timeout);
+    const at = timeoutDeadline(timeout); // Tornado: `if timeout is None`, then with_timeout
     const waiter = new Future<void>();
     if (this.value) {
       waiter.setResult(undefined);

@@ -176,7 +176,11 @@ export class Queue<T = unknown> {
     if (this.unfinishedTasks === 0) this.finished.set();
   }
 
-  /** Resolves once every item put has been processed (`taskDone()`); `TimeoutError` at `timeout`. */
+  /**
+   * Resolves once every item put has been processed (`taskDone()`), or
+   * rejects with `TimeoutError` at `timeout` (`Event.wait`'s reading: only
+   * absent or null means none).
+   */
   join(timeout?: Deadline | null): Future<void> {
     return this.finished.wait(timeout);
   }

@@ -54,21 +54,38 @@ test('a number timeout is an absolute deadline on the loop clock, { seconds } is
   assert.instance(await rejection(past), TimeoutError);
 }));
 
-test('no timeout when it is absent, null, 0 or { seconds: 0 } (Tornado: if timeout:)', () => inLoop(async () => {
+test('Condition.wait and acquire: no timeout when it is absent, null, 0 or { seconds: 0 } (Tornado: if timeout:)', () => inLoop(async () => {
   const c = new Condition();
   const waits = [c.wait(), c.wait(null), c.wait(0), c.wait({ seconds: 0 })];
   const sem = new Semaphore(0);
   const acquires = [sem.acquire(0), sem.acquire({ seconds: 0 })];
-  const e = new Event();
-  const eventWaits = [e.wait(0), e.wait({ seconds: 0 })];
+  const lock = new Lock();
+  lock.acquire();
+  const lockAcquire = lock.acquire({ seconds: 0 });
   await sleep(0.03);
-  assert.not.ok([...waits, ...acquires, ...eventWaits].some((f) => f.done()));
+  assert.not.ok([...waits, ...acquires, lockAcquire].some((f) => f.done()));
   c.notifyAll();
   sem.release();
   sem.release();
-  e.set();
+  lock.release();
   assert.equal(await Promise.all(waits), [true, true, true, true]);
-  assert.ok([...acquires, ...eventWaits].every((f) => f.done()));
+  assert.ok([...acquires, lockAcquire].every((f) => f.done() && f.exception() === null));
+}));
+
+test('Event.wait reads its timeout as with_timeout does: 0 and { seconds: 0 } time out, null does not', () => inLoop(async (loop) => {
+  const e = new Event();
+  const zero = e.wait(0);
+  const relativeZero = e.wait({ seconds: 0 });
+  const none = e.wait(null);
+  assert.not.ok(zero.done() || relativeZero.done()); // not at once: at the next timer pass
+  assert.instance(await rejection(zero), TimeoutError);
+  assert.instance(await rejection(relativeZero), TimeoutError);
+  assert.not.ok(none.done());
+  e.set();
+  assert.ok(none.done());
+  assert.ok(e.wait(0).done()); // set: done at once, whatever the timeout
+  assert.ok(e.wait(loop.time() - 1).done());
+  assert.is(e._waiterCount, 0);
 }));
 
 test('a malformed timeout is a TypeError/RangeError and nothing waits or changes', () => inLoop(() => {

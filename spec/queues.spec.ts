@@ -167,8 +167,8 @@ test('a malformed timeout is a TypeError and nothing is put, got or waiting', ()
   assert.is(String(q), '<Queue maxsize=1>');
 }));
 
-test('timeouts: a number is an absolute deadline, { seconds } relative; 0 means none', () => inLoop(async (loop) => {
-  const q = new Queue<number>();
+test('timeouts: a number is an absolute deadline, { seconds } relative; 0 means none for get/put, not for join', () => inLoop(async (loop) => {
+  const q = new Queue<number>(1);
   assert.instance(await rejection(q.get(loop.time() + 0.01)), TimeoutError);
   assert.instance(await rejection(q.get({ seconds: 0.01 })), TimeoutError);
   const forever = q.get(0);
@@ -178,6 +178,14 @@ test('timeouts: a number is an absolute deadline, { seconds } relative; 0 means 
   q.putNowait(1);
   q.putNowait(2);
   assert.equal([await forever, await forever2], [1, 2]);
+  q.putNowait(3);
+  const putForever = q.put(4, 0);
+  // join() is Event.wait(timeout), which Tornado hands to with_timeout: 0 times out.
+  assert.instance(await rejection(q.join(0)), TimeoutError);
+  assert.instance(await rejection(q.join({ seconds: 0 })), TimeoutError);
+  assert.not.ok(putForever.done());
+  assert.is(q.getNowait(), 3);
+  assert.ok(putForever.done());
 }));
 
 test('cancelled getters and putters are skipped', () => inLoop(() => {
