@@ -1,11 +1,11 @@
 /**
  * `Deque`: the part of Python's `collections.deque` that Tornado's locks and
- * queues use — append at the back, pop from the front (or the back), look
- * at the front, drop what no longer matters — each in constant amortized
- * time, where `Array.prototype.shift` copies the array once it is large.
+ * queues use — append at the back, pop from the front, look at the front,
+ * drop what no longer matters — each in constant amortized time, where
+ * `Array.prototype.shift` copies the array once it is large.
  */
 
-/** A first-in first-out sequence with O(1) `push`, `shift` and `pop`. */
+/** A first-in first-out sequence with O(1) `push` and `shift`. */
 export class Deque<T> {
   private items: Array<T | undefined> = [];
   private head = 0;
@@ -31,17 +31,6 @@ export class Deque<T> {
     } else if (this.head >= 1024 && this.head * 2 >= this.items.length) {
       // Reclaim the consumed front once it is most of the array.
       this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-
-  /** Removes and returns the back item (`pop`); undefined when empty. */
-  pop(): T | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const item = this.items.pop();
-    if (this.head === this.items.length) {
-      this.items.length = 0;
       this.head = 0;
     }
     return item;

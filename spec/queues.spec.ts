@@ -239,6 +239,21 @@ test('for await stops at break; the next get() still gets the next item', () => 
   assert.is(q._getters.length, 0);
 }));
 
+test('a long FIFO keeps its order while its consumed front is reclaimed', () => {
+  const q = new Queue<number>();
+  let next = 0;
+  let expected = 0;
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < 3000; i++) q.putNowait(next++);
+    for (let i = 0; i < 2500; i++) assert.is(q.getNowait(), expected++);
+    assert.is(q.qsize(), next - expected);
+  }
+  while (!q.empty()) assert.is(q.getNowait(), expected++);
+  assert.is(expected, next);
+  q.putNowait(-1);
+  assert.is(q.getNowait(), -1);
+});
+
 test('QueueFull and QueueEmpty are named, catchable errors', () => {
   const q = new Queue<number>(1);
   q.putNowait(1);
