@@ -548,5 +548,11 @@ export function upgradeToTls(stream: IOStream, serverSide: boolean, sslOptions: 
   return [sslStream, future];
 }
 
+// The one thing a gale module does to another as it loads: IOStream.startTls
+// needs SSLIOStream, which extends IOStream, so iostream.ts cannot import it
+// (a cycle). package.json's "sideEffects" names this file, so that bundlers
+// keep this line wherever the module is in the graph (both folder indexes
+// that export IOStream also export SSLIOStream): spec/import-side-effects
+// checks that the list says exactly this.
 IOStream.tlsUpgrade = (stream, serverSide, sslOptions, serverHostname, closeCallback) =>
   upgradeToTls(stream, serverSide, sslOptions, serverHostname, closeCallback)[1];
