@@ -4,24 +4,17 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import { SSLIOStream } from '../streams/ssl-iostream.js';
 import { Socket } from '../reactor/sys/socket.js';
 import { CERT_REQUIRED } from '../ssl/context.js';
 import { EchoTlsServer, clientContext, connectTls, serverContext, testCerts } from './tls-certs.js';
-import { fdLeakCheck, inLoop, waitFor } from './helpers.js';
+import { fdLeakCheck, inLoop } from './helpers.js';
+import { stopped, waitForOutput } from './tls-peers.js';
 
 const certs = testCerts();
-
-function stopped(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 for (const version of ['-tls1_2', '-tls1_3']) {
   test(`openssl s_client (${version}) talks to a gale TLS server`, async () => {
@@ -32,7 +25,7 @@ for (const version of ['-tls1_2', '-tls1_3']) {
         '-CAfile', certs.ca.cert, '-verify_return_error', version, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
       try {
         client.stdin!.write('hello from openssl\n');
-        await waitFor([client.stdout!, client.stderr!], /hello from openssl\n/, { timeoutMs: 15_000, child: client });
+        await waitForOutput(client, /hello from openssl\n/);
         const stream = server.streams[0] as SSLIOStream;
         assert.is(stream.sslSocket.version(), version === '-tls1_2' ? 'TLSv1.2' : 'TLSv1.3');
       } finally {
@@ -50,7 +43,7 @@ for (const version of ['-tls1_2', '-tls1_3']) {
     const server = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', certs.server.cert, '-key', certs.server.key,
       '-rev', version], { stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const [, port] = await waitFor([server.stdout!, server.stderr!], /ACCEPT 127\.0\.0\.1:(\d+)/, { timeoutMs: 15_000, child: server });
+      const [, port] = await waitForOutput(server, /ACCEPT 127\.0\.0\.1:(\d+)/);
       await inLoop(async () => {
         const stream = await connectTls(Number(port));
         assert.is(stream.sslSocket.version(), version === '-tls1_2' ? 'TLSv1.2' : 'TLSv1.3');
@@ -77,7 +70,7 @@ test('openssl s_client with a client certificate passes a CERT_REQUIRED gale ser
       '-cert', certs.client.cert, '-key', certs.client.key, '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
     try {
       client.stdin!.write('mutual\n');
-      await waitFor([client.stdout!, client.stderr!], /mutual\n/, { timeoutMs: 15_000, child: client });
+      await waitForOutput(client, /mutual\n/);
     } finally {
       await stopped(client);
     }
