@@ -11,7 +11,7 @@ const pages = ['README.md', ...readdirSync('docs').filter((f) => f.endsWith('.md
 for (const page of pages) {
   const text = readFileSync(page, 'utf8');
   let count = 0;
-  const updated = text.replace(/<!-- example: (\S+) -->\n```(ts|js)\n[\s\S]*?```/g, (_, path, lang) => {
+  const updated = text.replace(/<!-- example: (\S+) -->\n```(ts|js)\n(?:[\s\S]*?\n)?```(?=\n|$)/g, (_, path, lang) => {
     count++;
     return `<!-- example: ${path} -->\n\`\`\`${lang}\n${shown(path)}\n\`\`\``;
   });

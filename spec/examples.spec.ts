@@ -139,13 +139,13 @@ test('every example block in README.md and docs/ is a file under scripts/example
   const shown = new Set<string>();
   for (const page of pages()) {
     const text = readFileSync(repo + page, 'utf8');
-    const blocks = [...text.matchAll(/(?:<!-- (example|fragment)(?:: (\S+))? -->\n)?```(?:ts|js)\n([\s\S]*?)```/g)];
+    const blocks = [...text.matchAll(/(?:<!-- (example|fragment)(?:: (\S+))? -->\n)?```(?:ts|js)\n([\s\S]*?\n)?```(?=\n|$)/g)];
     for (const [, marker, path, code] of blocks) {
       if (marker === 'example') {
         assert.ok(path?.startsWith('scripts/examples/'), `${page}: ${path}`);
-        assert.fixture(code!.trim(), shownPart(path!), `${page}'s ${path} differs from the file`);
+        assert.fixture((code ?? '').trim(), shownPart(path!), `${page}'s ${path} differs from the file`);
         shown.add(path!);
-      } else if (/from 'gale/.test(code!)) {
+      } else if (/from 'gale/.test(code ?? '')) {
         // A block that imports gale is a program a reader will try: it must be
         // one of the examples. Only a docs page may show a piece of one,
         // marked `<!-- fragment -->` (the README shows whole programs only).
@@ -183,7 +183,7 @@ function anchors(path: string): Set<string> {
 test('every relative link in README.md and docs/ reaches an existing file and heading', () => {
   const broken: string[] = [];
   for (const page of [...pages(), 'reactor/README.md', 'scripts/bench/README.md']) {
-    const text = readFileSync(repo + page, 'utf8').replace(/```[\s\S]*?```/g, '').replace(/`[^`\n]*`/g, '');
+    const text = readFileSync(repo + page, 'utf8').replace(/```[\s\S]*?\n```(?=\n|$)/g, '').replace(/`[^`\n]*`/g, '');
     for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
       if (/^[a-z]+:/.test(target!)) continue;   // https:, mailto:
       const [file, anchor] = target!.split('#') as [string, string | undefined];
