@@ -17,7 +17,7 @@ import { c, close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '
 import { AF_UNIX, F_GETFD, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { captureLogs, delay, fdLeakCheck, inLoop, pollerUnderTest, rejection } from './helpers.js';
+import { captureLogs, defaultPollerName, delay, fdLeakCheck, inLoop, pollerUnderTest, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -71,7 +71,7 @@ class FdObject {
 
 test(`the poller: option, GALE_POLLER (${pollerUnderTest}), or the platform's best`, () => {
   const loop = newLoop();
-  assert.is(loop.pollerName, process.env.GALE_POLLER || 'uring');
+  assert.is(loop.pollerName, defaultPollerName);
   loop.close();
   for (const name of ['epoll', 'poll'] as const) {
     const l = newLoop({ poller: name });
