@@ -5,7 +5,8 @@
 // `N passed, N failed` summed over the files.
 //
 // usage: node scripts/test.mjs [--no-coverage] [--except=PATTERN ...] [pattern ...]
-// (a file runs if its name contains any pattern and no --except pattern;
+// (a file runs if its name contains any pattern and no --except pattern; a
+// pattern starting with ^ must start the name;
 // GALE_TEST_FILE_TIMEOUT_MS
 // overrides the per-file time-out, for emulated runs: scripts/arm64.sh)
 import { spawn } from 'node:child_process';
@@ -17,10 +18,11 @@ const args = process.argv.slice(2);
 const coverage = !args.includes('--no-coverage');
 const patterns = args.filter((a) => !a.startsWith('--'));
 const excepted = args.filter((a) => a.startsWith('--except=')).map((a) => a.slice('--except='.length));
+const matches = (file, pattern) => (pattern.startsWith('^') ? file.startsWith(pattern.slice(1)) : file.includes(pattern));
 const specDir = 'dist/spec';
 const files = readdirSync(specDir)
-  .filter((f) => f.endsWith('.spec.js') && (patterns.length === 0 || patterns.some((p) => f.includes(p)))
-    && !excepted.some((p) => f.includes(p)))
+  .filter((f) => f.endsWith('.spec.js') && (patterns.length === 0 || patterns.some((p) => matches(f, p)))
+    && !excepted.some((p) => matches(f, p)))
   .sort();
 const coverageDir = 'coverage/tmp';
 if (coverage) rmSync('coverage', { recursive: true, force: true });
