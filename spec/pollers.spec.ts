@@ -5,6 +5,7 @@
  * kqueue()/kevent(), which exercises the poller's own logic.
  */
 import { test } from 'uvu';
+import { once } from 'node:events';
 import * as assert from 'uvu/assert';
 import { constants as osConstants } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -200,6 +201,7 @@ for (const [name, make] of backends) {
     const [r, w] = pipe();
     let signals = 0;
     const onSignal = () => { signals++; };
+    let exited: Promise<unknown> = Promise.resolve();
     process.on('SIGUSR2', onSignal);
     try {
       poller.register(r, READ);
@@ -207,9 +209,12 @@ for (const [name, make] of backends) {
       // process-directed kill() may land on any of Node's threads instead.
       tgkill(process.pid, process.pid, 0); // resolve the symbol here, before a worker uses it
       const sender = new Worker(new URL('./fixtures/signal-thread.js', import.meta.url), {
-        workerData: { pid: process.pid, tid: process.pid, signal: osConstants.signals.SIGUSR2, delayMs: 100 },
+        workerData: { pid: process.pid, tid: process.pid, signal: osConstants.signals.SIGUSR2, delayMs: 300 },
       });
-      const exited = new Promise((resolve) => sender.once('exit', resolve));
+      exited = new Promise((resolve) => sender.once('exit', resolve));
+      // Block only once the worker is loaded and its delay runs: its start
+      // can take longer than the wait under emulation (scripts/arm64.sh).
+      await once(sender, 'message');
       const start = performance.now();
       const n = poller.poll(5000);
       const waited = performance.now() - start;
@@ -219,6 +224,7 @@ for (const [name, make] of backends) {
       await delay(10);
       assert.is(signals, 1);
     } finally {
+      await exited; // a signal sent after the handler is gone would kill the process
       process.off('SIGUSR2', onSignal);
       poller.close();
       closeFd(r);
