@@ -21,8 +21,8 @@ import type { Poller } from '../poller.js';
 import type { RingOptions, SetupCall } from './ring.js';
 import { URingPoller } from './poller.js';
 
-const REFUSALS: ReadonlySet<number> = new Set([E.ENOSYS, E.EPERM, E.EINVAL, E.EACCES]);
 const REFUSAL_NAMES = ['ENOSYS', 'EPERM', 'EINVAL', 'EACCES'] as const;
+const REFUSALS: ReadonlySet<number> = new Set(REFUSAL_NAMES.map((name) => E[name]));
 
 /**
  * The setup that `GALE_URING_REFUSE` asks for (a stand-in returning
