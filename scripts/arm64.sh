@@ -31,7 +31,7 @@ ARM64_LIBS=(libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64)
 ARM64_SPECS=(
   ^layouts.spec ^sys.spec ^socket.spec ^pollers.spec ^poller-fallback.spec
   ^getaddrinfo.spec ^tornado-netutil.spec
-  ^ioloop.spec ^iostream.spec ^pipe-iostream.spec
+  ^ioloop.spec ^iostream.spec
   ^ssl-stream.spec
 )
 
