@@ -20,8 +20,8 @@ import { c, close as closeFd, lastErrno, pipe, setNonblocking, socket } from '..
 import {
   AF_INET, AF_INET6, AF_UNIX, FD_CLOEXEC, F_GETFD, F_GETFL, IPPROTO_TCP, O_CLOEXEC, O_NONBLOCK, SOCK_STREAM,
 } from '../reactor/sys/constants.js';
-import { Socket } from '../net/socket.js';
-import { getaddrinfo } from '../resolvers/getaddrinfo.js';
+import { Socket } from '../reactor/sys/socket.js';
+import { getaddrinfo } from '../reactor/sys/getaddrinfo.js';
 import { fdLeakCheck } from './helpers.js';
 
 /** The fd's open-file flags as the kernel reports them (/proc/self/fdinfo, octal). */

@@ -83,7 +83,7 @@ const PROGRAM = `
 import { readdirSync, readlinkSync } from 'node:fs';
 const { IOLoop } = await import(${JSON.stringify(new URL('../reactor/ioloop.js', import.meta.url).href)});
 const { IOStream } = await import(${JSON.stringify(new URL('../streams/iostream.js', import.meta.url).href)});
-const { socketpair } = await import(${JSON.stringify(new URL('../net/socket.js', import.meta.url).href)});
+const { socketpair } = await import(${JSON.stringify(new URL('../reactor/sys/socket.js', import.meta.url).href)});
 // Every fd with its target, less the listing's own and Node's lazily opened /dev ones.
 const fds = () => readdirSync('/proc/self/fd').flatMap((fd) => {
   try {
