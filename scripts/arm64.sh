@@ -14,7 +14,7 @@
 # Setup is idempotent: it installs only what is missing (as root, from Debian
 # and the npm registry) and caches the Node binary and the arm64 ffi-rs
 # package under .cache/arm64 (ignored by git; GALE_ARM64_CACHE overrides).
-# Last line: `N passed, N failed` over all backends.
+# Last line: `N passed, N failed, N skipped` over all backends.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 cd "$(dirname "$0")/.."
@@ -152,6 +152,7 @@ npm run build --silent
 
 passed=0
 failed=0
+skipped=0
 # qemu offers epoll and poll: the default poller is epoll there, reached
 # through the fallback from the refused ring (ENOSYS), so `default` is the
 # epoll run (and the fallback's), and GALE_POLLER=epoll would repeat it.
@@ -163,13 +164,14 @@ for backend in default poll; do
   env "${env_args[@]}" "$node_bin" scripts/test.mjs --no-coverage --except=uring- ${patterns[@]+"${patterns[@]}"} 2>&1 | tee "$log" || true
   last=$(tail -n 1 "$log")
   rm -f "$log"
-  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
     passed=$((passed + BASH_REMATCH[1]))
     failed=$((failed + BASH_REMATCH[2]))
+    skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
   else
     echo "arm64 suite under $backend printed no summary"
     failed=$((failed + 1))
   fi
 done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
