@@ -161,6 +161,10 @@ export class Subprocess {
     this.pid = pid;
     for (const fd of childEnds) closeFd(fd);
     for (const [name, fd] of parentEnds) this[name] = new PipeIOStream(fd, { ioLoop: this.ioLoop });
+    // The pidfd is registered before any of the streams can be (they
+    // register on first use), so loop.close(true), which goes in
+    // registration order, closes this Subprocess, streams included, before
+    // it would close their fds by number.
     try {
       this.watch = new ChildWatch(this.ioLoop, pid, (returncode) => this.exited(returncode), () => this.close());
     } catch (error) {

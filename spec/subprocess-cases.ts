@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { constants } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { OSError } from '../reactor/sys/errors.js';
-import { close as closeFd, pipe } from '../reactor/sys/libc.js';
+import { close as closeFd, pipe, waitpidChild } from '../reactor/sys/libc.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
 import { CalledProcessError, Subprocess } from '../net/subprocess.js';
 import type { ChildWatchMode } from '../net/child-watch.js';
@@ -83,6 +83,13 @@ export function defineSubprocessCases(name: string, mode: ChildWatchMode) {
     assert.equal(calls, [], 'not synchronously');
     await new Promise<void>((resolve) => loop.addCallback(() => loop.addCallback(resolve)));
     assert.equal(calls, ['second 5']);
+  }));
+
+  test('a child reaped behind gale\'s back (another waitpid) reports 0, as Popen does on ECHILD', () => inLoop(async () => {
+    const child = new Subprocess(['sleep', '30']); // still running when the watch is set up
+    process.kill(child.pid, 'SIGKILL');
+    assert.is(waitpidChild(child.pid, true), -SIGKILL);
+    assert.is(await child.waitForExit(), 0);
   }));
 
   test('an exception in the exit callback is logged and the loop goes on', async () => {
