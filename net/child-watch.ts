@@ -81,11 +81,6 @@ export class ChildWatch {
     }
   }
 
-  /** The pidfd (-1 when polling or closed): what the loop watches. */
-  fileno(): number {
-    return this.pidfd;
-  }
-
   /** Sends `signal` to the child, if it has not been reaped. */
   sendSignal(signal: number): void {
     if (this.returncode !== null) return;
@@ -102,12 +97,9 @@ export class ChildWatch {
     if (this.returncode === null) {
       const returncode = this.reap(false);
       if (returncode === null) {
-        try {
-          this.sendSignal(9); // SIGKILL: the same number everywhere
-        } catch (error) {
-          // It ended just now (a zombie is still signalled; be safe anyway).
-          if (!(error instanceof OSError && error.errno === E.ESRCH)) throw error;
-        }
+        // SIGKILL (the same number everywhere). It cannot fail with ESRCH:
+        // until reaped, even an exited child (a zombie) can be signalled.
+        this.sendSignal(9);
         this.returncode = this.reap(true);
       }
     }

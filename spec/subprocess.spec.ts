@@ -22,7 +22,7 @@ import {
 import { spawn } from '../reactor/sys/spawn.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { Subprocess, type SubprocessOptions } from '../net/subprocess.js';
-import { fdLeakCheck, inLoop, thrown } from './helpers.js';
+import { captureLogs, fdLeakCheck, inLoop, thrown } from './helpers.js';
 import { IGNORES_SIGTERM, defineSubprocessCases } from './subprocess-cases.js';
 import { childProcesses } from './subprocess-helpers.js';
 
@@ -177,6 +177,17 @@ test('closing the loop without allFds leaves the child to Subprocess.close(), as
   assert.is(child.returncode, -SIGKILL);
   assert.equal(childProcesses(), []);
   leaks();
+});
+
+test('an exception in the exit callback that close() runs is logged; close() still completes', async () => {
+  const { logs } = await captureLogs(() => inLoop(() => {
+    const child = new Subprocess(['sleep', '30']);
+    child.setExitCallback(() => { throw new Error('exit callback failed'); });
+    child.close();
+    assert.is(child.returncode, -SIGKILL);
+  }));
+  assert.ok(logs.some(([level, text]) => level === 'error' && text.includes('exit callback failed')), JSON.stringify(logs));
+  assert.equal(childProcesses(), []);
 });
 
 test('initialize() and uninitialize() exist and change nothing (no SIGCHLD handler)', () => inLoop(async (loop) => {
