@@ -30,7 +30,7 @@ import { statSync, accessSync, constants as fsConstants } from 'node:fs';
 import { delimiter, resolve as resolvePath } from 'node:path';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
-import { checkFunction, describeValue } from '../reactor/validate.js';
+import { checkFunction, describeValue } from '../reactor/sys/validate.js';
 import { close as closeFd, kill, pipeCloexec, waitpidChild } from '../reactor/sys/libc.js';
 import { spawn } from '../reactor/sys/spawn.js';
 import { OSError, errnoMessage, errno as E } from '../reactor/sys/errors.js';
