@@ -51,6 +51,8 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
   const after = (closed: number | null, at: number | null) => closed !== null && (at === null || at >= closed);
   // After either side closed with bytes unread, a reset and an end of file count the same.
   const closedUnread = (at: number | null) => after(exceptions.closedUnread.a, at) || after(exceptions.closedUnread.b, at);
+  // A reset drops what the kernel still held for this side; what a ring RECV had already taken is delivered.
+  const resetLoses = (side: Side, at: number | null) => after(exceptions.closedUnread[peerOf(side)], at);
   // Known open difference: see OPEN_DIFFERENCES.
   const unverified = (side: Side, at: number | null) => after(exceptions.closedOnMuchUnread[peerOf(side)], at);
   return {
@@ -63,13 +65,15 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
     }),
     outcomes: trace.outcomes
       .filter((o) => !dropped(o.side, o.direction) && !unverified(o.side, o.at))
-      .map((o) => (closedUnread(o.at) ? { ...o, result: resetOrEof(o.result) } : o)),
+      .map((o) => (closedUnread(o.at) ? { ...o, result: resetOrEof(o.result) } : o))
+      .map((o) => (o.direction === 'in' && resetLoses(o.side, o.at) ? { ...o, result: o.result?.replace(/^resolved \d+/, 'resolved (a prefix)') ?? null } : o)),
     closes: pressured.size ? '(backpressure)'
       : trace.closes.map((entry) => {
         const [side, at] = entry.split('@') as [Side, string];
         return unverified(side, Number(at)) ? `${side}@${OPEN_DIFFERENCES.closeUnderReadAhead}` : entry;
       }),
-    delivered: (['a', 'b'] as const).map((side) => (pressured.has(peerOf(side)) ? '(backpressure)' : trace.delivered[side])),
+    delivered: (['a', 'b'] as const).map((side) => (pressured.has(peerOf(side)) ? '(backpressure)'
+      : resetLoses(side, null) ? '(a prefix: the peer reset)' : trace.delivered[side])),
     errors: pressured.size ? '(backpressure)' : trace.errors,
   };
 }
