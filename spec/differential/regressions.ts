@@ -66,6 +66,20 @@ export const REGRESSIONS: Regression[] = [
     },
   },
   {
+    name: 'a read the stream completes as it closes on a full read buffer returns its bytes, not an error',
+    found: 'every backend: readBytes(5000) with maxBufferSize 4096 read ahead past the limit, the close that '
+      + 'StreamBufferFullError caused completed the read from the buffer (5000 bytes), and readBytes still threw: '
+      + 'those bytes were lost, and readUntilClose returned the 1144 after them. Fixed in BaseIOStream.startRead',
+    program: {
+      transport: 'unix', tls: false, a: { maxBufferSize: 4096 }, b: {},
+      steps: [
+        { op: 'write', side: 'b', size: 300_000 },
+        { op: 'readBytes', side: 'a', n: 5000, partial: false },
+        { op: 'readUntilClose', side: 'a', streaming: false },
+      ],
+    },
+  },
+  {
     name: 'a reset with bytes unread: what the peer still receives is a prefix (documented exception)',
     found: 'harness: on a socketpair epoll delivered 1000 bytes then the reset, the RECV modes 20,000 (their '
       + 'read-ahead had taken the bytes the reset drops); both are prefixes of what was sent',
