@@ -1,11 +1,11 @@
 /**
  * Compares one program's traces across backends. Every run must keep the
  * invariants (no `violations`); beyond that, traces must be equal, except
- * for a direction whose writer met backpressure on any backend: how many
- * bytes a backend takes before `maxWriteBufferSize` trips, and so how far
- * the writer got and what its reader saw, depends on buffer sizes (the
- * kernel's, the ring's send buffer). For such a direction only the
- * invariants are compared (docs/differential.md lists the exceptions).
+ * where a difference depends on where bytes sit (the kernel's buffers, the
+ * ring's send buffer, its read-ahead): a direction whose writer met
+ * backpressure, a reset with bytes unread, writes to a peer that has
+ * closed. There only the invariants are compared; docs/differential.md
+ * lists each exception with the program that showed it.
  */
 import type { Backend } from './backends.js';
 import type { Outcome, Trace } from './execute.js';
@@ -24,6 +24,8 @@ export interface Exceptions {
   closedUnread: Record<Side, number | null>;
   /** Per side, the step at which it closed while its peer held much unread (OPEN_DIFFERENCES). */
   closedOnMuchUnread: Record<Side, number | null>;
+  /** Per side, the step at which it closed (its close callback ran). */
+  closedAt: Record<Side, number | null>;
 }
 
 /** The exceptions that apply to a program, from all its traces. */
@@ -31,6 +33,7 @@ export function exceptionsOf(traces: Iterable<Trace>): Exceptions {
   const pressured = new Set<Side>();
   const closedUnread: Record<Side, number | null> = { a: null, b: null };
   const closedOnMuchUnread: Record<Side, number | null> = { a: null, b: null };
+  const closedAt: Record<Side, number | null> = { a: null, b: null };
   const earliest = (x: number | null, y: number | null) => (x === null ? y : y === null ? x : Math.min(x, y));
   for (const trace of traces) {
     for (const side of ['a', 'b'] as const) {
@@ -38,8 +41,12 @@ export function exceptionsOf(traces: Iterable<Trace>): Exceptions {
       closedUnread[side] = earliest(closedUnread[side], trace.closedUnread[side]);
       closedOnMuchUnread[side] = earliest(closedOnMuchUnread[side], trace.closedOnMuchUnread[side]);
     }
+    for (const entry of trace.closes) {
+      const [side, at] = entry.split('@') as [Side, string];
+      closedAt[side] = earliest(closedAt[side], Number(at));
+    }
   }
-  return { pressured, closedUnread, closedOnMuchUnread };
+  return { pressured, closedUnread, closedOnMuchUnread, closedAt };
 }
 
 /** The parts of a trace compared exactly, reduced where `exceptions` say they may differ. */
@@ -51,6 +58,8 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
   const after = (closed: number | null, at: number | null) => closed !== null && (at === null || at >= closed);
   // After either side closed with bytes unread, a reset and an end of file count the same.
   const closedUnread = (at: number | null) => after(exceptions.closedUnread.a, at) || after(exceptions.closedUnread.b, at);
+  // Writes after the peer closed: the ring's send buffer takes what write(2) would refuse (EPIPE).
+  const peerGone = (side: Side, at: number | null) => after(exceptions.closedAt[peerOf(side)], at);
   // A reset drops what the kernel still held for this side; what a ring RECV had already taken is delivered.
   const resetLoses = (side: Side, at: number | null) => after(exceptions.closedUnread[peerOf(side)], at);
   // Known open difference: see OPEN_DIFFERENCES.
@@ -61,11 +70,13 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
       if ((step.op === 'write' || step.op === 'flood') && pressured.has(step.side)) return '(backpressure)';
       if (isRead(step) && pressured.has(peerOf(step.side))) return '(peer had backpressure)';
       if (unverified(step.side, i)) return OPEN_DIFFERENCES.closeUnderReadAhead;
-      return closedUnread(i) ? resetOrEof(result) : result;
+      if ((step.op === 'write' || step.op === 'flood') && peerGone(step.side, i)) return writeToClosedPeer(result);
+      return closedUnread(i) || peerGone(step.side, i) ? resetOrEof(result) : result;
     }),
     outcomes: trace.outcomes
       .filter((o) => !dropped(o.side, o.direction) && !unverified(o.side, o.at))
-      .map((o) => (closedUnread(o.at) ? { ...o, result: resetOrEof(o.result) } : o))
+      .map((o) => (closedUnread(o.at) || peerGone(o.side, o.at) ? { ...o, result: resetOrEof(o.result) } : o))
+      .map((o) => (o.direction === 'out' && peerGone(o.side, o.at) ? { ...o, result: '(written as the peer closed)' } : o))
       .map((o) => (o.direction === 'in' && resetLoses(o.side, o.at) ? { ...o, result: o.result?.replace(/^resolved \d+/, 'resolved (a prefix)') ?? null } : o)),
     closes: pressured.size ? '(backpressure)'
       : trace.closes.map((entry) => {
@@ -74,7 +85,9 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
       }),
     delivered: (['a', 'b'] as const).map((side) => (pressured.has(peerOf(side)) ? '(backpressure)'
       : resetLoses(side, null) ? '(a prefix: the peer reset)' : trace.delivered[side])),
-    errors: pressured.size ? '(backpressure)' : trace.errors,
+    // A peer's reset may leave this side more to drain (what the read-ahead took): a full buffer logged.
+    errors: pressured.size ? '(backpressure)'
+      : trace.errors.filter((line) => !(resetLoses('a', null) || resetLoses('b', null)) || !/maximum read buffer size/.test(line)),
   };
 }
 
@@ -91,9 +104,18 @@ export const OPEN_DIFFERENCES = {
   closeUnderReadAhead: '(open: peer closed while read-ahead paused)',
 } as const;
 
-/** A result after the peer closed with bytes unread: a reset and an end of file count the same. */
+/**
+ * A result after the peer closed: a reset, a broken pipe and an end of
+ * file count the same (which one a side meets depends on where the bytes
+ * sat: the kernel, the ring's send buffer, its read-ahead).
+ */
 function resetOrEof(result: string | null): string | null {
-  return result && result.replace(/StreamClosedError\((OSError:ECONNRESET|ESTREAMCLOSED)\)/g, 'StreamClosedError(reset or EOF)');
+  return result && result.replace(/StreamClosedError\((OSError:ECONNRESET|OSError:EPIPE|ESTREAMCLOSED|StreamBufferFullError)\)/g, 'StreamClosedError(reset or EOF)');
+}
+
+/** A write's step result once the peer has closed: accepted (by a send buffer) or refused, never anything else. */
+function writeToClosedPeer(result: string): string {
+  return /^(ok|accepted |threw StreamClosedError)/.test(result) ? '(accepted, or StreamClosedError: the peer closed)' : result;
 }
 
 function peerOf(side: Side): Side {

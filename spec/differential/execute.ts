@@ -54,7 +54,7 @@ export interface Trace {
   backpressure: Record<Side, boolean>;
   /**
    * Per side, the step at which it closed with bytes its peer had sent it
-   * still unread (or null). Where those bytes sat then — in the kernel, or
+   * still unread, or reset (or null). Where those bytes sat then — in the kernel, or
    * already taken by a ring RECV (read-ahead) — decides whether the peer
    * sees a reset or an end of file (docs/differential.md).
    */
@@ -136,7 +136,9 @@ class Run {
         this.trace.closes.push(`${side}@${this.step}`);
         const peer = side === 'a' ? 'b' : 'a';
         const total = (chunks: Buffer[]) => chunks.reduce((n, bytes) => n + bytes.byteLength, 0);
-        if (total(this.sent[peer]) > this.receivedBytes[side]) this.trace.closedUnread[side] = this.step;
+        // An RST (reset) drops what the peer's kernel still held, as a close with bytes unread does.
+        const reset = this.program.steps[this.step]?.op === 'reset' && this.program.steps[this.step]!.side === side;
+        if (reset || total(this.sent[peer]) > this.receivedBytes[side]) this.trace.closedUnread[side] ??= this.step;
         if (total(this.sent[side]) - this.receivedBytes[peer] >= MUCH_UNREAD) this.trace.closedOnMuchUnread[side] ??= this.step;
       });
     }

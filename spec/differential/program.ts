@@ -118,6 +118,10 @@ export function knownOpenDifference(program: Program): string | null {
     if (steps.slice(i + 1).some((s) => s.op === 'write' || s.op === 'flood' || closes(s))) {
       return 'after a half-close, a side writes or closes: uring completion streams differ';
     }
+    // Writes that may still be queued when the side half-closes meet the same open difference.
+    if (steps.slice(0, i).some((s) => s.side === step.side && (s.op === 'flood' || (s.op === 'write' && s.size >= 300_000)))) {
+      return 'a side half-closes with writes queued: ring sends differ';
+    }
   }
   return null;
 }
