@@ -393,11 +393,24 @@ export class IOLoop {
     entry.events = mask;
   }
 
-  /** Stops watching `fd`. A no-op if it is not registered. */
+  /**
+   * Stops watching `fd`. Anything not registered (even null) is only
+   * logged at debug level, "Error deleting fd from IOLoop", as Tornado's
+   * poller refusing to unregister it is.
+   */
   removeHandler(fd: FdLike): void {
-    const fileno = filenoOf(fd);
+    let fileno: number;
+    try {
+      fileno = filenoOf(fd);
+    } catch (error) {
+      genLog.debug('Error deleting fd from IOLoop', error);
+      return;
+    }
     const entry = this.handlers.get(fileno);
-    if (!entry) return;
+    if (!entry) {
+      genLog.debug('Error deleting fd from IOLoop', new FdRegistrationError(fileno, `fd ${fileno} is not registered`));
+      return;
+    }
     this.handlers.delete(fileno);
     entry.removed = true; // skips any readiness already reported for it
     try {
@@ -487,9 +500,22 @@ export class IOLoop {
 
   // ------------------------------------------------------------ executors
 
-  /** Runs `task(...args)` on an executor (the loop's default if null). */
+  /**
+   * Runs `task(...args)` on an executor (the loop's default if null); the
+   * Future settles on this loop.
+   */
   runInExecutor<T>(executor: Executor | null, task: Task, ...args: any[]): Future<T> {
-    return (executor ?? this.executor ?? defaultExecutor()).submit<T>(task, ...args);
+    const chosen = executor ?? this.executor ?? defaultExecutor();
+    // A ThreadPoolExecutor delivers results on the loop current at submit
+    // time: make that this loop, whichever loop the caller runs on
+    // (regression: another loop got them, or none if it did not run).
+    const previous = currentLoop;
+    currentLoop = this;
+    try {
+      return chosen.submit<T>(task, ...args);
+    } finally {
+      currentLoop = previous;
+    }
   }
 
   /** Sets the executor `runInExecutor(null, …)` uses. */
