@@ -26,6 +26,8 @@ export interface Exceptions {
   closedOnMuchUnread: Record<Side, number | null>;
   /** Per side, the step at which it closed (its close callback ran). */
   closedAt: Record<Side, number | null>;
+  /** Per side, the step at which it closed on a full read buffer. */
+  readLimitAt: Record<Side, number | null>;
 }
 
 /** The exceptions that apply to a program, from all its traces. */
@@ -34,19 +36,21 @@ export function exceptionsOf(traces: Iterable<Trace>): Exceptions {
   const closedUnread: Record<Side, number | null> = { a: null, b: null };
   const closedOnMuchUnread: Record<Side, number | null> = { a: null, b: null };
   const closedAt: Record<Side, number | null> = { a: null, b: null };
+  const readLimitAt: Record<Side, number | null> = { a: null, b: null };
   const earliest = (x: number | null, y: number | null) => (x === null ? y : y === null ? x : Math.min(x, y));
   for (const trace of traces) {
     for (const side of ['a', 'b'] as const) {
       if (trace.backpressure[side]) pressured.add(side);
       closedUnread[side] = earliest(closedUnread[side], trace.closedUnread[side]);
       closedOnMuchUnread[side] = earliest(closedOnMuchUnread[side], trace.closedOnMuchUnread[side]);
+      readLimitAt[side] = earliest(readLimitAt[side], trace.readLimitAt[side]);
     }
     for (const entry of trace.closes) {
       const [side, at] = entry.split('@') as [Side, string];
       closedAt[side] = earliest(closedAt[side], Number(at));
     }
   }
-  return { pressured, closedUnread, closedOnMuchUnread, closedAt };
+  return { pressured, closedUnread, closedOnMuchUnread, closedAt, readLimitAt };
 }
 
 /** The parts of a trace compared exactly, reduced where `exceptions` say they may differ. */
@@ -61,7 +65,8 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
   // Writes after the peer closed: the ring's send buffer takes what write(2) would refuse (EPIPE).
   const peerGone = (side: Side, at: number | null) => after(exceptions.closedAt[peerOf(side)], at);
   // A reset drops what the kernel still held for this side; what a ring RECV had already taken is delivered.
-  const resetLoses = (side: Side, at: number | null) => after(exceptions.closedUnread[peerOf(side)], at);
+  const resetLoses = (side: Side, at: number | null) =>
+    after(exceptions.closedUnread[peerOf(side)], at) || after(exceptions.readLimitAt[side], at);
   // Known open difference: see OPEN_DIFFERENCES.
   const unverified = (side: Side, at: number | null) => after(exceptions.closedOnMuchUnread[peerOf(side)], at);
   return {
@@ -84,7 +89,7 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
         return unverified(side, Number(at)) ? `${side}@${OPEN_DIFFERENCES.closeUnderReadAhead}` : entry;
       }),
     delivered: (['a', 'b'] as const).map((side) => (pressured.has(peerOf(side)) ? '(backpressure)'
-      : resetLoses(side, null) ? '(a prefix: the peer reset)' : trace.delivered[side])),
+      : resetLoses(side, null) ? '(a prefix: reset or read limit)' : trace.delivered[side])),
     // A peer's reset may leave this side more to drain (what the read-ahead took): a full buffer logged.
     errors: pressured.size ? '(backpressure)'
       : trace.errors.filter((line) => !(resetLoses('a', null) || resetLoses('b', null)) || !/maximum read buffer size/.test(line)),

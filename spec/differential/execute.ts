@@ -65,6 +65,12 @@ export interface Trace {
    * see `knownOpenDifferences` in ./compare.ts.
    */
   closedOnMuchUnread: Record<Side, number | null>;
+  /**
+   * Per side, the step at which it closed on a full read buffer
+   * (`maxBufferSize`), or null: how far past the limit its last read went
+   * depends on how arrivals were chunked.
+   */
+  readLimitAt: Record<Side, number | null>;
   /** Error-level log lines (digits blanked: fds differ). */
   errors: string[];
   /** Broken invariants (empty on a correct backend). */
@@ -121,7 +127,7 @@ class Run {
   private readonly receivedBytes: Record<Side, number> = { a: 0, b: 0 };
   private readonly closeCallbacks: Record<Side, number> = { a: 0, b: 0 };
   private readonly trace: Trace = {
-    steps: [], outcomes: [], closes: [], delivered: { a: 0, b: 0 }, backpressure: { a: false, b: false }, closedUnread: { a: null, b: null }, closedOnMuchUnread: { a: null, b: null }, errors: [], violations: [],
+    steps: [], outcomes: [], closes: [], delivered: { a: 0, b: 0 }, backpressure: { a: false, b: false }, closedUnread: { a: null, b: null }, closedOnMuchUnread: { a: null, b: null }, readLimitAt: { a: null, b: null }, errors: [], violations: [],
   };
   private step = 0;
   private writeId = 0;
@@ -139,6 +145,7 @@ class Run {
         // An RST (reset) drops what the peer's kernel still held, as a close with bytes unread does.
         const reset = this.program.steps[this.step]?.op === 'reset' && this.program.steps[this.step]!.side === side;
         if (reset || total(this.sent[peer]) > this.receivedBytes[side]) this.trace.closedUnread[side] ??= this.step;
+        if (this.streams[side].error?.name === 'StreamBufferFullError') this.trace.readLimitAt[side] ??= this.step;
         if (total(this.sent[side]) - this.receivedBytes[peer] >= MUCH_UNREAD) this.trace.closedOnMuchUnread[side] ??= this.step;
       });
     }
