@@ -14,7 +14,7 @@ import { IOLoop, type IOLoopOptions } from '../../reactor/ioloop.js';
 import { Future } from '../../reactor/future.js';
 import { liveRegions } from '../../reactor/sys/arena.js';
 import { setLogger, stderrLogger } from '../../reactor/log.js';
-import { AF_UNIX, SHUT_WR, SOCK_STREAM, SOL_SOCKET, Socket, socketpair } from '../../net/socket.js';
+import { AF_UNIX, SHUT_WR, SOCK_STREAM, SOL_SOCKET, Socket, socketpair } from '../../reactor/sys/socket.js';
 import { addAcceptHandler, bindSockets } from '../../net/netutil.js';
 import { sslWrapSocket } from '../../ssl/ssl-socket.js';
 import { IOStream } from '../../streams/iostream.js';
