@@ -57,6 +57,11 @@ import { errno as E } from './sys/errors.js';
 import { appLog, describeCallback, genLog } from './log.js';
 import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
+import { resolveBackend, type URingOptions } from './loop-options.js';
+import { readinessTransports } from './readiness-transport.js';
+import type {
+  FdSource, ListenerRequest, ListenerTransport, StreamRequest, StreamTransport, TransportFactory,
+} from './transport.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
@@ -75,8 +80,18 @@ export type FdLike = number | { fileno(): number };
 export interface IOLoopOptions {
   /** Make this loop current (default: only if no loop is current yet). */
   makeCurrent?: boolean;
-  /** The readiness backend (default: `GALE_POLLER`, else the platform's best). */
+  /**
+   * The backend (default: `GALE_POLLER`, else the platform's best: io_uring
+   * on Linux, falling back to epoll where the kernel refuses a ring).
+   */
   poller?: 'auto' | PollerName;
+  /**
+   * Options of the io_uring backend (each defaults to its `GALE_URING_*`
+   * variable; ignored on other backends): `streams` (`'ring'`, `'reads'`,
+   * `'readiness'`), `pipes`, `accept`, `connect`, `submit` (`'enter'`,
+   * `'turn'`), `sendBudget`. docs/uring.md says what each changes.
+   */
+  uring?: URingOptions;
   /**
    * Keep Node's own event loop working while this loop waits (default: true
    * on the main thread; in worker threads it is unavailable, and Node's
@@ -141,6 +156,7 @@ export class IOLoop {
   readonly pollerName: PollerName;
 
   private readonly poller: Poller;
+  private readonly transports: TransportFactory;
   private readonly handlers = new Map<number, HandlerEntry>();
   private readonly readyEntries: Array<HandlerEntry | undefined> = [];
   private callbacks: Callback[] = [];
@@ -184,9 +200,12 @@ export class IOLoop {
     if (nodeInterop && !isMainThread) {
       throw new LoopStateError('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
     }
-    this.poller = createPoller(options.poller ?? 'auto');
+    // The one place options meet the environment (./loop-options.ts).
+    const backend = resolveBackend(options);
+    this.poller = createPoller(backend.poller, backend.uring);
     this.pollerName = this.poller.name;
-    this.tracing = options.trace ?? process.env.GALE_TRACE === '1';
+    this.transports = this.poller.transports ?? readinessTransports;
+    this.tracing = backend.trace;
     if (nodeInterop) {
       const interop = new NodeInterop(() => this.time());
       this.interop = interop;
@@ -405,6 +424,19 @@ export class IOLoop {
     } catch (error) {
       genLog.debug('Error deleting fd from IOLoop', error);
     }
+  }
+
+  /**
+   * @internal The transport for a stream's fd (`source.fileno()`) or a
+   * listener's, from this loop's backend: readiness or completion, chosen
+   * here once (./transport.ts states the contract both keep). Ask before
+   * `addHandler` of the fd.
+   */
+  transportFor(source: FdSource, request: StreamRequest): StreamTransport;
+  transportFor(fd: number, request: ListenerRequest): ListenerTransport;
+  transportFor(target: FdSource | number, request: StreamRequest | ListenerRequest): StreamTransport | ListenerTransport {
+    if (request.kind === 'listener') return this.transports.listener(target as number, request);
+    return this.transports.stream(target as FdSource, request, this);
   }
 
   // ------------------------------------------------------------ callbacks

@@ -53,9 +53,17 @@
  *   every call but `unregister` (a no-op then) fails with EBADF instead of
  *   touching freed memory.
  *
- * Backends: ./epoll.ts (Linux, the default there), ./kqueue.ts (macOS and
- * the BSDs), ./poll.ts (everywhere; `GALE_POLLER=poll`). ./pollers.ts picks.
+ * Backends: ./uring/poller.ts (Linux, the default there), ./epoll.ts
+ * (Linux where the kernel refuses a ring), ./kqueue.ts (macOS and the
+ * BSDs), ./poll.ts (everywhere). ./pollers.ts makes the one
+ * ./loop-options.ts picks.
+ *
+ * Above this contract, a stream asks its fd for bytes through the transport
+ * contract (./transport.ts): a backend that does I/O itself (the ring)
+ * provides its own `transports`; the others get the readiness ones.
  */
+import type { TransportFactory } from './transport.js';
+
 export type PollerName = 'epoll' | 'poll' | 'kqueue' | 'uring';
 
 /** A readiness backend. */
@@ -87,6 +95,12 @@ export interface Poller {
    * again. Readiness pollers queue nothing and leave it out.
    */
   submitPending?(): void;
+  /**
+   * The transports streams and listeners on this backend get (./transport.ts).
+   * A backend that does the I/O itself (the ring) provides them; readiness
+   * backends leave it out and the loop uses ./readiness-transport.ts.
+   */
+  readonly transports?: TransportFactory;
 }
 
 /** READ/WRITE/ERROR, as the IOLoop defines them. */

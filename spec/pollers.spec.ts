@@ -19,6 +19,7 @@ import {
 } from '../reactor/kqueue.js';
 import { ERROR, MAX_EVENTS, READ, WRITE, type Poller } from '../reactor/poller.js';
 import { createPoller, platformPoller } from '../reactor/pollers.js';
+import { resolvePoller } from '../reactor/loop-options.js';
 import { liveRegions, viewAt } from '../reactor/sys/arena.js';
 import { bind, type NativeFunction } from '../reactor/sys/ffi.js';
 import { c, close as closeFd, eventfd, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
@@ -307,23 +308,17 @@ test('platformPoller: io_uring on Linux (epoll where refused), kqueue on macOS a
 });
 
 test('createPoller: option, GALE_POLLER, platform; kqueue is unavailable on Linux', () => {
-  const saved = process.env.GALE_POLLER;
-  try {
-    process.env.GALE_POLLER = 'poll';
-    const p = createPoller();
-    assert.is(p.name, 'poll');
-    p.close();
-    delete process.env.GALE_POLLER;
-    const q = createPoller('auto');
-    assert.is(q.name, platformPoller());
-    q.close();
-    const e = createPoller('epoll');
-    assert.is(e.name, 'epoll');
-    e.close();
-  } finally {
-    if (saved === undefined) delete process.env.GALE_POLLER;
-    else process.env.GALE_POLLER = saved;
-  }
+  // GALE_POLLER is only the default of the option, read by the options resolver.
+  assert.is(resolvePoller('auto', { GALE_POLLER: 'poll' }), 'poll');
+  assert.is(resolvePoller('auto', {}), platformPoller());
+  assert.is(resolvePoller('epoll', { GALE_POLLER: 'poll' }), 'epoll');
+  assert.throws(() => resolvePoller('auto', { GALE_POLLER: 'select' }), (e: Error) => e instanceof TypeError && /GALE_POLLER/.test(e.message));
+  const p = createPoller('poll');
+  assert.is(p.name, 'poll');
+  p.close();
+  const e = createPoller('epoll');
+  assert.is(e.name, 'epoll');
+  e.close();
   assert.throws(() => createPoller('select' as 'poll'), TypeError);
   if (process.platform === 'linux') expectOSError(() => createPoller('kqueue'), 'ENOSYS');
 });

@@ -7,10 +7,6 @@
  * the read-ahead bound, and fd reuse (a stale CQE never reaches a new
  * endpoint). No fd leaks.
  */
-// This file tests the ring path itself, whatever mode the suite runs in.
-delete process.env.GALE_URING_STREAMS;
-delete process.env.GALE_URING_PIPES;
-
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
@@ -27,6 +23,9 @@ import { turns, until } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
 
+// This file tests the ring path itself, whatever mode the environment asks the suite for.
+const RING = { streams: 'ring', pipes: true } as const;
+
 function pattern(length: number, seed = 0): Buffer {
   const out = Buffer.allocUnsafe(length);
   for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
@@ -34,7 +33,8 @@ function pattern(length: number, seed = 0): Buffer {
 }
 
 function pipeOf(stream: PipeIOStream): CompletionPipe | null {
-  return (stream as unknown as { completion: CompletionPipe | null }).completion;
+  const transport = (stream as unknown as { transport: unknown }).transport;
+  return transport instanceof CompletionPipe ? transport : null;
 }
 
 function pollerOf(loop: IOLoop): URingPoller {
@@ -66,8 +66,8 @@ function pollFor(poller: URingPoller, fd: number, rounds = 50): number {
   return 0;
 }
 
-test('a PipeIOStream read end on a uring loop reads through the ring; a write end and GALE_URING_PIPES=0 stay on readiness', () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+test('a PipeIOStream read end on a uring loop reads through the ring; a write end and uring.pipes false stay on readiness', () => {
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   const reader = new PipeIOStream(r, { ioLoop: loop });
   const writer = new PipeIOStream(w, { ioLoop: loop });
@@ -75,16 +75,13 @@ test('a PipeIOStream read end on a uring loop reads through the ring; a write en
   assert.is(pipeOf(writer), null, 'write ends write with write(2) on readiness');
   reader.close();
   writer.close();
-  process.env.GALE_URING_PIPES = '0';
-  try {
-    const [r2, w2] = pipe();
-    const off = new PipeIOStream(r2, { ioLoop: loop });
-    assert.is(pipeOf(off), null);
-    off.close();
-    closeFd(w2);
-  } finally {
-    delete process.env.GALE_URING_PIPES;
-  }
+  const pipesOff = new IOLoop({ poller: 'uring', uring: { ...RING, pipes: false }, makeCurrent: false });
+  const [r2, w2] = pipe();
+  const off = new PipeIOStream(r2, { ioLoop: pipesOff });
+  assert.is(pipeOf(off), null);
+  off.close();
+  closeFd(w2);
+  pipesOff.close();
   loop.close();
   const epoll = new IOLoop({ poller: 'epoll', makeCurrent: false });
   const [r3, w3] = pipe();
@@ -127,7 +124,7 @@ test('the endpoint: READ while bytes wait (level-triggered), read with no FFI ca
 });
 
 test('many chunks arrive in order, with no read(2) on the pipe once the READ is armed', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   const reader = new PipeIOStream(r, { ioLoop: loop });
   const writer = new PipeIOStream(w, { ioLoop: loop });
@@ -171,7 +168,7 @@ test('many chunks arrive in order, with no read(2) on the pipe once the READ is 
 });
 
 test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read EOF cannot satisfy fails', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const streams: PipeIOStream[] = [];
   const stream = (fd: number) => {
     const made = new PipeIOStream(fd, { ioLoop: loop });
@@ -214,7 +211,7 @@ test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read
 });
 
 test('close with a READ in flight: the READ is cancelled first, the file really closes (EPIPE), the buffer is freed after the CQE', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const poller = pollerOf(loop);
   const regions = liveRegions();
   const [r, w] = pipe();
@@ -243,7 +240,7 @@ test('close with a READ in flight: the READ is cancelled first, the file really 
 });
 
 test('read-ahead is bounded: a reader that does not read stops re-arming the READ, the pipe pushes back, every byte arrives later', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   setNonblocking(w, true);
   const reader = new PipeIOStream(r, { ioLoop: loop });
@@ -320,7 +317,7 @@ test('fd reuse: a new endpoint on a closed pipe\'s fd number never sees the old 
 
 test('closing the loop with a READ in flight frees the buffer', () => {
   const regions = liveRegions();
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   const reader = new PipeIOStream(r, { ioLoop: loop });
   reader.setCloseCallback(() => {});

@@ -78,6 +78,8 @@ import { OSError, errno as E } from '../sys/errors.js';
 import { decodeSockaddr, type Address } from '../sys/sockaddr.js';
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from '../sys/constants.js';
 import { READ } from '../poller.js';
+import { acceptNow } from '../readiness-transport.js';
+import type { ListenerTransport } from '../transport.js';
 import { KIND_ACCEPT_SLOT, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 
 /** Single-shot ACCEPTs kept in flight by default. */
@@ -123,7 +125,8 @@ export interface AcceptorOptions {
 }
 
 /** One listener's ACCEPTs and the connections they brought (see the file comment). */
-export class Acceptor implements CompletionEndpoint {
+export class Acceptor implements CompletionEndpoint, ListenerTransport {
+  readonly mode = 'completion' as const;
   readonly fd: number;
   readonly id: number;
   readonly gen: number;
@@ -131,10 +134,11 @@ export class Acceptor implements CompletionEndpoint {
   active = false;
   dirty = false;
   readonly stats: AcceptorStats = { accepted: 0, armed: 0, aborted: 0, capped: 0, errors: 0 };
-  /** The peer address of the connection `take()` returned last. */
-  lastAddress: Address = '';
+  /** The peer address of the connection `take()` (or `accept()`) returned last. */
+  acceptedAddress: Address = '';
 
   private readonly host: EndpointHost;
+  private readonly nonblocking: boolean;
   private readonly acceptFlags: number;
   private readonly slotCount: number;
   private readonly queueCap: number;
@@ -163,6 +167,7 @@ export class Acceptor implements CompletionEndpoint {
     this.fd = fd;
     this.id = id;
     this.gen = gen;
+    this.nonblocking = options.nonblocking;
     this.acceptFlags = SOCK_CLOEXEC | (options.nonblocking ? SOCK_NONBLOCK : 0);
     this.slotCount = slots;
     this.queueCap = queueCap;
@@ -290,14 +295,23 @@ export class Acceptor implements CompletionEndpoint {
   // ------------------------------------------------------------ the handler's side
 
   /**
-   * The next accepted connection's fd (its address in `lastAddress`), or
+   * The transport contract's accept: what the ring accepted (`take`) while
+   * the listener is watched; once unwatched (detached), accept4(2) itself,
+   * for the retry a paused accept handler makes before watching again.
+   */
+  accept(): number {
+    return this.detached ? acceptNow(this, this.fd, this.nonblocking) : this.take();
+  }
+
+  /**
+   * The next accepted connection's fd (its address in `acceptedAddress`), or
    * -1 if none waits. Throws the OSError an ACCEPT failed with, once the
    * connections accepted before it are taken.
    */
   take(): number {
     if (this.head < this.fds.length) {
       const fd = this.fds[this.head]!;
-      this.lastAddress = this.addresses[this.head]!;
+      this.acceptedAddress = this.addresses[this.head]!;
       this.head++;
       if (this.head === this.fds.length) {
         this.fds.length = 0;
@@ -320,6 +334,11 @@ export class Acceptor implements CompletionEndpoint {
   /** Stops accepting before the listener is closed or unwatched (what `removeHandler` does too). */
   detach(): void {
     if (!this.detached) this.host.detach(this);
+  }
+
+  /** The transport contract's release: `detach`. */
+  release(): void {
+    this.detach();
   }
 
   private closeQueued(): void {

@@ -33,6 +33,9 @@
 import { OSError, errno as E } from '../sys/errors.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, ERROR } from '../poller.js';
+import type { Address } from '../sys/sockaddr.js';
+import { writeChunk, writeChunks } from '../fd-io.js';
+import type { Connectable, FdOwner, StreamTransport } from '../transport.js';
 import { KIND_READ, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
@@ -53,7 +56,8 @@ export interface PipeStats {
 }
 
 /** One pipe read end's completion state (see the file comment). */
-export class CompletionPipe implements CompletionEndpoint {
+export class CompletionPipe implements CompletionEndpoint, StreamTransport {
+  readonly mode = 'completion' as const;
   readonly fd: number;
   readonly id: number;
   readonly gen: number;
@@ -205,6 +209,44 @@ export class CompletionPipe implements CompletionEndpoint {
     if (data === null) return -1;
     target.set(data, 0);
     return data.length;
+  }
+
+  /** Received chunks: empty once nothing is left here; a direct read(2): a short one. */
+  readLeftEmpty(n: number, max: number): boolean {
+    return this.lastReadDirect ? n < max : this.buffered === 0;
+  }
+
+  /** Writes stay write(2) on readiness (only read ends are attached; a write is the caller's mistake, failing as write(2) does). */
+  write(data: Uint8Array): number {
+    return writeChunk(this.fd, data);
+  }
+
+  writeMany(parts: readonly Uint8Array[], first: number, offset: number): number {
+    return writeChunks(this.fd, parts, first, offset);
+  }
+
+  /** Pipes do not connect: connect(2) says so (ENOTSOCK). */
+  connect(address: Address, socket: Connectable): number {
+    return socket.connectEx(address);
+  }
+
+  connectResult(): number {
+    return 0;
+  }
+
+  willClose(_fd: number): void {}
+
+  /** Cancels the READ (submitted at once: an armed READ holds the file), then the owner closes the fd. */
+  close(owner: FdOwner): void {
+    this.detach();
+    owner.close();
+  }
+
+  /** Stops reading the fd; returns the bytes read ahead, now lost. */
+  release(): number {
+    const readAhead = this.buffered;
+    this.detach();
+    return readAhead;
   }
 
   /** The stream is about to close the fd: cancel the READ first (submitted at once). */

@@ -39,6 +39,9 @@
 import { OSError, errno as E } from '../sys/errors.js';
 import { genLog } from '../log.js';
 import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
+import { resolveURing, type URingConfig } from '../loop-options.js';
+import type { TransportTimers } from '../transport.js';
+import { URingTransports } from './transports.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
 import { ProvidedBuffers, SendSlots } from './buffers.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
@@ -56,16 +59,15 @@ const PBUF_GROUP = 0;
 
 export type { CompletionStats };
 
-/** Options of the uring poller: the ring's, and the provided buffers' (a power of two of them). */
+/** Options of the uring poller: the ring's, the provided buffers' (a power of two of them), the loop's. */
 export interface URingPollerOptions extends RingOptions {
   bufferCount?: number;
   bufferSize?: number;
-  /** Bytes all the ring's send buffers may hold together (default 64 MiB; see SendBudget). */
+  /** Bytes all the ring's send buffers may hold together (default: `uring.sendBudget`; see SendBudget). */
   sendBudget?: number;
+  /** The loop's uring options (default: from the environment, ../loop-options.ts). */
+  uring?: URingConfig;
 }
-
-/** Default ring-wide send budget: 64 MiB (eight sockets' full SEND_BUFFER). */
-const SEND_BUDGET = 64 * 1024 * 1024;
 
 /** The io_uring poller. */
 export class URingPoller implements Poller, SocketHost {
@@ -101,6 +103,11 @@ export class URingPoller implements Poller, SocketHost {
     enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0,
   };
 
+  /** The loop's uring options (which transports streams and listeners get). */
+  readonly config: URingConfig;
+  /** The transports this loop hands out (../transport.ts). */
+  readonly transports: URingTransports;
+
   /** Non-blocking polls that made no enter (see `poll`). */
   deferredEnters = 0;
   private deferredLast = false;
@@ -109,10 +116,12 @@ export class URingPoller implements Poller, SocketHost {
   private readonly bufferSize: number;
 
   constructor(options: URingPollerOptions = {}) {
+    this.config = options.uring ?? resolveURing();
     this.ring = new Ring(options);
     this.bufferCount = options.bufferCount ?? PBUF_ENTRIES;
     this.bufferSize = options.bufferSize ?? PBUF_SIZE;
-    this.sendBudget = new SendBudget(options.sendBudget ?? SEND_BUDGET);
+    this.sendBudget = new SendBudget(options.sendBudget ?? this.config.sendBudget);
+    this.transports = new URingTransports(this, this.config);
   }
 
   /**
@@ -120,15 +129,11 @@ export class URingPoller implements Poller, SocketHost {
    * socket, or returns null where it cannot be (the fd is already polled,
    * or the kernel has no buffer rings): the caller then uses readiness.
    */
-  attach(fd: number, eofIsHangup: boolean, ringSends = false): CompletionSocket | null {
+  attach(fd: number, eofIsHangup: boolean, ringSends = false, timers: TransportTimers | null = null): CompletionSocket | null {
     const existing = fd >= 0 ? this.endpointByFd[fd] : undefined;
     if (existing !== undefined) return existing instanceof CompletionSocket ? existing : null;
     if (this.providedBuffers() === null) return null;
-    return this.attachEndpoint(fd, (id, gen) => {
-      const socket = new CompletionSocket(this, fd, id, gen, eofIsHangup);
-      socket.ringSends = ringSends;
-      return socket;
-    });
+    return this.attachEndpoint(fd, (id, gen) => new CompletionSocket(this, fd, id, gen, eofIsHangup, ringSends, timers));
   }
 
   /**

@@ -12,8 +12,7 @@
 import { genLog } from '../log.js';
 import { OSError, errno as E } from '../sys/errors.js';
 import type { Poller } from '../poller.js';
-import type { RingOptions } from './ring.js';
-import { URingPoller } from './poller.js';
+import { URingPoller, type URingPollerOptions } from './poller.js';
 
 const REFUSALS: ReadonlySet<number> = new Set([E.ENOSYS, E.EPERM, E.EINVAL, E.EACCES]);
 
@@ -34,7 +33,7 @@ export function refusalReason(errno: number): string {
  * on Linux) after one warning. `options.setup` stands in for the syscall in
  * tests.
  */
-export function openURingPoller(fallback: () => Poller, options: RingOptions = {}): Poller {
+export function openURingPoller(fallback: () => Poller, options: URingPollerOptions = {}): Poller {
   if (process.platform !== 'linux') {
     explainOnce('io_uring is Linux-only');
     return fallback();

@@ -1,17 +1,15 @@
 /**
  * The completion transport of one stream socket on a ring: what an
- * `IOStream` reads through when its loop runs on io_uring. No Tornado
- * counterpart (Tornado's streams call recv() on readiness).
+ * `IOStream` reads and writes through when its loop runs on io_uring. No
+ * Tornado counterpart (Tornado's streams call recv() on readiness).
  *
- * ## The seam: readiness emulated from completions
- * `BaseIOStream` is written against readiness: it watches READ/WRITE with
- * `addHandler`/`updateHandler`, and on an event calls its subclass's
- * `readFromFd`/`writeToFd`, which return data, "would block" or EOF. There
- * are two transports under that one contract, and the stream's logic (read
- * family, write Futures, flow control, buffer limits, close) exists once:
+ * ## The contract: readiness emulated from completions
+ * It keeps the transport contract (../transport.ts) the readiness
+ * transport keeps, so the stream's logic (read family, write Futures, flow
+ * control, buffer limits, close) exists once, above both:
  *
- * - readiness (epoll, poll, kqueue; and uring for every other fd): the
- *   events come from the kernel, `readFromFd` is read(2);
+ * - readiness (../readiness-transport.ts): the events come from the
+ *   kernel, `read` is read(2);
  * - completion (this file): a multishot RECV keeps filling provided
  *   buffers, each CQE's bytes are copied into its inbox, and `read()` hands
  *   them out with no syscall. The poller reports READ while bytes (or EOF,
@@ -25,15 +23,15 @@
  * kernel's socket buffer took; the bytes go out as chains of linked SENDs
  * (./send-queue.ts) with the loop's next enter (./send-flush.ts for the
  * other moments), and WRITE is reported while the send buffer has room.
- * With GALE_URING_STREAMS=1 writes stay write(2), with WRITE a real
- * one-shot POLLOUT when the kernel's buffer is full.
+ * With `uring.streams: 'reads'` writes stay write(2), with WRITE a
+ * real one-shot POLLOUT when the kernel's buffer is full.
  *
  * ## Closing
  * The stream's close goes through the ring: the RECV is cancelled, the
  * POLLOUT removed, and an IORING_OP_CLOSE follows them. With SENDs queued
  * or in flight the close lingers: the fd stays open until they are done,
  * then the CLOSE is queued on the last one's CQE (bounded: `abortLinger`,
- * which IOStream calls after LINGER_SECONDS, and the poller's close,
+ * which runs after LINGER_SECONDS, and the poller's close,
  * which closes a lingering fd itself). docs/uring.md has the reasons.
  *
  * ## Flow control
@@ -52,14 +50,19 @@
  * in `connectErrno` for the stream and reported as WRITE (WRITE|ERROR on
  * failure), what epoll reports for a connect that is over. A close while it
  * is in flight cancels it before the CLOSE (same submission, run in order).
- * With `CompletionSocket.ringConnects` false (GALE_URING_CONNECT=0) the
+ * With `uring.connect: false` the
  * stream makes a nonblocking connect(2) and a one-shot POLLOUT says when it
  * is over; the stream then reads SO_ERROR as on epoll.
  * Either way the RECV is armed only once the connect is over: a RECV under
  * way could otherwise consume the connect's error.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { close as closeFdNow } from '../sys/libc.js';
+import { close as closeFdNow, getsockoptInt } from '../sys/libc.js';
+import { SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
+import type { Address } from '../sys/sockaddr.js';
+import { writeChunk, writeChunks } from '../fd-io.js';
+import type { URingConfig } from '../loop-options.js';
+import type { Connectable, FdOwner, StreamTransport, TransportTimers } from '../transport.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers, SendSlots } from './buffers.js';
@@ -68,6 +71,13 @@ import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type Comp
 import { SendQueue, type SendBudget } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
+
+/**
+ * How long a lingering close (ring sends) may wait for its peer to take
+ * the bytes written before the close; then they are dropped and the fd
+ * closed (`completionStats.lingerAborts`).
+ */
+export const LINGER_SECONDS = 30;
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
@@ -145,10 +155,13 @@ export interface SocketHost extends EndpointHost {
   /** The cap on what all the ring's send buffers hold together. */
   readonly sendBudget: SendBudget;
   readonly completionStats: CompletionStats;
+  /** The loop's uring options (connects through the ring, when SENDs are submitted). */
+  readonly config: URingConfig;
 }
 
 /** One socket's completion state. */
-export class CompletionSocket implements CompletionEndpoint {
+export class CompletionSocket implements CompletionEndpoint, StreamTransport {
+  readonly mode = 'completion' as const;
   /** The socket's fd. */
   readonly fd: number;
   /** Index in the poller's socket table (user_data lo). */
@@ -185,11 +198,6 @@ export class CompletionSocket implements CompletionEndpoint {
   pendingError = 0;
 
   // Connecting through the ring (see the file comment).
-  /**
-   * Whether streams connect through the ring (IORING_OP_CONNECT) rather than
-   * with connect(2) and a POLLOUT. GALE_URING_CONNECT=0 turns it off.
-   */
-  static ringConnects = process.env.GALE_URING_CONNECT !== '0';
   /** The sockaddr of the CONNECT queued or in flight, in native memory this socket owns. */
   private connectAddr: Region | null = null;
   private connectLength = 0;
@@ -219,16 +227,21 @@ export class CompletionSocket implements CompletionEndpoint {
   dirty = false;
 
   private readonly host: SocketHost;
+  /** Where a lingering close's bound is set (the loop; null: unbounded but for the loop's close). */
+  private readonly timers: TransportTimers | null;
 
   /** Whether writes go through the ring (`send`) rather than write(2). */
-  ringSends = false;
+  readonly ringSends: boolean;
 
   /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
   readonly eofIsHangup: boolean;
 
-  constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean) {
+  constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean, ringSends = false,
+    timers: TransportTimers | null = null) {
     this.host = host;
     this.eofIsHangup = eofIsHangup;
+    this.ringSends = ringSends;
+    this.timers = timers;
     this.fd = fd;
     this.id = id;
     this.gen = gen;
@@ -549,6 +562,21 @@ export class CompletionSocket implements CompletionEndpoint {
     return data.length;
   }
 
+  /** Received chunks: empty once nothing is left here; a direct read(2): a short one. */
+  readLeftEmpty(n: number, max: number): boolean {
+    return this.lastReadDirect ? n < max : this.buffered === 0;
+  }
+
+  /** Ring sends: into the send buffer (`send`); otherwise write(2). */
+  write(data: Uint8Array): number {
+    return this.ringSends ? this.send([data], 0, 0) : writeChunk(this.fd, data);
+  }
+
+  /** `write`, gathered. */
+  writeMany(parts: readonly Uint8Array[], first: number, offset: number): number {
+    return this.ringSends ? this.send(parts, first, offset) : writeChunks(this.fd, parts, first, offset);
+  }
+
   /**
    * Ring sends: the stream offers the head of its write buffer (`parts`
    * from `parts[first]` at `offset`). Copies as much of it as the native
@@ -576,7 +604,7 @@ export class CompletionSocket implements CompletionEndpoint {
     const taken = sends.fill(parts, first, offset, 0, sends.bytes + room);
     if (sends.inFlight === 0) {
       sends.submit();
-      sendsQueued(this.host.ring);
+      sendsQueued(this.host.ring, this.host.config.submit === 'turn');
     }
     return taken;
   }
@@ -588,20 +616,63 @@ export class CompletionSocket implements CompletionEndpoint {
 
 
   /**
-   * The stream closes the fd: the ring stops its RECV and POLLOUT and closes
-   * the fd itself (IORING_OP_CLOSE, behind the cancels), at once if no SEND
-   * is queued, else once they are done (`lingering`). Returns whether it
-   * lingers.
+   * The stream is about to close `fd`: if it is still this socket's, the
+   * detach that removing its handler makes from here on closes it through
+   * the ring, in the same submission as the cancels (see `close`).
    */
-  close(): boolean {
-    if (!this.closeWanted) return false;
-    if (!this.detached) this.host.detach(this);
-    return this.lingering;
+  willClose(fd: number): void {
+    if (fd === this.fd && !this.detached) this.closeWanted = true;
   }
 
-  /** The stream is about to close the fd: a detach from here on closes it (see `close`). */
-  prepareClose(): void {
-    if (!this.detached) this.closeWanted = true;
+  /**
+   * The stream closes the fd. Announced by `willClose`: the ring stops its
+   * RECV and POLLOUT and closes the fd itself (IORING_OP_CLOSE, behind the
+   * cancels), at once if no SEND is queued, else once they are done
+   * (`lingering`, bounded by LINGER_SECONDS on the loop's clock). Otherwise
+   * (the fd was closed or handed over behind the stream's back) the owner
+   * closes what it still holds.
+   */
+  close(owner: FdOwner): void {
+    if (!this.closeWanted) {
+      this.detach();
+      owner.close();
+      return;
+    }
+    owner.detach(); // the fd is the ring's to close now
+    if (!this.detached) this.host.detach(this);
+    const timers = this.timers;
+    if (this.lingering && timers !== null) {
+      const bound = timers.callLater(LINGER_SECONDS, () => this.abortLinger());
+      this.onLingerEnd = () => timers.removeTimeout(bound);
+    }
+  }
+
+  /** Stops reading and writing the fd (a handover: startTls); returns the bytes read ahead, now lost. */
+  release(): number {
+    const readAhead = this.buffered;
+    this.detach();
+    return readAhead;
+  }
+
+  /**
+   * Connects to `address`: through the ring (the sockaddr encoded into this
+   * socket's memory, the CONNECT with the next enter) unless the loop's
+   * options say otherwise, else connect(2) with a POLLOUT for its end.
+   */
+  connect(address: Address, socket: Connectable): number {
+    if (this.host.config.connect && socket.fileno() === this.fd && !this.detached && !this.connectPending()) {
+      this.startConnect((view) => socket.encodeAddress(address, view, 0));
+      return E.EINPROGRESS;
+    }
+    this.startConnect();
+    return socket.connectEx(address);
+  }
+
+  /** The CONNECT's errno once its CQE is in; SO_ERROR after a connect(2); -1 while under way. */
+  connectResult(): number {
+    if (this.connectPending()) return -1;
+    if (this.connectErrno >= 0) return this.connectErrno;
+    return getsockoptInt(this.fd, SOL_SOCKET, SO_ERROR);
   }
 
   /**
@@ -612,7 +683,7 @@ export class CompletionSocket implements CompletionEndpoint {
    * Without, the stream made a nonblocking connect(2): a POLLOUT says when
    * it is over. Either way no RECV until then.
    */
-  startConnect(encode?: (view: Buffer) => number): void {
+  private startConnect(encode?: (view: Buffer) => number): void {
     this.connected = false;
     this.connectErrno = -1;
     if (encode === undefined) return;
@@ -630,11 +701,6 @@ export class CompletionSocket implements CompletionEndpoint {
   /** Whether a CONNECT through the ring is queued or in flight (its outcome not known yet). */
   connectPending(): boolean {
     return this.connectAddr !== null || this.connectArmed;
-  }
-
-  /** Whether a connect of this socket should go through the ring now. */
-  connectsThroughRing(): boolean {
-    return CompletionSocket.ringConnects && !this.detached && this.connectAddr === null && !this.connectArmed;
   }
 
   /** The stream is about to close the fd: cancel what is in flight first. */
@@ -656,5 +722,3 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 }
 
-/** Events the poller may add for a socket: re-exported for the poller's use. */
-export { READ, WRITE, ERROR };
