@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
 import { HIGH_WATER, type CompletionSocket, type CompletionStats } from '../reactor/uring/socket-transport.js';
-import { MIN_SEND_SHARE } from '../reactor/uring/send-queue.js';
+import { MIN_SEND_SHARE } from '../reactor/uring/send-memory.js';
 import { chunk } from '../reactor/sys/arena.js';
 import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';

@@ -37,27 +37,26 @@
  * for polls; internal requests (removes, cancels) carry 0.
  */
 import { OSError, errno as E } from '../sys/errors.js';
+import { POLLNVAL } from '../sys/constants.js';
 import { genLog } from '../log.js';
 import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
 import { resolveURing, type URingConfig } from '../loop-options.js';
 import type { TransportTimers } from '../transport.js';
 import { URingTransports } from './transports.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
-import { ProvidedBuffers, SendSlots } from './buffers.js';
+import { ProvidedBuffers } from './provided-buffers.js';
+import { SendBudget, SendSlots } from './send-memory.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
-import { SendBudget } from './send-queue.js';
 import { GEN_MASK, KIND_POLL, nextGen, type CompletionEndpoint } from './endpoint.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
 const EVENT_MASK = 0xffff;
-const POLLNVAL = 0x20;
 
 /** Provided buffers per ring: 64 × 64 KiB (4 MiB of address space, faulted in as used; a 64 KiB read fills one). */
 const PBUF_ENTRIES = 64;
 const PBUF_SIZE = 64 * 1024;
 const PBUF_GROUP = 0;
 
-export type { CompletionStats };
 
 /** Options of the uring poller: the ring's, the provided buffers' (a power of two of them), the loop's. */
 export interface URingPollerOptions extends RingOptions {

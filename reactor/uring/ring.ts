@@ -32,6 +32,7 @@
 import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
 import { check, close as closeFd, lastErrno } from '../sys/libc.js';
 import { OSError, errno as E } from '../sys/errors.js';
+import { hi32, lo32 } from '../sys/constants.js';
 import {
   MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringRegister, ioUringSetup, mmap, munmap,
 } from '../sys/uring-sys.js';
@@ -272,6 +273,12 @@ export class Ring {
     return w;
   }
 
+  /** Stores `value` (an address) as the u64 at SQE word `w` (little-endian: low word first). */
+  private setU64(w: number, value: number): void {
+    this.sqeWords[w] = lo32(value);
+    this.sqeWords[w + 1] = hi32(value);
+  }
+
   private writeHeader(w: number, op: number, flags: number, fd: number, udLo: number, udHi: number): void {
     const b = w << 2;
     this.sqeBytes[b] = op;
@@ -311,8 +318,7 @@ export class Ring {
   send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number, sqeFlags = 0): void {
     const w = this.getSqe();
     this.writeHeader(w, Op.SEND, sqeFlags, fd, udLo, udHi);
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 4, addr); // addr @16
     this.sqeWords[w + 6] = length; // len @24
     this.sqeWords[w + 7] = msgFlags; // msg_flags @28
   }
@@ -328,10 +334,8 @@ export class Ring {
     const w = this.getSqe();
     this.writeHeader(w, Op.ACCEPT, 0, fd, udLo, udHi);
     if (multishot) this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_ACCEPT_MULTISHOT << 16); // ioprio @2
-    this.sqeWords[w + 2] = addrLenAddr % 0x100000000; // addr2 @8: socklen_t *
-    this.sqeWords[w + 3] = Math.floor(addrLenAddr / 0x100000000);
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16: struct sockaddr *
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 2, addrLenAddr); // addr2 @8: socklen_t *
+    this.setU64(w + 4, addr); // addr @16: struct sockaddr *
     this.sqeWords[w + 7] = acceptFlags; // accept_flags @28
   }
 
@@ -340,8 +344,7 @@ export class Ring {
     const w = this.getSqe();
     this.writeHeader(w, Op.CONNECT, 0, fd, udLo, udHi);
     this.sqeWords[w + 2] = addrLength; // off @8 holds the length itself
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 4, addr); // addr @16
   }
 
   /** Queues a CLOSE of `fd` (`sqeFlags`: IOSQE_IO_LINK etc., e.g. to run it after a SEND). */
@@ -359,8 +362,7 @@ export class Ring {
     this.writeHeader(w, write ? Op.WRITE : Op.READ, 0, fd, udLo, udHi);
     this.sqeWords[w + 2] = 0xffffffff; // off @8 = -1: the current position
     this.sqeWords[w + 3] = 0xffffffff;
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 4, addr); // addr @16
     this.sqeWords[w + 6] = length; // len @24
   }
 
@@ -382,8 +384,8 @@ export class Ring {
     // written over the params, which are not needed after setup.
     const view = this.mem.view;
     view.fill(0, 0, 40);
-    view.writeUInt32LE(ringAddr % 0x100000000, 0);
-    view.writeUInt32LE(Math.floor(ringAddr / 0x100000000), 4);
+    view.writeUInt32LE(lo32(ringAddr), 0);
+    view.writeUInt32LE(hi32(ringAddr), 4);
     view.writeUInt32LE(entries, 8);
     view.writeUInt16LE(bgid, 12);
     check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
@@ -450,8 +452,8 @@ export class Ring {
     view.writeUInt32LE(0, argAt + 4);
     view.writeUInt32LE(0, argAt + 8);
     view.writeUInt32LE(0, argAt + 12);
-    view.writeUInt32LE(ts % 0x100000000, argAt + 16);
-    view.writeUInt32LE(Math.floor(ts / 0x100000000), argAt + 20);
+    view.writeUInt32LE(lo32(ts), argAt + 16);
+    view.writeUInt32LE(hi32(ts), argAt + 20);
     const ok = this.enter(minComplete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
     this.backlog = this.cqReady() >= TASKRUN_BATCH;
     return ok;

@@ -58,17 +58,18 @@
  */
 import { OSError, errno as E } from '../sys/errors.js';
 import { close as closeFdNow, getsockoptInt } from '../sys/libc.js';
-import { SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
+import { POLLERR, POLLHUP, POLLOUT, SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
 import type { Address } from '../sys/sockaddr.js';
 import { writeChunk, writeChunks } from '../fd-io.js';
 import type { URingConfig } from '../loop-options.js';
 import type { Connectable, FdOwner, StreamTransport, TransportTimers } from '../transport.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
-import type { ProvidedBuffers, SendSlots } from './buffers.js';
+import type { ProvidedBuffers } from './provided-buffers.js';
+import type { SendBudget, SendSlots } from './send-memory.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
-import { SendQueue, type SendBudget } from './send-queue.js';
+import { SendQueue } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
@@ -82,9 +83,6 @@ export const LINGER_SECONDS = 30;
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
 
-const POLLOUT = 0x004;
-const POLLERR = 0x008;
-const POLLHUP = 0x010;
 /** Room for any sockaddr a stream connects to (sockaddr_un is the largest: 110 bytes). */
 const SOCKADDR_ROOM = 128;
 
