@@ -43,6 +43,7 @@ import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
 import { resolveURing, type URingConfig } from '../loop-options.js';
 import type { TransportTimers } from '../transport.js';
 import { URingTransports } from './transports.js';
+import { TASKRUN_BATCH, planRingWait, type RingWaitFacts, type RingWaitPlan } from '../wait-plan.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
 import { ProvidedBuffers } from './provided-buffers.js';
 import { SendBudget, SendSlots } from './send-memory.js';
@@ -107,9 +108,14 @@ export class URingPoller implements Poller, SocketHost {
   /** The transports this loop hands out (../transport.ts). */
   readonly transports: URingTransports;
 
-  /** Non-blocking polls that made no enter (see `poll`). */
+  /** Non-blocking polls that made no enter (the wait plan's rule 6). */
   deferredEnters = 0;
   private deferredLast = false;
+  // The wait plan's inputs and output, reused (planning allocates nothing).
+  private readonly waitFacts: RingWaitFacts = {
+    endpointReady: false, armedNow: false, completed: false, cqesPosted: false, skippedLast: false, backlog: false,
+  };
+  private readonly waitPlan: RingWaitPlan = { skip: false, minComplete: 0, timeoutMs: null };
 
   private readonly bufferCount: number;
   private readonly bufferSize: number;
@@ -221,24 +227,23 @@ export class URingPoller implements Poller, SocketHost {
     const queuedBefore = ring.pending();
     this.armDirty();
     this.armDirtyEndpoints();
-    const armedNow = ring.pending() !== queuedBefore;
-    if (timeoutMs !== 0 && this.anyEndpointReady()) timeoutMs = 0;
-    if (timeoutMs === 0 && !armedNow && !this.deferredLast && ring.cqReady() === 0 && !ring.taskWorkPending()) {
-      // Nothing has completed since the last enter (the kernel flags any
-      // deferred completion in the SQ ring), nothing new is watched (a
-      // fresh poll or RECV must be submitted to be reported, as epoll
-      // would report it now), and the loop does not want to wait: the
-      // enter would only submit what the streams queued (SENDs, closes),
-      // and that can go with the next one. Only one in a row, so queued
-      // requests wait at most one iteration while callbacks keep the loop
-      // from blocking. Why: a loop busy with callbacks otherwise pays an
-      // FFI call per iteration for nothing.
-      this.deferredLast = true;
+    // The wait plan's rules 5–8 (../wait-plan.ts) on the loop's timeout.
+    const facts = this.waitFacts;
+    const posted = ring.cqReady() !== 0;
+    facts.endpointReady = timeoutMs !== 0 && this.anyEndpointReady();
+    facts.armedNow = ring.pending() !== queuedBefore;
+    facts.cqesPosted = posted;
+    facts.completed = posted || ring.taskWorkPending();
+    facts.skippedLast = this.deferredLast;
+    const plan = this.waitPlan;
+    planRingWait(plan, timeoutMs, facts, MAX_EVENTS);
+    this.deferredLast = plan.skip;
+    if (plan.skip) {
       this.deferredEnters++;
       return this.reportEndpoints(0);
     }
-    this.deferredLast = false;
-    const uninterrupted = ring.submitAndWait(timeoutMs, MAX_EVENTS);
+    const uninterrupted = ring.submitAndWait(plan.minComplete, plan.timeoutMs);
+    facts.backlog = ring.cqReady() >= TASKRUN_BATCH;
     let n = this.harvest();
     n = this.reportEndpoints(n);
     return uninterrupted || n > 0 ? n : 0;
@@ -293,14 +298,7 @@ export class URingPoller implements Poller, SocketHost {
       this.completionStats.directReadFlushes++;
       ring.flush();
     }
-    const waiting = ring.cqReady();
-    const cqes = ring.cqes;
-    const hi = (kind << 24) | endpoint.gen;
-    for (let i = 0, head = ring.cqHeadValue(); i < waiting; i++, head = (head + 1) >>> 0) {
-      const at = ring.cqeBase + (head & ring.cqMask) * 4;
-      if (cqes[at] === endpoint.id && cqes[at + 1]! >>> 0 === hi) return true;
-    }
-    return false;
+    return ring.hasCqe(endpoint.id, (kind << 24) | endpoint.gen);
   }
 
   /**
@@ -409,43 +407,45 @@ export class URingPoller implements Poller, SocketHost {
 
   /** Reads CQEs into readyFds/readyEvents (at most MAX_EVENTS; the rest wait in the CQ). */
   private harvest(): number {
-    const ring = this.ring;
-    const cqes = ring.cqes;
-    const base = ring.cqeBase;
-    const mask = ring.cqMask;
-    let head = ring.cqHeadValue();
-    const available = ring.cqReady();
-    let n = 0;
-    for (let i = 0; i < available && n < MAX_EVENTS; i++, head = (head + 1) >>> 0) {
-      const at = base + (head & mask) * 4;
-      const fd = cqes[at]!;
-      const hi = cqes[at + 1]! >>> 0;
-      const res = cqes[at + 2]!;
-      const kind = hi >>> 24;
-      if (kind !== KIND_POLL) {
-        if (kind !== 0) this.completeEndpoint(kind, fd, hi & GEN_MASK, res, cqes[at + 3]! >>> 0);
-        continue;
-      }
-      const gen = hi & GEN_MASK;
-      if (fd < 0 || fd >= this.armedGen.length || this.armedGen[fd] !== gen) continue; // stale
-      this.armedGen[fd] = 0;
-      if (this.wanted[fd]! & REGISTERED) this.markFdDirty(fd); // re-arm in the next batch
-      let events: number;
-      if (res < 0) {
-        if (res === -E.ECANCELED) continue;
-        events = ERROR; // the poll itself failed: let the handler find out why
-      } else {
-        events = res & (this.armedMask[fd]! | ERROR);
-        if (res & POLLNVAL) events |= ERROR;
-        if (events === 0) continue;
-      }
-      this.readyFds[n] = fd;
-      this.readyEvents[n] = events;
-      n++;
-    }
-    ring.setCqHead(head);
-    return n;
+    this.nready = 0;
+    this.ring.forEachCqe(this.routeCqe);
+    return this.nready;
   }
+
+  private nready = 0; // ready fds harvest() has written so far
+
+  /**
+   * One CQE: an endpoint's goes to it, a poll's reports its fd (unless
+   * stale), internal ones (removes, cancels) are dropped. Returns false,
+   * leaving the CQE in the CQ, once the ready list is full.
+   */
+  private readonly routeCqe = (udLo: number, udHi: number, res: number, flags: number): boolean => {
+    let n = this.nready;
+    if (n >= MAX_EVENTS) return false;
+    const kind = udHi >>> 24;
+    if (kind !== KIND_POLL) {
+      if (kind !== 0) this.completeEndpoint(kind, udLo, udHi & GEN_MASK, res, flags);
+      return true;
+    }
+    const fd = udLo;
+    const gen = udHi & GEN_MASK;
+    if (fd < 0 || fd >= this.armedGen.length || this.armedGen[fd] !== gen) return true; // stale
+    this.armedGen[fd] = 0;
+    if (this.wanted[fd]! & REGISTERED) this.markFdDirty(fd); // re-arm in the next batch
+    let events: number;
+    if (res < 0) {
+      if (res === -E.ECANCELED) return true;
+      events = ERROR; // the poll itself failed: let the handler find out why
+    } else {
+      events = res & (this.armedMask[fd]! | ERROR);
+      if (res & POLLNVAL) events |= ERROR;
+      if (events === 0) return true;
+    }
+    this.readyFds[n] = fd;
+    this.readyEvents[n] = events;
+    this.nready = ++n;
+    return true;
+  };
 
   private markFdDirty(fd: number): void {
     if (this.isDirty[fd]) return;
