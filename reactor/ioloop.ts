@@ -208,6 +208,7 @@ export class IOLoop {
     this.pollerName = this.poller.name;
     this.transports = this.poller.transports ?? readinessTransports;
     this.tracing = backend.trace;
+    if (this.tracing) this.poller.traceOn?.();
     if (nodeInterop) {
       const interop = new NodeInterop(() => this.time());
       this.interop = interop;
@@ -739,6 +740,8 @@ export class IOLoop {
         `poll(${timeoutMs === MAX_POLL_MS ? 'idle' : `${timeoutMs} ms`}) -> ${n} ready [${ready.join(' ')}]; ` +
         `poll+dispatch ${(performance.now() - started).toFixed(3)} ms; ${this.timers.size} timeouts pending`,
     );
+    const below = this.poller.traceLastPoll?.();
+    if (below) genLog.info(`[trace]   ${below}`);
   }
 
   private finishStopping(): void {

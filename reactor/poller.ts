@@ -101,6 +101,14 @@ export interface Poller {
    * backends leave it out and the loop uses ./readiness-transport.ts.
    */
   readonly transports?: TransportFactory;
+  /**
+   * Trace mode (`new IOLoop({ trace: true })`): from now on, remember what
+   * each poll did below the readiness it reported, for `traceLastPoll`.
+   * Readiness pollers have nothing to add and leave both out.
+   */
+  traceOn?(): void;
+  /** Trace mode: what the last poll did (the ring: its SQEs, its CQEs by kind), or null. */
+  traceLastPoll?(): string | null;
 }
 
 /** READ/WRITE/ERROR, as the IOLoop defines them. */

@@ -48,7 +48,10 @@ import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './r
 import { ProvidedBuffers } from './provided-buffers.js';
 import { SendBudget, SendSlots } from './send-memory.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
-import { GEN_MASK, KIND_POLL, nextGen, type CompletionEndpoint } from './endpoint.js';
+import {
+  GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
+  type CompletionEndpoint,
+} from './endpoint.js';
 
 const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
 const EVENT_MASK = 0xffff;
@@ -107,6 +110,8 @@ export class URingPoller implements Poller, SocketHost {
   readonly config: URingConfig;
   /** The transports this loop hands out (../transport.ts). */
   readonly transports: URingTransports;
+
+  private trace: PollTrace | null = null;
 
   /** Non-blocking polls that made no enter (the wait plan's rule 6). */
   deferredEnters = 0;
@@ -238,6 +243,8 @@ export class URingPoller implements Poller, SocketHost {
     const plan = this.waitPlan;
     planRingWait(plan, timeoutMs, facts, MAX_EVENTS);
     this.deferredLast = plan.skip;
+    const trace = this.trace;
+    if (trace !== null) trace.start(plan.skip, ring.pending());
     if (plan.skip) {
       this.deferredEnters++;
       return this.reportEndpoints(0);
@@ -247,6 +254,16 @@ export class URingPoller implements Poller, SocketHost {
     let n = this.harvest();
     n = this.reportEndpoints(n);
     return uninterrupted || n > 0 ? n : 0;
+  }
+
+  /** Trace mode: count what each poll submits and completes (see `traceLastPoll`). */
+  traceOn(): void {
+    this.trace ??= new PollTrace();
+  }
+
+  /** Trace mode: the last poll's enter, SQEs and CQEs by kind, in words. */
+  traceLastPoll(): string | null {
+    return this.trace?.describe() ?? null;
   }
 
   /** Submits the SQEs written since the last enter, if any (the loop stops: they must not wait for it). */
@@ -355,6 +372,7 @@ export class URingPoller implements Poller, SocketHost {
         continue;
       }
       endpoint.reported(events);
+      if (this.trace !== null) this.trace.endpointsReported++;
       this.readyFds[n] = endpoint.fd;
       this.readyEvents[n] = events;
       n++;
@@ -423,6 +441,7 @@ export class URingPoller implements Poller, SocketHost {
     let n = this.nready;
     if (n >= MAX_EVENTS) return false;
     const kind = udHi >>> 24;
+    if (this.trace !== null) this.trace.cqe(kind);
     if (kind !== KIND_POLL) {
       if (kind !== 0) this.completeEndpoint(kind, udLo, udHi & GEN_MASK, res, flags);
       return true;
@@ -472,5 +491,43 @@ export class URingPoller implements Poller, SocketHost {
     this.armedMask = grow(this.armedMask, (k) => new Int32Array(k));
     this.lastGen = grow(this.lastGen, (k) => new Uint32Array(k));
     this.isDirty = grow(this.isDirty, (k) => new Uint8Array(k));
+  }
+}
+
+/** Names of the request kinds in user_data (./endpoint.ts), for trace mode. */
+const KIND_NAMES: Record<number, string> = {
+  0: 'cancel', [KIND_POLL]: 'POLL_ADD', [KIND_RECV]: 'RECV', [KIND_POLLOUT]: 'POLLOUT', [KIND_SEND]: 'SEND',
+  [KIND_CLOSE]: 'CLOSE', [KIND_CONNECT]: 'CONNECT', [KIND_READ]: 'READ', [KIND_ACCEPT_SLOT]: 'ACCEPT',
+};
+
+/** What one poll did below the readiness it reported (trace mode only). */
+class PollTrace {
+  private skipped = false;
+  private submitted = 0;
+  private readonly kinds = new Uint32Array(KIND_ACCEPT_SLOT + 1);
+  endpointsReported = 0;
+
+  start(skipped: boolean, submitted: number): void {
+    this.skipped = skipped;
+    this.submitted = submitted;
+    this.kinds.fill(0);
+    this.endpointsReported = 0;
+  }
+
+  cqe(kind: number): void {
+    this.kinds[Math.min(kind, KIND_ACCEPT_SLOT)]!++;
+  }
+
+  describe(): string {
+    if (this.skipped) return `ring: no enter (nothing completed, nothing new armed); ${this.endpointsReported} fd(s) reported from completion state`;
+    const cqes: string[] = [];
+    let total = 0;
+    this.kinds.forEach((count, kind) => {
+      if (count === 0) return;
+      total += count;
+      cqes.push(`${KIND_NAMES[kind] ?? `kind ${kind}`} ${count}`);
+    });
+    return `ring: 1 enter submitted ${this.submitted} SQE(s); ${total} CQE(s)${total ? ` (${cqes.join(', ')})` : ''}; ` +
+      `${this.endpointsReported} fd(s) reported from completion state`;
   }
 }
