@@ -1,8 +1,11 @@
 /**
- * The readiness backends on their own: epoll and poll against real pipes
- * and socketpairs; kqueue (which cannot run on Linux) through its exported
- * encode/decode functions and through a fake kernel standing in for
- * kqueue()/kevent(), which exercises the poller's own logic.
+ * The backends on their own, against one shared suite of the readiness
+ * contract (reactor/poller.ts): epoll, poll and, on Linux, io_uring against
+ * real pipes and socketpairs (spec/uring-poller.spec.ts adds only what is
+ * the ring's own: stale completions, a full SQ, an overflowed CQ, deferred
+ * enters, the fallback); kqueue (which cannot run on Linux) through its
+ * exported encode/decode functions and through a fake kernel standing in
+ * for kqueue()/kevent(), which exercises the poller's own logic.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { EPollPoller, encodeEpollEvent } from '../reactor/epoll.js';
 import { PollPoller } from '../reactor/poll.js';
+import { URingPoller } from '../reactor/uring/poller.js';
 import {
   EVFILT_READ, EVFILT_WRITE, EV_ADD, EV_DELETE, EV_EOF, EV_ERROR, KQueuePoller, decodeKevent, encodeKevent,
   keventChanges, keventSize, keventToEvents, type KEvent,
@@ -41,6 +45,7 @@ function ready(poller: Poller, timeoutMs = 0): Map<number, number> {
 const backends: Array<[string, () => Poller]> = [
   ['epoll', () => new EPollPoller()],
   ['poll', () => new PollPoller()],
+  ...(process.platform === 'linux' ? [['uring', () => new URingPoller()] as [string, () => Poller]] : []),
 ];
 
 for (const [name, make] of backends) {
@@ -181,7 +186,7 @@ for (const [name, make] of backends) {
     }
   });
 
-  test(`${name}: waits for the timeout when nothing is ready`, () => {
+  test(`${name}: waits for the timeout when nothing is ready, and wakes as soon as an fd becomes ready`, () => {
     const poller = make();
     const [r, w] = pipe();
     try {
@@ -189,6 +194,8 @@ for (const [name, make] of backends) {
       const start = performance.now();
       assert.is(poller.poll(40), 0);
       assert.ok(performance.now() - start >= 35, 'waited');
+      writeBytes(w, Buffer.from('x'));
+      assert.equal([...ready(poller, 5000)], [[r, READ]]);
     } finally {
       poller.close();
       closeFd(r);
