@@ -197,7 +197,7 @@ test('a stream closed while its CONNECT is in flight: cancelled before the fd cl
     const future = stream.connect(address)!;
     // Let the CONNECT go out and sit there for a few iterations.
     await loop.runSync(() => new Promise((r) => loop.callLater(0.05, r)), 5);
-    assert.ok(completion.connectArmed, 'the CONNECT is in flight');
+    assert.ok(completion.connectOp.armed, 'the CONNECT is in flight');
     assert.not.ok(future.done());
     stream.close();
     const error = await loop.runSync(() => future.then(() => null, (e: unknown) => e), 5);

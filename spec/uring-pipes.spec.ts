@@ -100,7 +100,7 @@ test('the endpoint: READ while bytes wait (level-triggered), read with no FFI ca
     const endpoint = attachPipe(poller, r);
     poller.register(r, READ | ERROR);
     assert.is(poller.poll(0), 0);
-    assert.ok(endpoint.readArmed, 'the READ is in flight');
+    assert.ok(endpoint.readOp.armed, 'the READ is in flight');
     const enters = poller.ringStats().enters;
     assert.is(poller.poll(20), 0, 'an empty pipe lets the poll block');
     assert.is(poller.ringStats().enters, enters + 1);
@@ -114,7 +114,7 @@ test('the endpoint: READ while bytes wait (level-triggered), read with no FFI ca
     closeFd(w);
     assert.is(pollFor(poller, r), ERROR, 'the writer gone: a hang-up (EPOLLHUP), as epoll reports a pipe');
     assert.is(endpoint.read(1024)!.length, 0, 'EOF');
-    assert.not.ok(endpoint.readArmed, 'no READ after EOF');
+    assert.not.ok(endpoint.readOp.armed, 'no READ after EOF');
     poller.unregister(r);
     assert.is(poller.socketCount(), 0);
   } finally {
@@ -135,7 +135,7 @@ test('many chunks arrive in order, with no read(2) on the pipe once the READ is 
       // The first read finds the pipe empty (one read(2), before any READ is armed), then waits on the READ.
       const first = reader.readBytes(1)!;
       await turns(2);
-      assert.ok(pipeOf(reader)!.readArmed);
+      assert.ok(pipeOf(reader)!.readOp.armed);
       reads.stop();
       reads = countReads(r);
       const calls0 = ffiCounter.calls;
@@ -191,7 +191,7 @@ test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read
       let closed = false;
       idle.setCloseCallback(() => { closed = true; });
       await turns(2);
-      assert.ok(pipeOf(idle)!.readArmed, 'an idle reader with a close callback watches READ: the READ is armed');
+      assert.ok(pipeOf(idle)!.readOp.armed, 'an idle reader with a close callback watches READ: the READ is armed');
       closeFd(w2);
       await until(() => closed);
       assert.ok(idle.closed());
@@ -222,7 +222,7 @@ test('close with a READ in flight: the READ is cancelled first, the file really 
     await loop.runSync(async () => {
       const pending = reader.readBytes(100)!;
       await turns(2);
-      assert.ok(endpoint.readArmed, 'a READ is in flight');
+      assert.ok(endpoint.readOp.armed, 'a READ is in flight');
       reader.close();
       assert.instance(await rejection(pending), StreamClosedError);
     }, 10);
@@ -230,7 +230,7 @@ test('close with a READ in flight: the READ is cancelled first, the file really 
     const error = thrown(() => writeBytes(w, Buffer.from('anyone?')));
     assert.is(error.code, 'EPIPE', 'no reader left: the READ did not hold the file open');
     poller.poll(0);
-    assert.not.ok(endpoint.readArmed);
+    assert.not.ok(endpoint.readOp.armed);
     assert.is(liveRegions(), regions, 'the native buffer freed once the READ\'s CQE was in');
     assert.is(poller.socketCount(), 0, 'the endpoint id freed');
   } finally {
@@ -256,10 +256,10 @@ test('read-ahead is bounded: a reader that does not read stops re-arming the REA
         const block = pattern(16 * 1024, round);
         const n = writeBytes(w, block);
         if (n > 0) sent.push(block.subarray(0, n));
-        if (n < 0 && !endpoint.readArmed) refused++;
+        if (n < 0 && !endpoint.readOp.armed) refused++;
         await turns(1);
       }
-      assert.not.ok(endpoint.readArmed, 'no READ in flight at the bound');
+      assert.not.ok(endpoint.readOp.armed, 'no READ in flight at the bound');
       assert.ok(endpoint.buffered >= PIPE_HIGH_WATER - PIPE_READ_SIZE, `buffered ${endpoint.buffered}`);
       assert.ok(endpoint.buffered < PIPE_HIGH_WATER + PIPE_READ_SIZE, `buffered ${endpoint.buffered}`);
       const total = sent.reduce((sum, b) => sum + b.length, 0);
@@ -285,7 +285,7 @@ test('fd reuse: a new endpoint on a closed pipe\'s fd number never sees the old 
     const first = attachPipe(poller, r1);
     poller.register(r1, READ);
     assert.is(poller.poll(0), 0);
-    assert.ok(first.readArmed);
+    assert.ok(first.readOp.armed);
     writeBytes(w1, Buffer.from('old'));
     poller.unregister(r1); // cancelled before the data's CQE was read
     closeFd(r1);
@@ -323,7 +323,7 @@ test('closing the loop with a READ in flight frees the buffer', () => {
   reader.setCloseCallback(() => {});
   const poller = pollerOf(loop);
   poller.poll(0);
-  assert.ok(pipeOf(reader)!.readArmed);
+  assert.ok(pipeOf(reader)!.readOp.armed);
   loop.close(true); // closes the stream's fd too
   assert.is(liveRegions(), regions);
   assert.not.ok(openFds().has(r));

@@ -96,7 +96,7 @@ test('a completion socket receives through the ring: READ while bytes wait, quie
     assert.is(poller.poll(0), 0);
     // Regression: a connected socket watched for READ only must not arm a
     // POLLOUT (it completed on every enter and turned blocking waits into spins).
-    assert.not.ok(socket.pollOutArmed);
+    assert.not.ok(socket.pollOutOp.armed);
     const enters = poller.ringStats().enters;
     assert.is(poller.poll(20), 0, 'an idle socket lets the poll block');
     assert.is(poller.ringStats().enters, enters + 1);
@@ -210,9 +210,9 @@ test('flow control: while READ is not watched the RECV stops near HIGH_WATER and
       const n = writeBytes(b, block);
       if (n > 0) written += n;
       poller.poll(0);
-      if (n < 0 && !socket.recvArmed) break;
+      if (n < 0 && !socket.recvOp.armed) break;
     }
-    assert.not.ok(socket.recvArmed, 'the RECV was cancelled');
+    assert.not.ok(socket.recvOp.armed, 'the RECV was cancelled');
     assert.ok(socket.buffered >= HIGH_WATER, `buffered ${socket.buffered}`);
     assert.ok(socket.buffered < HIGH_WATER + 8 * 1024 * 1024, `buffered ${socket.buffered}`);
     assert.ok(written > socket.buffered, 'the rest waits in the kernel');

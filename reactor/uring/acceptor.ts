@@ -81,6 +81,7 @@ import { READ } from '../poller.js';
 import { acceptNow } from '../readiness-transport.js';
 import type { ListenerTransport } from '../transport.js';
 import { KIND_ACCEPT_SLOT, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { Operation } from './operation.js';
 
 /** Single-shot ACCEPTs kept in flight by default. */
 export const DEFAULT_ACCEPT_SLOTS = 32;
@@ -143,7 +144,8 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
   private readonly slotCount: number;
   private readonly queueCap: number;
   private region: Region | null;
-  private readonly armed: Uint8Array;
+  /** One single-shot ACCEPT per address slot (./operation.ts); kind KIND_ACCEPT_SLOT + slot. */
+  private readonly ops: Operation[];
   private armedCount = 0;
   private wanted = 0;
   // Accepted, not yet taken: fds and their addresses, from `head` on.
@@ -172,7 +174,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
     this.slotCount = slots;
     this.queueCap = queueCap;
     this.canAccept = options.canAccept ?? null;
-    this.armed = new Uint8Array(slots);
+    this.ops = Array.from({ length: slots }, (_, slot) => new Operation(id, KIND_ACCEPT_SLOT + slot, gen));
     this.region = allocRegion(slots * SLOT_BYTES);
   }
 
@@ -213,16 +215,16 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
     }
     const ring = this.host.ring;
     for (let slot = 0; slot < this.slotCount; slot++) {
-      if (this.armed[slot]) continue;
+      const op = this.ops[slot]!;
+      if (op.armed) continue;
       if (this.queued() + this.armedCount >= this.queueCap) {
         this.stats.capped++;
         return;
       }
       const at = slot * SLOT_BYTES;
       region.view.writeUInt32LE(SOCKADDR_ROOM, at + SOCKADDR_ROOM); // socklen in: the room there is
-      ring.accept(this.fd, this.acceptFlags, false, this.id, ((KIND_ACCEPT_SLOT + slot) << 24) | this.gen,
-        region.addr + at, region.addr + at + SOCKADDR_ROOM);
-      this.armed[slot] = 1;
+      ring.accept(this.fd, this.acceptFlags, false, this.id, op.udHi, region.addr + at, region.addr + at + SOCKADDR_ROOM);
+      op.start();
       this.armedCount++;
       this.stats.armed++;
     }
@@ -230,8 +232,9 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
 
   complete(kind: number, res: number, _flags: number): void {
     const slot = kind - KIND_ACCEPT_SLOT;
-    if (slot < 0 || slot >= this.slotCount || !this.armed[slot]) return;
-    this.armed[slot] = 0;
+    const op = slot >= 0 && slot < this.slotCount ? this.ops[slot]! : null;
+    if (op === null || !op.armed) return;
+    op.finish();
     this.armedCount--;
     if (this.detached) {
       // Completed before its cancel: nobody will take this connection.
@@ -273,9 +276,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
     this.closeQueued();
     this.errno = 0;
     const ring = this.host.ring;
-    for (let slot = 0; slot < this.slotCount; slot++) {
-      if (this.armed[slot]) ring.cancel(this.id, ((KIND_ACCEPT_SLOT + slot) << 24) | this.gen);
-    }
+    for (const op of this.ops) op.cancel(ring);
     if (this.armedCount === 0) this.freeSlots();
     return this.armedCount > 0;
   }
@@ -286,7 +287,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
 
   /** The ring is gone (it cancelled everything first): drop the requests, close what was not taken. */
   abandon(): void {
-    this.armed.fill(0);
+    for (const op of this.ops) op.finish();
     this.armedCount = 0;
     this.closeQueued();
     this.freeSlots();

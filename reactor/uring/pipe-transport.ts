@@ -37,6 +37,7 @@ import type { Address } from '../sys/sockaddr.js';
 import { writeChunk, writeChunks } from '../fd-io.js';
 import type { Connectable, FdOwner, StreamTransport } from '../transport.js';
 import { KIND_READ, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { Operation } from './operation.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
 /** Bytes one READ asks for (the size of the endpoint's native buffer). */
@@ -70,9 +71,8 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
   private registered = false;
   /** The stream has watched READ once: from then on the READ reads ahead (bounded). */
   private started = false;
-  /** A READ is in flight (its CQE not yet seen). */
-  readArmed = false;
-  private cancelling = false;
+  /** The one single-shot READ (./operation.ts); its buffer is `region`, freed only when it is not armed. */
+  readonly readOp: Operation;
   private region: Region | null;
   private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read by the stream. */
@@ -90,6 +90,7 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
     this.fd = fd;
     this.id = id;
     this.gen = gen;
+    this.readOp = new Operation(id, KIND_READ, gen);
     this.region = allocRegion(PIPE_READ_SIZE);
   }
 
@@ -106,16 +107,15 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
   reported(_events: number): void {}
 
   arm(): void {
-    if (this.readArmed || !this.wantsRead() || this.region === null) return;
-    this.host.ring.readWrite(false, this.fd, this.region.addr, PIPE_READ_SIZE, this.id, (KIND_READ << 24) | this.gen);
-    this.readArmed = true;
+    if (this.readOp.armed || !this.wantsRead() || this.region === null) return;
+    this.host.ring.readWrite(false, this.fd, this.region.addr, PIPE_READ_SIZE, this.id, this.readOp.udHi);
+    this.readOp.start();
     this.stats.reads++;
   }
 
   complete(kind: number, res: number, _flags: number): void {
     if (kind !== KIND_READ) return;
-    this.readArmed = false;
-    this.cancelling = false;
+    this.readOp.finish();
     if (this.detached) {
       this.freeBuffer(); // the kernel is done with it
       return;
@@ -135,23 +135,17 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
     this.wanted = 0;
     this.registered = false;
     this.dropReceived();
-    if (!this.readArmed) {
-      this.freeBuffer();
-      return false;
-    }
-    if (!this.cancelling) {
-      this.host.ring.cancel(this.id, (KIND_READ << 24) | this.gen);
-      this.cancelling = true;
-    }
-    return true;
+    if (this.readOp.cancel(this.host.ring)) return true;
+    this.freeBuffer();
+    return false;
   }
 
   inFlight(): boolean {
-    return this.readArmed;
+    return this.readOp.armed;
   }
 
   abandon(): void {
-    this.readArmed = false;
+    this.readOp.finish();
     this.dropReceived();
     this.freeBuffer();
   }
@@ -191,7 +185,7 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
       }
       if (this.eof) return EOF_CHUNK;
       this.lastReadDirect = true;
-      if (this.readArmed || this.detached) return null;
+      if (this.readOp.armed || this.detached) return null;
       this.stats.direct++;
       const data = readOnce(this.fd, max);
       if (data === EOF_CHUNK) this.eof = true;
@@ -199,7 +193,7 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
     }
     this.lastReadDirect = false;
     const out = this.inbox.take(max);
-    if (!this.readArmed && this.wantsRead()) this.host.markDirty(this);
+    if (!this.readOp.armed && this.wantsRead()) this.host.markDirty(this);
     return out;
   }
 

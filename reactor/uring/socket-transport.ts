@@ -70,6 +70,7 @@ import type { SendBudget, SendSlots } from './send-memory.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue } from './send-queue.js';
+import { Operation } from './operation.js';
 import { sendsQueued } from './send-flush.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
@@ -173,9 +174,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Set once the stream closed the fd. */
   detached = false;
 
-  // Receive side.
-  recvArmed = false;
-  recvCancelling = false;
+  // Receive side: the multishot RECV (./operation.ts: armed, cancelling).
+  readonly recvOp: Operation;
   private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read. */
   get buffered(): number {
@@ -189,7 +189,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   // Write side: a one-shot POLLOUT while WRITE is watched.
   /** False from startConnect() until a POLLOUT reports the connect over. */
   connected = true;
-  pollOutArmed = false;
+  /** The one-shot POLLOUT. */
+  readonly pollOutOp: Operation;
   /** The last POLLOUT reported the socket writable (reported until re-armed). */
   writeReady = false;
   /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT, or a failed CONNECT). */
@@ -199,8 +200,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** The sockaddr of the CONNECT queued or in flight, in native memory this socket owns. */
   private connectAddr: Region | null = null;
   private connectLength = 0;
-  /** The CONNECT's SQE is written (it is in flight until its CQE). */
-  connectArmed = false;
+  /** The CONNECT (its sockaddr is `connectAddr`, freed once it is over). */
+  readonly connectOp: Operation;
   /** The CONNECT's outcome for the stream: -1 until its CQE, then 0 or the errno. */
   connectErrno = -1;
 
@@ -244,6 +245,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     this.id = id;
     this.gen = gen;
     this.sends = new SendQueue(host, fd, id, gen);
+    this.recvOp = new Operation(id, KIND_RECV, gen);
+    this.pollOutOp = new Operation(id, KIND_POLLOUT, gen);
+    this.connectOp = new Operation(id, KIND_CONNECT, gen);
   }
 
   // ------------------------------------------------------------ the endpoint (the poller's side)
@@ -264,25 +268,25 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Writes the RECV/POLLOUT/cancel SQEs that bring the requests in line with the state. */
   arm(): void {
     const ring = this.host.ring;
-    if (this.connectAddr !== null && !this.connectArmed) {
-      ring.connect(this.fd, this.connectAddr.addr, this.connectLength, this.id, (KIND_CONNECT << 24) | this.gen);
-      this.connectArmed = true;
+    if (this.connectAddr !== null && !this.connectOp.armed) {
+      ring.connect(this.fd, this.connectAddr.addr, this.connectLength, this.id, this.connectOp.udHi);
+      this.connectOp.start();
     }
     if (this.wantsPollOut()) {
       // Level-triggered WRITE: what the last POLLOUT reported is dropped
       // and asked again (a still-writable socket completes at once).
       this.writeReady = false;
       this.pendingError = 0;
-      ring.pollAdd(this.fd, POLLOUT, this.id, (KIND_POLLOUT << 24) | this.gen);
-      this.pollOutArmed = true;
+      ring.pollAdd(this.fd, POLLOUT, this.id, this.pollOutOp.udHi);
+      this.pollOutOp.start();
     }
+    const recv = this.recvOp;
     const want = this.wantsRecv();
-    if (want && !this.recvArmed) {
-      ring.recvMultishot(this.fd, this.host.providedBuffers()!.bgid, this.id, (KIND_RECV << 24) | this.gen);
-      this.recvArmed = true;
-    } else if (!want && this.recvArmed && !this.recvCancelling) {
-      ring.cancel(this.id, (KIND_RECV << 24) | this.gen);
-      this.recvCancelling = true;
+    if (want && !recv.armed) {
+      ring.recvMultishot(this.fd, this.host.providedBuffers()!.bgid, this.id, recv.udHi);
+      recv.start();
+    } else if (!want) {
+      recv.cancel(ring); // flow control, or nobody watches READ: once, while armed
     }
   }
 
@@ -296,7 +300,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   }
 
   private completeConnect(res: number): void {
-    this.connectArmed = false;
+    this.connectOp.finish();
     this.freeConnectAddr();
     if (this.detached) return; // cancelled by a close (or over just before it): nobody waits
     this.connected = true;
@@ -335,8 +339,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     if (!(flags & IORING_CQE_F_MORE)) {
       // The multishot ended (ENOBUFS, an overflowed CQ, a cancel, EOF or an
       // error): re-armed at the next enter if it is still wanted.
-      this.recvArmed = false;
-      this.recvCancelling = false;
+      this.recvOp.finish();
       if (res > 0) stats.recvRearms++;
       this.host.markDirty(this);
     }
@@ -354,7 +357,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   }
 
   private completePollOut(res: number): void {
-    this.pollOutArmed = false;
+    this.pollOutOp.finish();
     if (res === -E.ECANCELED || this.detached) return;
     this.connected = true;
     this.writeReady = true;
@@ -392,24 +395,13 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     this.registered = false;
     this.dropReceived();
     const ring = this.host.ring;
-    let cancelled = false;
-    if (this.recvArmed && !this.recvCancelling) {
-      ring.cancel(this.id, (KIND_RECV << 24) | this.gen);
-      this.recvCancelling = true;
-      cancelled = true;
-    }
-    if (this.pollOutArmed) {
-      ring.pollRemove(this.id, (KIND_POLLOUT << 24) | this.gen);
-      cancelled = true;
-    }
-    if (this.connectArmed) {
-      // A connect under way holds the file: cancel it before the CLOSE.
-      ring.cancel(this.id, (KIND_CONNECT << 24) | this.gen);
-      cancelled = true;
-    } else {
-      this.freeConnectAddr(); // queued, never written: nothing to cancel
-    }
-    if (!this.closeWanted) return cancelled || this.recvCancelling;
+    // Each returns whether its operation is still in flight (its cancel written now or before).
+    let inFlight = this.recvOp.cancel(ring);
+    if (this.pollOutOp.removePoll(ring)) inFlight = true;
+    // A connect under way holds the file: cancel it before the CLOSE.
+    if (this.connectOp.cancel(ring)) inFlight = true;
+    else this.freeConnectAddr(); // queued, never written: nothing to cancel
+    if (!this.closeWanted) return inFlight;
     const sends = this.sends;
     if (sends.busy()) {
       this.lingering = true;
@@ -425,7 +417,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
 
   /** Whether a request of this socket is in flight, or its fd still open for a close to come. */
   inFlight(): boolean {
-    return this.recvArmed || this.pollOutArmed || this.connectArmed || this.sends.inFlight > 0 || this.lingering || this.closeQueued;
+    return this.recvOp.armed || this.pollOutOp.armed || this.connectOp.armed || this.sends.inFlight > 0 || this.lingering ||
+      this.closeQueued;
   }
 
   /**
@@ -434,7 +427,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
    * with close(2): closing the loop closes every fd its streams closed.
    */
   abandon(): void {
-    this.recvArmed = this.pollOutArmed = this.connectArmed = false;
+    this.recvOp.finish();
+    this.pollOutOp.finish();
+    this.connectOp.finish();
     this.freeConnectAddr();
     this.sends.abandon();
     this.dropReceived();
@@ -499,12 +494,12 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   wantsRecv(): boolean {
     if (this.detached || this.eof || this.readErrno !== 0 || !this.connected) return false;
     if (this.buffered >= HIGH_WATER) return false; // read-ahead is bounded even while READ is watched
-    return (this.wanted & READ) !== 0 || this.recvArmed;
+    return (this.wanted & READ) !== 0 || this.recvOp.armed;
   }
 
   /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
-    if (this.detached || this.pollOutArmed || this.connectAddr !== null) return false;
+    if (this.detached || this.pollOutOp.armed || this.connectAddr !== null) return false;
     // With ring sends, WRITE comes from the SEND's completion once connected.
     if (this.ringSends && this.connected) return false;
     return (this.wanted & WRITE) !== 0 || (!this.connected && (this.wanted & READ) !== 0);
@@ -530,7 +525,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     }
     this.lastReadDirect = false;
     const out = this.inbox.take(max);
-    if (!this.recvArmed && this.buffered < HIGH_WATER) this.host.markDirty(this);
+    if (!this.recvOp.armed && this.buffered < HIGH_WATER) this.host.markDirty(this);
     return out;
   }
 
@@ -698,7 +693,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
 
   /** Whether a CONNECT through the ring is queued or in flight (its outcome not known yet). */
   connectPending(): boolean {
-    return this.connectAddr !== null || this.connectArmed;
+    return this.connectAddr !== null || this.connectOp.armed;
   }
 
   /** The stream is about to close the fd: cancel what is in flight first. */

@@ -1,0 +1,76 @@
+/**
+ * One in-flight operation of a completion endpoint: a RECV, a POLLOUT, a
+ * CONNECT, a pipe's READ, an acceptor's ACCEPT in one of its slots — from
+ * the SQE that starts it to the CQE that ends it. tokio-uring keeps one
+ * such lifecycle record per operation (`Op<T>`: submitted, completed,
+ * cancelled while its buffer must stay alive); so do gale's endpoints,
+ * instead of a pair of hand-rolled "armed"/"cancelling" flags each.
+ *
+ * The lifecycle:
+ *
+ *   idle --start()--> armed --(its final CQE) finish()--> idle
+ *                       |
+ *                       +--cancel()--> armed + cancelling --finish()--> idle
+ *
+ * - `udHi` is the high word of its `user_data`: its kind (which of the
+ *   endpoint's operations, ./endpoint.ts) and the endpoint's generation, so
+ *   a CQE finds it and a stale one (an older endpoint on the same id) does
+ *   not.
+ * - While armed the kernel may still read or write the memory the SQE
+ *   points at (a READ's buffer, a CONNECT's sockaddr, an ACCEPT's address
+ *   slot): the owner frees it only once `armed` is false — after the CQE,
+ *   or once the ring is gone (`abandon`).
+ * - A multishot operation (RECV) stays armed across CQEs; the one without
+ *   IORING_CQE_F_MORE finishes it.
+ */
+import type { Ring } from './ring.js';
+
+/** One operation's lifecycle (see the file comment). */
+export class Operation {
+  /** user_data high word: kind << 24 | generation. */
+  readonly udHi: number;
+  /** Its SQE is written and its final CQE not yet seen. */
+  armed = false;
+  /** A cancel of it is written: its final CQE will end it (-ECANCELED, or a result that raced the cancel). */
+  cancelling = false;
+
+  /** `endpointId`: the user_data low word of every operation of its endpoint. */
+  constructor(readonly endpointId: number, kind: number, gen: number) {
+    this.udHi = (kind << 24) | gen;
+  }
+
+  /** Its SQE has just been written (with this user_data). */
+  start(): void {
+    this.armed = true;
+    this.cancelling = false;
+  }
+
+  /** Its final CQE has arrived (or the ring is gone): the memory it used is the owner's again. */
+  finish(): void {
+    this.armed = false;
+    this.cancelling = false;
+  }
+
+  /**
+   * Writes an ASYNC_CANCEL for it, once (a second call while one is in
+   * flight writes nothing). Returns whether it is still in flight.
+   */
+  cancel(ring: Ring): boolean {
+    if (!this.armed) return false;
+    if (!this.cancelling) {
+      ring.cancel(this.endpointId, this.udHi);
+      this.cancelling = true;
+    }
+    return true;
+  }
+
+  /** Writes a POLL_REMOVE for it (a poll's cancel), once. Returns whether it is still in flight. */
+  removePoll(ring: Ring): boolean {
+    if (!this.armed) return false;
+    if (!this.cancelling) {
+      ring.pollRemove(this.endpointId, this.udHi);
+      this.cancelling = true;
+    }
+    return true;
+  }
+}
