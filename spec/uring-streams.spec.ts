@@ -20,7 +20,8 @@ import { chunk } from '../reactor/sys/arena.js';
 import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { accept as acceptFd, close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
+import { accept as acceptFd, close as closeFd, readToChunk, shutdown, socketpair, writeBytes } from '../reactor/sys/libc.js';
+import { errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { Socket } from '../net/socket.js';
 import { IOStream } from '../streams/iostream.js';
@@ -49,6 +50,27 @@ function receive(poller: URingPoller, socket: CompletionSocket, length: number):
       if (data === null || data.length === 0) break;
       parts.push(data);
       got += data.length;
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+/** Everything `fd` (a plain nonblocking peer) has to read now. */
+function drainFd(fd: number): Buffer[] {
+  const parts: Buffer[] = [];
+  for (let n = readToChunk(fd, 65536); n > 0; n = readToChunk(fd, 65536)) parts.push(Buffer.from(chunk.view.subarray(0, n)));
+  return parts;
+}
+
+/** Reads `fd` (a plain peer) while polling, until `length` bytes came (bounded). */
+function receiveFd(poller: URingPoller, fd: number, length: number): Buffer {
+  const parts: Buffer[] = [];
+  let got = 0;
+  for (let round = 0; round < 2000 && got < length; round++) {
+    poller.poll(10);
+    for (const part of drainFd(fd)) {
+      parts.push(part);
+      got += part.length;
     }
   }
   return Buffer.concat(parts);
@@ -685,6 +707,96 @@ test('the ring-wide send budget: past it a socket takes only its minimum share, 
   } finally {
     poller.close();
     for (const fd of [a1, b1, a2, b2]) closeFd(fd);
+  }
+});
+
+test('ring sends: a lingering close cut short delivers a prefix of what was written, then EOF: nothing twice, nothing out of order', async () => {
+  await withRingSends(async () => {
+    const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
+    // A socketpair: its kernel buffers take far less than the ring holds (TCP's on loopback may take it all).
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+    const w = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
+    const r = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, b), { ioLoop: loop });
+    const stats = statsOf(loop);
+    try {
+      const payload = pattern(8 * 1024 * 1024, 11);
+      const [head, rest] = await loop.runSync(async () => {
+        w.write(payload);
+        // The peer reads a little, then stops: the chain in flight parks part-sent.
+        const head = await r.readBytes(64 * 1024)!;
+        for (let i = 0; i < 3; i++) await new Promise((resolve) => loop.addCallback(resolve));
+        const transport = transportOf(w);
+        w.close(); // lingers: the ring still holds most of the payload
+        assert.is(stats.lingering, 1);
+        transport.abortLinger(); // what LINGER_SECONDS' timer does
+        return [head, await r.readUntilClose()!];
+      }, 20);
+      const got = Buffer.concat([head, rest]);
+      assert.ok(got.length < payload.length, 'the cut dropped the unsent tail');
+      assert.ok(got.equals(payload.subarray(0, got.length)), `the ${got.length} bytes received are the payload's first ones`);
+      assert.is(stats.lingerAborts, 1);
+    } finally {
+      w.close();
+      r.close();
+      loop.close();
+    }
+  });
+});
+
+test('ring sends: a short SEND (the peer stops reading mid-SEND) is accounted exactly: the peer has the first `sent` bytes, then EPIPE', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const socket = poller.attach(a, true, true)!;
+    poller.register(a, WRITE);
+    const payload = pattern(1024 * 1024, 3);
+    assert.is(socket.send([payload], 0, 0), payload.length);
+    // The peer's buffer (~200 KiB) fills partway through a 64 KiB SEND: it parks, part-sent.
+    for (let i = 0; i < 5; i++) poller.poll(10);
+    assert.ok(socket.sends.inFlight > 0, 'SENDs wait on the full peer');
+    shutdown(b, 0); // SHUT_RD: the parked SEND fails EPIPE after the bytes it had sent
+    for (let i = 0; i < 20 && socket.sends.errno === 0; i++) poller.poll(10);
+    assert.is(socket.sends.errno, E.EPIPE);
+    assert.ok(poller.completionStats.shortSends >= 1, 'the part-sent SEND completed short');
+    const got = Buffer.concat(drainFd(b));
+    assert.is(got.length, socket.sends.sent, 'the peer holds exactly the bytes counted sent');
+    assert.ok(got.equals(payload.subarray(0, got.length)), 'in order, none twice');
+    assert.is(poller.sendBudget.used, 0, 'the dropped rest went back to the budget');
+    assert.throws(() => socket.send([payload], 0, 0), /EPIPE/);
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
+  }
+});
+
+test('ring sends: a linked chain is never split by an SQ-full flush, nor longer than the SQ (issue 16)', () => {
+  // A 16-entry SQ with 5 SQEs already pending: a chain of 16 SENDs must wait
+  // for a submission of its own, or the kernel runs its two parts as two
+  // chains side by side (bytes out of order, CQEs interleaved).
+  const poller = new URingPoller({ sqEntries: 16 });
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const socket = poller.attach(a, true, true)!;
+    poller.register(a, WRITE);
+    poller.poll(0);
+    const ring = poller.ring;
+    const payload = pattern(3 * 1024 * 1024 + 123, 5);
+    for (let i = 0; i < 5; i++) ring.cancel(0, 0); // harmless SQEs (nothing has user_data 0)
+    const flushes = ring.stats.sqFullFlushes;
+    // 49 slots of 64 KiB queued: chains of 16, the first submitted at once.
+    assert.is(socket.send([payload], 0, 0), payload.length);
+    assert.is(ring.pending(), 16, 'the whole first chain waits for one submission');
+    assert.is(ring.stats.sqFullFlushes, flushes + 1, 'what was pending went first');
+    assert.is(socket.sends.inFlight, 16);
+    const got = receiveFd(poller, b, payload.length);
+    assert.ok(got.equals(payload), `${got.length} of ${payload.length} bytes, in order, once`);
+    assert.is(poller.completionStats.shortSends, 0);
+    assert.is(poller.sendBudget.used, 0);
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
   }
 });
 

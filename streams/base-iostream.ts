@@ -424,6 +424,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * its Future resolves. Throws `StreamClosedError` if the stream is closed,
    * and `StreamBufferFullError` (queuing nothing) if `data` would push the
    * write buffer past `maxWriteBufferSize`.
+   *
+   * The contract on every poller: a write that threw sent nothing; the bytes
+   * of an accepted write reach the peer exactly once, in order, unless the
+   * connection fails or the stream closes first (then a prefix of them).
    */
   write(data: Buffer | Uint8Array | string, callback?: () => void): Future<void> | null {
     this.checkClosed();

@@ -25,7 +25,8 @@
  *
  * ## Counted pitfalls
  * - SQ full: `getSqe()` flushes with an extra enter (`stats.sqFullFlushes`);
- *   that iteration makes two FFI calls instead of one.
+ *   that iteration makes two FFI calls instead of one. A linked chain
+ *   calls `reserve()` first, so no such flush ever splits it.
  * - CQ overflow: with `FEAT_NODROP` the kernel keeps overflowed CQEs and
  *   flags `IORING_SQ_CQ_OVERFLOW`; the next GETEVENTS enter flushes them
  *   (`stats.cqOverflows` counts the enters that saw the flag). One-shot
@@ -258,6 +259,20 @@ export class Ring {
   /** SQEs written but not yet consumed by the kernel. */
   pending(): number {
     return (this.sqTail - this.ringWords[this.sqHead]!) >>> 0;
+  }
+
+  /**
+   * Makes sure the next `count` SQEs (at most `sqEntries`) reach the kernel
+   * in one enter: if they would not fit behind what is pending, what is
+   * pending is submitted first (counted in `stats.sqFullFlushes`). A linked
+   * chain needs this: the kernel ends a chain at the end of each submission,
+   * so one split by a mid-chain flush runs as two independent chains.
+   */
+  reserve(count: number): void {
+    if (this.pending() + count > this.sqEntries) {
+      this.stats.sqFullFlushes++;
+      this.enter(0, 0);
+    }
   }
 
   /**

@@ -17,6 +17,17 @@
  * -ECANCELED, and once the last of its CQEs is in, what is left is
  * resubmitted from where the short one stopped (or dropped, after an error).
  *
+ * A chain is at most MAX_CHAIN SENDs (never more than the SQ holds), and its
+ * SQEs are written only once the SQ has room for all of them
+ * (`Ring.reserve`). The kernel ends a chain at the end of each submission:
+ * a chain longer than the SQ used to be split by the SQ-full flush into two
+ * chains running side by side, which sent the bytes out of order and posted
+ * their CQEs interleaved, so `complete` took one chain's CQE for the
+ * other's head entry, counted a "short" SEND and sent bytes again (8 MiB
+ * queued as 1000-byte writes in 4 KiB slots: 2,049 SENDs, 1,024 SQEs;
+ * spec/write-contract.spec.ts). What is queued beyond MAX_CHAIN goes as the
+ * next chain, once this one's last CQE is in.
+ *
  * ## Memory
  * Slots come from the ring's free lists (./send-memory.ts) and go back as soon
  * as their SEND has completed: a socket holds at most the `limit` its
@@ -40,6 +51,13 @@ interface Entry {
   /** Bytes of it the kernel has taken (a short SEND goes on from here). */
   sent: number;
 }
+
+/**
+ * The most SENDs one chain links (see the file comment). 256 × 64 KiB
+ * slots is more than SEND_BUFFER, so a queue of large slots always goes as
+ * one chain; a streak of small writes fills large slots too (`fill`).
+ */
+export const MAX_CHAIN = 256;
 
 /** What a send queue needs from its socket's poller. */
 export interface SendHost {
@@ -112,7 +130,10 @@ export class SendQueue {
         continue;
       }
       if (slot === null || slot.length === slot.slot.size) {
-        slot = this.newEntry(Math.min(limit - this.bytes, this.remaining(parts, i, start)));
+        // Continuing a full slot means a streak of writes: a large slot, so
+        // a chain carries up to MAX_CHAIN × 64 KiB, not MAX_CHAIN × 4 KiB.
+        const want = slot === null ? this.remaining(parts, i, start) : LARGE_SLOT;
+        slot = this.newEntry(Math.min(limit - this.bytes, want));
       }
       const take = Math.min(available, slot.slot.size - slot.length, limit - this.bytes);
       slot.slot.view.set(take === part.byteLength ? part : part.subarray(start, start + take), slot.length);
@@ -125,11 +146,17 @@ export class SendQueue {
     return copied;
   }
 
-  /** Submits everything queued as one linked chain (nothing may be in flight). */
+  /**
+   * Submits what is queued as one linked chain of at most MAX_CHAIN SENDs,
+   * unless a chain is in flight (the rest follows when its last CQE is in).
+   */
   submit(): void {
-    if (this.inFlight > 0) return;
+    if (this.inFlight > 0 || this.head === this.entries.length) return;
     const ring = this.host.ring;
-    const last = this.entries.length - 1;
+    const end = Math.min(this.entries.length, this.head + Math.min(MAX_CHAIN, ring.sqEntries));
+    // All of the chain's SQEs in one submission, or the kernel splits it.
+    ring.reserve(end - this.head);
+    const last = end - 1;
     const udHi = (KIND_SEND << 24) | this.gen;
     for (let i = this.head; i <= last; i++) {
       const entry = this.entries[i]!;
@@ -137,7 +164,7 @@ export class SendQueue {
         MSG_NOSIGNAL | MSG_WAITALL, this.id, udHi, i === last ? 0 : IOSQE_IO_LINK);
       this.inFlight++;
     }
-    this.unsubmitted = this.entries.length;
+    this.unsubmitted = end;
   }
 
   /**
