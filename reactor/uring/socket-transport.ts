@@ -168,9 +168,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Generation (user_data hi, low 24 bits): stale CQEs from a previous user of `id` are dropped. */
   readonly gen: number;
   /** READ/WRITE the stream watches (0: none). */
-  wanted = 0;
+  private wanted = 0;
   /** Whether the stream has the fd registered with its loop. */
-  registered = false;
+  private registered = false;
   /** Set once the stream closed the fd. */
   detached = false;
 
@@ -181,20 +181,20 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   get buffered(): number {
     return this.inbox.bytes;
   }
-  eof = false;
-  readErrno = 0;
+  private eof = false;
+  private readErrno = 0;
   /** The last `read` came from read(2), not from received chunks. */
-  lastReadDirect = false;
+  private lastReadDirect = false;
 
   // Write side: a one-shot POLLOUT while WRITE is watched.
   /** False from startConnect() until a POLLOUT reports the connect over. */
-  connected = true;
+  private connected = true;
   /** The one-shot POLLOUT. */
   readonly pollOutOp: Operation;
   /** The last POLLOUT reported the socket writable (reported until re-armed). */
-  writeReady = false;
+  private writeReady = false;
   /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT, or a failed CONNECT). */
-  pendingError = 0;
+  private pendingError = 0;
 
   // Connecting through the ring (see the file comment).
   /** The sockaddr of the CONNECT queued or in flight, in native memory this socket owns. */
@@ -203,22 +203,22 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** The CONNECT (its sockaddr is `connectAddr`, freed once it is over). */
   readonly connectOp: Operation;
   /** The CONNECT's outcome for the stream: -1 until its CQE, then 0 or the errno. */
-  connectErrno = -1;
+  private connectErrno = -1;
 
   // Ring sends: chains of linked SENDs from native slots.
   readonly sends: SendQueue;
 
   // Closing through the ring.
   /** The stream closed the fd (rather than handing it over): the ring closes it. */
-  closeWanted = false;
+  private closeWanted = false;
   /** The fd stays open until the SENDs queued at close are done. */
-  lingering = false;
+  private lingering = false;
   /** A CLOSE is queued or in flight. */
-  closeQueued = false;
+  private closeQueued = false;
   /** The CLOSE has completed (or the fd was closed otherwise): the fd number is no longer ours. */
-  fdClosed = false;
+  private fdClosed = false;
   /** Runs once a lingering close is over (IOStream drops its bound's timer). */
-  onLingerEnd: (() => void) | null = null;
+  private onLingerEnd: (() => void) | null = null;
 
   /** Whether this socket sits in the poller's active set. */
   active = false;
