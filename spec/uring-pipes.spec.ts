@@ -75,21 +75,17 @@ test('a PipeIOStream read end on a uring loop reads through the ring; a write en
   assert.is(pipeOf(writer), null, 'write ends write with write(2) on readiness');
   reader.close();
   writer.close();
-  const pipesOff = new IOLoop({ poller: 'uring', uring: { ...RING, pipes: false }, makeCurrent: false });
-  const [r2, w2] = pipe();
-  const off = new PipeIOStream(r2, { ioLoop: pipesOff });
-  assert.is(pipeOf(off), null);
-  off.close();
-  closeFd(w2);
-  pipesOff.close();
   loop.close();
-  const epoll = new IOLoop({ poller: 'epoll', makeCurrent: false });
-  const [r3, w3] = pipe();
-  const polled = new PipeIOStream(r3, { ioLoop: epoll });
-  assert.is(pipeOf(polled), null);
-  polled.close();
-  closeFd(w3);
-  epoll.close();
+  // A loop whose options keep pipes off the ring, and a readiness loop: read(2) on readiness.
+  for (const options of [{ poller: 'uring', uring: { ...RING, pipes: false } }, { poller: 'epoll' }] as const) {
+    const other = new IOLoop({ ...options, makeCurrent: false });
+    const [r2, w2] = pipe();
+    const polled = new PipeIOStream(r2, { ioLoop: other });
+    assert.is(pipeOf(polled), null, options.poller);
+    polled.close();
+    closeFd(w2);
+    other.close();
+  }
 });
 
 test('the endpoint: READ while bytes wait (level-triggered), read with no FFI call, EOF as a hang-up', () => {

@@ -34,8 +34,11 @@ export class Operation {
   /** A cancel of it is written: its final CQE will end it (-ECANCELED, or a result that raced the cancel). */
   cancelling = false;
 
-  /** `endpointId`: the user_data low word of every operation of its endpoint. */
-  constructor(readonly endpointId: number, kind: number, gen: number) {
+  /**
+   * `endpointId`: the user_data low word of every operation of its
+   * endpoint. `isPoll`: a POLL_ADD, cancelled with POLL_REMOVE.
+   */
+  constructor(readonly endpointId: number, kind: number, gen: number, private readonly isPoll = false) {
     this.udHi = (kind << 24) | gen;
   }
 
@@ -52,23 +55,15 @@ export class Operation {
   }
 
   /**
-   * Writes an ASYNC_CANCEL for it, once (a second call while one is in
-   * flight writes nothing). Returns whether it is still in flight.
+   * Writes its cancel (ASYNC_CANCEL, or POLL_REMOVE for a poll), once: a
+   * second call while one is in flight writes nothing. Returns whether it
+   * is still in flight.
    */
   cancel(ring: Ring): boolean {
     if (!this.armed) return false;
     if (!this.cancelling) {
-      ring.cancel(this.endpointId, this.udHi);
-      this.cancelling = true;
-    }
-    return true;
-  }
-
-  /** Writes a POLL_REMOVE for it (a poll's cancel), once. Returns whether it is still in flight. */
-  removePoll(ring: Ring): boolean {
-    if (!this.armed) return false;
-    if (!this.cancelling) {
-      ring.pollRemove(this.endpointId, this.udHi);
+      if (this.isPoll) ring.pollRemove(this.endpointId, this.udHi);
+      else ring.cancel(this.endpointId, this.udHi);
       this.cancelling = true;
     }
     return true;

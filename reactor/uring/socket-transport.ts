@@ -246,7 +246,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     this.gen = gen;
     this.sends = new SendQueue(host, fd, id, gen);
     this.recvOp = new Operation(id, KIND_RECV, gen);
-    this.pollOutOp = new Operation(id, KIND_POLLOUT, gen);
+    this.pollOutOp = new Operation(id, KIND_POLLOUT, gen, true);
     this.connectOp = new Operation(id, KIND_CONNECT, gen);
   }
 
@@ -397,7 +397,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     const ring = this.host.ring;
     // Each returns whether its operation is still in flight (its cancel written now or before).
     let inFlight = this.recvOp.cancel(ring);
-    if (this.pollOutOp.removePoll(ring)) inFlight = true;
+    if (this.pollOutOp.cancel(ring)) inFlight = true;
     // A connect under way holds the file: cancel it before the CLOSE.
     if (this.connectOp.cancel(ring)) inFlight = true;
     else this.freeConnectAddr(); // queued, never written: nothing to cancel
