@@ -96,7 +96,7 @@ test('a poller with completion sockets unmaps its provided buffers once closed',
     poller.attach(a, true)!;
     poller.register(a, READ);
     poller.poll(0);
-    const buffers = (poller as unknown as { buffers: { ringAddr: number; slabAddr: number } }).buffers;
+    const buffers = poller.providedBuffers() as unknown as { ringAddr: number; slabAddr: number };
     ({ ringAddr, slabAddr } = buffers);
     assert.ok(mapped(ringAddr) && mapped(slabAddr), 'buffer ring and slab mapped');
   } finally {

@@ -1,65 +1,50 @@
 /**
- * The IOLoop's poller on an io_uring (`GALE_POLLER=uring`): Tornado's
+ * The IOLoop's poller on an io_uring (`poller: 'uring'`): Tornado's
  * level-triggered `add_handler`/`update_handler`/`remove_handler` semantics
- * with one `io_uring_enter` per loop iteration. Corresponds to Tornado's
- * `_EPoll` wrapper (tornado/platform/epoll.py), on a completion API.
+ * with one `io_uring_enter` per loop iteration. No Tornado counterpart (its
+ * loops only poll); the layers under it are liburing's and tokio-uring's.
  *
- * ## Level-triggered on one-shot polls
- * Each watched fd has at most one one-shot `POLL_ADD` in flight. When its CQE
- * arrives the fd is reported and marked dirty; the next `poll()` re-arms it
- * in the same submission batch as everything else, before it waits. A fd
- * that is still ready completes its new poll at once (the kernel checks
- * readiness when the poll is armed), so it is reported again: level
- * semantics, with no syscall per fd. `register`/`modify` only record what
- * is wanted and mark the fd dirty; the SQEs are written when `poll()` runs.
- *
- * ## Stale completions
- * `user_data` is (fd, generation). Every POLL_ADD takes a fresh generation
- * for its fd, and a CQE whose generation is not the fd's armed one (a poll
- * removed by `modify`/`unregister`, or from before the fd number was closed
- * and reused) is dropped.
+ * ## What it does, and what it leaves to others
+ * - **Readiness for fds without an endpoint**: one-shot POLL_ADDs re-armed
+ *   in each batch (./poll-set.ts).
+ * - **The endpoint table and CQE routing**: a fd can instead be attached as
+ *   a completion endpoint (./endpoint.ts: a stream socket's, a pipe's, a
+ *   listener's transport): it is never polled; its own operations (a
+ *   multishot RECV, SENDs, ACCEPTs…) feed its state, and `poll()` reports
+ *   READ/WRITE for it from that state, level-triggered, next to the polled
+ *   fds. The poller keeps the table by id and by fd, arms the dirty
+ *   endpoints before the enter, and hands each CQE to its endpoint; what a
+ *   CQE means is the endpoint's business. `user_data` is (endpoint id,
+ *   kind << 24 | generation) for those, (fd, KIND_POLL << 24 | generation)
+ *   for polls; internal requests (removes, cancels) carry 0.
+ * - Not its business: the ring's mechanics (./ring.ts), when and how long
+ *   to enter (the wait plan, ../wait-plan.ts), the memory endpoints share
+ *   (./endpoint-memory.ts), which transport a stream gets (./transports.ts).
  *
  * ## Why `unregister` makes a syscall
- * An armed poll holds a reference to the file: a socket closed while its
- * poll is armed stays open (no FIN reaches the peer) until the poll ends.
- * So `unregister` of an armed fd submits its POLL_REMOVE and runs the
- * deferred completions at once (one FFI call, as epoll_ctl(DEL) costs).
- *
- * ## Completion endpoints
- * A fd can instead be attached as a completion endpoint (./endpoint.ts: a
- * stream socket's transport, ./socket-transport.ts): it is never polled;
- * its own requests (multishot RECV, SEND, …) feed its state, and `poll()`
- * reports READ/WRITE for it from that state, level-triggered, next to the
- * polled fds. The poller keeps the table of endpoints by id and by fd,
- * arms the dirty ones before the enter and routes their CQEs; what a CQE
- * means is the endpoint's business. `user_data` is (endpoint id,
- * kind << 24 | generation) for those, (fd, KIND_POLL << 24 | generation)
- * for polls; internal requests (removes, cancels) carry 0.
+ * An armed request holds a reference to the file: a socket closed while its
+ * poll (or RECV, or ACCEPT) is armed stays open (no FIN reaches the peer)
+ * until the request ends. So `unregister` of an armed fd, like an
+ * endpoint's detach, submits its cancels and runs the deferred completions
+ * at once (one FFI call, as epoll_ctl(DEL) costs).
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { POLLNVAL } from '../sys/constants.js';
-import { genLog } from '../log.js';
 import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
 import { resolveURing, type URingConfig } from '../loop-options.js';
 import type { TransportTimers } from '../transport.js';
 import { URingTransports } from './transports.js';
+import { PollSet } from './poll-set.js';
 import { TASKRUN_BATCH, planRingWait, type RingWaitFacts, type RingWaitPlan } from '../wait-plan.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
-import { ProvidedBuffers } from './provided-buffers.js';
-import { SendBudget, SendSlots } from './send-memory.js';
+import type { ProvidedBuffers } from './provided-buffers.js';
+import type { SendBudget, SendSlots } from './send-memory.js';
+import { EndpointMemory } from './endpoint-memory.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
   GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
   type CompletionEndpoint,
 } from './endpoint.js';
 
-const REGISTERED = 0x40000000; // in `wanted`: the fd is registered (its mask may be 0)
-const EVENT_MASK = 0xffff;
-
-/** Provided buffers per ring: 64 × 64 KiB (4 MiB of address space, faulted in as used; a 64 KiB read fills one). */
-const PBUF_ENTRIES = 64;
-const PBUF_SIZE = 64 * 1024;
-const PBUF_GROUP = 0;
 
 
 /** Options of the uring poller: the ring's, the provided buffers' (a power of two of them), the loop's. */
@@ -79,14 +64,8 @@ export class URingPoller implements Poller, SocketHost {
   readonly readyEvents = new Int32Array(MAX_EVENTS);
   /** SocketHost: the ring. */
   readonly ring: Ring;
-  // Per polled fd, indexed by fd number (grown on demand):
-  private wanted = new Int32Array(64); // REGISTERED | events, or 0
-  private armedGen = new Uint32Array(64); // user_data hi of the poll in flight, 0: none
-  private armedMask = new Int32Array(64); // the events that poll watches
-  private lastGen = new Uint32Array(64); // the fd's last generation (kept across reuse)
-  private isDirty = new Uint8Array(64);
-  private dirty = new Int32Array(64); // fds whose poll must be (re)armed or changed
-  private ndirty = 0;
+  /** Readiness for the fds without an endpoint (./poll-set.ts). */
+  private readonly polls = new PollSet();
   // Completion endpoints: by id (user_data lo) and by fd while attached.
   private readonly endpoints: Array<CompletionEndpoint | undefined> = [];
   private readonly endpointGens: number[] = [];
@@ -95,10 +74,10 @@ export class URingPoller implements Poller, SocketHost {
   private readonly dirtyEndpoints: CompletionEndpoint[] = [];
   private activeEndpoints: CompletionEndpoint[] = [];
   private spareActive: CompletionEndpoint[] = [];
-  private buffers: ProvidedBuffers | null = null;
-  private buffersFailed = false;
+  /** The provided buffers, send slots and send budget its endpoints share (./endpoint-memory.ts). */
+  private readonly memory: EndpointMemory;
   /** SocketHost: native memory SENDs are made from. */
-  readonly slots = new SendSlots();
+  readonly slots: SendSlots;
   /** SocketHost: the cap on bytes all send buffers of this ring hold together. */
   readonly sendBudget: SendBudget;
   /** SocketHost: counters of the completion sockets' slow paths. */
@@ -122,15 +101,12 @@ export class URingPoller implements Poller, SocketHost {
   };
   private readonly waitPlan: RingWaitPlan = { skip: false, minComplete: 0, timeoutMs: null };
 
-  private readonly bufferCount: number;
-  private readonly bufferSize: number;
-
   constructor(options: URingPollerOptions = {}) {
     this.config = options.uring ?? resolveURing();
     this.ring = new Ring(options);
-    this.bufferCount = options.bufferCount ?? PBUF_ENTRIES;
-    this.bufferSize = options.bufferSize ?? PBUF_SIZE;
-    this.sendBudget = new SendBudget(options.sendBudget ?? this.config.sendBudget);
+    this.memory = new EndpointMemory(this.ring, { ...options, sendBudget: options.sendBudget ?? this.config.sendBudget });
+    this.slots = this.memory.slots;
+    this.sendBudget = this.memory.sendBudget;
     this.transports = new URingTransports(this, this.config);
   }
 
@@ -154,7 +130,7 @@ export class URingPoller implements Poller, SocketHost {
   attachEndpoint<T extends CompletionEndpoint>(fd: number, make: (id: number, gen: number) => T): T | null {
     if (this.ring.fd < 0 || fd < 0) return null;
     if (this.endpointByFd[fd] !== undefined) return null;
-    if (fd < this.wanted.length && this.wanted[fd]! & REGISTERED) return null;
+    if (this.polls.has(fd)) return null;
     const id = this.freeIds.length ? this.freeIds.pop()! : this.endpoints.length;
     const gen = nextGen(this.endpointGens[id] ?? 0);
     this.endpointGens[id] = gen;
@@ -166,14 +142,7 @@ export class URingPoller implements Poller, SocketHost {
 
   /** SocketHost: the ring's provided buffers (made on first use), or null where the kernel has none. */
   providedBuffers(): ProvidedBuffers | null {
-    if (this.buffers !== null || this.buffersFailed || this.ring.fd < 0) return this.buffers;
-    try {
-      this.buffers = new ProvidedBuffers(this.ring, PBUF_GROUP, this.bufferCount, this.bufferSize);
-    } catch (error) {
-      this.buffersFailed = true;
-      genLog.warn(`io_uring: no provided-buffer ring (${(error as Error).message}); streams use readiness`);
-    }
-    return this.buffers;
+    return this.memory.providedBuffers();
   }
 
   /** How many endpoints hold an id (attached, or detached with requests in flight). */
@@ -196,19 +165,14 @@ export class URingPoller implements Poller, SocketHost {
     if (fd < 0) throw new OSError(E.EBADF, 'poll_add');
     const endpoint = this.endpointByFd[fd];
     if (endpoint !== undefined) return endpoint.watch(events, true);
-    this.ensureCapacity(fd);
-    if (this.wanted[fd]! & REGISTERED) throw new OSError(E.EEXIST, 'poll_add');
-    this.wanted[fd] = REGISTERED | (events & EVENT_MASK);
-    this.markFdDirty(fd);
+    this.polls.register(fd, events);
   }
 
   modify(fd: number, events: number): void {
     if (this.ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     const endpoint = fd >= 0 ? this.endpointByFd[fd] : undefined;
     if (endpoint !== undefined) return endpoint.watch(events, true);
-    if (fd < 0 || fd >= this.wanted.length || !(this.wanted[fd]! & REGISTERED)) throw new OSError(E.ENOENT, 'poll_update');
-    this.wanted[fd] = REGISTERED | (events & EVENT_MASK);
-    this.markFdDirty(fd);
+    this.polls.modify(fd, events);
   }
 
   unregister(fd: number): void {
@@ -217,20 +181,14 @@ export class URingPoller implements Poller, SocketHost {
     // either way the ring must stop using it now.
     const endpoint = this.endpointByFd[fd];
     if (endpoint !== undefined) return this.detach(endpoint);
-    if (fd >= this.wanted.length) return;
-    this.wanted[fd] = 0;
-    const gen = this.armedGen[fd]!;
-    if (gen === 0) return; // nothing in flight (it completed and was not re-armed yet)
-    this.armedGen[fd] = 0;
-    this.ring.pollRemove(fd, (KIND_POLL << 24) | gen);
-    this.ring.flush();
+    if (this.polls.unregister(this.ring, fd)) this.ring.flush();
   }
 
   poll(timeoutMs: number): number {
     const ring = this.ring;
     if (ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     const queuedBefore = ring.pending();
-    this.armDirty();
+    this.polls.arm(ring);
     this.armDirtyEndpoints();
     // The wait plan's rules 5–8 (../wait-plan.ts) on the loop's timeout.
     const facts = this.waitFacts;
@@ -280,15 +238,13 @@ export class URingPoller implements Poller, SocketHost {
       endpoint.detached = true;
       endpoint.abandon();
     }
-    this.buffers?.unmap();
-    this.buffers = null;
-    this.slots.freeAll();
+    this.memory.free();
     this.endpoints.length = 0;
     this.freeIds.length = 0;
     this.endpointByFd.length = 0;
     this.dirtyEndpoints.length = 0;
     this.activeEndpoints.length = 0;
-    this.ndirty = 0;
+    this.polls.clear();
   }
 
   // ------------------------------------------------------------ completion endpoints
@@ -390,37 +346,12 @@ export class URingPoller implements Poller, SocketHost {
     if (endpoint === undefined || endpoint.gen !== gen) {
       this.completionStats.stale++;
       // A provided buffer a stale RECV took must still go back to the ring.
-      if (flags & IORING_CQE_F_BUFFER && this.buffers !== null) this.buffers.giveBack(flags >>> 16);
+      if (flags & IORING_CQE_F_BUFFER) this.memory.providedBuffers()?.giveBack(flags >>> 16);
       return;
     }
     endpoint.complete(kind, res, flags);
     if (endpoint.detached) this.maybeFree(endpoint);
     else this.markActive(endpoint);
-  }
-
-  /** Writes the SQEs that bring every dirty fd's in-flight poll in line with what is wanted. */
-  private armDirty(): void {
-    const ring = this.ring;
-    const dirty = this.dirty;
-    for (let i = 0; i < this.ndirty; i++) {
-      const fd = dirty[i]!;
-      this.isDirty[fd] = 0;
-      const wanted = this.wanted[fd]!;
-      const mask = wanted & EVENT_MASK;
-      const armed = this.armedGen[fd]!;
-      if (armed !== 0) {
-        if (wanted !== 0 && this.armedMask[fd] === mask) continue; // already watching this
-        ring.pollRemove(fd, (KIND_POLL << 24) | armed);
-        this.armedGen[fd] = 0;
-      }
-      if (wanted === 0) continue;
-      const gen = nextGen(this.lastGen[fd]!);
-      this.lastGen[fd] = gen;
-      this.armedGen[fd] = gen;
-      this.armedMask[fd] = mask;
-      ring.pollAdd(fd, mask, fd, (KIND_POLL << 24) | gen);
-    }
-    this.ndirty = 0;
   }
 
   /** Reads CQEs into readyFds/readyEvents (at most MAX_EVENTS; the rest wait in the CQ). */
@@ -446,52 +377,15 @@ export class URingPoller implements Poller, SocketHost {
       if (kind !== 0) this.completeEndpoint(kind, udLo, udHi & GEN_MASK, res, flags);
       return true;
     }
-    const fd = udLo;
-    const gen = udHi & GEN_MASK;
-    if (fd < 0 || fd >= this.armedGen.length || this.armedGen[fd] !== gen) return true; // stale
-    this.armedGen[fd] = 0;
-    if (this.wanted[fd]! & REGISTERED) this.markFdDirty(fd); // re-arm in the next batch
-    let events: number;
-    if (res < 0) {
-      if (res === -E.ECANCELED) return true;
-      events = ERROR; // the poll itself failed: let the handler find out why
-    } else {
-      events = res & (this.armedMask[fd]! | ERROR);
-      if (res & POLLNVAL) events |= ERROR;
-      if (events === 0) return true;
-    }
-    this.readyFds[n] = fd;
+    const events = this.polls.complete(udLo, udHi & GEN_MASK, res);
+    if (events === 0) return true;
+    this.readyFds[n] = udLo;
     this.readyEvents[n] = events;
     this.nready = ++n;
     return true;
   };
 
-  private markFdDirty(fd: number): void {
-    if (this.isDirty[fd]) return;
-    this.isDirty[fd] = 1;
-    if (this.ndirty === this.dirty.length) {
-      const grown = new Int32Array(this.dirty.length * 2);
-      grown.set(this.dirty);
-      this.dirty = grown;
-    }
-    this.dirty[this.ndirty++] = fd;
-  }
 
-  private ensureCapacity(fd: number): void {
-    if (fd < this.wanted.length) return;
-    let size = this.wanted.length;
-    while (size <= fd) size *= 2;
-    const grow = <T extends Int32Array | Uint32Array | Uint8Array>(old: T, make: (n: number) => T): T => {
-      const next = make(size);
-      next.set(old);
-      return next;
-    };
-    this.wanted = grow(this.wanted, (k) => new Int32Array(k));
-    this.armedGen = grow(this.armedGen, (k) => new Uint32Array(k));
-    this.armedMask = grow(this.armedMask, (k) => new Int32Array(k));
-    this.lastGen = grow(this.lastGen, (k) => new Uint32Array(k));
-    this.isDirty = grow(this.isDirty, (k) => new Uint8Array(k));
-  }
 }
 
 /** Names of the request kinds in user_data (./endpoint.ts), for trace mode. */
