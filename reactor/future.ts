@@ -111,17 +111,26 @@ export class Future<T> implements PromiseLike<T> {
     (this.callbacks ??= []).push(fn);
   }
 
-  /** Lets `await` and Promise chains consume the Future. */
+  /**
+   * Lets `await` and Promise chains consume the Future. What they get is
+   * what `result()` returns or throws, as Tornado's `yield future` does: a
+   * subclass that overrides `result()` (say, to hand out a context
+   * manager) is honoured under `await`.
+   */
   then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    return this.asPromise().then(onFulfilled, onRejected);
+    // Future's own result() returns the stored value: the settled Promise
+    // carries it already, with no extra step per await.
+    if (this.result === Future.prototype.result) return this.asPromise().then(onFulfilled, onRejected);
+    const read = (): T => this.result();
+    return this.asPromise().then(read, read).then(onFulfilled, onRejected);
   }
 
   /** `Promise.prototype.catch` over the Future's outcome. */
   catch(onRejected: (error: unknown) => unknown): Promise<unknown> {
-    return this.asPromise().catch(onRejected);
+    return this.then(undefined, onRejected);
   }
 
   private asPromise(): Promise<T> {
@@ -219,7 +228,10 @@ export function chainFuture<T>(a: PromiseLike<T>, b: Future<T>): void {
   );
 }
 
-/** Wraps any PromiseLike (or a plain value) as a Future. */
+/**
+ * Wraps any PromiseLike (or a plain value) as a Future; a Future is
+ * returned as it is (Tornado's `gen.convert_yielded`).
+ */
 export function toFuture<T>(value: T | PromiseLike<T>): Future<T> {
   if (isFuture(value)) return value as Future<T>;
   const future = new Future<T>();

@@ -1,14 +1,48 @@
 /**
  * Tornado's `gen` helpers that still matter with `async`/`await`: `sleep`,
- * `withTimeout`, `moment` and `multi` (from `tornado.gen`; coroutines
- * themselves are plain `async` functions).
+ * `withTimeout`, `moment` and `multi`, and for code that treats what a
+ * coroutine returns as a Future, `coroutine` and `maybeFuture` (from
+ * `tornado.gen`; coroutines themselves are plain `async` functions).
  */
 import { appLog } from './log.js';
 import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';
 import { IOLoop } from './ioloop.js';
-import { checkSeconds } from './validate.js';
+import { checkFunction, checkSeconds } from './validate.js';
 
 export { TimeoutError };
+
+/**
+ * Tornado's `@gen.coroutine` for an `async` function (or any function):
+ * the wrapper returns a gale `Future` instead of a Promise, so callers can
+ * use `done()`, `result()` and `addDoneCallback()` on it as Tornado code
+ * does. A synchronous throw becomes the Future's exception, as in Tornado.
+ * `this` is passed through, so it wraps methods too.
+ */
+export function coroutine<A extends any[], T>(fn: (...args: A) => T | PromiseLike<T>): (...args: A) => Future<T> {
+  checkFunction('fn', fn);
+  const wrapper = function (this: unknown, ...args: A): Future<T> {
+    let result: T | PromiseLike<T>;
+    try {
+      result = fn.apply(this, args);
+    } catch (error) {
+      const future = new Future<T>();
+      future.setException(error);
+      return future;
+    }
+    return toFuture(result);
+  };
+  Object.defineProperty(wrapper, 'name', { value: fn.name, configurable: true });
+  return wrapper;
+}
+
+/**
+ * Tornado's `gen.maybe_future(x)`: `x` if it is a Future, otherwise a
+ * Future of it — a Promise or other thenable is followed, a plain value is
+ * the result at once. (The same as `toFuture`, under Tornado's name.)
+ */
+export function maybeFuture<T>(x: T | PromiseLike<T>): Future<T> {
+  return toFuture(x);
+}
 
 /** A Future that resolves after `seconds` on the current loop. */
 export function sleep(seconds: number): Future<void> {

@@ -23,3 +23,11 @@ export {
 } from './executor.js';
 export { setLogger, appLog, genLog, accessLog, type Logger, type LogRecord, type LoggerName, type Channel } from './log.js';
 export { OSError } from './sys/errors.js';
+
+// tornado.locks, tornado.queues, and what ports of Tornado libraries need
+// next to them (gen.coroutine, gen.maybe_future, convert_yielded, errno).
+export { Condition, Event, Semaphore, BoundedSemaphore, Lock, type Releaser, type Deadline } from './locks.js';
+export { Queue, PriorityQueue, LifoQueue, QueueEmpty, QueueFull } from './queues.js';
+export { coroutine, maybeFuture } from './gen.js';
+export { toFuture } from './future.js';
+export { errno, errnoFromException } from './errno.js';

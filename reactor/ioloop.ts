@@ -415,11 +415,24 @@ export class IOLoop {
     entry.events = mask;
   }
 
-  /** Stops watching `fd`. A no-op if it is not registered. */
+  /**
+   * Stops watching `fd`. Anything not registered (even null) is only
+   * logged at debug level, "Error deleting fd from IOLoop", as Tornado's
+   * poller refusing to unregister it is.
+   */
   removeHandler(fd: FdLike): void {
-    const fileno = filenoOf(fd);
+    let fileno: number;
+    try {
+      fileno = filenoOf(fd);
+    } catch (error) {
+      genLog.debug('Error deleting fd from IOLoop', error);
+      return;
+    }
     const entry = this.handlers.get(fileno);
-    if (!entry) return;
+    if (!entry) {
+      genLog.debug('Error deleting fd from IOLoop', new FdRegistrationError(fileno, `fd ${fileno} is not registered`));
+      return;
+    }
     this.handlers.delete(fileno);
     entry.removed = true; // skips any readiness already reported for it
     try {

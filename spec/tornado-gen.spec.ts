@@ -43,7 +43,7 @@ import { Future, TimeoutError } from '../reactor/future.js';
 import { moment, multi, sleep, withTimeout } from '../reactor/gen.js';
 import { appLog } from '../reactor/log.js';
 import { ThreadPoolExecutor, defineTask } from '../reactor/executor.js';
-import { AsyncTestCase, ExpectLog, finishSuite, testCase } from './tornado-testing.js';
+import { AsyncTestCase, assertRaises, ExpectLog, finishSuite, testCase } from './tornado-testing.js';
 
 class ZeroDivisionError extends Error {}
 class KeyError extends Error {}
@@ -55,17 +55,6 @@ function genTask<T = void>(func: (...args: any[]) => unknown, ...args: unknown[]
   const future = new Future<T>();
   func(...args, (value: T) => future.setResult(value));
   return future;
-}
-
-async function assertRaises(cls: new (...a: any[]) => Error, body: () => PromiseLike<unknown>): Promise<Error> {
-  try {
-    await body();
-  } catch (error) {
-    assert.instance(error, cls);
-    return error as Error;
-  }
-  assert.unreachable(`expected ${cls.name}`);
-  throw new Error('unreachable');
 }
 
 class GenEngineTest extends AsyncTestCase {

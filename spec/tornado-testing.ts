@@ -124,6 +124,20 @@ export async function expectLog<T>(channel: Channel | LoggerName, regex: string 
   return result;
 }
 
+/**
+ * unittest's `with self.assertRaises(cls):` around a coroutine body: what
+ * `body` throws or rejects with must be a `cls`; returns it.
+ */
+export async function assertRaises(cls: new (...a: any[]) => Error, body: () => unknown): Promise<Error> {
+  try {
+    await body();
+  } catch (error) {
+    if (!(error instanceof cls)) throw error;
+    return error;
+  }
+  throw new Error(`expected ${cls.name}`);
+}
+
 /** Thrown by `skipTest`; the runner reports it and passes the test. */
 export class SkipTest extends Error {}
 
