@@ -535,9 +535,22 @@ export class IOLoop {
 
   // ------------------------------------------------------------ executors
 
-  /** Runs `task(...args)` on an executor (the loop's default if null). */
+  /**
+   * Runs `task(...args)` on an executor (the loop's default if null); the
+   * Future settles on this loop.
+   */
   runInExecutor<T>(executor: Executor | null, task: Task, ...args: any[]): Future<T> {
-    return (executor ?? this.executor ?? defaultExecutor()).submit<T>(task, ...args);
+    const chosen = executor ?? this.executor ?? defaultExecutor();
+    // A ThreadPoolExecutor delivers results on the loop current at submit
+    // time: make that this loop, whichever loop the caller runs on
+    // (regression: another loop got them, or none if it did not run).
+    const previous = currentLoop;
+    currentLoop = this;
+    try {
+      return chosen.submit<T>(task, ...args);
+    } finally {
+      currentLoop = previous;
+    }
   }
 
   /** Sets the executor `runInExecutor(null, …)` uses. */

@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import { SSLIOStream } from '../streams/ssl-iostream.js';
@@ -12,39 +12,9 @@ import { Socket } from '../net/socket.js';
 import { CERT_REQUIRED } from '../ssl/context.js';
 import { EchoTlsServer, clientContext, connectTls, serverContext, testCerts } from './tls-certs.js';
 import { fdLeakCheck, inLoop } from './helpers.js';
+import { stopped, waitForOutput } from './tls-peers.js';
 
 const certs = testCerts();
-
-/** Waits (bounded) until `pattern` shows in `child`'s output; returns the match. */
-function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`never saw ${pattern} in: ${seen}`)); }, timeoutMs);
-    const onData = (d: Buffer): void => {
-      seen += d.toString('latin1');
-      const match = pattern.exec(seen);
-      if (match) { cleanup(); resolve(match); }
-    };
-    const onExit = (): void => { cleanup(); reject(new Error(`exited before ${pattern}: ${seen}`)); };
-    function cleanup(): void {
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      child.stderr!.off('data', onData);
-      child.off('exit', onExit);
-    }
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', onExit);
-  });
-}
-
-function stopped(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
-  });
-}
 
 for (const version of ['-tls1_2', '-tls1_3']) {
   test(`openssl s_client (${version}) talks to a gale TLS server`, async () => {

@@ -181,7 +181,7 @@ test('an unknown CA, a self-signed certificate and a wrong host name each fail w
   leaks();
 });
 
-test('CERT_NONE connects to anyone; host-name check off keeps the CA check', async () => {
+test('CERT_NONE connects to anyone; with checkHostname off a stream still checks a name it is given (Tornado), and only the CA without one', async () => {
   const leaks = fdLeakCheck();
   await inLoop(async () => {
     const anyone = new SSLContext('tls-client');
@@ -197,14 +197,22 @@ test('CERT_NONE connects to anyone; host-name check off keeps the CA check', asy
     const noHostCheck = clientContext();
     noHostCheck.checkHostname = false;
     const good = new EchoTlsServer(serverContext());
-    const b = await connectTls(good.port, noHostCheck, 'wrong.example');
+    // Tornado's SSLIOStream._verify_cert checks the name whenever the
+    // certificate is verified, whatever the context's checkHostname says.
+    const { result: wrongName, logs } = await captureLogs(() => rejection(connectTls(good.port, noHostCheck, 'wrong.example')));
+    assert.is(wrongName.realError.verifyCode, 'ERR_TLS_CERT_ALTNAME_INVALID');
+    assert.ok(logs.some(([level, line]) => level === 'warn' && /^Invalid SSL certificate: .*'wrong\.example'/.test(line)), JSON.stringify(logs));
+    // Without a name to check, only the CA is.
+    const b = new SSLIOStream(new Socket(), { sslOptions: noHostCheck });
+    await b.connect(['127.0.0.1', good.port]);
     await b.write('ca only\n');
     assert.is((await b.readUntil('\n'))!.toString(), 'ca only\n');
     b.close();
     good.stop();
     const untrusted = new EchoTlsServer(serverContext(certs.untrustedServer));
-    const { result: error } = await captureLogs(() => rejection(connectTls(untrusted.port, noHostCheck, 'wrong.example')));
-    assert.instance(error.realError, SSLCertVerificationError);
+    const caOnly = new SSLIOStream(new Socket(), { sslOptions: noHostCheck });
+    const { result: error } = await captureLogs(() => rejection(caOnly.connect(['127.0.0.1', untrusted.port])));
+    assert.is(error.realError.verifyCode, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE');
     untrusted.stop();
   });
   leaks();

@@ -4,6 +4,9 @@
  *
  * - `ca`: the test CA; `server` (localhost, 127.0.0.1, ::1) and `client`
  *   are signed by it, and `other` (other.example, for SNI);
+ * - host-name cases, all signed by `ca`: `foo` (DNS:foo.example.com only),
+ *   `wildcard` (DNS:*.example.com), `ipOnly` (IP:127.0.0.1 only), and
+ *   `expired` (localhost and 127.0.0.1, valid only in January 2020);
  * - `untrustedServer`, `untrustedClient`: signed by a CA nobody trusts;
  * - `selfSigned`: its own issuer (localhost, 127.0.0.1);
  * - `encryptedKey`: the server's key, encrypted with `password`.
@@ -22,6 +25,10 @@ export interface TestCerts {
   ca: CertPair;
   server: CertPair;
   other: CertPair;
+  foo: CertPair;
+  wildcard: CertPair;
+  ipOnly: CertPair;
+  expired: CertPair;
   client: CertPair;
   untrustedCa: CertPair;
   untrustedServer: CertPair;
@@ -59,6 +66,22 @@ function makeLeaf(dir: string, name: string, cn: string, san: string, issuer: Ce
   return { cert: join(dir, `${name}.pem`), key };
 }
 
+/**
+ * A server certificate signed by `issuer` that expired long ago. `openssl x509`
+ * takes no past dates, `openssl ca` does (with a throwaway database).
+ */
+function makeExpiredLeaf(dir: string, name: string, san: string, issuer: CertPair): CertPair {
+  const key = newKey(dir, name);
+  openssl(['req', '-new', '-key', key, '-subj', '/CN=localhost', '-out', `${name}.csr`], dir);
+  writeFileSync(join(dir, `${name}.ext`), `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  writeFileSync(join(dir, `${name}.cnf`), `[ca]\ndefault_ca=expired\n[expired]\ndatabase=${name}.index\nnew_certs_dir=.\nserial=${name}.serial\ndefault_md=sha256\npolicy=any\n[any]\ncommonName=supplied\n`);
+  writeFileSync(join(dir, `${name}.index`), '');
+  writeFileSync(join(dir, `${name}.serial`), '01\n');
+  openssl(['ca', '-batch', '-config', `${name}.cnf`, '-cert', issuer.cert, '-keyfile', issuer.key, '-in', `${name}.csr`,
+    '-out', `${name}.pem`, '-extfile', `${name}.ext`, '-startdate', '20200101000000Z', '-enddate', '20200201000000Z', '-notext'], dir);
+  return { cert: join(dir, `${name}.pem`), key };
+}
+
 /** The test certificates (generated on first call). */
 export function testCerts(): TestCerts {
   if (made) return made;
@@ -67,6 +90,10 @@ export function testCerts(): TestCerts {
   const ca = makeCa(dir, 'ca', 'gale test CA');
   const server = makeLeaf(dir, 'server', 'localhost', 'DNS:localhost,IP:127.0.0.1,IP:::1', ca, 'serverAuth');
   const other = makeLeaf(dir, 'other', 'other.example', 'DNS:other.example', ca, 'serverAuth');
+  const foo = makeLeaf(dir, 'foo', 'foo.example.com', 'DNS:foo.example.com', ca, 'serverAuth');
+  const wildcard = makeLeaf(dir, 'wildcard', 'wildcard', 'DNS:*.example.com', ca, 'serverAuth');
+  const ipOnly = makeLeaf(dir, 'ip-only', 'ip only', 'IP:127.0.0.1', ca, 'serverAuth');
+  const expired = makeExpiredLeaf(dir, 'expired', 'DNS:localhost,IP:127.0.0.1', ca);
   const client = makeLeaf(dir, 'client', 'gale test client', '', ca, 'clientAuth');
   const untrustedCa = makeCa(dir, 'evil-ca', 'untrusted CA');
   const untrustedServer = makeLeaf(dir, 'evil-server', 'localhost', 'DNS:localhost,IP:127.0.0.1,IP:::1', untrustedCa, 'serverAuth');
@@ -77,7 +104,7 @@ export function testCerts(): TestCerts {
   const password = 'correct horse';
   openssl(['pkey', '-in', server.key, '-aes256', '-passout', `pass:${password}`, '-out', 'server-encrypted.key'], dir);
   made = {
-    dir, ca, server, other, client, untrustedCa, untrustedServer, untrustedClient,
+    dir, ca, server, other, foo, wildcard, ipOnly, expired, client, untrustedCa, untrustedServer, untrustedClient,
     selfSigned: { cert: join(dir, 'self.pem'), key: selfKey },
     encryptedKey: join(dir, 'server-encrypted.key'),
     password,

@@ -21,7 +21,8 @@
  *
  * Verification, mapped onto Node's checks:
  * - clients go through `tls.connect({ socket })`, which checks the chain
- *   and (when `checkHostname`) the host name after OpenSSL's handshake and
+ *   and (with `checkHostname`, or `matchHostname` and a verify mode) the
+ *   host name after OpenSSL's handshake, before any data is decrypted, and
  *   then destroys the socket: the peer sees a finished handshake and EOF,
  *   not a TLS alert (trap 4);
  * - servers use a standalone `TLSSocket`, which neither enforces
@@ -41,6 +42,7 @@ import {
   SSLCertVerificationError, SSLEOFError, SSLWantReadError, SSLWantWriteError, toSSLError,
 } from './errors.js';
 import { toPeerCertInfo, type PeerCertInfo } from './peer-cert.js';
+import { hostnameMismatch } from './match-hostname.js';
 
 const EMPTY = Buffer.alloc(0);
 // Reads of a full chunk that decrypt nothing yet, before giving up for now.
@@ -71,6 +73,17 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * (`SSLIOStream`); never called from inside this socket's own methods.
    */
   onProgress: (() => void) | null = null;
+  /**
+   * Tornado's rule (`SSLIOStream._verify_cert`): a client that verifies the
+   * server's certificate (`verifyMode` not `CERT_NONE`) and knows
+   * `serverHostname` also checks that the certificate covers that name,
+   * whatever the context's `checkHostname` says — so Tornado's dict form
+   * (`{ certReqs: CERT_REQUIRED, caCerts }`) checks names too. Off for a
+   * bare socket (Python's `wrap_socket` leaves it to `checkHostname`);
+   * client `SSLIOStream`s turn it on. Takes effect if set before the
+   * handshake ends.
+   */
+  matchHostname = false;
 
   private engine: tls.TLSSocket | null = null;
   private pipe: CipherPipe | null = null;
@@ -211,10 +224,11 @@ export class SSLSocket extends Socket implements CiphertextSink {
       socket: pipe as unknown as import('node:net').Socket,
       secureContext: context.secureContext(),
       rejectUnauthorized: context.verifyMode !== CERT_NONE,
-      // Node checks host names only this way; `checkHostname` off skips it.
-      checkServerIdentity: context.checkHostname
-        ? (_host, cert) => tls.checkServerIdentity(hostname!, cert)
-        : () => undefined,
+      // Node checks host names only this way, right after OpenSSL's
+      // handshake and before any application data is decrypted; an error
+      // returned here destroys the engine with it. Decided then, not now:
+      // a stream may set `matchHostname` after the handshake started.
+      checkServerIdentity: (_host, cert) => (this.checksHostname() ? hostnameMismatch(this.serverHostname!, cert) : undefined),
     };
     // SNI carries names only; an IP literal is verified but not sent.
     if (hostname && !isIP(hostname)) options.servername = hostname;
@@ -223,6 +237,17 @@ export class SSLSocket extends Socket implements CiphertextSink {
     const engine = tls.connect(options);
     engine.on('secureConnect', () => this.handshakeFinished());
     return engine;
+  }
+
+  /**
+   * Whether the client's handshake checks `serverHostname` against the
+   * certificate: always with `checkHostname` (Python's rule), and with
+   * `matchHostname` whenever the certificate is verified at all.
+   */
+  private checksHostname(): boolean {
+    const context = this.context;
+    if (this.serverHostname === null) return false;
+    return context.checkHostname || (this.matchHostname && context.verifyMode !== CERT_NONE);
   }
 
   private serverHandshakeDone(engine: tls.TLSSocket): void {

@@ -205,7 +205,8 @@ export class IOStream extends BaseIOStream {
   /**
    * @internal The TLS upgrade behind `startTls`, installed by
    * ./ssl-iostream.ts when it loads (SSLIOStream extends IOStream, so
-   * importing it here would be a cycle).
+   * importing it here would be a cycle); package.json's `"sideEffects"`
+   * declares it, so that bundlers keep it.
    */
   static tlsUpgrade: ((stream: IOStream, serverSide: boolean, sslOptions: SSLContext | SSLOptions | undefined,
     serverHostname: string | undefined, closeCallback: (() => void) | null) => Future<SSLIOStream>) | null = null;

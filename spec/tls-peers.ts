@@ -1,0 +1,113 @@
+/**
+ * Real TLS servers for the client specs, outside gale: `openssl s_server`
+ * (a child process) and a `node:tls` server (on libuv, in this process).
+ * Both answer each line reversed (`s_server -rev`'s behaviour), so a spec
+ * can tell a round trip from an echo of its own bytes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as tls from 'node:tls';
+import type { Socket } from 'node:net';
+import type { CertPair } from './tls-certs.js';
+
+/** Waits (bounded) until `pattern` shows in `child`'s output; returns the match. */
+export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`never saw ${pattern} in: ${seen}`)); }, timeoutMs);
+    const onData = (d: Buffer): void => {
+      seen += d.toString('latin1');
+      const match = pattern.exec(seen);
+      if (match) { cleanup(); resolve(match); }
+    };
+    const onExit = (): void => { cleanup(); reject(new Error(`exited before ${pattern}: ${seen}`)); };
+    function cleanup(): void {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.stderr!.off('data', onData);
+      child.off('exit', onExit);
+    }
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
+
+/** Kills `child` (if still running) and waits for it to exit. */
+export function stopped(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+}
+
+/** A running TLS server on 127.0.0.1 that answers each line reversed. */
+export interface TlsPeer {
+  readonly kind: TlsPeerKind;
+  readonly port: number;
+  /** What the server has received from clients, as text (node:tls only: s_server's output is not parsed). */
+  readonly received?: () => string;
+  stop(): Promise<void>;
+}
+
+export type TlsPeerKind = 'openssl s_server' | 'node:tls';
+
+/** `openssl s_server -rev` with `pair`, on an ephemeral port of 127.0.0.1. */
+async function opensslServer(pair: CertPair): Promise<TlsPeer> {
+  const child = spawn('openssl', ['s_server', '-accept', '127.0.0.1:0', '-cert', pair.cert, '-key', pair.key, '-rev'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const [, port] = await waitForOutput(child, /ACCEPT 127\.0\.0\.1:(\d+)/);
+    // Keep draining its output: a full pipe would stall it.
+    child.stdout!.resume();
+    child.stderr!.resume();
+    return { kind: 'openssl s_server', port: Number(port), stop: () => stopped(child) };
+  } catch (error) {
+    await stopped(child);
+    throw error;
+  }
+}
+
+/** A node:tls server with `pair` that answers each line reversed, until the client closes. */
+async function nodeTlsServer(pair: CertPair): Promise<TlsPeer> {
+  let received = '';
+  const server = tls.createServer({ cert: readFileSync(pair.cert), key: readFileSync(pair.key) }, (socket) => {
+    let pending = '';
+    socket.on('data', (data) => {
+      received += data.toString('latin1');
+      pending += data.toString('latin1');
+      for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+        socket.write(`${[...pending.slice(0, nl)].reverse().join('')}\n`);
+        pending = pending.slice(nl + 1);
+      }
+    });
+    socket.on('end', () => socket.end());
+    // A client that rejects the certificate hangs up after the handshake.
+    socket.on('error', () => socket.destroy());
+  });
+  server.on('tlsClientError', () => {});
+  // Every connection, from accept on, so that stop() can end those still
+  // in their handshake too (server.close waits for all of them).
+  const connections = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    kind: 'node:tls',
+    port,
+    received: () => received,
+    stop: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of connections) socket.destroy();
+    }),
+  };
+}
+
+/** Starts a server of `kind` with the certificate `pair`. */
+export function startTlsPeer(kind: TlsPeerKind, pair: CertPair): Promise<TlsPeer> {
+  return kind === 'openssl s_server' ? opensslServer(pair) : nodeTlsServer(pair);
+}
