@@ -183,7 +183,9 @@ export class IOLoop {
   private failingCallback: unknown = null;
   private executor: Executor | null = null;
   // What pollTimeout hands the wait plan (reused: planning allocates nothing).
-  private readonly waitFacts: LoopWaitFacts = { ranSomething: false, callbacksQueued: false, nextDeadline: null, now: 0, workerCapMs: null };
+  private readonly waitFacts: LoopWaitFacts = {
+    ranSomething: false, callbacksQueued: false, nextDeadline: null, now: 0, workerCapMs: null,
+  };
   // Per-iteration figures for trace mode.
   private traceRan = 0;
   private traceTimeouts = 0;

@@ -413,7 +413,9 @@ class PollTrace {
   }
 
   describe(): string {
-    if (this.skipped) return `ring: no enter (nothing completed, nothing new armed); ${this.endpointsReported} fd(s) reported from completion state`;
+    if (this.skipped) {
+      return `ring: no enter (nothing completed, nothing new armed); ${this.endpointsReported} fd(s) reported from completion state`;
+    }
     const cqes: string[] = [];
     let total = 0;
     this.kinds.forEach((count, kind) => {

@@ -15,9 +15,10 @@
  * write until the peer has the bytes (a blocking recv() on the other end
  * in the same thread, Atomics.wait for a reply) — the enter that would send
  * them never comes. The loop option `uring.submit: 'turn'`
- * (`GALE_URING_SUBMIT=turn`) submits at the end of every turn that wrote (one microtask, so before the continuation of any Future
- * the write resolved): safe for such code, at the cost of a second FFI
- * call in most iterations (docs/uring.md, "When a write reaches the kernel").
+ * (`GALE_URING_SUBMIT=turn`) submits at the end of every turn that wrote
+ * (one microtask, so before the continuation of any Future the write
+ * resolved): safe for such code, at the cost of a second FFI call in most
+ * iterations (docs/uring.md, "When a write reaches the kernel").
  */
 import type { Ring } from './ring.js';
 
