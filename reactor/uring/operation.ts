@@ -16,13 +16,15 @@
  *   endpoint's operations, ./endpoint.ts) and the endpoint's generation, so
  *   a CQE finds it and a stale one (an older endpoint on the same id) does
  *   not.
- * - While armed the kernel may still read or write the memory the SQE
- *   points at (a READ's buffer, a CONNECT's sockaddr, an ACCEPT's address
- *   slot): the owner frees it only once `armed` is false — after the CQE,
- *   or once the ring is gone (`abandon`).
+ * - `buffer` is the native memory its SQE points at (a READ's buffer, a
+ *   CONNECT's sockaddr). While armed the kernel may still read or write it:
+ *   the owner frees it only once `armed` is false — after the CQE, or once
+ *   the ring is gone (`abandon`). (An acceptor's ACCEPTs point into one
+ *   region of address slots that the acceptor frees when none is armed.)
  * - A multishot operation (RECV) stays armed across CQEs; the one without
  *   IORING_CQE_F_MORE finishes it.
  */
+import type { Region } from '../sys/arena.js';
 import type { Ring } from './ring.js';
 
 /** One operation's lifecycle (see the file comment). */
@@ -33,6 +35,8 @@ export class Operation {
   armed = false;
   /** A cancel of it is written: its final CQE will end it (-ECANCELED, or a result that raced the cancel). */
   cancelling = false;
+  /** The native memory its SQE points at, or null: the kernel's while `armed`. */
+  buffer: Region | null = null;
 
   /**
    * `endpointId`: the user_data low word of every operation of its

@@ -31,7 +31,7 @@
  * (the kernel may write it until then), or when the ring closes.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
+import { allocRegion, freeRegion } from '../sys/arena.js';
 import { READ, ERROR } from '../poller.js';
 import type { Address } from '../sys/sockaddr.js';
 import { writeChunk, writeChunks } from '../fd-io.js';
@@ -71,9 +71,8 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
   private registered = false;
   /** The stream has watched READ once: from then on the READ reads ahead (bounded). */
   private started = false;
-  /** The one single-shot READ (./operation.ts); its buffer is `region`, freed only when it is not armed. */
+  /** The one single-shot READ (./operation.ts); its buffer is the endpoint's, freed only when it is not armed. */
   readonly readOp: Operation;
-  private region: Region | null;
   private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read by the stream. */
   get buffered(): number {
@@ -91,7 +90,7 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
     this.id = id;
     this.gen = gen;
     this.readOp = new Operation(id, KIND_READ, gen);
-    this.region = allocRegion(PIPE_READ_SIZE);
+    this.readOp.buffer = allocRegion(PIPE_READ_SIZE);
   }
 
   // ------------------------------------------------------------ the poller's side
@@ -107,8 +106,9 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
   reported(_events: number): void {}
 
   arm(): void {
-    if (this.readOp.armed || !this.wantsRead() || this.region === null) return;
-    this.host.ring.readWrite(false, this.fd, this.region.addr, PIPE_READ_SIZE, this.id, this.readOp.udHi);
+    const buffer = this.readOp.buffer;
+    if (this.readOp.armed || !this.wantsRead() || buffer === null) return;
+    this.host.ring.readWrite(false, this.fd, buffer.addr, PIPE_READ_SIZE, this.id, this.readOp.udHi);
     this.readOp.start();
     this.stats.reads++;
   }
@@ -121,7 +121,7 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
       return;
     }
     if (res > 0) {
-      this.inbox.push(Buffer.from(this.region!.view.subarray(0, res)));
+      this.inbox.push(Buffer.from(this.readOp.buffer!.view.subarray(0, res)));
       this.stats.bytes += res;
     } else if (res === 0) {
       this.eof = true;
@@ -253,8 +253,9 @@ export class CompletionPipe implements CompletionEndpoint, StreamTransport {
   }
 
   private freeBuffer(): void {
-    if (this.region === null) return;
-    freeRegion(this.region);
-    this.region = null;
+    const buffer = this.readOp.buffer;
+    if (buffer === null) return;
+    freeRegion(buffer);
+    this.readOp.buffer = null;
   }
 }

@@ -44,7 +44,7 @@
  * ## Connecting sockets
  * By default the connect itself goes through the ring: `startConnect(encode)`
  * has the stream write the sockaddr into native memory this socket owns
- * (`connectAddr`, freed when the CONNECT's CQE arrives or the ring goes),
+ * (the CONNECT operation's buffer, freed when its CQE arrives or the ring goes),
  * and the IORING_OP_CONNECT goes out with the loop's next enter. Its result
  * is the connect's outcome: 0, or -errno (ECONNREFUSED, ETIMEDOUT…), kept
  * in `connectErrno` for the stream and reported as WRITE (WRITE|ERROR on
@@ -198,9 +198,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
 
   // Connecting through the ring (see the file comment).
   /** The sockaddr of the CONNECT queued or in flight, in native memory this socket owns. */
-  private connectAddr: Region | null = null;
   private connectLength = 0;
-  /** The CONNECT (its sockaddr is `connectAddr`, freed once it is over). */
+  /** The CONNECT (its buffer: the sockaddr, held from `startConnect` until it is over). */
   readonly connectOp: Operation;
   /** The CONNECT's outcome for the stream: -1 until its CQE, then 0 or the errno. */
   private connectErrno = -1;
@@ -268,8 +267,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Writes the RECV/POLLOUT/cancel SQEs that bring the requests in line with the state. */
   arm(): void {
     const ring = this.host.ring;
-    if (this.connectAddr !== null && !this.connectOp.armed) {
-      ring.connect(this.fd, this.connectAddr.addr, this.connectLength, this.id, this.connectOp.udHi);
+    const sockaddr = this.connectOp.buffer;
+    if (sockaddr !== null && !this.connectOp.armed) {
+      ring.connect(this.fd, sockaddr.addr, this.connectLength, this.id, this.connectOp.udHi);
       this.connectOp.start();
     }
     if (this.wantsPollOut()) {
@@ -313,9 +313,10 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   }
 
   private freeConnectAddr(): void {
-    if (this.connectAddr === null) return;
-    giveBackConnectAddr(this.connectAddr);
-    this.connectAddr = null;
+    const sockaddr = this.connectOp.buffer;
+    if (sockaddr === null) return;
+    giveBackConnectAddr(sockaddr);
+    this.connectOp.buffer = null;
   }
 
   private completeRecv(res: number, flags: number): void {
@@ -499,7 +500,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
 
   /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
-    if (this.detached || this.pollOutOp.armed || this.connectAddr !== null) return false;
+    if (this.detached || this.pollOutOp.armed || this.connectOp.buffer !== null) return false;
     // With ring sends, WRITE comes from the SEND's completion once connected.
     if (this.ringSends && this.connected) return false;
     return (this.wanted & WRITE) !== 0 || (!this.connected && (this.wanted & READ) !== 0);
@@ -687,13 +688,13 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
       giveBackConnectAddr(region);
       throw error;
     }
-    this.connectAddr = region;
+    this.connectOp.buffer = region;
     this.host.markDirty(this);
   }
 
   /** Whether a CONNECT through the ring is queued or in flight (its outcome not known yet). */
   connectPending(): boolean {
-    return this.connectAddr !== null || this.connectOp.armed;
+    return this.connectOp.buffer !== null || this.connectOp.armed;
   }
 
   /** The stream is about to close the fd: cancel what is in flight first. */
