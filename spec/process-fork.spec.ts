@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Fixture, allGone, ask, childrenOf, fdCount, freePort } from './fixtures/multiproc-harness.js';
+import { Fixture, allGone, ask, askAndHold, blockedAndOther, childrenOf, fdCount, freePort } from './fixtures/multiproc-harness.js';
 
 const FIXTURE = 'multiproc-server.js';
 
@@ -21,15 +21,9 @@ function parseWho(reply: string): [number, number] {
   return [Number(m[1]), Number(m[2])];
 }
 
-/**
- * Asks who answers while the first answering worker is blocked, so the next
- * connection must be accepted by another worker: deterministic, however the
- * kernel spreads connections.
- */
+/** [taskId, pid] of a worker blocked in a callback and of the other one, which answered meanwhile (see blockedAndOther). */
 async function twoAnswers(target: number | string): Promise<Array<[number, number]>> {
-  const first = parseWho(await ask(target, 'block 1500'));
-  const second = parseWho(await ask(target, 'who'));
-  return [first, second];
+  return (await blockedAndOther(target)).map(parseWho);
 }
 
 async function withFixture(args: string[], body: (fixture: Fixture) => Promise<void>): Promise<void> {
@@ -84,6 +78,41 @@ test('fork: bindSockets + bindUnixSocket before forkProcesses; both are adopted,
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// The flake this pins down: the 'fork' test asked twice in a row with a
+// block of 1.5 s, so its second 'who' arrived while both workers were
+// blocked and went to whichever got the CPU back first (on a loaded machine,
+// not always the one whose block ended first). SIGSTOP stands for a worker
+// the scheduler leaves off the CPU: the connection waits for it, the blocked
+// worker never takes it, and nothing depends on how long either one waits.
+test('a connection arriving while one worker is blocked and the other is stopped (off the CPU) is answered by the stopped one once it runs', async () => {
+  const port = await freePort();
+  await withFixture(['start', '2', String(port)], async (fixture) => {
+    await fixture.started(2);
+    const [[, first]] = await twoAnswers(port);
+    process.kill(first, 'SIGSTOP');
+    let stopped = true;
+    try {
+      // Only the other worker runs: it takes 'block' and blocks until hung up.
+      const blocked = await askAndHold(port, 'block');
+      try {
+        const [blockedId, blockedPid] = parseWho(blocked.reply);
+        assert.is.not(blockedPid, first, 'a stopped worker accepts nothing');
+        // Continued only once 'who' is queued on the listener, while no worker can accept.
+        const [whoId, whoPid] = parseWho(await ask(port, 'who', undefined, () => {
+          process.kill(first, 'SIGCONT');
+          stopped = false;
+        }));
+        assert.is(whoPid, first, 'the worker that ran again answered, not the blocked one');
+        assert.is.not(whoId, blockedId);
+      } finally {
+        blocked.hangUp();
+      }
+    } finally {
+      if (stopped) process.kill(first, 'SIGCONT');
+    }
+  });
 });
 
 test('a worker killed with SIGKILL is replaced with the same taskId, and the replacement serves; the parent leaks no fd', async () => {

@@ -20,7 +20,7 @@ import { addAcceptHandler, bindSockets } from '../net/netutil.js';
 import { AF_INET, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
 import { captureLogs, fdLeakCheck } from './helpers.js';
 import { exhaustFds } from './fd-limit.js';
-import { Fixture, ask, freePort } from './fixtures/multiproc-harness.js';
+import { Fixture, ask, blockedAndOther, freePort } from './fixtures/multiproc-harness.js';
 
 function listener(backlog = 128): Socket {
   const [sock] = bindSockets(0, '127.0.0.1', { backlog });
@@ -382,8 +382,7 @@ test('worker processes on uring loops share one listener: a blocked worker holds
     await fixture.started(2);
     const seen = new Set<string>();
     for (let round = 0; round < 2; round++) {
-      const first = (await ask(port, 'block 1000')).split(' ')[0]!;
-      const second = (await ask(port, 'who', 5000)).split(' ')[0]!;
+      const [first, second] = (await blockedAndOther(port)).map((reply) => reply.split(' ')[0]!);
       assert.is.not(first, second, 'the other worker answered while the first was blocked');
       seen.add(first).add(second);
     }
