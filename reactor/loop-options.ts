@@ -26,7 +26,7 @@
  * leaves it to each loop.
  */
 import type { PollerName } from './poller.js';
-import { describeValue } from './validate.js';
+import { describeValue } from './sys/validate.js';
 
 /** How a uring loop runs stream sockets (docs/uring.md, "Completion streams"). */
 export type URingStreamsMode = 'ring' | 'reads' | 'readiness';

@@ -53,10 +53,10 @@
  *   every call but `unregister` (a no-op then) fails with EBADF instead of
  *   touching freed memory.
  *
- * Backends: ./uring/poller.ts (Linux, the default there), ./epoll.ts
- * (Linux where the kernel refuses a ring), ./kqueue.ts (macOS and the
- * BSDs), ./poll.ts (everywhere). ./pollers.ts makes the one
- * ./loop-options.ts picks.
+ * Backends: ./uring/poller.ts (Linux, the default there when the kernel
+ * gives a ring), ./epoll.ts (Linux where it does not), ./kqueue.ts (macOS
+ * and the BSDs), ./poll.ts (everywhere). ./pollers.ts makes the one
+ * ./loop-options.ts picks (the `poller` option, else `GALE_POLLER`).
  *
  * Above this contract, a stream asks its fd for bytes through the transport
  * contract (./transport.ts): a backend that does I/O itself (the ring)

@@ -21,7 +21,7 @@ import type { PollerName } from '../reactor/poller.js';
 import { platformPoller } from '../reactor/loop-options.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { bindSockets } from '../net/netutil.js';
-import { AF_INET, Socket } from '../net/socket.js';
+import { AF_INET, Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 
 const MESSAGE = 'hello gale\n';

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IOLoop, type IOLoopOptions } from '../reactor/ioloop.js';
 import { DEFAULT_SEND_BUDGET, resolveBackend, resolveURing } from '../reactor/loop-options.js';
-import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, Socket, socketpair } from '../net/socket.js';
+import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, Socket, socketpair } from '../reactor/sys/socket.js';
 import { addAcceptHandler } from '../net/netutil.js';
 import { IOStream } from '../streams/iostream.js';
 import { fdLeakCheck } from './helpers.js';

@@ -10,7 +10,7 @@
  * (reactor/transport.ts): read(2)/write(2) on readiness, or on a uring loop
  * a read end's bytes from the ring.
  */
-import { checkInteger } from '../reactor/validate.js';
+import { checkInteger } from '../reactor/sys/validate.js';
 import { close as closeFd, setNonblocking } from '../reactor/sys/libc.js';
 import type { FdOwner, StreamTransport } from '../reactor/transport.js';
 import { BaseIOStream } from './base-iostream.js';
