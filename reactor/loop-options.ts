@@ -140,6 +140,15 @@ export function resolveURing(options: URingOptions = {}, env: Environment = proc
   };
 }
 
+/**
+ * `GALE_URING_REFUSE` (ENOSYS, EPERM, EINVAL, EACCES): a test hook, not an
+ * option — opening a uring poller then fails as a refusing kernel would
+ * (./uring/probe.ts checks and applies it).
+ */
+export function ringRefusalFromEnvironment(env: Environment = process.env): string | undefined {
+  return env.GALE_URING_REFUSE;
+}
+
 /** Whether debug log records are shown (`GALE_DEBUG` set), asked per record. */
 export function debugLogging(env: Environment = process.env): boolean {
   return !!env.GALE_DEBUG;

@@ -13,7 +13,7 @@ import { DEFAULT_SEND_BUDGET, resolveBackend, resolveURing } from '../reactor/lo
 import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, Socket, socketpair } from '../reactor/sys/socket.js';
 import { addAcceptHandler } from '../net/netutil.js';
 import { IOStream } from '../streams/iostream.js';
-import { fdLeakCheck } from './helpers.js';
+import { fdLeakCheck, pollerGiven } from './helpers.js';
 
 const linux = process.platform === 'linux';
 
@@ -61,7 +61,8 @@ test('two loops in one process run different backends and io_uring modes side by
       assert.is(transport.mode, onRing ? 'completion' : 'readiness', JSON.stringify(option));
       if (onRing) assert.is(transport.ringSends, option.uring?.streams === 'ring', JSON.stringify(option));
     }
-    assert.equal(made.map(([, loop]) => loop.pollerName), ['uring', 'epoll', 'uring', 'poll', 'uring']);
+    // (Where the kernel refuses a ring, the uring loops are on the fallback.)
+    assert.equal(made.map(([, loop]) => loop.pollerName), ['uring', 'epoll', 'uring', 'poll', 'uring'].map(pollerGiven));
   } finally {
     for (const [, loop] of made) loop.close();
   }
@@ -79,7 +80,7 @@ test('a listener accepts through the ring only where the loop says so (uring.acc
       sock.listen(8);
       sock.setBlocking(false);
       const listener = loop.transportFor(sock.fileno(), { kind: 'listener', nonblocking: true, shared: false });
-      assert.is(listener.mode, accept ? 'completion' : 'readiness');
+      assert.is(listener.mode, accept && loop.pollerName === 'uring' ? 'completion' : 'readiness');
       listener.release();
       const shared = loop.transportFor(sock.fileno(), { kind: 'listener', nonblocking: true, shared: true });
       assert.is(shared.mode, 'readiness', 'a listener shared with sibling processes stays on readiness');
