@@ -149,6 +149,11 @@ export function ringRefusalFromEnvironment(env: Environment = process.env): stri
   return env.GALE_URING_REFUSE;
 }
 
+/** `GALE_CHILD_WATCH` (`poll` forces waitpid polling for subprocesses; net/child-watch.ts asks per child). */
+export function childWatchFromEnvironment(env: Environment = process.env): string | undefined {
+  return env.GALE_CHILD_WATCH;
+}
+
 /** Whether debug log records are shown (`GALE_DEBUG` set), asked per record. */
 export function debugLogging(env: Environment = process.env): boolean {
   return !!env.GALE_DEBUG;
