@@ -7,7 +7,8 @@
  * The cause, found and fixed in reactor/sys/ffi.ts: ffi-rs caches symbols in
  * one unlocked process-wide map on a function's first call, so first calls
  * from several threads at once corrupted it. gale's `bind()` on the main
- * thread now makes that first lookup itself (docs/ffi.md, "Threads").
+ * thread now makes that first lookup itself (docs/ffi.md, "Threads"), and a
+ * function first bound in a worker is warned about.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -64,6 +65,14 @@ test('several workers start children at the same moment', async () => {
     assert.equal(returncodes, Array(children).fill(7));
   }
   assert.equal(childProcesses(), [], 'no child left, running or zombie');
+});
+
+test('a function first bound in a worker thread is warned about, once', async () => {
+  const run = await runFixture('worker-unprimed', []);
+  assert.is(run.code, 0, run.out);
+  const warnings = run.out.split('\n').filter((line) => line.includes('GALE_FFI_UNPRIMED'));
+  assert.is(warnings.length, 1, run.out);
+  assert.match(warnings[0]!, 'gale binds getppid() first in a worker thread');
 });
 
 test.run();
