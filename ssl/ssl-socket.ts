@@ -10,9 +10,11 @@
  * not take waits here, and the engine produces nothing more until it is
  * written (`wantsWrite()` tells the owner to watch WRITE).
  *
- * The engine works partly asynchronously (TLS-NOTES trap 6): after a
- * ClientHello is fed, the server's flight appears only after a nextTick,
- * and the end of the handshake is an event. So `doHandshake()` can only
+ * The engine works partly asynchronously (TLS-NOTES trap 6): what is fed
+ * is decrypted at once (a server's flight is made inside the feed of the
+ * ClientHello), but the engine sends its next flight only once it learns,
+ * an immediate later, that the previous one was written, and the end of
+ * the handshake is an event. So `doHandshake()` can only
  * feed what the fd holds, flush what is queued, and throw
  * `SSLWantReadError`/`SSLWantWriteError` until the handshake is done; it
  * progresses between loop turns, never within a synchronous spin. Things
@@ -369,12 +371,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
       return 0;
     }
     this.lastReadShort = n < CHUNK_SIZE;
-    // Always a copy: the chunk region is shared by every stream and reused
-    // by the next read, and the duplex may keep the buffer rather than hand
-    // it to the engine inside push() (before its first _read it buffers).
-    // Feeding the region itself mixed up concurrent handshakes.
+    // The chunk region is shared by every stream and reused by the next
+    // read: handed over as it is only when the engine copies it in at once
+    // (it reads, and nothing waits in the duplex). Before its first read
+    // the duplex keeps what it is given: then a copy (feeding the region
+    // itself there mixed up concurrent handshakes).
     const pipe = this.pipe!;
-    const data = Buffer.from(nativeChunk.view.subarray(0, n));
+    const region = nativeChunk.view.subarray(0, n);
+    const data = pipe.takesAtOnce() ? region : Buffer.from(region);
     this.busy++;
     this.feeding = true;
     try {
@@ -466,22 +470,18 @@ export class SSLSocket extends Socket implements CiphertextSink {
   }
 
   /**
-   * Tells the engine its records are written. It learns only later — the
-   * duplex reports the write in a nextTick, Node's JSStreamSocket passes
-   * it on in an immediate — and until then it holds anything new it
-   * encrypts. So `canSend` is false meanwhile, and an immediate queued
-   * from a nextTick (behind Node's) reports when it is over.
+   * Tells the engine its records are written. It learns only later —
+   * `done` runs the duplex's callbacks at once, but Node's JSStreamSocket
+   * passes the news on in an immediate — and until then it holds anything
+   * new it encrypts. So `canSend` is false meanwhile, and an immediate
+   * queued now (behind Node's) reports when it is over.
    */
   private finishCiphertextWrite(done: () => void): void {
     done();
     if (this.lowerWriteFinishing) return;
     this.lowerWriteFinishing = true;
-    process.nextTick(this.queueLowerWriteFinished);
-  }
-
-  private readonly queueLowerWriteFinished = (): void => {
     setImmediate(this.lowerWriteFinished);
-  };
+  }
 
   private readonly lowerWriteFinished = (): void => {
     this.lowerWriteFinishing = false;
