@@ -109,6 +109,9 @@ export class SSLSocket extends Socket implements CiphertextSink {
   private busy = 0;
   private progressQueued = false;
   private lowerWriteFinishing = false;
+  // A plaintext write handed to the engine whose callback has not run: the
+  // engine runs it the moment it learns its records were written.
+  private plainWriteInFlight = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -293,11 +296,13 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     if (this.progressQueued) return;
     this.progressQueued = true;
-    process.nextTick(() => {
-      this.progressQueued = false;
-      this.onProgress?.();
-    });
+    process.nextTick(this.queuedProgress);
   }
+
+  private readonly queuedProgress = (): void => {
+    this.progressQueued = false;
+    this.onProgress?.();
+  };
 
   /** Decrypted data or an end of file: news only when it came outside our own reads (trap 7). */
   private dataArrived(): void {
@@ -473,14 +478,17 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * Tells the engine its records are written. It learns only later —
    * `done` runs the duplex's callbacks at once, but Node's JSStreamSocket
    * passes the news on in an immediate — and until then it holds anything
-   * new it encrypts. So `canSend` is false meanwhile, and an immediate
-   * queued now (behind Node's) reports when it is over.
+   * new it encrypts. So `canSend` is false meanwhile. When the records
+   * came from a plaintext write, the engine's callback for it
+   * (`engineWriteDone`, inside Node's immediate) says when it is over;
+   * else (handshake flights, session tickets) an immediate queued now,
+   * behind Node's.
    */
   private finishCiphertextWrite(done: () => void): void {
     done();
     if (this.lowerWriteFinishing) return;
     this.lowerWriteFinishing = true;
-    setImmediate(this.lowerWriteFinished);
+    if (!this.plainWriteInFlight) setImmediate(this.lowerWriteFinished);
   }
 
   private readonly lowerWriteFinished = (): void => {
@@ -579,6 +587,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (engine.writableLength > 0 || this.lowerWriteFinishing) return 0;
     let length = 0;
     this.busy++;
+    this.plainWriteInFlight = true;
     try {
       if (data instanceof Uint8Array) {
         engine.write(data, this.engineWriteDone);
@@ -599,10 +608,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
     return length;
   }
 
-  /** The engine finished a write: it takes the next one (the owner may have some queued). */
+  /**
+   * The engine finished a write (its records are written, and it knows):
+   * it takes the next one (the owner may have some queued).
+   */
   private readonly engineWriteDone = (): void => {
-    // While the lower write is still finishing, its own report follows (one is enough).
-    if (this.state === 'done' && !this.lowerWriteFinishing) this.progress();
+    this.plainWriteInFlight = false;
+    if (this.lowerWriteFinishing) this.lowerWriteFinished();
+    else if (this.state === 'done') this.progress();
   };
 
   /**
