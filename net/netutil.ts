@@ -3,20 +3,20 @@
  * Unix path, the accept handler that feeds new connections to a callback,
  * and the IP-literal check.
  */
-import { checkPort, describeValue } from '../reactor/validate.js';
+import { checkPort, describeValue } from '../reactor/sys/validate.js';
 import { chmodSync, statSync, unlinkSync } from 'node:fs';
 import { IOLoop } from '../reactor/ioloop.js';
 import type { TimeoutHandle } from '../reactor/timers.js';
 import { appLog } from '../reactor/log.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
-import { getaddrinfo } from '../resolvers/getaddrinfo.js';
+import { getaddrinfo } from '../reactor/sys/getaddrinfo.js';
 import { parseIPv4, parseIPv6 } from '../reactor/sys/sockaddr.js';
 import type { Acceptor } from '../reactor/uring/acceptor.js';
 import { acceptorFor } from '../reactor/uring/attach-listener.js';
 import {
   AF_INET6, AF_UNIX, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, DEFAULT_BACKLOG, IPPROTO_IPV6, IPV6_V6ONLY,
   SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, type Address,
-} from './socket.js';
+} from '../reactor/sys/socket.js';
 import { isHandedOver, noteBound, takeInheritedFds } from './process.js';
 
 /** Options of `bindSockets` (Tornado's keyword arguments). */

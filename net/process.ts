@@ -30,7 +30,7 @@ import { Socket as NetSocket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
 import { close, setCloexec } from '../reactor/sys/libc.js';
-import type { Socket } from './socket.js';
+import type { Socket } from '../reactor/sys/socket.js';
 import { startSupervisor, type InheritedGroup } from './process-supervisor.js';
 
 /** The environment variable that tells a worker its task id and its inherited fds. */
@@ -145,11 +145,6 @@ export function noteBound(call: string, sockets: Socket[]): void {
  */
 export function isHandedOver(socket: Socket): boolean {
   return supervising && handedOver.has(socket);
-}
-
-/** Whether this process is a parent supervising workers. */
-export function isSupervising(): boolean {
-  return supervising;
 }
 
 /**

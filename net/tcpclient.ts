@@ -37,7 +37,7 @@ import { StreamClosedError } from '../streams/errors.js';
 import type { SSLContext } from '../ssl/context.js';
 import type { SSLOptions } from '../ssl/options.js';
 import { Resolver, type Resolved } from '../resolvers/resolver.js';
-import { AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from './socket.js';
+import { AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from '../reactor/sys/socket.js';
 
 /** How long the primary family has alone before the secondary starts (seconds; Tornado's `_INITIAL_CONNECT_TIMEOUT`). */
 export const INITIAL_CONNECT_TIMEOUT = 0.3;

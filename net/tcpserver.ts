@@ -21,7 +21,7 @@ import { SSLSocket } from '../ssl/ssl-socket.js';
 import type { SSLContext } from '../ssl/context.js';
 import { checkServerSslOptions, sslOptionsToContext, type SSLOptions } from '../ssl/options.js';
 import type { Address } from '../reactor/sys/sockaddr.js';
-import type { Socket } from './socket.js';
+import type { Socket } from '../reactor/sys/socket.js';
 import { addAcceptHandler, bindSockets } from './netutil.js';
 import { checkProcessCount, forkProcesses } from './process.js';
 

@@ -19,10 +19,12 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import { Future, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled } from './future.js';
-import { IOLoop } from './ioloop.js';
+import type { IOLoop } from './ioloop.js';
+import { currentLoop } from './current-loop.js';
+import { READ } from './poller.js';
 import { appLog } from './log.js';
 import { Waker } from './waker.js';
-import type { Executor } from './executor.js';
+import type { Executor, ShutdownOptions } from './executor.js';
 import {
   taskAddress, taskLabel, unpackThrown,
   type JobMessage, type ReplyMessage, type Task, type TaskAddress, type WorkerInit,
@@ -32,12 +34,6 @@ import {
 export interface ThreadPoolExecutorOptions {
   /** The most worker threads to run at once (default: min(32, CPUs + 4), as Python). */
   maxWorkers?: number;
-}
-
-/** Options of `ThreadPoolExecutor.shutdown` (Python's keyword arguments). */
-export interface ShutdownOptions {
-  /** Cancel the Futures of tasks still queued (not started); default false. */
-  cancelFutures?: boolean;
 }
 
 interface Job {
@@ -138,7 +134,7 @@ export class ThreadPoolExecutor implements Executor {
     const address = taskAddress(task);
     const future = new Future<T>();
     this.queue.push({ id: this.nextId++, address, args, future });
-    this.attach();
+    this.attach(currentLoop());
     this.dispatch();
     return future;
   }
@@ -262,13 +258,12 @@ export class ThreadPoolExecutor implements Executor {
     return (this.waker ??= new Waker());
   }
 
-  /** Registers the waker with the current loop (moving it from an earlier one). */
-  private attach(): void {
-    const loop = IOLoop.current()!;
+  /** Registers the waker with `loop` (moving it from an earlier one). */
+  private attach(loop: IOLoop): void {
     if (this.loop === loop) return;
     this.detach();
     this.ensureWaker();
-    loop.addHandler(this.wakeTarget, this.onWake, IOLoop.READ);
+    loop.addHandler(this.wakeTarget, this.onWake, READ);
     this.loop = loop;
   }
 
@@ -346,4 +341,16 @@ export class ThreadPoolExecutor implements Executor {
 
 function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+let shared: ThreadPoolExecutor | null = null;
+
+/**
+ * The pool `IOLoop.runInExecutor(null, …)` uses when no default executor was
+ * set: one per thread, created on first use with the default `maxWorkers`,
+ * and created afresh if it was shut down.
+ */
+export function defaultExecutor(): ThreadPoolExecutor {
+  if (!shared || shared.isShutDown()) shared = new ThreadPoolExecutor();
+  return shared;
 }

@@ -8,14 +8,22 @@
  * - a task for another thread is a `TaskRef`, an exported function named by
  *   module and name (./executor-task.ts), because functions cannot cross
  *   threads;
- * - `defaultExecutor()` is the shared pool `IOLoop.runInExecutor(null, …)`
- *   falls back on.
+ * - `defaultExecutor()` (./executor-pool.ts) is the shared pool
+ *   `IOLoop.runInExecutor(null, …)` falls back on.
+ *
+ * This file does not import the pool: the pool implements `Executor`, and
+ * ioloop.ts imports both.
  */
 import { Future, chainFuture, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled, isThenable } from './future.js';
-import { ThreadPoolExecutor, type ShutdownOptions, type ThreadPoolExecutorOptions } from './executor-pool.js';
 import { defineTask, taskAddress, taskFunction, type Task, type TaskRef } from './executor-task.js';
 
-export { ThreadPoolExecutor, defineTask, type ShutdownOptions, type Task, type TaskRef, type ThreadPoolExecutorOptions };
+export { defineTask, type Task, type TaskRef };
+
+/** Options of `Executor.shutdown` (Python's keyword arguments). */
+export interface ShutdownOptions {
+  /** Cancel the Futures of tasks still queued (not started); default false. */
+  cancelFutures?: boolean;
+}
 
 /** Runs tasks and hands back a `Future` for each (Python's `Executor`). */
 export interface Executor {
@@ -61,16 +69,4 @@ export const dummyExecutor: Executor = Object.freeze({
 function settleWith<T>(future: Future<T>, value: unknown): void {
   if (isThenable(value)) chainFuture(value as PromiseLike<T>, future);
   else futureSetResultUnlessCancelled(future, value as T);
-}
-
-let shared: ThreadPoolExecutor | null = null;
-
-/**
- * The pool `IOLoop.runInExecutor(null, …)` uses when no default executor was
- * set: one per thread, created on first use with the default `maxWorkers`,
- * and created afresh if it was shut down.
- */
-export function defaultExecutor(): ThreadPoolExecutor {
-  if (!shared || shared.isShutDown()) shared = new ThreadPoolExecutor();
-  return shared;
 }

@@ -7,7 +7,7 @@
 import { appLog } from './log.js';
 import { Future, TimeoutError, chainFuture, isFuture, toFuture } from './future.js';
 import { IOLoop } from './ioloop.js';
-import { checkFunction, checkSeconds } from './validate.js';
+import { checkFunction, checkSeconds } from './sys/validate.js';
 
 export { TimeoutError };
 

@@ -16,10 +16,8 @@ export {
   futureSetResultUnlessCancelled, futureSetExceptionUnlessCancelled,
 } from './future.js';
 export { sleep, withTimeout, moment, multi } from './gen.js';
-export {
-  defineTask, dummyExecutor, ThreadPoolExecutor,
-  type Executor, type Task, type TaskRef, type ThreadPoolExecutorOptions,
-} from './executor.js';
+export { defineTask, dummyExecutor, type Executor, type Task, type TaskRef } from './executor.js';
+export { ThreadPoolExecutor, type ThreadPoolExecutorOptions } from './executor-pool.js';
 export { setLogger, appLog, genLog, accessLog, type Logger, type LogRecord, type LoggerName, type Channel } from './log.js';
 export { OSError } from './sys/errors.js';
 

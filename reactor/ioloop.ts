@@ -63,8 +63,10 @@ import { NodeInterop } from './node-interop.js';
 import { Waker } from './waker.js';
 import { registerWorkerLoop, workerPollCapMs, type LoopRegistration } from './worker-loops.js';
 import { FdRegistrationError, LoopStateError } from './loop-errors.js';
-import { checkFunction, checkInteger, checkSeconds, describeValue } from './validate.js';
-import { defaultExecutor, type Executor, type Task } from './executor.js';
+import { checkFunction, checkInteger, checkSeconds, describeValue } from './sys/validate.js';
+import type { Executor, Task } from './executor.js';
+import { defaultExecutor } from './executor-pool.js';
+import { provideCurrentLoop } from './current-loop.js';
 
 export { TimeoutHandle };
 
@@ -217,6 +219,11 @@ export class IOLoop {
   static current(instance = true): IOLoop | null {
     if (currentLoop) return currentLoop;
     return instance ? IOLoop.instance() : null;
+  }
+
+  static {
+    // For the executor pool, which this file builds on (./current-loop.ts says why).
+    provideCurrentLoop(() => IOLoop.current()!);
   }
 
   /** The global loop, created on first use (Tornado's `IOLoop.instance()`). */

@@ -17,7 +17,7 @@
  */
 import { Future, TimeoutError } from './future.js';
 import { Deque } from './deque.js';
-import { describeValue } from './validate.js';
+import { describeValue } from './sys/validate.js';
 import { armWaiterTimeout, timeoutDeadline, waiterDeadline, type Deadline } from './waiter-timeout.js';
 
 export type { Deadline };

@@ -6,7 +6,7 @@
  * late, the missed runs are skipped rather than replayed in a burst, and the
  * next run lands on the next multiple of the period.
  */
-import { checkFunction, checkNumber } from './validate.js';
+import { checkFunction, checkNumber } from './sys/validate.js';
 import { IOLoop } from './ioloop.js';
 import type { TimeoutHandle } from './timers.js';
 

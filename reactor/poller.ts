@@ -53,8 +53,10 @@
  *   every call but `unregister` (a no-op then) fails with EBADF instead of
  *   touching freed memory.
  *
- * Backends: ./epoll.ts (Linux, the default there), ./kqueue.ts (macOS and
- * the BSDs), ./poll.ts (everywhere; `GALE_POLLER=poll`). ./pollers.ts picks.
+ * Backends: ./uring/ (Linux, the default there when the kernel gives a
+ * ring), ./epoll.ts (Linux without io_uring; `GALE_POLLER=epoll`),
+ * ./kqueue.ts (macOS and the BSDs), ./poll.ts (everywhere;
+ * `GALE_POLLER=poll`). ./pollers.ts picks.
  */
 export type PollerName = 'epoll' | 'poll' | 'kqueue' | 'uring';
 

@@ -16,7 +16,7 @@ import { Future, TimeoutError } from './future.js';
 import { Deque } from './deque.js';
 import { Event } from './locks.js';
 import { heapPop, heapPush } from './python-order.js';
-import { checkNumber, describeValue } from './validate.js';
+import { checkNumber, describeValue } from './sys/validate.js';
 import { armWaiterTimeout, waiterDeadline, type Deadline } from './waiter-timeout.js';
 
 /** Thrown by `Queue.getNowait()` when the queue has no items. */

@@ -7,7 +7,7 @@
  * then names the default. Code outside this folder imports ./resolver.ts
  * (or the folder's index), never this file, so the default is always set.
  */
-import { checkInteger, checkPort, describeValue } from '../reactor/validate.js';
+import { checkInteger, checkPort, describeValue } from '../reactor/sys/validate.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { AF_UNSPEC } from '../reactor/sys/constants.js';

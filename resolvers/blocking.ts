@@ -4,7 +4,7 @@
 import type { Future } from '../reactor/future.js';
 import { Resolver, settledFuture, type Resolved } from './base.js';
 import { resolveLiteral } from './literal.js';
-import { resolveSync } from './getaddrinfo.js';
+import { resolveSync } from '../reactor/sys/getaddrinfo.js';
 
 /**
  * Resolves with a blocking getaddrinfo call on the loop's thread (Tornado's

@@ -12,7 +12,7 @@
  */
 import { AF_INET, AF_INET6, AF_UNSPEC, AI_NUMERICHOST, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { parseIPv4, parseIPv6 } from '../reactor/sys/sockaddr.js';
-import { getaddrinfo, resolveSync } from './getaddrinfo.js';
+import { getaddrinfo, resolveSync } from '../reactor/sys/getaddrinfo.js';
 import type { Resolved } from './base.js';
 
 /** The family of a literal IP host (IPv6 may carry a `%scope`), or 0 for a name. */

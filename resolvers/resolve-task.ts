@@ -12,7 +12,7 @@
  * on the executor directly, which Python's threads allow and worker_threads do not.
  */
 import { OSError } from '../reactor/sys/errors.js';
-import { GaiError, resolveSync } from './getaddrinfo.js';
+import { GaiError, resolveSync } from '../reactor/sys/getaddrinfo.js';
 import type { Resolved } from './base.js';
 
 /** A lookup's failure, made cloneable. */

@@ -4,7 +4,7 @@
  *
  * Tornado's `tornado.netutil.ThreadedResolver`.
  */
-import { ThreadPoolExecutor } from '../reactor/executor.js';
+import { ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { ExecutorResolver } from './executor-resolver.js';
 
 /** Options for `new ThreadedResolver()`. */

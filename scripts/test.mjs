@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Runs every compiled spec file in its own process (a crash in native code
 // fails one file, not the suite; fd-leak checks see one module's fds), two at
-// a time, under c8 for coverage. Prints uvu's per-file result and, last,
-// `N passed, N failed` summed over the files.
+// a time, under c8 for coverage. Prints uvu's per-file result, the tests
+// skipped (uvu's `test.skip`, and Tornado's `skipTest` in the ported suites,
+// which uvu counts as passed), and, last, `N passed, N failed, N skipped`
+// summed over the files.
 //
 // usage: node scripts/test.mjs [--no-coverage] [pattern]
 import { spawn } from 'node:child_process';
@@ -24,7 +26,9 @@ const parallel = Math.max(1, Math.min(2, availableParallelism()));
 const perFileTimeoutMs = 120_000;
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 const failures = [];
+const skips = [];
 
 function runFile(file) {
   return new Promise((resolve) => {
@@ -38,14 +42,23 @@ function runFile(file) {
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const total = Number(/Total:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0);
-      let bad = total - ok;
+      // spec/tornado-testing.ts prints `(skipped Class.test: reason)` for a
+      // skipTest (on the line of uvu's marks), and uvu counts the test as
+      // passed: count it as skipped instead.
+      const skippedHere = [...out.matchAll(/\(skipped (.+?)\)\n/g)].map((m) => m[1]);
+      const uvuSkipped = Number(/Skipped:\s+(\d+)/.exec(out)?.[1] ?? 0);
+      const ok = Number(/Passed:\s+(\d+)/.exec(out)?.[1] ?? 0) - skippedHere.length;
+      let bad = total - ok - skippedHere.length;
       // A file that crashed or hung counts as one failure beyond its counted ones.
       if ((code !== 0 && bad === 0) || signal) bad += 1;
       passed += ok;
       failed += bad;
+      skipped += skippedHere.length + uvuSkipped;
+      for (const name of skippedHere) skips.push(`${file}: ${name}`);
+      if (uvuSkipped) skips.push(`${file}: ${uvuSkipped} test.skip`);
       const status = bad ? 'FAIL' : 'ok  ';
-      process.stdout.write(`${status} ${file}: ${ok} passed, ${bad} failed\n`);
+      const skipNote = skippedHere.length + uvuSkipped ? `, ${skippedHere.length + uvuSkipped} skipped` : '';
+      process.stdout.write(`${status} ${file}: ${ok} passed, ${bad} failed${skipNote}\n`);
       if (bad) failures.push(`----- ${file} (exit ${code ?? signal})\n${out}`);
       resolve();
     });
@@ -68,5 +81,6 @@ if (coverage) {
   const { summarize } = await import('./coverage-summary.mjs');
   summarize('coverage/coverage-summary.json');
 }
-process.stdout.write(`${passed} passed, ${failed} failed\n`);
+for (const s of skips) process.stdout.write(`skipped ${s}\n`);
+process.stdout.write(`${passed} passed, ${failed} failed, ${skipped} skipped\n`);
 process.exitCode = failed ? 1 : 0;

@@ -13,7 +13,7 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { setLogger, stderrLogger } from '../reactor/log.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { bindSockets } from '../net/netutil.js';
-import { AF_INET, Socket } from '../net/socket.js';
+import { AF_INET, Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 
 const MESSAGE = 'hello gale\n';

@@ -11,27 +11,12 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket as NetSocket } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './helpers.js';
 
 const demoPath = fileURLToPath(new URL('../scripts/demo.js', import.meta.url));
 
 function startDemo(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, [demoPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-}
-
-function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`never saw ${pattern} in: ${seen.slice(-500)}`)), timeoutMs);
-    const onData = (d: Buffer) => {
-      seen += d.toString('latin1');
-      const match = pattern.exec(seen);
-      if (match) { clearTimeout(timer); stream.off('data', onData); resolve(match); }
-      // Keep only a tail to search (the chat is mostly long lines of x), but
-      // only after searching the whole chunk: a match may sit at its start.
-      else if (seen.length > 8192) seen = seen.slice(-8192);
-    };
-    stream.on('data', onData);
-  });
 }
 
 function exitOf(child: ChildProcess, timeoutMs = 15_000): Promise<{ code: number | null; stderr: string }> {
@@ -75,7 +60,7 @@ test('a member who never reads is dropped, and 200 MB of chat leaves the server 
     clients.push(probe);
     await waitFor(probe, /Welcome/);
     talker.write('done\n');
-    await waitFor(probe, /> done/, 60_000);
+    await waitFor(probe, /> done/, { timeoutMs: 60_000 });
 
     const peak = peakRssMiB(demo.pid!);
     // The silent member was dropped: its connection ends after what it was owed,

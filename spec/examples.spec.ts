@@ -12,6 +12,7 @@ import { connect, createServer, type Socket as NetSocket } from 'node:net';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './helpers.js';
 
 const scripts = fileURLToPath(new URL('../scripts/', import.meta.url));
 
@@ -23,19 +24,6 @@ function run(file: string, args: string[] = [], timeoutMs = 20_000): Promise<{ c
     child.stderr.on('data', (d) => { out += d; });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${file} timed out:\n${out}`)); }, timeoutMs);
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
-  });
-}
-
-function waitFor(stream: NodeJS.ReadableStream, pattern: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`never saw ${pattern} in: ${seen}`)), timeoutMs);
-    const onData = (d: Buffer) => {
-      seen += d.toString();
-      const match = pattern.exec(seen);
-      if (match) { clearTimeout(timer); stream.off('data', onData); resolve(match); }
-    };
-    stream.on('data', onData);
   });
 }
 

@@ -11,7 +11,8 @@ import { Future } from '../reactor/future.js';
 import { withTimeout } from '../reactor/gen.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { setLogger, stderrLogger } from '../reactor/log.js';
-import { ThreadPoolExecutor, defaultExecutor, defineTask, dummyExecutor, type Executor, type TaskRef } from '../reactor/executor.js';
+import { defineTask, dummyExecutor, type Executor, type TaskRef } from '../reactor/executor.js';
+import { ThreadPoolExecutor, defaultExecutor } from '../reactor/executor-pool.js';
 import { captureLogs, fdLeakCheck, inLoop, rejection, stoppedPool, threadCount } from './helpers.js';
 import * as tasks from './fixtures/tasks.js';
 

@@ -4,7 +4,7 @@
  */
 import { allocRegion } from '../reactor/sys/arena.js';
 import { c, close as closeFd } from '../reactor/sys/libc.js';
-import { pipe } from '../net/socket.js';
+import { pipe } from '../reactor/sys/socket.js';
 
 const RLIMIT_NOFILE = 7;
 const rlimit = allocRegion(16);

@@ -1,13 +1,13 @@
 /**
- * resolvers/getaddrinfo.ts: the glibc addrinfo walk, EAI_* errors, the
+ * reactor/sys/getaddrinfo.ts: the glibc addrinfo walk, EAI_* errors, the
  * literal fast path of resolveSync, and lookups from worker threads.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
-import { EAI, GaiError, gaiStrerror, getaddrinfo, resolveSync } from '../resolvers/getaddrinfo.js';
-import { AF_INET, AF_INET6, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, SOCK_STREAM } from '../net/socket.js';
+import { EAI, GaiError, gaiStrerror, getaddrinfo, resolveSync } from '../reactor/sys/getaddrinfo.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, SOCK_STREAM } from '../reactor/sys/socket.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { fdLeakCheck, thrown } from './helpers.js';
@@ -119,7 +119,7 @@ test('many lookups in a row stay correct (the list is freed each time)', () => {
 
 test('works inside worker threads, concurrently with the main thread', async () => {
   const check = fdLeakCheck();
-  const moduleUrl = new URL('../resolvers/getaddrinfo.js', import.meta.url).href;
+  const moduleUrl = new URL('../reactor/sys/getaddrinfo.js', import.meta.url).href;
   const source = `
     import { parentPort, workerData } from 'node:worker_threads';
     const { getaddrinfo, resolveSync } = await import(workerData.moduleUrl);

@@ -4,12 +4,14 @@
  * a test fails rather than hangs when the code under test never finishes.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
 import * as assert from 'uvu/assert';
 import { IOLoop, type IOLoopOptions } from '../reactor/ioloop.js';
-import type { ThreadPoolExecutor } from '../reactor/executor.js';
+import { moment } from '../reactor/gen.js';
+import type { ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { OSError } from '../reactor/sys/errors.js';
-import { AF_INET6, Socket } from '../net/socket.js';
+import { AF_INET6, Socket } from '../reactor/sys/socket.js';
 
 /** The fds open in this process, as `fd -> target`. */
 export function openFds(): Map<number, string> {
@@ -60,6 +62,82 @@ export async function captureLogs<T>(fn: () => T | Promise<T>): Promise<{ result
 /** Resolves after `ms` of Node time (for tests that wait on Node's side). */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Collects a child's stdout and stderr as one text; `exited` settles with its exit code. */
+export function collect(child: ChildProcess): { text: () => string; exited: Promise<number | null> } {
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { out += d; });
+  return { text: () => out, exited: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
+}
+
+/** Options of `until`. */
+export interface UntilOptions {
+  /** How many times `check` runs before giving up (default 2000: 10 s of 5 ms pauses). */
+  tries?: number;
+  /**
+   * What to wait between checks (default 5 ms of Node time). Inside a loop
+   * that does not yield to Node (`nodeInterop: false`) wait on the loop,
+   * `() => sleep(0.001)`; to just turn the loop, `() => moment`.
+   */
+  pause?: () => PromiseLike<unknown>;
+}
+
+/**
+ * `until` options that check once per loop iteration (`await moment`),
+ * for conditions the loop itself brings about; the test's `runSync`
+ * timeout bounds the wait as well.
+ */
+export const EACH_TURN: UntilOptions = { tries: 100_000, pause: () => moment };
+
+/**
+ * Resolves with `check()`'s first truthy result, checking again after each
+ * pause, at most `tries` times (a bound on hangs, not a timing assertion);
+ * rejects saying it never saw `what` (a string, or a function for text
+ * that is only known at the end, such as a child's output).
+ */
+export async function until<T>(check: () => T, what: string | (() => string), options: UntilOptions = {}): Promise<NonNullable<T>> {
+  const { tries = 2000, pause = () => delay(5) } = options;
+  for (let i = 0; i < tries; i++) {
+    const result = check();
+    if (result) return result as NonNullable<T>;
+    await pause();
+  }
+  throw new Error(`never saw ${typeof what === 'function' ? what() : what} (${tries} tries)`);
+}
+
+/**
+ * Resolves with the first match of `pattern` in what `sources` print from
+ * now on; rejects after `timeoutMs` (a bound on hangs), or when `child`
+ * (if given) exits first. Only a tail of the text is kept between chunks
+ * (the demo prints megabytes), after each whole chunk has been searched.
+ */
+export function waitFor(
+  sources: NodeJS.ReadableStream | NodeJS.ReadableStream[],
+  pattern: RegExp,
+  options: { timeoutMs?: number; child?: ChildProcess } = {},
+): Promise<RegExpExecArray> {
+  const { timeoutMs = 10_000, child } = options;
+  const streams = Array.isArray(sources) ? sources : [sources];
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => { cleanup(); reject(new Error(`never saw ${pattern} in: ${seen.slice(-500)}`)); }, timeoutMs);
+    const onData = (d: Buffer): void => {
+      seen += d.toString('latin1');
+      const match = pattern.exec(seen);
+      if (match) { cleanup(); resolve(match); }
+      else if (seen.length > 8192) seen = seen.slice(-8192);
+    };
+    const onExit = (): void => { cleanup(); reject(new Error(`exited before ${pattern}: ${seen.slice(-500)}`)); };
+    function cleanup(): void {
+      clearTimeout(timer);
+      for (const stream of streams) stream.off('data', onData);
+      child?.off('exit', onExit);
+    }
+    for (const stream of streams) stream.on('data', onData);
+    child?.on('exit', onExit);
+  });
 }
 
 /** The poller the suite runs under (`GALE_POLLER`), for messages. */

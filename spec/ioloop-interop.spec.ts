@@ -23,7 +23,7 @@ import { sleep } from '../reactor/gen.js';
 import { PollPhaseHop, nodeBackendFd, nodeHasImmediates, nodeTimeoutMs } from '../reactor/node-interop.js';
 import { close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
-import { delay, fdLeakCheck } from './helpers.js';
+import { delay, fdLeakCheck, until } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -62,16 +62,6 @@ async function iterationsDuring<T>(loop: IOLoop, wait: () => PromiseLike<T>): Pr
   const before = loop.stats().iterations;
   const value = await wait();
   return { value, iterations: loop.stats().iterations - before };
-}
-
-/** Resolves when `predicate` holds, polling on the loop's own clock; rejects after `seconds`. */
-async function until(loop: IOLoop, predicate: () => boolean, seconds: number): Promise<number> {
-  const start = loop.time();
-  while (!predicate()) {
-    if (loop.time() - start > seconds) throw new Error(`condition not met within ${seconds} s`);
-    await new Promise<void>((resolve) => loop.callLater(0.001, resolve));
-  }
-  return loop.time() - start;
 }
 
 // ------------------------------------------------------------ Node timers
@@ -393,7 +383,8 @@ test('nodeInterop: false: a Node timer cannot fire while the loop blocks', async
     let firedAt = -1;
     setTimeout(() => { firedAt = loop.time() - start; }, 50);
     await sleep(0.3); // the loop blocks in its poller for ~0.3 s
-    await until(loop, () => firedAt >= 0, 2); // it fires once the loop yields
+    // It fires once the loop yields; the checks wait on the loop's own timers.
+    await until(() => firedAt >= 0, 'the Node timer fire', { pause: () => sleep(0.001) });
     assert.ok(firedAt >= 0.29, `the Node timer fired after ${firedAt} s, while the loop was blocked`);
   }, { nodeInterop: false });
 });
@@ -407,7 +398,7 @@ test('nodeInterop: false: libuv work waits until the loop wakes on its own', asy
     // readFile takes several libuv round trips (open, stat, read, close);
     // none of them could complete during the 0.3 s block.
     assert.ok(readAt === -1 || readAt >= 0.29, `readFile finished after ${readAt} s`);
-    await until(loop, () => readAt >= 0, 4);
+    await until(() => readAt >= 0, 'readFile finish', { tries: 4000, pause: () => sleep(0.001) });
   }, { nodeInterop: false }, 8);
 });
 

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { Worker } from 'node:worker_threads';
 import { IOLoop } from '../reactor/ioloop.js';
 import { FdRegistrationError, LoopStateError } from '../reactor/loop-errors.js';
-import { socketpair } from '../net/socket.js';
+import { socketpair } from '../reactor/sys/socket.js';
 import { fdLeakCheck, inLoop, rejection, thrown } from './helpers.js';
 
 function newLoop(): IOLoop {

@@ -129,7 +129,10 @@ test('a callback that re-adds itself does not starve I/O or timeouts', async () 
     await readable;
     await new Promise<void>((resolve) => loop.callLater(0.01, resolve));
     stop = true;
-    assert.ok(spins > 1);
+    // The pipe is read in the very iteration that queued spin (it was written
+    // before the poll), and on a loaded machine the 10 ms timer may already
+    // be due in the next one: so spin has run at least once, maybe only once.
+    assert.ok(spins >= 1);
     closeFd(r);
     closeFd(w);
   });

@@ -17,7 +17,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { AF_UNIX, SOCK_STREAM, socketpair, type Socket } from '../net/socket.js';
+import { AF_UNIX, SOCK_STREAM, socketpair, type Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { submitEachTurn } from '../reactor/uring/send-flush.js';
 import { ringSends } from '../reactor/uring/attach.js';

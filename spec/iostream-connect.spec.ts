@@ -12,7 +12,7 @@ import { OSError } from '../reactor/sys/errors.js';
 import { isNonblocking } from '../reactor/sys/libc.js';
 import {
   AF_INET, AF_UNIX, IPPROTO_TCP, SOCK_STREAM, Socket, TCP_NODELAY, socketpair, type Address,
-} from '../net/socket.js';
+} from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import { rejection, thrown } from './helpers.js';

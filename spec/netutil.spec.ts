@@ -12,7 +12,7 @@ import { addAcceptHandler, bindSockets, bindUnixSocket, isValidIp } from '../net
 import {
   AF_INET, AF_INET6, AF_UNIX, IPPROTO_IPV6, IPV6_V6ONLY, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket,
   type Address,
-} from '../net/socket.js';
+} from '../reactor/sys/socket.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { sleep } from '../reactor/gen.js';

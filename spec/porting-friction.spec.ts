@@ -21,7 +21,7 @@ import { coroutine, maybeFuture, sleep } from '../reactor/gen.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { errno, errnoFromException } from '../reactor/errno.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { captureLogs, fdLeakCheck, inLoop, rejection, thrown } from './helpers.js';
 
 const checkFds = fdLeakCheck();

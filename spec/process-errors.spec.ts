@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { IOLoop } from '../reactor/ioloop.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { IOStream } from '../streams/iostream.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { bindSockets } from '../net/netutil.js';
 import { checkProcessCount, cpuCount, forkProcesses, taskId } from '../net/process.js';
 import { Fixture } from './fixtures/multiproc-harness.js';

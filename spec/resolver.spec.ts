@@ -12,13 +12,14 @@ import { Future } from '../reactor/future.js';
 import { PeriodicCallback } from '../reactor/periodic.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { ThreadPoolExecutor, defaultExecutor, dummyExecutor, type Executor, type Task } from '../reactor/executor.js';
-import { AF_INET, AF_INET6, AF_UNSPEC } from '../net/socket.js';
+import { dummyExecutor, type Executor, type Task } from '../reactor/executor.js';
+import { ThreadPoolExecutor, defaultExecutor } from '../reactor/executor-pool.js';
+import { AF_INET, AF_INET6, AF_UNSPEC } from '../reactor/sys/socket.js';
 import {
   BlockingResolver, ExecutorResolver, OverrideResolver, Resolver, ResolverClosedError, ThreadedResolver,
   type Resolved,
 } from '../resolvers/resolver.js';
-import { GaiError, gaiStrerror } from '../resolvers/getaddrinfo.js';
+import { GaiError, gaiStrerror } from '../reactor/sys/getaddrinfo.js';
 import { resolve as resolveTask, unpackLookup } from '../resolvers/resolve-task.js';
 import * as publicFace from '../resolvers/index.js';
 import { captureLogs, fdLeakCheck, inLoop, rejection, stoppedPool, threadCount } from './helpers.js';

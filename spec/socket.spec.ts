@@ -1,5 +1,5 @@
 /**
- * net/socket.ts: Python socket semantics over raw fds, on 127.0.0.1, ::1
+ * reactor/sys/socket.ts: Python socket semantics over raw fds, on 127.0.0.1, ::1
  * (when the host has it), Unix sockets in a temp dir, socketpairs and pipes.
  */
 import { test } from 'uvu';
@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import {
   AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, SHUT_WR, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET,
   SO_ERROR, SO_KEEPALIVE, SO_REUSEADDR, Socket, TCP_NODELAY, pipe, socketpair,
-} from '../net/socket.js';
+} from '../reactor/sys/socket.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { c, close as closeFd, isNonblocking } from '../reactor/sys/libc.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';

@@ -8,32 +8,17 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { testCerts } from './tls-certs.js';
+import { collect, delay, until } from './helpers.js';
 
 const examples = fileURLToPath(new URL('../scripts/examples/', import.meta.url));
 const certs = testCerts();
-
-function collect(child: ReturnType<typeof spawn>): { text: () => string; exited: Promise<number | null> } {
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return { text: () => out, exited: new Promise((resolve) => child.on('close', (code) => resolve(code))) };
-}
-
-async function until(check: () => RegExpExecArray | null, what: string, out: () => string): Promise<RegExpExecArray> {
-  for (let i = 0; i < 1000; i++) {
-    const match = check();
-    if (match) return match;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`never saw ${what} in: ${out()}`);
-}
 
 test('the TLS server and client examples talk, and the server stops on SIGINT', async () => {
   const server = spawn(process.execPath, [examples + 'tls-server.js', certs.server.cert, certs.server.key, '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const serverOut = collect(server);
   const timer = setTimeout(() => server.kill('SIGKILL'), 30_000);
   try {
-    const [, port] = await until(() => /on 127\.0\.0\.1:(\d+)/.exec(serverOut.text()), 'the address', serverOut.text);
+    const [, port] = await until(() => /on 127\.0\.0\.1:(\d+)/.exec(serverOut.text()), () => `the address in: ${serverOut.text()}`, { tries: 1000, pause: () => delay(10) });
     const client = spawn(process.execPath, [examples + 'tls-client.js', 'localhost', port!, certs.ca.cert], { stdio: ['ignore', 'pipe', 'pipe'] });
     const clientOut = collect(client);
     const clientTimer = setTimeout(() => client.kill('SIGKILL'), 20_000);

@@ -15,7 +15,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver } from '../resolvers/blocking.js';
 import { IOStream } from '../streams/iostream.js';

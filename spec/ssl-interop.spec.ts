@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import { SSLIOStream } from '../streams/ssl-iostream.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { CERT_REQUIRED } from '../ssl/context.js';
 import { EchoTlsServer, clientContext, connectTls, serverContext, testCerts } from './tls-certs.js';
 import { fdLeakCheck, inLoop } from './helpers.js';

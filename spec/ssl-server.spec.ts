@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Future } from '../reactor/future.js';
 import { sleep, withTimeout, TimeoutError } from '../reactor/gen.js';
-import { IPPROTO_TCP, Socket, TCP_NODELAY } from '../net/socket.js';
+import { IPPROTO_TCP, Socket, TCP_NODELAY } from '../reactor/sys/socket.js';
 import { bindSockets } from '../net/netutil.js';
 import { TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver } from '../resolvers/blocking.js';
@@ -22,7 +22,7 @@ import { CERT_OPTIONAL, CERT_REQUIRED, SSLContext } from '../ssl/context.js';
 import { SSLCertVerificationError, SSLError } from '../ssl/errors.js';
 import type { SSLSocket } from '../ssl/ssl-socket.js';
 import { EchoTlsServer, clientContext, connectTls, serverContext, testCerts } from './tls-certs.js';
-import { captureLogs, fdLeakCheck, inLoop, openFds, rejection } from './helpers.js';
+import { captureLogs, fdLeakCheck, inLoop, openFds, rejection, until } from './helpers.js';
 
 const certs = testCerts();
 
@@ -37,11 +37,6 @@ function clientWithCert(pair = certs.client): SSLContext {
   const context = clientContext();
   context.loadCertChain(pair.cert, pair.key);
   return context;
-}
-
-/** Waits (bounded) until `done()` holds, giving the loop turns meanwhile. */
-async function until(done: () => boolean, turns = 200): Promise<void> {
-  for (let i = 0; i < turns && !done(); i++) await new Promise((r) => setTimeout(r, 5));
 }
 
 test('TCPServer with the dict form of sslOptions, and TCPClient.connect with sslOptions', async () => {
@@ -115,7 +110,7 @@ test('mTLS with CERT_REQUIRED: a good client certificate passes, an untrusted on
     } else {
       assert.instance(bad, StreamClosedError);
     }
-    await until(() => server.errors.length >= 2);
+    await until(() => server.errors.length >= 2, 'two server errors');
     const untrusted = server.errors[1];
     assert.instance(untrusted, SSLCertVerificationError);
 
@@ -125,7 +120,7 @@ test('mTLS with CERT_REQUIRED: a good client certificate passes, an untrusted on
       assert.instance(await rejection(none.readUntil('\n')), StreamClosedError);
       none.close();
     }
-    await until(() => server.errors.length >= 3);
+    await until(() => server.errors.length >= 3, 'three server errors');
     assert.instance(server.errors[2], SSLError);
     server.stop();
     return server.errors.length;
@@ -153,7 +148,7 @@ test('mTLS with CERT_OPTIONAL: no certificate is fine, an untrusted one is not',
       assert.instance(await rejection(bad.readUntil('\n')), StreamClosedError);
       bad.close();
     }
-    await until(() => server.errors.some((e) => e instanceof SSLCertVerificationError));
+    await until(() => server.errors.some((e) => e instanceof SSLCertVerificationError), 'a verification error on the server');
     assert.ok(server.errors.some((e) => e instanceof SSLCertVerificationError), String(server.errors));
     server.stop();
   }));
@@ -207,7 +202,7 @@ test('ALPN both ways: the server picks by its preference, or by a callback', asy
     client.setAlpnProtocols(['http/1.1', 'h2']);
     const stream = await connectTls(server.port, client);
     assert.is(stream.sslSocket.selectedAlpnProtocol(), 'h2');
-    await until(() => server.streams.length === 1 && (server.streams[0] as SSLIOStream).sslSocket.handshakeDone());
+    await until(() => server.streams.length === 1 && (server.streams[0] as SSLIOStream).sslSocket.handshakeDone(), 'the server handshake');
     assert.is((server.streams[0] as SSLIOStream).sslSocket.selectedAlpnProtocol(), 'h2');
     stream.close();
     server.stop();
@@ -300,7 +295,7 @@ test('repeated TLS connections leak nothing', async () => {
       assert.is((await stream.readUntil('\n'))!.toString(), `n${i}\n`);
       stream.close();
     }
-    await until(() => server.errors.length === 30);
+    await until(() => server.errors.length === 30, 'thirty server errors');
     assert.is(server.errors.length, 30);
     client.close();
     server.stop();

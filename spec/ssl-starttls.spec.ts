@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { Future } from '../reactor/future.js';
 import { moment } from '../reactor/gen.js';
 import { bindSockets } from '../net/netutil.js';
-import { AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, Socket, socketpair } from '../net/socket.js';
+import { AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM, Socket, socketpair } from '../reactor/sys/socket.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { IOStream } from '../streams/iostream.js';
 import { SSLIOStream } from '../streams/ssl-iostream.js';

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Future } from '../reactor/future.js';
 import { addAcceptHandler } from '../net/netutil.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { CERT_NONE } from '../ssl/context.js';
 import { sslWrapSocket } from '../ssl/ssl-socket.js';
 import { SSLIOStream } from '../streams/ssl-iostream.js';

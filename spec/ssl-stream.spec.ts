@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { connect as netConnect, createServer as netCreateServer } from 'node:net';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { bindSockets } from '../net/netutil.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { SSLIOStream } from '../streams/ssl-iostream.js';

@@ -11,7 +11,7 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { moment } from '../reactor/gen.js';
 import { setLogger, stderrLogger, type Logger } from '../reactor/log.js';
-import { AF_INET, AF_UNIX, SOCK_STREAM, SOL_SOCKET, Socket, pipe, socketpair } from '../net/socket.js';
+import { AF_INET, AF_UNIX, SOCK_STREAM, SOL_SOCKET, Socket, pipe, socketpair } from '../reactor/sys/socket.js';
 import { BaseIOStream } from '../streams/base-iostream.js';
 import { IOStream } from '../streams/iostream.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
@@ -160,11 +160,6 @@ export function waiter<T = void>(): { cb: (value: T) => void; done: Future<T> } 
 /** Turns the loop `n` times. */
 export async function turns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await moment;
-}
-
-/** Turns the loop until `condition()` holds (the runSync timeout bounds it). */
-export async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await moment;
 }
 
 /** The bytes a stream holds in its read buffer (white-box, for flow-control checks). */

@@ -20,11 +20,11 @@ import { Future } from '../reactor/future.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { close as closeFd } from '../reactor/sys/libc.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
-import { pipe, socketpair } from '../net/socket.js';
+import { pipe, socketpair } from '../reactor/sys/socket.js';
 import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from '../streams/errors.js';
-import { openFds, rejection, thrown } from './helpers.js';
+import { EACH_TURN, openFds, rejection, thrown, until } from './helpers.js';
 import {
-  buffered, drain, onCompletions, onRingSends, str, streamTest, turns, until, waiter, type Ctx, type Transport,
+  buffered, drain, onCompletions, onRingSends, str, streamTest, turns, waiter, type Ctx, type Transport,
 } from './stream-helpers.js';
 
 // ------------------------------------------------------------ the shared suite
@@ -489,7 +489,7 @@ export function defineStreamSuite(transport: Transport): Test {
     // Nothing has opened an fd since, so the number is free again. With ring
     // sends the close lingers until the SENDs queued at close are over (they
     // fail at once here: the peer is closed), and only then is the fd closed.
-    if (onRingSends(w)) await until(() => !openFds().has(fd));
+    if (onRingSends(w)) await until(() => !openFds().has(fd), `fd ${fd} closed`, EACH_TURN);
     assert.not.ok(openFds().has(fd));
   });
 

@@ -9,15 +9,15 @@ import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
 import { CancelledError, Future, TimeoutError } from '../reactor/future.js';
 import { moment } from '../reactor/gen.js';
-import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor.js';
+import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
-import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STREAM, Socket, type Address } from '../reactor/sys/socket.js';
 import { addAcceptHandler, bindSockets } from '../net/netutil.js';
 import { Connector, INITIAL_CONNECT_TIMEOUT, TCPClient } from '../net/tcpclient.js';
 import { BlockingResolver, OverrideResolver, Resolver, ThreadedResolver, type Resolved } from '../resolvers/resolver.js';
-import { GaiError } from '../resolvers/getaddrinfo.js';
+import { GaiError } from '../reactor/sys/getaddrinfo.js';
 import { fdLeakCheck, inLoop, rejection } from './helpers.js';
 
 const checkFds = fdLeakCheck();

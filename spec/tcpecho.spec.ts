@@ -6,28 +6,11 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { collect, delay, until } from './helpers.js';
 
 const examples = fileURLToPath(new URL('../scripts/examples/', import.meta.url));
-
-function collect(child: ChildProcess): { text: () => string } {
-  let out = '';
-  child.stdout!.on('data', (d) => { out += d; });
-  child.stderr!.on('data', (d) => { out += d; });
-  return { text: () => out };
-}
-
-function waitFor(output: { text: () => string }, pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    const started = Date.now();
-    const poll = setInterval(() => {
-      const match = pattern.exec(output.text());
-      if (match) { clearInterval(poll); resolve(match); }
-      else if (Date.now() - started > timeoutMs) { clearInterval(poll); reject(new Error(`never saw ${pattern} in:\n${output.text()}`)); }
-    }, 20);
-  });
-}
 
 function runClient(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
@@ -43,7 +26,7 @@ test('tcpecho: the client\'s message comes back from the server process, twice',
   const serverOut = collect(server);
   const exited = new Promise<number | null>((resolve) => server.on('close', (code, signal) => resolve(code ?? (signal ? -1 : null))));
   try {
-    const [, port] = await waitFor(serverOut, /\[I server\] Listening on TCP port (\d+)/);
+    const [, port] = await until(() => /\[I server\] Listening on TCP port (\d+)/.exec(serverOut.text()), () => `the listening line in:\n${serverOut.text()}`, { tries: 1000, pause: () => delay(20) });
     assert.ok(Number(port) > 0);
 
     const first = await runClient([`--port=${port}`, '--host=localhost', '--message=hello gale']);
@@ -55,7 +38,8 @@ test('tcpecho: the client\'s message comes back from the server process, twice',
     assert.is(second.code, 0, second.out);
     assert.match(second.out, /^Response from server: ping$/m);
 
-    await waitFor(serverOut, /Received bytes: hello gale\n[^]*Lost client at host 127\.0\.0\.1[^]*Received bytes: ping\n[^]*Lost client at host 127\.0\.0\.1/);
+    await until(() => /Received bytes: hello gale\n[^]*Lost client at host 127\.0\.0\.1[^]*Received bytes: ping\n[^]*Lost client at host 127\.0\.0\.1/.exec(serverOut.text()),
+      () => `both clients served in:\n${serverOut.text()}`, { tries: 1000, pause: () => delay(20) });
     assert.not.match(serverOut.text(), /\[E /, 'the server logged no error');
   } finally {
     server.kill('SIGTERM');
@@ -65,7 +49,7 @@ test('tcpecho: the client\'s message comes back from the server process, twice',
 
 test('tcpecho: the client fails cleanly when nothing listens', async () => {
   // A port just released: nothing listens there.
-  const { Socket } = await import('../net/socket.js');
+  const { Socket } = await import('../reactor/sys/socket.js');
   const probe = new Socket();
   probe.bind(['127.0.0.1', 0]);
   const port = (probe.getsockname() as [string, number])[1];

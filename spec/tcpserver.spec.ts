@@ -12,7 +12,7 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { multi } from '../reactor/gen.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { bindSockets, bindUnixSocket } from '../net/netutil.js';
-import { AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../net/socket.js';
+import { AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import type { Address } from '../reactor/sys/sockaddr.js';

@@ -117,7 +117,7 @@ export function testCerts(): TestCerts {
 import { SSLContext, createDefaultContext } from '../ssl/context.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { bindSockets } from '../net/netutil.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { SSLIOStream } from '../streams/ssl-iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import type { IOStream } from '../streams/iostream.js';

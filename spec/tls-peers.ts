@@ -9,28 +9,11 @@ import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import type { Socket } from 'node:net';
 import type { CertPair } from './tls-certs.js';
+import { waitFor } from './helpers.js';
 
-/** Waits (bounded) until `pattern` shows in `child`'s output; returns the match. */
+/** Waits (bounded) until `pattern` shows in `child`'s output; returns the match. Fails if `child` exits first. */
 export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => { cleanup(); reject(new Error(`never saw ${pattern} in: ${seen}`)); }, timeoutMs);
-    const onData = (d: Buffer): void => {
-      seen += d.toString('latin1');
-      const match = pattern.exec(seen);
-      if (match) { cleanup(); resolve(match); }
-    };
-    const onExit = (): void => { cleanup(); reject(new Error(`exited before ${pattern}: ${seen}`)); };
-    function cleanup(): void {
-      clearTimeout(timer);
-      child.stdout!.off('data', onData);
-      child.stderr!.off('data', onData);
-      child.off('exit', onExit);
-    }
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', onExit);
-  });
+  return waitFor([child.stdout!, child.stderr!], pattern, { timeoutMs, child });
 }
 
 /** Kills `child` (if still running) and waits for it to exit. */

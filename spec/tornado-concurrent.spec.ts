@@ -25,7 +25,7 @@ import { Future } from '../reactor/future.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { IOStream } from '../streams/iostream.js';
 import { TCPServer } from '../net/tcpserver.js';
-import { Socket, type Address } from '../net/socket.js';
+import { Socket, type Address } from '../reactor/sys/socket.js';
 import { AsyncTestCase, bindUnusedPort, finishSuite, testCase } from './tornado-testing.js';
 
 /** The root logger's info records (LogTrapTestCase swallows them in Tornado). */

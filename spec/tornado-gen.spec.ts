@@ -42,7 +42,8 @@ import * as assert from 'uvu/assert';
 import { Future, TimeoutError } from '../reactor/future.js';
 import { moment, multi, sleep, withTimeout } from '../reactor/gen.js';
 import { appLog } from '../reactor/log.js';
-import { ThreadPoolExecutor, defineTask } from '../reactor/executor.js';
+import { defineTask } from '../reactor/executor.js';
+import { ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { AsyncTestCase, assertRaises, ExpectLog, finishSuite, testCase } from './tornado-testing.js';
 
 class ZeroDivisionError extends Error {}

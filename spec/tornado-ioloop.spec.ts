@@ -29,8 +29,9 @@ import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future, TimeoutError } from '../reactor/future.js';
 import { appLog } from '../reactor/log.js';
-import { ThreadPoolExecutor, defineTask } from '../reactor/executor.js';
-import { Socket, socketpair } from '../net/socket.js';
+import { defineTask } from '../reactor/executor.js';
+import { ThreadPoolExecutor } from '../reactor/executor-pool.js';
+import { Socket, socketpair } from '../reactor/sys/socket.js';
 import { AsyncTestCase, ExpectLog, bindUnusedPort, finishSuite, testCase } from './tornado-testing.js';
 
 class ZeroDivisionError extends Error {}

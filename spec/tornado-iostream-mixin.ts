@@ -12,11 +12,11 @@ import { genLog, appLog } from '../reactor/log.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { close as closeFd } from '../reactor/sys/libc.js';
 import { addAcceptHandler } from '../net/netutil.js';
-import { AF_INET, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
+import { AF_INET, SOCK_STREAM, Socket, type Address } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import type { StreamOptions } from '../streams/options.js';
-import { GaiError } from '../resolvers/getaddrinfo.js';
+import { GaiError } from '../reactor/sys/getaddrinfo.js';
 import { onCompletions } from './stream-helpers.js';
 import { AsyncTestCase, ExpectLog, bindUnusedPort, refusingPort, testCase } from './tornado-testing.js';
 

@@ -44,7 +44,7 @@ import { Future } from '../reactor/future.js';
 import { genLog } from '../reactor/log.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { addAcceptHandler } from '../net/netutil.js';
-import { Socket, type Address } from '../net/socket.js';
+import { Socket, type Address } from '../reactor/sys/socket.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { CERT_NONE, SSLContext, createDefaultContext } from '../ssl/context.js';
 import { SSLCertVerificationError, SSLError } from '../ssl/errors.js';

@@ -23,8 +23,8 @@
  * - `with NullContext()` (stack_context) is dropped: gale has none.
  */
 import * as assert from 'uvu/assert';
-import type { Socket } from '../net/socket.js';
-import { pipe } from '../net/socket.js';
+import type { Socket } from '../reactor/sys/socket.js';
+import { pipe } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
 import type { StreamOptions } from '../streams/options.js';

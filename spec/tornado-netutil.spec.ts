@@ -16,7 +16,7 @@
 import * as assert from 'uvu/assert';
 import { OSError } from '../reactor/sys/errors.js';
 import { bindSockets, isValidIp } from '../net/netutil.js';
-import { AF_INET, AF_UNSPEC, type Address } from '../net/socket.js';
+import { AF_INET, AF_UNSPEC, type Address } from '../reactor/sys/socket.js';
 import { BlockingResolver, ThreadedResolver, type Resolver } from '../resolvers/resolver.js';
 import { AsyncTestCase, bindUnusedPort, finishSuite, testCase } from './tornado-testing.js';
 

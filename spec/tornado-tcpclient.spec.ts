@@ -13,7 +13,7 @@ import { IOStream } from '../streams/iostream.js';
 import { bindSockets } from '../net/netutil.js';
 import { TCPClient, Connector } from '../net/tcpclient.js';
 import { TCPServer } from '../net/tcpserver.js';
-import { AF_INET, AF_INET6, AF_UNSPEC, type Address } from '../net/socket.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, type Address } from '../reactor/sys/socket.js';
 import { Resolver } from '../resolvers/resolver.js';
 import { AsyncTestCase, refusingPort, testCase, finishSuite } from './tornado-testing.js';
 import { ipv6Loopback } from './helpers.js';

@@ -10,7 +10,7 @@ import { moment } from '../reactor/gen.js';
 import { appLog } from '../reactor/log.js';
 import { IOStream } from '../streams/iostream.js';
 import { TCPServer } from '../net/tcpserver.js';
-import { Socket, type Address } from '../net/socket.js';
+import { Socket, type Address } from '../reactor/sys/socket.js';
 import { AsyncTestCase, ExpectLog, bindUnusedPort, testCase, finishSuite } from './tornado-testing.js';
 
 const t = testCase('TCPServerTest', () => new AsyncTestCase());

@@ -25,9 +25,9 @@ import { test as uvuTest } from 'uvu';
 import { IOLoop } from '../reactor/ioloop.js';
 import { setLogger, stderrLogger, type Channel, type LogRecord, type LoggerName } from '../reactor/log.js';
 import { bindSockets } from '../net/netutil.js';
-import { AF_INET, Socket } from '../net/socket.js';
+import { AF_INET, Socket } from '../reactor/sys/socket.js';
 import { fdLeakCheck } from './helpers.js';
-import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor.js';
+import { defaultExecutor, type ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { ThreadedResolver } from '../resolvers/threaded.js';
 
 // Taken when the spec file loads, before any test ran.

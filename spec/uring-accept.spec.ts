@@ -20,7 +20,7 @@ import { ffiCounter } from '../reactor/sys/ffi.js';
 import { liveRegions } from '../reactor/sys/arena.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { addAcceptHandler, bindSockets } from '../net/netutil.js';
-import { AF_INET, SOCK_STREAM, Socket, type Address } from '../net/socket.js';
+import { AF_INET, SOCK_STREAM, Socket, type Address } from '../reactor/sys/socket.js';
 import { captureLogs, fdLeakCheck } from './helpers.js';
 import { exhaustFds } from './fd-limit.js';
 import { Fixture, ask, blockedAndOther, freePort } from './fixtures/multiproc-harness.js';

@@ -15,7 +15,7 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { errno as E } from '../reactor/sys/errors.js';
 import { CompletionSocket, connectAddrsInUse } from '../reactor/uring/socket-transport.js';
-import { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../net/socket.js';
+import { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import { fdLeakCheck } from './helpers.js';

@@ -22,8 +22,8 @@ import { liveRegions } from '../reactor/sys/arena.js';
 import { c, close as closeFd, pipe, setNonblocking, writeBytes } from '../reactor/sys/libc.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
-import { fdLeakCheck, openFds, rejection, thrown } from './helpers.js';
-import { turns, until } from './stream-helpers.js';
+import { EACH_TURN, fdLeakCheck, openFds, rejection, thrown, until } from './helpers.js';
+import { turns } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -196,7 +196,7 @@ test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read
       await turns(2);
       assert.ok(pipeOf(idle)!.readArmed, 'an idle reader with a close callback watches READ: the READ is armed');
       closeFd(w2);
-      await until(() => closed);
+      await until(() => closed, 'the close', EACH_TURN);
       assert.ok(idle.closed());
 
       const [r3, w3] = pipe();

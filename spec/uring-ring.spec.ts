@@ -13,7 +13,7 @@ import { encodeSockaddr } from '../reactor/sys/sockaddr.js';
 import { close as closeFd, pipe, readToChunk, socket, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_INET, AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { chunk } from '../reactor/sys/arena.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { fdLeakCheck } from './helpers.js';
 
 const checkFds = fdLeakCheck();

@@ -25,7 +25,7 @@ import { ffiCounter } from '../reactor/sys/ffi.js';
 import { accept as acceptFd, close as closeFd, readToChunk, shutdown, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/constants.js';
-import { Socket } from '../net/socket.js';
+import { Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { fdLeakCheck, openFds } from './helpers.js';
 import { tcpSockets } from './stream-helpers.js';

@@ -13,7 +13,7 @@ import { bindSockets } from '../net/netutil.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { BlockingResolver } from '../resolvers/resolver.js';
 import { PipeIOStream } from '../streams/pipe-iostream.js';
-import { toBytes, checkFunction, checkInteger, checkNumber, checkPort, checkSeconds, describeValue } from '../reactor/validate.js';
+import { toBytes, checkFunction, checkInteger, checkNumber, checkPort, checkSeconds, describeValue } from '../reactor/sys/validate.js';
 
 function throwsWith(fn: () => unknown, kind: new (...a: any[]) => Error, message: RegExp): void {
   try {

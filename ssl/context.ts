@@ -19,7 +19,7 @@ import * as tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { toSSLError } from './errors.js';
-import type { SSLSocket } from './ssl-socket.js';
+import type { ServernameCallback } from './servername-callback.js';
 
 /** Do not ask for (server) or check (client) the peer's certificate. */
 export const CERT_NONE = 0;
@@ -33,13 +33,6 @@ export type SSLProtocol = 'tls' | 'tls-client' | 'tls-server';
 
 /** A TLS version bound, as Node names them. */
 export type TLSVersion = 'TLSv1.2' | 'TLSv1.3';
-
-/**
- * Chooses the context for a server connection from the name the client
- * asked for (SNI). Return another context to switch to it (or assign
- * `sslSocket.context`, as in Python); return nothing to keep this one.
- */
-export type ServernameCallback = (sslSocket: SSLSocket, serverName: string | null, context: SSLContext) => SSLContext | void | null;
 
 /**
  * Chooses the ALPN protocol of a server connection from those the client

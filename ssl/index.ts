@@ -24,8 +24,9 @@
  */
 export {
   CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED, SSLContext, createDefaultContext,
-  type SSLProtocol, type TLSVersion, type ServernameCallback, type AlpnSelectCallback,
+  type SSLProtocol, type TLSVersion, type AlpnSelectCallback,
 } from './context.js';
+export type { ServernameCallback } from './servername-callback.js';
 export { sslOptionsToContext, checkServerSslOptions, type SSLOptions } from './options.js';
 export { SSLSocket, sslWrapSocket, type WrapOptions } from './ssl-socket.js';
 export {

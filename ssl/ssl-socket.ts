@@ -36,7 +36,7 @@ import { isIP } from 'node:net';
 import { CHUNK_SIZE, chunk as nativeChunk } from '../reactor/sys/arena.js';
 import { readToChunk, writeBytes, writeGather } from '../reactor/sys/libc.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
-import { SOCK_NONBLOCK, Socket } from '../net/socket.js';
+import { SOCK_NONBLOCK, Socket } from '../reactor/sys/socket.js';
 import { CERT_NONE, CERT_REQUIRED, SSLContext } from './context.js';
 import { sslOptionsToContext, type SSLOptions } from './options.js';
 import { CipherPipe, type CiphertextSink } from './cipher-pipe.js';

@@ -83,7 +83,7 @@
  * and the close callback is queued — after the read callbacks, so they can
  * still process what they received.
  */
-import { checkInteger, describeValue } from '../reactor/validate.js';
+import { checkInteger, describeValue } from '../reactor/sys/validate.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { Future, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled } from '../reactor/future.js';
 import { appLog, genLog } from '../reactor/log.js';

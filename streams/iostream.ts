@@ -11,7 +11,7 @@ import { Future } from '../reactor/future.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { genLog } from '../reactor/log.js';
 import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
-import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../net/socket.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../reactor/sys/socket.js';
 import { BaseIOStream } from './base-iostream.js';
 import { writeChunk, writeChunks } from './fd-io.js';
 import { completionSocketFor } from '../reactor/uring/attach.js';
@@ -20,10 +20,10 @@ import { splitCallback, type ConnectOptions, type StreamOptions } from './option
 import type { SSLIOStream } from './ssl-iostream.js';
 import type { SSLContext } from '../ssl/context.js';
 import type { SSLOptions } from '../ssl/options.js';
-// getaddrinfo.ts is a leaf over reactor/sys (no import back into streams):
+// getaddrinfo.ts is on the ground floor, reactor/sys:
 // connect() resolves a host name on the spot, as Python's socket.connect does.
 import { isIP } from 'node:net';
-import { EAI, GaiError, resolveSync } from '../resolvers/getaddrinfo.js';
+import { EAI, GaiError, resolveSync } from '../reactor/sys/getaddrinfo.js';
 
 const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
 

@@ -72,4 +72,4 @@ export function splitCallback<C extends (...args: any[]) => void, O extends { ca
   return [callback ?? null, arg as O];
 }
 
-export { toBytes } from '../reactor/validate.js';
+export { toBytes } from '../reactor/sys/validate.js';

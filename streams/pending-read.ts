@@ -14,7 +14,7 @@
  * This module knows nothing about fds or the loop: it only looks at the read
  * buffer. `BaseIOStream` owns the one `PendingRead | null` and runs it.
  */
-import { describeValue } from '../reactor/validate.js';
+import { describeValue } from '../reactor/sys/validate.js';
 import type { Future } from '../reactor/future.js';
 import { UnsatisfiableReadError } from './errors.js';
 import type { ReadCallback } from './options.js';

@@ -11,7 +11,7 @@
  * from what the READ brought, and `readFromFd` makes no syscall. Writes
  * stay write(2) on readiness. `GALE_URING_PIPES=0` keeps pipes on readiness.
  */
-import { checkInteger } from '../reactor/validate.js';
+import { checkInteger } from '../reactor/sys/validate.js';
 import { close as closeFd, setNonblocking } from '../reactor/sys/libc.js';
 import { completionPipeFor } from '../reactor/uring/attach.js';
 import type { CompletionPipe } from '../reactor/uring/pipe-transport.js';

@@ -46,7 +46,7 @@ import { Future } from '../reactor/future.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { genLog } from '../reactor/log.js';
 import { errno as E } from '../reactor/sys/errors.js';
-import type { Address, Socket } from '../net/socket.js';
+import type { Address, Socket } from '../reactor/sys/socket.js';
 import { SSLContext, createDefaultContext } from '../ssl/context.js';
 import { sslOptionsToContext, type SSLOptions } from '../ssl/options.js';
 import { SSLSocket } from '../ssl/ssl-socket.js';

@@ -85,7 +85,7 @@ const signatures = {
   uvDefaultLoop: ['ptr', [], 'uv_default_loop'],
   uvBackendFd: ['i32', ['ptr'], 'uv_backend_fd'],
   uvBackendTimeout: ['i32', ['ptr'], 'uv_backend_timeout'],
-  // net/socket.ts: send/recv straight from/into a caller's buffer when it is larger than the arena chunk
+  // socket.ts: send/recv straight from/into a caller's buffer when it is larger than the arena chunk
   sendBuf: ['i64', ['i32', 'buf', 'u64', 'i32'], 'send'],
   recvBuf: ['i64', ['i32', 'buf', 'u64', 'i32'], 'recv'],
   // spec/netutil.spec.ts: lowers RLIMIT_NOFILE to provoke EMFILE (struct rlimit: two u64)

@@ -37,7 +37,7 @@
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
  * BENCH_JSON (a file to write every sample to).
  */
-import { canPin, envNumber, freePort, median, pinned, sleep } from './util.js';
+import { canPin, costRatio, envNumber, freePort, median, pinned, rateRatio, sleep } from './util.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -359,10 +359,6 @@ function fmt(x: number | undefined): string {
   return x.toFixed(2);
 }
 
-function ratio(a: number | undefined, b: number | undefined): string {
-  return a !== undefined && b !== undefined && b > 0 ? (a / b).toFixed(2) : 'n/a';
-}
-
 interface Cell {
   samples: Sample[];
   ok: Sample[];
@@ -373,7 +369,7 @@ function cellOf(samples: Sample[], server: string, mode: ModeKey): Cell {
   return { samples: mine, ok: mine.filter((s) => s.ok) };
 }
 
-function med(cell: Cell, pick: (s: Sample) => number | undefined): number | undefined {
+function med(cell: Cell, pick: (s: Sample) => number | undefined): number {
   return median(cell.ok.map(pick).filter((v): v is number => v !== undefined));
 }
 
@@ -389,7 +385,7 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
   const hasNode = servers.includes('node:net');
   const gales = servers.filter((s) => s.startsWith('gale'));
   const hasGale = gales.length > 0;
-  const header = ['mode', 'measure', ...servers, ...(hasNode ? others.map((s) => `${s}/node`) : [])];
+  const header = ['mode', 'measure', ...servers, ...(hasNode ? others.map((s) => `${s} vs node`) : [])];
   if (hasGale) header.push(`FFI calls / msg (${gales.join(', ')})`, `FFI calls / iteration (${gales.join(', ')})`);
   const rows: string[][] = [];
   const row = (cells: string[]) => rows.push(cells);
@@ -397,14 +393,15 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
     const cells = Object.fromEntries(servers.map((s) => [s, cellOf(samples, s, mode.key)]));
     const ffi = gales.map((g) => fmt(med(cells[g], (s) => s.ffiPerMsg))).join(', ');
     const perIteration = gales.map((g) => fmt(med(cells[g], (s) => s.ffiPerIteration))).join(', ');
-    const ratios = (pick: (s: Sample) => number | undefined) =>
-      hasNode ? others.map((s) => ratio(med(cells[s], pick), med(cells['node:net'], pick))) : [];
+    // The benchmarks' one convention (util.ts): above 1, the server did better than node:net.
+    const ratios = (pick: (s: Sample) => number | undefined, of: typeof rateRatio) =>
+      hasNode ? others.map((s) => fmt(of(med(cells[s], pick), med(cells['node:net'], pick)))) : [];
     const cpu = (s: Sample) => s.cpuPerUnit;
     if (mode.key === 'pingpong') {
       row([
         mode.title, 'latency p50 / p99 (µs)',
         ...servers.map((s) => shown(cells[s], `${fmt(med(cells[s], (x) => x.p50))} / ${fmt(med(cells[s], (x) => x.p99))}`)),
-        ...ratios((x) => x.p99).map((r) => `${r} (p99)`),
+        ...ratios((x) => x.p99, costRatio).map((r) => `${r} (p99)`),
         ...(hasGale ? [ffi, perIteration] : []),
       ]);
     } else {
@@ -412,14 +409,14 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
       row([
         mode.title, what,
         ...servers.map((s) => shown(cells[s], fmt(med(cells[s], (x) => x.rate)))),
-        ...ratios((x) => x.rate),
+        ...ratios((x) => x.rate, rateRatio),
         ...(hasGale ? [mode.key === 'connect' ? `${ffi} per connection` : ffi, perIteration] : []),
       ]);
     }
     row([
       '', `server CPU µs per ${mode.unit}`,
       ...servers.map((s) => shown(cells[s], fmt(med(cells[s], cpu)))),
-      ...ratios(cpu),
+      ...ratios(cpu, costRatio),
       ...(hasGale ? ['', ''] : []),
     ]);
   }
@@ -433,7 +430,7 @@ function renderNotes(samples: Sample[], servers: string[], modes: ModeSpec[], ro
   const noisy = samples.filter((s) => s.noisy).length;
   notes.push(
     `Medians of ${rounds} round(s); each sample a fresh server${canPin ? ' on CPU 0, load generator on CPU 1' : ' (not pinned: taskset or a second CPU is missing)'}.` +
-      ' Rates: higher is better; latency and CPU: lower is better. Treat ratios within 0.9–1.1 as parity;' +
+      ' Ratios to node:net: above 1, the server did better (rates: server ÷ node; latency and CPU: node ÷ server). Treat 0.9–1.1 as parity;' +
       ' ping-pong latency is mostly VM wake-up time, so compare its CPU per round trip.',
   );
   if (noisy) notes.push(`${noisy} of ${samples.length} samples started while the machine was still busy (other processes); read them with care.`);

@@ -27,7 +27,7 @@
  * covers the workers' start-up), BENCH_MP_MODES (connect,pipeline),
  * BENCH_MP_WORKERS (2).
  */
-import { envNumber, freePort, median, sleep } from './util.js';
+import { envNumber, freePort, median, rateRatio, sleep } from './util.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
@@ -129,8 +129,9 @@ async function measure(spec: ServerSpec, mode: ModeSpec, loadgen: string, durati
 }
 
 
-const fmt = (x: number | undefined) => (x === undefined ? 'failed' : Math.round(x).toLocaleString('en-US'));
-const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? (a / b).toFixed(2) : 'n/a');
+const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'failed');
+// Every column compares rates, so every ratio is rateRatio: above 1, the first did better (util.ts).
+const ratio = (a: number, b: number) => { const r = rateRatio(a, b); return Number.isFinite(r) ? r.toFixed(2) : 'n/a'; };
 
 /** Runs the benchmark and prints its markdown table on stdout. */
 export async function main(): Promise<string> {

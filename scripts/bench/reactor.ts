@@ -28,9 +28,8 @@
  *    against Node's loop idle for as long. The interop specs assert only
  *    that these waits take few loop iterations; the times are here.
  *
- * Ratios are gale ÷ Node for rates (higher is better for gale) and Node ÷
- * gale for costs and latencies (so, again, higher is better for gale; 1.00
- * is parity). Timings on a shared machine are noisy: read the ratios as
+ * Ratios follow the benchmarks' one convention (util.ts): above 1, gale
+ * did better; 1.00 is parity. Timings on a shared machine are noisy: read the ratios as
  * evidence, not as a pass/fail criterion. The whole run takes ~30 s.
  *
  * Environment: BENCH_REACTOR_SCALE (1; multiplies the counts).
@@ -40,6 +39,7 @@ import net from 'node:net';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { costRatio, median, percentile, rateRatio } from './util.js';
 import { IOLoop } from '../../reactor/ioloop.js';
 import { sleep } from '../../reactor/gen.js';
 import { AF_UNIX, SOCK_STREAM } from '../../reactor/sys/constants.js';
@@ -74,15 +74,6 @@ function nowNs(): bigint {
 function cpuUs(since: NodeJS.CpuUsage): number {
   const used = process.cpuUsage(since);
   return used.user + used.system;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
-
-function median(values: number[]): number {
-  return percentile([...values].sort((a, b) => a - b), 50);
 }
 
 const fmt = (n: number, digits = 2): string => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -176,8 +167,8 @@ async function galeTimers(n: number): Promise<TimerFigures> {
       late[i] = (loop.time() - (base + ds[i]! / 1000)) * 1000;
       if (--left === 0) {
         const cpuTotal = cpuUs(cpu);
-        const sorted = Array.from(late).sort((a, b) => a - b);
-        resolve({ scheduleNsPerTimer, cpuUsPerTimer: cpuTotal / n, lateP50Ms: percentile(sorted, 50), lateP99Ms: percentile(sorted, 99) });
+        const lates = Array.from(late);
+        resolve({ scheduleNsPerTimer, cpuUsPerTimer: cpuTotal / n, lateP50Ms: percentile(lates, 50), lateP99Ms: percentile(lates, 99) });
       }
     };
     for (let i = 0; i < n; i++) loop.callAt(base + ds[i]! / 1000, fire, i);
@@ -198,8 +189,8 @@ function nodeTimers(n: number): Promise<TimerFigures> {
       late[i] = performance.now() - (base + ds[i]!);
       if (--left === 0) {
         const cpuTotal = cpuUs(cpu);
-        const sorted = Array.from(late).sort((a, b) => a - b);
-        resolve({ scheduleNsPerTimer, cpuUsPerTimer: cpuTotal / n, lateP50Ms: percentile(sorted, 50), lateP99Ms: percentile(sorted, 99) });
+        const lates = Array.from(late);
+        resolve({ scheduleNsPerTimer, cpuUsPerTimer: cpuTotal / n, lateP50Ms: percentile(lates, 50), lateP99Ms: percentile(lates, 99) });
       }
     };
     for (let i = 0; i < n; i++) setTimeout(fire, ds[i]!, i);
@@ -247,8 +238,7 @@ function startWriter(fd: number, count: number, intervalUs: number): Promise<Wri
 interface LatencyFigures { p50Us: number; p99Us: number; samples: number; ffiPerWakeup: number }
 
 function summarize(latenciesNs: number[]): { p50Us: number; p99Us: number } {
-  const sorted = latenciesNs.sort((a, b) => a - b);
-  return { p50Us: percentile(sorted, 50) / 1000, p99Us: percentile(sorted, 99) / 1000 };
+  return { p50Us: percentile(latenciesNs, 50) / 1000, p99Us: percentile(latenciesNs, 99) / 1000 };
 }
 
 async function galeWakeups(count: number, intervalUs: number, nodeInterop: boolean): Promise<LatencyFigures> {
@@ -437,11 +427,11 @@ export async function main(): Promise<ReactorReport> {
   }
   rows.push({
     benchmark: `callbacks, ${nBatch / 1000}k queued at once: addCallback vs setImmediate`,
-    gale: rate(median(batchG)), node: rate(median(batchN)), ratio: median(batchG) / median(batchN),
+    gale: rate(median(batchG)), node: rate(median(batchN)), ratio: rateRatio(median(batchG), median(batchN)),
   });
   rows.push({
     benchmark: `callbacks, ${nChain / 1000}k chained (one per iteration): addCallback vs setImmediate`,
-    gale: rate(median(chainG)), node: rate(median(chainN)), ratio: median(chainG) / median(chainN),
+    gale: rate(median(chainG)), node: rate(median(chainN)), ratio: rateRatio(median(chainG), median(chainN)),
     note: `gale: ${fmt(chainFfi.ffiPerIteration)} FFI calls per iteration (the poll)`,
   });
 
@@ -460,18 +450,18 @@ export async function main(): Promise<ReactorReport> {
   rows.push({
     benchmark: `timers, ${nTimers / 1000}k over ${SPREAD_MS} ms: scheduling, ns per timer (callAt vs setTimeout)`,
     gale: `${fmt(pick(tg, 'scheduleNsPerTimer'), 0)} ns`, node: `${fmt(pick(tn, 'scheduleNsPerTimer'), 0)} ns`,
-    ratio: pick(tn, 'scheduleNsPerTimer') / pick(tg, 'scheduleNsPerTimer'),
+    ratio: costRatio(pick(tg, 'scheduleNsPerTimer'), pick(tn, 'scheduleNsPerTimer')),
   });
   rows.push({
     benchmark: `timers, ${nTimers / 1000}k: process CPU per timer, scheduled and fired`,
     gale: `${fmt(pick(tg, 'cpuUsPerTimer'))} µs`, node: `${fmt(pick(tn, 'cpuUsPerTimer'))} µs`,
-    ratio: pick(tn, 'cpuUsPerTimer') / pick(tg, 'cpuUsPerTimer'),
+    ratio: costRatio(pick(tg, 'cpuUsPerTimer'), pick(tn, 'cpuUsPerTimer')),
   });
   rows.push({
     benchmark: `timers, ${nTimers / 1000}k: lateness p50 / p99`,
     gale: `${fmt(pick(tg, 'lateP50Ms'))} / ${fmt(pick(tg, 'lateP99Ms'))} ms`,
     node: `${fmt(pick(tn, 'lateP50Ms'))} / ${fmt(pick(tn, 'lateP99Ms'))} ms`,
-    ratio: pick(tn, 'lateP99Ms') / pick(tg, 'lateP99Ms'),
+    ratio: costRatio(pick(tg, 'lateP99Ms'), pick(tn, 'lateP99Ms')),
     note: 'ratio of p99; both have 1 ms resolution (gale rounds its poll timeout up)',
   });
 
@@ -495,14 +485,14 @@ export async function main(): Promise<ReactorReport> {
     benchmark: 'wake-up latency, pipe write → handler: p50 / p99 (gale, Node interop on)',
     gale: `${fmt(lat(wg, 'p50Us'), 1)} / ${fmt(lat(wg, 'p99Us'), 1)} µs`,
     node: `${fmt(lat(wn, 'p50Us'), 1)} / ${fmt(lat(wn, 'p99Us'), 1)} µs`,
-    ratio: lat(wn, 'p50Us') / lat(wg, 'p50Us'),
+    ratio: costRatio(lat(wg, 'p50Us'), lat(wn, 'p50Us')),
     note: `ratio of p50; Node: net.Socket on the pipe; gale: ${fmt(median(wg.map((f) => f.ffiPerWakeup)))} FFI calls per wake-up`,
   });
   rows.push({
     benchmark: 'wake-up latency, pipe write → handler: p50 / p99 (gale, nodeInterop: false)',
     gale: `${fmt(lat(wgo, 'p50Us'), 1)} / ${fmt(lat(wgo, 'p99Us'), 1)} µs`,
     node: `${fmt(lat(wn, 'p50Us'), 1)} / ${fmt(lat(wn, 'p99Us'), 1)} µs`,
-    ratio: lat(wn, 'p50Us') / lat(wgo, 'p50Us'),
+    ratio: costRatio(lat(wgo, 'p50Us'), lat(wn, 'p50Us')),
     note: `ratio of p50; gale: ${fmt(median(wgo.map((f) => f.ffiPerWakeup)))} FFI calls per wake-up`,
   });
 
@@ -525,7 +515,7 @@ export async function main(): Promise<ReactorReport> {
   rows.push({
     benchmark: 'I/O-driven iteration (pipe self-ping: read a byte, write the next): CPU per round, gale interop on / off',
     gale: `${fmt(pingOn, 1)} / ${fmt(pingOff, 1)} µs`, node: `${fmt(median(pn), 1)} µs`,
-    ratio: median(pn) / pingOn,
+    ratio: costRatio(pingOn, median(pn)),
     note: `ratio with interop on; gale FFI calls per round: ${fmt(median(pg.map((p) => p.ffi)))} / ${fmt(median(pgo.map((p) => p.ffi)))} (poll, read, write; a hop into libuv would add one)`,
   });
 
@@ -547,20 +537,18 @@ export async function main(): Promise<ReactorReport> {
     idleNode.push(await idleCpuUs(nodeSleep));
     await settle();
   }
-  const sortedG = [...lateG].sort((a, b) => a - b);
-  const sortedN = [...lateN].sort((a, b) => a - b);
   rows.push({
     benchmark: 'Node setTimeout(…, 20) while the loop waits on an idle socket: lateness p50 / p99 (vs no gale loop)',
-    gale: `${fmt(percentile(sortedG, 50))} / ${fmt(percentile(sortedG, 99))} ms`,
-    node: `${fmt(percentile(sortedN, 50))} / ${fmt(percentile(sortedN, 99))} ms`,
-    ratio: percentile(sortedN, 99) / percentile(sortedG, 99),
+    gale: `${fmt(percentile(lateG, 50))} / ${fmt(percentile(lateG, 99))} ms`,
+    node: `${fmt(percentile(lateN, 50))} / ${fmt(percentile(lateN, 99))} ms`,
+    ratio: costRatio(percentile(lateG, 99), percentile(lateN, 99)),
     note: 'ratio of p99; the gale loop has Node interop on',
   });
   rows.push({
     benchmark: 'idle 0.5 s: process CPU, gale interop on / off (vs Node idle)',
     gale: `${fmt(median(idleOn) / 1000)} / ${fmt(median(idleOff) / 1000)} ms`,
     node: `${fmt(median(idleNode) / 1000)} ms`,
-    ratio: median(idleNode) / median(idleOn),
+    ratio: costRatio(median(idleOn), median(idleNode)),
     note: 'ratio with interop on',
   });
 

@@ -24,29 +24,15 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { IOLoop } from '../../reactor/ioloop.js';
-import { defaultExecutor, type ThreadPoolExecutor } from '../../reactor/executor.js';
+import { defaultExecutor, type ThreadPoolExecutor } from '../../reactor/executor-pool.js';
 import {
   BlockingResolver, ExecutorResolver, OverrideResolver, ThreadedResolver, type Resolver,
 } from '../../resolvers/resolver.js';
 import { TCPClient } from '../../net/tcpclient.js';
+import { costRatio, envNumber, median, percentile, rateRatio } from './util.js';
 
 const CONCURRENCY = 32;
 const RUNS = 3;
-
-function envNumber(name: string, fallback: number): number {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-}
 
 /** `promise`, or a rejection after `seconds`: a stuck phase fails the benchmark instead of hanging it. */
 async function bounded<T>(promise: Promise<T>, seconds: number, what: string): Promise<T> {
@@ -62,6 +48,7 @@ async function bounded<T>(promise: Promise<T>, seconds: number, what: string): P
 }
 
 function fmt(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
   if (value >= 100) return Math.round(value).toLocaleString('en-US');
   return value.toFixed(value >= 10 ? 1 : 2);
 }
@@ -243,23 +230,23 @@ export async function main(): Promise<ResolverBenchReport> {
   const lines: string[] = [];
   lines.push('## Resolver and connect benchmark', '');
   lines.push(`Lookups per second, ${CONCURRENCY} in flight (median of ${RUNS} runs of ${seconds} s); node = \`dns.lookup(host, { all: true })\`.`, '');
-  lines.push('| resolver | host | gale lookups/s | node lookups/s | gale / node |');
+  lines.push('| resolver | host | gale lookups/s | node lookups/s | ratio |');
   lines.push('|---|---|---:|---:|---:|');
   for (const row of lookups) {
-    lines.push(`| ${row.resolver} | \`${row.host}\` | ${fmt(row.rate)} | ${fmt(row.node)} | ${fmt(row.rate / row.node)} |`);
+    lines.push(`| ${row.resolver} | \`${row.host}\` | ${fmt(row.rate)} | ${fmt(row.node)} | ${fmt(rateRatio(row.rate, row.node))} |`);
   }
   lines.push('', `Connect + close, one at a time, ${count} per cell, to one node:net server in another process.`, '');
-  lines.push('| host | TCPClient p50 µs | net.connect p50 µs | p50 gale / node | TCPClient p99 µs | net.connect p99 µs |');
+  lines.push('| host | TCPClient p50 µs | net.connect p50 µs | ratio of p50 | TCPClient p99 µs | net.connect p99 µs |');
   lines.push('|---|---:|---:|---:|---:|---:|');
   const connects = connectRows.map((row) => ({
     host: row.host,
-    galeP50: median(row.gale), galeP99: percentile(row.gale, 0.99),
-    nodeP50: median(row.node), nodeP99: percentile(row.node, 0.99),
+    galeP50: median(row.gale), galeP99: percentile(row.gale, 99),
+    nodeP50: median(row.node), nodeP99: percentile(row.node, 99),
   }));
   for (const row of connects) {
-    lines.push(`| \`${row.host}\` | ${fmt(row.galeP50)} | ${fmt(row.nodeP50)} | ${fmt(row.galeP50 / row.nodeP50)} | ${fmt(row.galeP99)} | ${fmt(row.nodeP99)} |`);
+    lines.push(`| \`${row.host}\` | ${fmt(row.galeP50)} | ${fmt(row.nodeP50)} | ${fmt(costRatio(row.galeP50, row.nodeP50))} | ${fmt(row.galeP99)} | ${fmt(row.nodeP99)} |`);
   }
-  lines.push('', `(${((performance.now() - started) / 1000).toFixed(1)} s. Lookups: gale / node above 1 means gale is faster. Connects: gale / node above 1 means gale takes longer.)`);
+  lines.push('', `(${((performance.now() - started) / 1000).toFixed(1)} s. Ratios above 1: gale did better (lookups: gale ÷ node; connect times: node ÷ gale).)`);
   const markdown = lines.join('\n');
   process.stdout.write(`\n${markdown}\n`);
   return { markdown, lookups, connects };

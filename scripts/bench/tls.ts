@@ -26,7 +26,7 @@
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
  * BENCH_TLS_WARMUP (1 s), BENCH_TLS_MODES (bulk,pipeline,handshake,resume).
  */
-import { canPin, envNumber, median, pinned } from './util.js';
+import { canPin, costRatio, envNumber, median, pinned, rateRatio } from './util.js';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -228,8 +228,8 @@ async function measure(kind: string, mode: Mode, certs: { cert: string; key: str
   }
 }
 
-function fmt(value: number | undefined, digits = 0): string {
-  return value === undefined ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+function fmt(value: number, digits = 0): string {
+  return Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–';
 }
 
 /** Runs the benchmark and prints its markdown table. */
@@ -269,7 +269,7 @@ export async function main(): Promise<void> {
     const nc = median(node.map((s) => s.cpuPerUnit).filter((v): v is number => v !== null));
     const unit = mode.key === 'bulk' ? 'MB/s' : mode.key === 'pipeline' ? 'msg/s' : 'conn/s';
     lines.push(`| ${mode.title} | ${fmt(g, mode.key === 'bulk' ? 1 : 0)} ${unit} | ${fmt(n, mode.key === 'bulk' ? 1 : 0)} ${unit} | `
-      + `**${g && n ? (g / n).toFixed(2) : '–'}×** | ${fmt(gc, 1)} / ${mode.unit} | ${fmt(nc, 1)} | ${gc && nc ? (nc / gc).toFixed(2) : '–'}× |`);
+      + `**${fmt(rateRatio(g, n), 2)}×** | ${fmt(gc, 1)} / ${mode.unit} | ${fmt(nc, 1)} | ${fmt(costRatio(gc, nc), 2)}× |`);
   }
   console.log(lines.join('\n'));
 }

@@ -1,6 +1,6 @@
 /**
  * Small helpers the benchmarks share: settings from the environment,
- * medians, CPU pinning and free ports.
+ * medians and percentiles, the ratio convention, CPU pinning and free ports.
  */
 import { spawnSync } from 'node:child_process';
 import * as net from 'node:net';
@@ -30,12 +30,37 @@ export function pinned(cpu: number, argv: string[]): string[] {
   return canPin ? ['taskset', '-c', String(cpu), ...argv] : argv;
 }
 
-/** The median, or undefined for no values. */
-export function median(values: number[]): number | undefined {
-  if (values.length === 0) return undefined;
+/** The median (the mean of the middle two for an even count); NaN for no values, which tables print as n/a. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The `p`th percentile (0–100, nearest rank rounding down); NaN for no values. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/*
+ * Ratios, one convention for every table: a ratio above 1 means gale did
+ * better, 1.00 is parity (treat 0.9–1.1 as parity on a shared machine).
+ * For a rate, where higher is better, it is gale ÷ other; for a cost —
+ * latency, CPU per unit of work — where lower is better, other ÷ gale.
+ * NaN when either side is missing or zero.
+ */
+
+/** gale ÷ other, for rates (higher is better): above 1, gale did better. */
+export function rateRatio(gale: number, other: number): number {
+  return gale > 0 && other > 0 ? gale / other : NaN;
+}
+
+/** other ÷ gale, for costs (latency, CPU; lower is better): above 1, gale did better. */
+export function costRatio(gale: number, other: number): number {
+  return gale > 0 && other > 0 ? other / gale : NaN;
 }
 
 /** A port free right now on 127.0.0.1 (the kernel picks it). */

@@ -15,7 +15,7 @@ import { StreamClosedError } from '../../streams/errors.js';
 import type { IOStream } from '../../streams/iostream.js';
 import { TCPServer } from '../../net/tcpserver.js';
 import { bindSockets } from '../../net/netutil.js';
-import type { Address } from '../../net/socket.js';
+import type { Address } from '../../reactor/sys/socket.js';
 import { define, getLogger, options, parseCommandLine } from './tcpecho-options.js';
 
 define('port', 9888); // TCP port to listen on

@@ -15,14 +15,14 @@
  * The BSDs swap canonname and addr (canonname @24, addr @32).
  */
 import { domainToASCII } from 'node:url';
-import { allocRegion } from '../reactor/sys/arena.js';
+import { allocRegion } from './arena.js';
 import {
   freeaddrinfo, getaddrinfo as callGetaddrinfo, gaiStrerror as callGaiStrerror, lastErrno, peek,
-} from '../reactor/sys/libc.js';
-import { OSError } from '../reactor/sys/errors.js';
-import { describeValue } from '../reactor/validate.js';
-import { decodeSockaddr, formatIPv6, parseIPv4, parseIPv6, type Address } from '../reactor/sys/sockaddr.js';
-import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_STREAM } from '../reactor/sys/constants.js';
+} from './libc.js';
+import { OSError } from './errors.js';
+import { describeValue } from './validate.js';
+import { decodeSockaddr, formatIPv6, parseIPv4, parseIPv6, type Address } from './sockaddr.js';
+import { AF_INET, AF_INET6, AF_UNSPEC, SOCK_STREAM } from './constants.js';
 
 const linux = process.platform === 'linux';
 const ADDRINFO_SIZE = 48;

@@ -1,7 +1,8 @@
 /**
  * `Socket`: Python's `socket.socket` over a raw fd, for AF_INET, AF_INET6
  * and AF_UNIX. It is the leaf every higher layer (streams, ssl, servers,
- * clients) builds on, so it imports nothing but `reactor/sys`.
+ * clients) builds on, so it lives on the ground floor, `reactor/sys`, and
+ * imports nothing outside it (`gale/net` re-exports it for porters).
  *
  * Semantics follow Python 3: sockets are blocking by default and
  * close-on-exec always; on a nonblocking socket a call that would block
@@ -14,14 +15,14 @@
  * fcntl; small sends and receives go through the thread's native arena
  * (numbers only), large ones pass the caller's buffer zero-copy.
  */
-import { toBytes } from '../reactor/validate.js';
-import { CHUNK_SIZE, chunk, scratch } from '../reactor/sys/arena.js';
-import * as sys from '../reactor/sys/libc.js';
-import { OSError, errno as E } from '../reactor/sys/errors.js';
-import { decodeSockaddr, encodeSockaddr, sockaddrFamily, type Address } from '../reactor/sys/sockaddr.js';
-import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from '../reactor/sys/constants.js';
+import { toBytes } from './validate.js';
+import { CHUNK_SIZE, chunk, scratch } from './arena.js';
+import * as sys from './libc.js';
+import { OSError, errno as E } from './errors.js';
+import { decodeSockaddr, encodeSockaddr, sockaddrFamily, type Address } from './sockaddr.js';
+import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from './constants.js';
 
-export type { Address } from '../reactor/sys/sockaddr.js';
+export type { Address } from './sockaddr.js';
 /**
  * The socket constants of API.md (plus the SOCK_NONBLOCK/SOCK_CLOEXEC type
  * flags and the buffer-size options), with this platform's values.
@@ -31,7 +32,7 @@ export {
   SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, SO_ERROR, SO_KEEPALIVE, SO_SNDBUF, SO_RCVBUF,
   IPPROTO_TCP, TCP_NODELAY, IPPROTO_IPV6, IPV6_V6ONLY,
   AI_PASSIVE, AI_NUMERICHOST, AI_ADDRCONFIG, SHUT_RD, SHUT_WR, SHUT_RDWR,
-} from '../reactor/sys/constants.js';
+} from './constants.js';
 
 const linux = process.platform === 'linux';
 // Linux-only socket options that tell what an inherited fd is.
