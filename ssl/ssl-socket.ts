@@ -431,15 +431,39 @@ export class SSLSocket extends Socket implements CiphertextSink {
     return this.plainEnded && this.plainSize === 0;
   }
 
+  /**
+   * The first `max` (> 0) decrypted bytes. The engine delivers a record at
+   * a time (up to 16 KiB): a read that wants more gets those it covers
+   * copied into one Buffer, and only those — the rest stay as they are
+   * (concatenating everything and keeping the tail as a view copied the
+   * tail again on every read, and kept a large buffer alive for it).
+   */
   private takePlain(max: number): Buffer {
     const plain = this.plain;
+    const first = plain[0]!;
     let result: Buffer;
-    if (plain.length === 1 && plain[0]!.length <= max) result = plain.pop()!;
-    else {
-      const all = plain.length === 1 ? plain[0]! : Buffer.concat(plain, this.plainSize);
-      plain.length = 0;
-      result = all.length <= max ? all : all.subarray(0, max);
-      if (all.length > max) plain.push(all.subarray(max));
+    if (first.length >= max || plain.length === 1) {
+      if (first.length <= max) {
+        plain.shift();
+        result = first;
+      } else {
+        result = first.subarray(0, max);
+        plain[0] = first.subarray(max);
+      }
+    } else {
+      let count = 0;
+      let size = 0;
+      while (count < plain.length && size < max) size += plain[count++]!.length;
+      const parts = plain.splice(0, count);
+      if (size > max) {
+        // The last piece is split: its tail stays first in line.
+        const last = parts[count - 1]!;
+        const keep = last.length - (size - max);
+        parts[count - 1] = last.subarray(0, keep);
+        plain.unshift(last.subarray(keep));
+        size = max;
+      }
+      result = Buffer.concat(parts, size);
     }
     this.plainSize -= result.length;
     return result;
