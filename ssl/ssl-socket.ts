@@ -47,14 +47,6 @@ import { toPeerCertInfo, type PeerCertInfo } from './peer-cert.js';
 import { hostnameMismatch } from './match-hostname.js';
 
 const EMPTY = Buffer.alloc(0);
-// Plaintext pieces up to this size in all go to the engine joined (one TLS record's worth).
-const SMALL_BATCH = 16 * 1024;
-
-function totalLength(parts: readonly Uint8Array[]): number {
-  let n = 0;
-  for (let i = 0; i < parts.length; i++) n += parts[i]!.byteLength;
-  return n;
-}
 // Reads of a full chunk that decrypt nothing yet, before giving up for now.
 const MAX_READS_PER_RECEIVE = 4;
 
@@ -624,13 +616,6 @@ export class SSLSocket extends Socket implements CiphertextSink {
       if (data instanceof Uint8Array) {
         engine.write(data, this.engineWriteDone);
         length = data.byteLength;
-      } else if (totalLength(data) <= SMALL_BATCH) {
-        // Small pieces (pipelined messages) as one Buffer: the engine would
-        // copy them into one record anyway, and one write skips the
-        // Writable's cork/writev bookkeeping per piece.
-        const joined = Buffer.concat(data);
-        engine.write(joined, this.engineWriteDone);
-        length = joined.length;
       } else {
         // Several buffers as one engine write (Node's writev): one batch of records.
         engine.cork();
