@@ -1,16 +1,20 @@
 /**
- * The README's programs run as written: each is a file under
+ * The programs README.md and docs/ show run as written: each is a file under
  * scripts/examples/ (compiled by `npm run build`) — the reactor example, the
  * ported Tornado HTTP client, the echo server, the executor, subprocess and
  * resolver examples — plus the chat demo (two clients talk, Ctrl-C stops it
  * cleanly). Each runs in its own process, bounded in time, output checked.
+ * (The TLS, crawler, tcpecho and from-your-project examples run in their own
+ * specs.) Then: every example block shows its file exactly, every file is
+ * shown, and every relative link in the pages resolves.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect, createServer, type Socket as NetSocket } from 'node:net';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './helpers.js';
 
@@ -123,27 +127,95 @@ test('the echo server example echoes and stops on SIGINT', async () => {
   }
 });
 
-// ------------------------------------------------------------ the README shows them as written
+// ------------------------------------------------- the pages show them as written, and link soundly
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 
-/** A source file as the README shows it: without its opening doc comment. */
+/** README.md and every page under docs/: where examples are shown. */
+function pages(): string[] {
+  return ['README.md', ...readdirSync(repo + 'docs').filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+}
+
+/** A source file as the pages show it: without its opening doc comment. */
 function shownPart(path: string): string {
   return readFileSync(repo + path, 'utf8').replace(/^\/\*\*[\s\S]*?\*\/\n/, '').trim();
 }
 
-test('every README example is a file under scripts/examples, shown exactly as written', () => {
-  const readme = readFileSync(repo + 'README.md', 'utf8');
-  const blocks = [...readme.matchAll(/(<!-- example: (\S+) -->\n)?```(?:ts|js)\n([\s\S]*?)```/g)];
-  const marked = blocks.filter((b) => b[2]);
-  assert.ok(marked.length >= 6, `only ${marked.length} marked examples`);
-  for (const [, , path, code] of marked) {
-    assert.ok(path!.startsWith('scripts/examples/'), path);
-    assert.fixture(code!.trim(), shownPart(path!), `README's ${path} differs from the file`);
+test('every example block in README.md and docs/ is a file under scripts/examples, shown exactly as written', () => {
+  const shown = new Set<string>();
+  for (const page of pages()) {
+    const text = readFileSync(repo + page, 'utf8');
+    const blocks = [...text.matchAll(/(?:<!-- (example|fragment)(?:: (\S+))? -->\n)?```(?:ts|js)\n([\s\S]*?\n)?```(?=\n|$)/g)];
+    for (const [, marker, path, code] of blocks) {
+      if (marker === 'example') {
+        assert.ok(path?.startsWith('scripts/examples/'), `${page}: ${path}`);
+        assert.fixture((code ?? '').trim(), shownPart(path!), `${page}'s ${path} differs from the file`);
+        shown.add(path!);
+      } else if (/from 'gale/.test(code ?? '')) {
+        // A block that imports gale is a program a reader will try: it must be
+        // one of the examples. Only a docs page may show a piece of one,
+        // marked `<!-- fragment -->` (the README shows whole programs only).
+        assert.ok(marker === 'fragment' && page !== 'README.md', `${page}: unmarked program: ${code!.split('\n')[0]}`);
+      }
+    }
   }
-  // Any block that imports gale is a program a reader will try: it must be one of them.
-  const unmarked = blocks.filter((b) => !b[2] && /from 'gale/.test(b[3]!)).map((b) => b[3]!.split('\n')[0]);
-  assert.equal(unmarked, []);
+  // ...and every example is shown somewhere.
+  const files = readdirSync(repo + 'scripts/examples').filter((f) => /\.(ts|mjs)$/.test(f)).map((f) => `scripts/examples/${f}`);
+  assert.equal([...shown].sort(), files.sort());
+});
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
+function slug(heading: string): string {
+  return heading.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').toLowerCase().trim()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+}
+
+/** The anchors a markdown file offers (duplicates numbered as GitHub does). */
+function anchors(path: string): Set<string> {
+  const found = new Set<string>();
+  let fence = false;
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (line.startsWith('```')) fence = !fence;
+    const heading = !fence && /^#{1,6} (.*)$/.exec(line);
+    if (!heading) continue;
+    const base = slug(heading[1]!);
+    let name = base;
+    for (let n = 1; found.has(name); n++) name = `${base}-${n}`;
+    found.add(name);
+  }
+  return found;
+}
+
+test('every relative link in README.md and docs/ reaches an existing file and heading', () => {
+  const broken: string[] = [];
+  for (const page of [...pages(), 'reactor/README.md', 'scripts/bench/README.md']) {
+    const text = readFileSync(repo + page, 'utf8').replace(/```[\s\S]*?\n```(?=\n|$)/g, '').replace(/`[^`\n]*`/g, '');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue;   // https:, mailto:
+      const [file, anchor] = target!.split('#') as [string, string | undefined];
+      const path = file ? resolve(dirname(repo + page), file) : repo + page;
+      if (!existsSync(path)) { broken.push(`${page}: ${target} (no such file)`); continue; }
+      if (anchor && path.endsWith('.md') && !anchors(path).has(anchor)) broken.push(`${page}: ${target} (no such heading)`);
+    }
+  }
+  assert.equal(broken, []);
+});
+
+test('nothing in the repository points a reader at notes outside it', () => {
+  const outside: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(repo + dir, { withFileTypes: true })) {
+      const path = dir + entry.name;
+      if (entry.isDirectory()) {
+        if (!['node_modules', 'dist', 'coverage'].includes(entry.name) && !entry.name.startsWith('.')) walk(path + '/');
+      } else if (/\.(md|ts|mjs|js|json|c|sh|py)$/.test(entry.name)) {
+        const text = readFileSync(repo + path, 'utf8');
+        if (/\.\.\/shared\b|[A-Z]+-NOTES\.md/.test(text)) outside.push(path);
+      }
+    }
+  };
+  walk('');
+  assert.equal(outside, []);
 });
 
 test.run();

@@ -58,7 +58,7 @@ test('installed into an empty project, it imports as ESM and echoes through TCPS
   await run('mkdir', ['-p', consumer], work);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], consumer);
-  // The README's "use it from your own project" example, as a user would save it.
+  // docs/using.md's "use it from your own project" example, as a user would save it.
   copyFileSync(join(repo, 'scripts/examples/from-your-project.mjs'), join(consumer, 'echo.mjs'));
   const out = await run(process.execPath, ['echo.mjs'], consumer, 30_000);
   assert.match(out, /^echoed: hello from my project$/m);

@@ -1,5 +1,5 @@
 /**
- * The README's crawler example (scripts/examples/crawler.ts) runs as
+ * docs/porting.md's crawler example (scripts/examples/crawler.ts) runs as
  * written, in its own process: every page of its loopback site is fetched
  * once, the Semaphore keeps at most two fetches on the wire, and
  * queue.join() ends the crawl.

@@ -3,7 +3,7 @@
  * values Python's `socket` and `fcntl` modules expose (`socket.AF_INET`,
  * `fcntl.F_GETFL`, …), which Tornado code uses by those names.
  * Linux values are verified on this machine; the BSD/macOS values are taken
- * from their headers and have not run on such a host (see README).
+ * from their headers and have not run on such a host (see docs/verified.md).
  */
 const linux = process.platform === 'linux';
 const darwin = process.platform === 'darwin';

@@ -1,5 +1,5 @@
 /**
- * The README's queue example: a crawler in the shape of Tornado's
+ * docs/porting.md's queue example: a crawler in the shape of Tornado's
  * webspider demo. Workers take pages from a Queue and put back the links
  * they find; a Semaphore keeps at most two fetches on the wire at once;
  * queue.join() says when every page found has been fetched. The "site" is

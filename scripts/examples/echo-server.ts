@@ -1,6 +1,7 @@
 /**
- * The README's echo server: a TCPServer subclass whose async handleStream
- * echoes whatever arrives, as a Tornado port would write it.
+ * The porter's example in the README (and docs/streams.md): a TCPServer
+ * subclass whose async handleStream echoes whatever arrives, as a Tornado
+ * port would write it.
  *
  *   npm run build && node dist/scripts/examples/echo-server.js [port]
  *

@@ -1,5 +1,5 @@
 /**
- * The README's executor example: hash a string on a worker thread and get
+ * docs/reactor.md's executor example: hash a string on a worker thread and get
  * the result back through the loop.
  *
  *   npm run build && node dist/scripts/examples/executor.js

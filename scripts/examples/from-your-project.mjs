@@ -1,5 +1,5 @@
 /**
- * The README's "use gale from your own project" example, plain JavaScript:
+ * docs/using.md's "use gale from your own project" example, plain JavaScript:
  * after installing gale, save this as echo.mjs and run `node echo.mjs`. It
  * starts an echo server and a client on one loop, sends a line, prints the
  * reply, and exits.

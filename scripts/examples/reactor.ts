@@ -1,6 +1,7 @@
 /**
- * The README's reactor example: watch a socket with addHandler, schedule a
- * write with callLater, and await a gale Future inside runSync.
+ * The embedder's example in the README (and docs/reactor.md): watch a
+ * socket with addHandler, schedule a write with callLater, and await a gale
+ * Future inside runSync.
  */
 import { IOLoop, sleep, socketpair } from 'gale';
 

@@ -1,5 +1,5 @@
 /**
- * The README's resolver and TCPClient example: resolve a name on the
+ * docs/resolvers.md's resolver and TCPClient example: resolve a name on the
  * threaded resolver, then connect to a name mapped by OverrideResolver.
  * A local Node server stands in for the remote end (gale only talks to
  * loopback here).

@@ -1,5 +1,5 @@
 /**
- * README example: a child process whose output is read line by line
+ * docs/streams.md's example: a child process whose output is read line by line
  * (Tornado's `Subprocess` with `stdout=STREAM`), then its exit status.
  */
 import { IOLoop, Subprocess, StreamClosedError } from 'gale';

@@ -1,5 +1,5 @@
 /**
- * Tasks for the README's executor example. A task runs on a worker thread,
+ * Tasks for docs/reactor.md's executor example. A task runs on a worker thread,
  * so it is an exported function of a module, named by module and name.
  */
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * The README's TLS client: connects with `TCPClient` and `sslOptions`,
+ * docs/tls.md's TLS client: connects with `TCPClient` and `sslOptions`,
  * verifying the server's certificate against a CA file and the host name,
  * sends one line and prints the answer.
  *

@@ -1,5 +1,5 @@
 /**
- * The README's TLS server: a line echo server over TLS, ported the way a
+ * docs/tls.md's TLS server: a line echo server over TLS, ported the way a
  * Tornado app passes `ssl_options` to its server.
  *
  *   npm run build && node dist/scripts/examples/tls-server.js server.pem server.key [port]
