@@ -20,3 +20,7 @@ export {
   type ConnectOptions as TCPClientConnectOptions,
 } from './tcpclient.js';
 export { cpuCount, taskId, forkProcesses } from './process.js';
+// Tornado's process.Subprocess (net/subprocess.ts)
+export {
+  Subprocess, CalledProcessError, type SubprocessOptions, type StdioOption,
+} from './subprocess.js';

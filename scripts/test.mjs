@@ -6,7 +6,11 @@
 // which uvu counts as passed), and, last, `N passed, N failed, N skipped`
 // summed over the files.
 //
-// usage: node scripts/test.mjs [--no-coverage] [pattern]
+// usage: node scripts/test.mjs [--no-coverage] [--except=PATTERN ...] [pattern ...]
+// (a file runs if its name contains any pattern and no --except pattern; a
+// pattern starting with ^ must start the name;
+// GALE_TEST_FILE_TIMEOUT_MS
+// overrides the per-file time-out, for emulated runs: scripts/arm64.sh)
 import { spawn } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,16 +18,19 @@ import { availableParallelism } from 'node:os';
 
 const args = process.argv.slice(2);
 const coverage = !args.includes('--no-coverage');
-const pattern = args.find((a) => !a.startsWith('--'));
+const patterns = args.filter((a) => !a.startsWith('--'));
+const excepted = args.filter((a) => a.startsWith('--except=')).map((a) => a.slice('--except='.length));
+const matches = (file, pattern) => (pattern.startsWith('^') ? file.startsWith(pattern.slice(1)) : file.includes(pattern));
 const specDir = 'dist/spec';
 const files = readdirSync(specDir)
-  .filter((f) => f.endsWith('.spec.js') && (!pattern || f.includes(pattern)))
+  .filter((f) => f.endsWith('.spec.js') && (patterns.length === 0 || patterns.some((p) => matches(f, p)))
+    && !excepted.some((p) => matches(f, p)))
   .sort();
 const coverageDir = 'coverage/tmp';
 if (coverage) rmSync('coverage', { recursive: true, force: true });
 
 const parallel = Math.max(1, Math.min(2, availableParallelism()));
-const perFileTimeoutMs = 120_000;
+const perFileTimeoutMs = Number(process.env.GALE_TEST_FILE_TIMEOUT_MS) || 120_000;
 let passed = 0;
 let failed = 0;
 let skipped = 0;

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket as NetSocket } from 'node:net';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './helpers.js';
+import { waitFor, withoutFallbackNotice } from './helpers.js';
 
 const demoPath = fileURLToPath(new URL('../scripts/demo.js', import.meta.url));
 
@@ -89,7 +89,9 @@ test('a busy port is one clear line and exit code 1', async () => {
   await once(holder, 'listening');
   const port = (holder.address() as { port: number }).port;
   try {
-    const { code, stderr } = await exitOf(startDemo([], { PORT: String(port) }));
+    const result = await exitOf(startDemo([], { PORT: String(port) }));
+    const { code } = result;
+    const stderr = withoutFallbackNotice(result.stderr);
     assert.is(code, 1);
     assert.is(stderr.trim().split('\n').length, 1, stderr);
     assert.match(stderr, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use; pick another with --port N`));

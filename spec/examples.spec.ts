@@ -1,8 +1,8 @@
 /**
  * The README's programs run as written: each is a file under
  * scripts/examples/ (compiled by `npm run build`) — the reactor example, the
- * ported Tornado HTTP client, the echo server, the executor and resolver
- * examples — plus the chat demo (two clients talk, Ctrl-C stops it
+ * ported Tornado HTTP client, the echo server, the executor, subprocess and
+ * resolver examples — plus the chat demo (two clients talk, Ctrl-C stops it
  * cleanly). Each runs in its own process, bounded in time, output checked.
  */
 import { test } from 'uvu';
@@ -82,6 +82,12 @@ test('the executor example hashes on a worker thread', async () => {
   const { code, out } = await run('examples/executor.js');
   assert.is(code, 0, out);
   assert.match(out, /^1307990e6ba5ca145eb35e99182a9bec46531bc54ddf656a602c780fa0240dee$/m);
+});
+
+test('the subprocess example reads the child\'s output line by line, then its exit status', async () => {
+  const { code, out } = await run('examples/subprocess-lines.js');
+  assert.is(code, 0, out);
+  assert.is(out, 'child says: one\nchild says: two\nchild says: three\nexit status 0\n');
 });
 
 test('the resolver example resolves localhost and connects through an override', async () => {

@@ -12,6 +12,43 @@ import { moment } from '../reactor/gen.js';
 import type { ThreadPoolExecutor } from '../reactor/executor-pool.js';
 import { OSError } from '../reactor/sys/errors.js';
 import { AF_INET6, Socket } from '../reactor/sys/socket.js';
+import { createPoller, platformPoller } from '../reactor/pollers.js';
+
+/**
+ * Whether io_uring is refused here (a container's seccomp profile,
+ * `kernel.io_uring_disabled`, qemu-user, or the GALE_URING_REFUSE test hook),
+ * found by opening the uring poller once on Linux. Done at import, before
+ * any test captures logs: where it is refused, the fallback's one line goes
+ * to stderr once per spec process, as it does at a real program's start,
+ * and the specs' log checks see only what their own code logs.
+ * spec/poller-fallback.spec.ts tests that line itself.
+ */
+export const ringRefused: boolean = (() => {
+  if (platformPoller() !== 'uring') return false;
+  const poller = createPoller('uring');
+  const refused = poller.name !== 'uring';
+  poller.close();
+  return refused;
+})();
+
+/** What asking for `name` gives here: itself, except uring where the ring is refused (epoll). */
+export function pollerGiven(name: string): string {
+  return name === 'uring' && ringRefused ? 'epoll' : name;
+}
+
+/** The poller a default loop gets here: GALE_POLLER's or the platform's, as `pollerGiven` says. */
+export const defaultPollerName: string = pollerGiven(process.env.GALE_POLLER || platformPoller());
+
+/** The fallback's log line ("io_uring: ...; using epoll instead ..."), as a child process prints it. */
+export const FALLBACK_NOTICE = /^\[W tornado\.general\] io_uring: .*; using epoll instead .*\n/m;
+
+/**
+ * A child process's stderr without the fallback's one line, which a child
+ * that opens a default loop prints where the ring is refused (and only there).
+ */
+export function withoutFallbackNotice(stderr: string): string {
+  return ringRefused ? stderr.replace(FALLBACK_NOTICE, '') : stderr;
+}
 
 /** The fds open in this process, as `fd -> target`. */
 export function openFds(): Map<number, string> {

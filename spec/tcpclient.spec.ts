@@ -291,10 +291,13 @@ test('Connector takes Tornado\'s argument order (addrinfo, ioLoop, connect)', ()
 test('Connector on a controllable clock: the secondary starts 0.3 s in, the deadline ends it', async () => {
   const fakes = new Fakes();
   const loop = new IOLoop({ makeCurrent: false });
-  // The fake clock still moves with real time (so runSync's bound holds); the test jumps it ahead.
+  // The fake clock moves only when the test moves it, so a slow machine (or
+  // qemu) cannot fire the 0.3 s timer early; after 10 s of real time it jumps
+  // far ahead, so runSync's bound still ends a hang.
   const realTime = loop.time.bind(loop);
+  const base = realTime();
   let offset = 0;
-  loop.time = () => realTime() + offset;
+  loop.time = () => base + offset + (realTime() - base > 10 ? 1e6 : 0);
   try {
     await loop.runSync(async () => {
       assert.is(INITIAL_CONNECT_TIMEOUT, 0.3);

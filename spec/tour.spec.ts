@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { platformPoller } from '../reactor/pollers.js';
+import { defaultPollerName, withoutFallbackNotice } from './helpers.js';
 
 const tour = fileURLToPath(new URL('../scripts/tour.js', import.meta.url));
 
@@ -28,9 +28,8 @@ function runTour(timeoutMs = 20_000): Promise<{ code: number | null; stdout: str
 test('the tour echoes a line and narrates each iteration phase by phase', async () => {
   const { code, stdout, stderr } = await runTour();
   assert.is(code, 0, `${stdout}\n${stderr}`);
-  assert.is(stderr, '', 'nothing logged beyond the annotated trace');
-  const poller = process.env.GALE_POLLER || platformPoller();
-  assert.match(stdout, new RegExp(`gale tour: poller ${poller};`));
+  assert.is(withoutFallbackNotice(stderr), '', 'nothing logged beyond the annotated trace');
+  assert.match(stdout, new RegExp(`gale tour: poller ${defaultPollerName};`));
 
   // Trace lines, each followed by its phases.
   const traces = stdout.match(/^\[trace\] iteration \d+: .*$/gm) ?? [];

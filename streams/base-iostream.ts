@@ -144,6 +144,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
 
   // The pending read, if any (at most one).
   private pendingRead: PendingRead | null = null;
+  // Reads completed so far: whether a read completed while it was starting (startRead).
+  private completedReads = 0;
 
   // The last string delimiter and its bytes: a line protocol asks for the same one every time.
   private lastDelimiter: string | null = null;
@@ -722,6 +724,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * (the tail of each of Tornado's read methods), and returns its Future.
    */
   private startRead<T>(future: Future<T> | null): Future<T> | null {
+    const completed = this.completedReads;
     try {
       this.tryInlineRead();
     } catch (error) {
@@ -731,6 +734,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
         this.close(error);
         return future;
       }
+      // The close the error caused completed this read from what was
+      // buffered (close's rule): it has its bytes, so it must not throw,
+      // or they are lost. The stream is closed with the error as its cause.
+      if (this.completedReads !== completed) return future;
       // The read never started: leave no half-registered read behind.
       this.takePendingRead();
       throw error;
@@ -749,6 +756,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       return;
     }
     const read = this.takePendingRead()!;
+    this.completedReads++;
     const result = read.kind === 'into' ? read.filled : this.readBuffer.consume(size);
     if (read.future !== null) {
       // Streamed chunks go through queued callbacks; an `await` on the

@@ -84,6 +84,8 @@ export const SCRATCH = {
   OPTLEN: [644, 4],
   /** The waker's 8-byte counter (eventfd) or byte (pipe). */
   WAKE: [648, 8],
+  /** The siginfo_t waitid(2) fills, or waitpid(2)'s int status (./siginfo.ts). */
+  SIGINFO: [656, 128],
 } as const satisfies Record<string, readonly [offset: number, size: number]>;
 
 /** The size of `scratch`: the end of its last slot, rounded up. */

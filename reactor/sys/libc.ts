@@ -23,6 +23,7 @@
 import { bind, type CType, type NativeFunction } from './ffi.js';
 import { CHUNK_SIZE, SCRATCH, chunk, outbox, scratch, viewAt } from './arena.js';
 import { OSError, errno as E } from './errors.js';
+import { SIGINFO_SIZE, WEXITED, WNOHANG, returncodeFromSiginfo, returncodeFromWaitStatus } from './siginfo.js';
 import { FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK } from './constants.js';
 
 const linux = process.platform === 'linux';
@@ -88,6 +89,30 @@ const signatures = {
   // socket.ts: send/recv straight from/into a caller's buffer when it is larger than the arena chunk
   sendBuf: ['i64', ['i32', 'buf', 'u64', 'i32'], 'send'],
   recvBuf: ['i64', ['i32', 'buf', 'u64', 'i32'], 'recv'],
+  // child processes (net/subprocess.ts): spawning in ./spawn.ts, the wrappers
+  // in the "child processes" block below, the siginfo_t layout in ./siginfo.ts
+  dlsym: ['ptr', ['ptr', 'ptr']],
+  posixSpawn: ['i32', ['ptr', 'ptr', 'ptr', 'ptr', 'ptr', 'ptr'], 'posix_spawn'],
+  spawnFileActionsInit: ['i32', ['ptr'], 'posix_spawn_file_actions_init'],
+  spawnFileActionsDestroy: ['i32', ['ptr'], 'posix_spawn_file_actions_destroy'],
+  spawnFileActionsAdddup2: ['i32', ['ptr', 'i32', 'i32'], 'posix_spawn_file_actions_adddup2'],
+  spawnFileActionsAddclose: ['i32', ['ptr', 'i32'], 'posix_spawn_file_actions_addclose'],
+  spawnFileActionsAddchdir: ['i32', ['ptr', 'ptr'], 'posix_spawn_file_actions_addchdir_np'],
+  spawnFileActionsAddclosefrom: ['i32', ['ptr', 'i32'], 'posix_spawn_file_actions_addclosefrom_np', linux],
+  spawnattrInit: ['i32', ['ptr'], 'posix_spawnattr_init'],
+  spawnattrDestroy: ['i32', ['ptr'], 'posix_spawnattr_destroy'],
+  spawnattrSetflags: ['i32', ['ptr', 'i16'], 'posix_spawnattr_setflags'],
+  spawnattrSetsigmask: ['i32', ['ptr', 'ptr'], 'posix_spawnattr_setsigmask'],
+  spawnattrSetsigdefault: ['i32', ['ptr', 'ptr'], 'posix_spawnattr_setsigdefault'],
+  sigemptyset: ['i32', ['ptr']],
+  sigaddset: ['i32', ['ptr', 'i32']],
+  // syscall(2) for pidfd_open and pidfd_send_signal, which glibc wraps only
+  // from 2.36; variadic, so called with five integer arguments (the kernel
+  // ignores the extra ones; integer varargs pass like fixed ones on Linux).
+  syscall: ['i64', ['i64', 'i64', 'i64', 'i64', 'i64'], undefined, linux],
+  waitid: ['i32', ['i32', 'i32', 'ptr', 'i32']],
+  waitpid: ['i32', ['i32', 'ptr', 'i32']],
+  kill: ['i32', ['i32', 'i32']],
   // spec/netutil.spec.ts: lowers RLIMIT_NOFILE to provoke EMFILE (struct rlimit: two u64)
   getrlimit: ['i32', ['i32', 'ptr']],
   setrlimit: ['i32', ['i32', 'ptr']],
@@ -518,6 +543,100 @@ export function freeaddrinfo(list: number): void {
 /** gai_strerror(3): the text for an EAI_* status ('' if libc has none). */
 export function gaiStrerror(status: number): string {
   return cString(c.gaiStrerror(status) as number);
+}
+
+// ---------------------------------------------------------------- child processes
+// For net/subprocess.ts. Spawning itself (file actions, argv/envp in native
+// memory) is ./spawn.ts; the siginfo_t and wait-status layouts are ./siginfo.ts.
+
+const SIGINFO = SCRATCH.SIGINFO[0];
+const SYS_PIDFD_SEND_SIGNAL = 424; // the same number on every Linux arch (asm-generic numbering)
+const SYS_PIDFD_OPEN = 434;
+
+/**
+ * Whether libc (or the running program) has the C function `name`:
+ * dlsym(RTLD_DEFAULT, name), for functions newer than the oldest glibc gale
+ * runs on (posix_spawn_file_actions_addchdir_np: 2.29; addclosefrom_np:
+ * 2.34). Only asked on Linux (RTLD_DEFAULT is 0 there); elsewhere true.
+ */
+export function hasSymbol(name: string): boolean {
+  if (!linux) return true;
+  const length = Buffer.byteLength(name);
+  if (length >= VALUE_SIZE) return false;
+  scratch.view.write(name, VALUE, 'utf8');
+  scratch.view[VALUE + length] = 0;
+  return (c.dlsym(0, scratch.addr + VALUE) as number) !== 0;
+}
+
+/**
+ * A close-on-exec pipe whose ends are blocking, `[readFd, writeFd]`:
+ * Tornado's `_pipe_cloexec`. The end a child gets must block (programs
+ * expect blocking stdio; O_NONBLOCK belongs to each end's open file, so the
+ * parent's end can still be made nonblocking alone).
+ */
+export function pipeCloexec(): [number, number] {
+  if (linux) {
+    check(c.pipe2(scratch.addr + VALUE, O_CLOEXEC) as number, 'pipe2');
+  } else {
+    check(c.pipe(scratch.addr + VALUE) as number, 'pipe');
+  }
+  const fds: [number, number] = [scratch.view.readInt32LE(VALUE), scratch.view.readInt32LE(VALUE + 4)];
+  if (!linux) for (const fd of fds) setCloexec(fd);
+  return fds;
+}
+
+/**
+ * pidfd_open(2): an fd that refers to the process `pid` (close-on-exec,
+ * readable once the process has exited). Linux ≥ 5.3; ENOSYS before, EPERM
+ * where a seccomp filter forbids it.
+ */
+export function pidfdOpen(pid: number): number {
+  return check(Number(c.syscall(SYS_PIDFD_OPEN, pid, 0, 0, 0)), 'pidfd_open');
+}
+
+/** pidfd_send_signal(2): sends `signal` to the process a pidfd refers to (no pid-reuse race). */
+export function pidfdSendSignal(pidfd: number, signal: number): void {
+  check(Number(c.syscall(SYS_PIDFD_SEND_SIGNAL, pidfd, signal, 0, 0)), 'pidfd_send_signal');
+}
+
+/** kill(2). */
+export function kill(pid: number, signal: number): void {
+  check(c.kill(pid, signal) as number, 'kill');
+}
+
+/**
+ * waitid(2) for an ended child (`WEXITED`, plus `WNOHANG` unless `block`):
+ * `idtype` P_PIDFD with a pidfd, or P_PID with a pid. Reaps the child and
+ * returns its returncode (exit status, or -signal), or null if it has not
+ * ended yet (only without `block`). EINTR is retried.
+ */
+export function waitidChild(idtype: number, id: number, block: boolean): number | null {
+  const view = scratch.view;
+  for (;;) {
+    view.fill(0, SIGINFO, SIGINFO + SIGINFO_SIZE);
+    if ((c.waitid(idtype, id, scratch.addr + SIGINFO, WEXITED | (block ? 0 : WNOHANG)) as number) === 0) {
+      return returncodeFromSiginfo(view, SIGINFO);
+    }
+    const err = lastErrno();
+    if (err !== E.EINTR) throw new OSError(err, 'waitid');
+  }
+}
+
+/**
+ * waitpid(2) for the child `pid` (with WNOHANG unless `block`): reaps it and
+ * returns its returncode, or null if it has not ended yet. EINTR is retried.
+ * The portable path, for platforms without pidfds.
+ */
+export function waitpidChild(pid: number, block: boolean): number | null {
+  const view = scratch.view;
+  for (;;) {
+    view.writeInt32LE(0, SIGINFO);
+    const result = c.waitpid(pid, scratch.addr + SIGINFO, block ? 0 : WNOHANG) as number;
+    if (result > 0) return returncodeFromWaitStatus(view.readInt32LE(SIGINFO));
+    if (result === 0) return null;
+    const err = lastErrno();
+    if (err !== E.EINTR) throw new OSError(err, 'waitpid');
+  }
 }
 
 // ---------------------------------------------------------------- libuv (Node coexistence)

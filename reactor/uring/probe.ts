@@ -8,14 +8,35 @@
  * default seccomp profile), EINVAL (a kernel too old for DEFER_TASKRUN,
  * 6.1+, or missing a feature gale needs). Any of these means "use epoll";
  * anything else is a real failure and is thrown.
+ *
+ * Test hook: `GALE_URING_REFUSE=EPERM` (or `ENOSYS`, `EINVAL`, `EACCES`)
+ * makes the ring's setup fail with that errno before the syscall, so the
+ * whole suite can run as if the kernel refused io_uring (Docker's seccomp
+ * profile: EPERM; qemu-user: ENOSYS). Read here only, where the default
+ * poller is opened; Rings built directly are unaffected.
  */
 import { genLog } from '../log.js';
 import { OSError, errno as E } from '../sys/errors.js';
 import type { Poller } from '../poller.js';
-import type { RingOptions } from './ring.js';
+import type { RingOptions, SetupCall } from './ring.js';
 import { URingPoller } from './poller.js';
 
-const REFUSALS: ReadonlySet<number> = new Set([E.ENOSYS, E.EPERM, E.EINVAL, E.EACCES]);
+const REFUSAL_NAMES = ['ENOSYS', 'EPERM', 'EINVAL', 'EACCES'] as const;
+const REFUSALS: ReadonlySet<number> = new Set(REFUSAL_NAMES.map((name) => E[name]));
+
+/**
+ * The setup that `GALE_URING_REFUSE` asks for (a stand-in returning
+ * `-errno`), or undefined when it is unset or empty.
+ */
+export function refusedSetupFromEnv(value = process.env.GALE_URING_REFUSE): SetupCall | undefined {
+  if (!value) return undefined;
+  const name = REFUSAL_NAMES.find((n) => n === value);
+  if (name === undefined) {
+    throw new TypeError(`GALE_URING_REFUSE must be one of ${REFUSAL_NAMES.join(', ')} (got '${value}')`);
+  }
+  const errno = E[name];
+  return () => -errno;
+}
 
 let explained = false; // the fallback is logged once per thread, not per loop
 
@@ -32,15 +53,16 @@ export function refusalReason(errno: number): string {
 /**
  * The uring poller if the kernel gives us a ring, else `fallback()` (epoll
  * on Linux) after one warning. `options.setup` stands in for the syscall in
- * tests.
+ * tests (else `GALE_URING_REFUSE`'s stand-in, if set).
  */
 export function openURingPoller(fallback: () => Poller, options: RingOptions = {}): Poller {
   if (process.platform !== 'linux') {
     explainOnce('io_uring is Linux-only');
     return fallback();
   }
+  const setup = options.setup ?? refusedSetupFromEnv();
   try {
-    return new URingPoller(options);
+    return new URingPoller(setup ? { ...options, setup } : options);
   } catch (error) {
     if (!(error instanceof OSError) || !REFUSALS.has(error.errno) || error.syscall !== 'io_uring_setup') throw error;
     explainOnce(error.errno === E.EINVAL && error.message.includes('features') ? error.message : refusalReason(error.errno));

@@ -68,6 +68,7 @@ import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type Comp
 import { SendQueue, type SendBudget } from './send-queue.js';
 import { sendsQueued } from './send-flush.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
+import { kernelReportsHangup } from './hangup.js';
 
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
@@ -316,7 +317,7 @@ export class CompletionSocket implements CompletionEndpoint {
         buffers.giveBack(bid);
       }
     }
-    if (res === 0) this.eof = true;
+    if (res === 0) this.endOfFile();
     else if (res < 0) {
       if (res === -E.ENOBUFS) stats.enobufs++;
       else if (res !== -E.ECANCELED && !this.detached) this.readErrno = -res;
@@ -458,20 +459,25 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 
   private abortedLinger = false;
+  /** Whether poll(2) reported POLLHUP when end of file came in (epoll's EPOLLHUP). */
+  private hungUp = false;
 
   /** The events to report now (level-triggered), given what the stream watches. */
   readyEvents(): number {
     let events = 0;
     const wanted = this.wanted;
     const ended = this.eof || this.readErrno !== 0;
-    // What epoll calls a hang-up: an error (a reset), or the peer's close
-    // on a Unix socket (TCP's FIN is only readable, EPOLLRDHUP).
-    const hangup = this.readErrno !== 0 || (this.eof && this.eofIsHangup);
+    // What epoll calls a hang-up: an error (a reset), or an end of file
+    // with both directions shut down (a Unix peer's close; a FIN after this
+    // side's own SHUT_WR). A peer's half-close is only readable (EPOLLRDHUP).
+    const hangup = this.readErrno !== 0 || (this.eof && this.hungUp);
     if (wanted & READ) {
       if (this.buffered > 0 || ended) events |= READ;
-      // With unread data behind it, the hang-up makes the stream drain it
-      // all even while it holds reads back (flow control).
-      if (hangup && this.buffered > 0) events |= ERROR;
+      // A hang-up is level-triggered, as epoll's EPOLLHUP: reported with
+      // unread data behind it (the stream drains it all even while it holds
+      // reads back, flow control) and after it, so a stream holding data it
+      // has not been asked for still learns of the close.
+      if (hangup) events |= ERROR;
     } else if (hangup && this.registered) {
       // While READ is not watched: the stream then watches READ and drains.
       events |= ERROR;
@@ -537,8 +543,14 @@ export class CompletionSocket implements CompletionEndpoint {
     // Not connected yet: nothing to read (a CONNECT not yet issued would make read(2) fail ENOTCONN).
     if (this.detached || !this.connected || this.host.completionWaiting(this, KIND_RECV)) return null;
     const data = readOnce(this.fd, max);
-    if (data === EOF_CHUNK) this.eof = true;
+    if (data === EOF_CHUNK) this.endOfFile();
     return data;
+  }
+
+  /** End of file received: a hang-up too if the kernel says so (./hangup.ts). */
+  private endOfFile(): void {
+    this.eof = true;
+    this.hungUp = !this.detached && kernelReportsHangup(this.fd);
   }
 
   /** Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet. */
