@@ -34,13 +34,14 @@ import type { TimeoutHandle } from '../reactor/timers.js';
 import { close as closeFd, kill, pidfdOpen, pidfdSendSignal, waitidChild, waitpidChild } from '../reactor/sys/libc.js';
 import { P_PIDFD } from '../reactor/sys/siginfo.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
+import { childWatchFromEnvironment } from '../reactor/loop-options.js';
 
 /** Seconds between two waitpid checks when there is no pidfd. */
 export const POLL_INTERVAL = 0.05;
 
 /** `GALE_CHILD_WATCH=poll` forces polling (the fallback, on any host); read for each new child. */
 function pollingForced(): boolean {
-  return process.env.GALE_CHILD_WATCH === 'poll';
+  return childWatchFromEnvironment() === 'poll';
 }
 
 /** Which way a `ChildWatch` learns of the exit. */

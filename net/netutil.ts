@@ -11,8 +11,7 @@ import { appLog } from '../reactor/log.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { getaddrinfo } from '../reactor/sys/getaddrinfo.js';
 import { parseIPv4, parseIPv6 } from '../reactor/sys/sockaddr.js';
-import type { Acceptor } from '../reactor/uring/acceptor.js';
-import { acceptorFor } from '../reactor/uring/attach-listener.js';
+import type { ListenerTransport } from '../reactor/transport.js';
 import {
   AF_INET6, AF_UNIX, AF_UNSPEC, AI_NUMERICHOST, AI_PASSIVE, DEFAULT_BACKLOG, IPPROTO_IPV6, IPV6_V6ONLY,
   SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SO_REUSEADDR, SO_REUSEPORT, Socket, type Address,
@@ -179,12 +178,12 @@ const RETRY_MAX = 1.0;
  * the listener is unwatched, and accepting is retried after a growing
  * backoff (0.1 s up to 1 s) until it succeeds or the remover is called.
  *
- * On a loop running on io_uring the kernel accepts inside the loop's one
- * `io_uring_enter` (reactor/uring/acceptor.ts: no FFI call per connection)
- * and the handler takes what it accepted; elsewhere it calls accept4 on
- * readiness. Callers see no difference, errors included. Call the remover
- * before closing `sock`: on a ring, in-flight ACCEPTs hold the listener
- * open until they are cancelled.
+ * Connections come from the listener's transport (reactor/transport.ts):
+ * accept4 on readiness, or on a uring loop what the kernel accepted inside
+ * the loop's one `io_uring_enter` (no FFI call per connection). Callers see
+ * no difference, errors included. Call the remover before closing `sock`:
+ * on a ring, in-flight ACCEPTs hold the listener open until they are
+ * cancelled.
  */
 export function addAcceptHandler(sock: Socket, callback: (connection: Socket, address: Address) => void,
   ioLoop: IOLoop = IOLoop.current()!): () => void {
@@ -195,41 +194,44 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
   let retry: TimeoutHandle | null = null;
   let backoff = RETRY_FIRST;
   let reported = false;
-  // While watching on a uring loop: the listener's ACCEPTs and their queue.
-  let acceptor: Acceptor | null = null;
+  const nonblocking = !sock.getBlocking();
+  // Where connections come from (reactor/transport.ts): a new one for each
+  // watch. Once unwatched it accepts with accept4 (the retry after a pause).
+  let transport: ListenerTransport | null = null;
 
   const watch = (): void => {
     if (isHandedOver(sock)) return;
-    // canAccept: a handler added before forkProcesses must not arm ACCEPTs
-    // on the sockets the workers now own (they would take their connections).
-    acceptor = sharedListeners.has(sock) ? null
-      : acceptorFor(ioLoop, fd, { nonblocking: !sock.getBlocking(), canAccept: () => !isHandedOver(sock) });
+    const opened = ioLoop.transportFor(fd, {
+      kind: 'listener',
+      nonblocking,
+      // Listeners adopted from a parent are shared with sibling workers (see sharedListeners).
+      shared: sharedListeners.has(sock),
+      // A handler added before forkProcesses must not accept ahead on the
+      // sockets the workers now own (it would take their connections).
+      canAccept: () => !isHandedOver(sock),
+    });
     try {
       ioLoop.addHandler(sock, acceptBatch, IOLoop.READ);
     } catch (error) {
-      acceptor?.detach();
-      acceptor = null;
+      opened.release();
       throw error;
     }
+    transport = opened;
     watching = true;
   };
 
-  // Unwatching detaches the acceptor too (the poller cancels its ACCEPTs).
+  // Unwatching lets the transport go too (on a ring, its ACCEPTs are cancelled).
   const unwatch = (): void => {
     if (watching) ioLoop.removeHandler(fd);
     watching = false;
-    acceptor = null;
   };
 
-  // The next connection: the acceptor's, or accept4's while none is attached
-  // (readiness loops, and the retry after a pause, which tries before watching).
+  // The next connection (acceptBatch runs only after a first watch made a transport).
   const next = (): [Socket, Address] | null => {
-    if (acceptor === null) return sock.acceptIfPending();
-    const conn = acceptor.take();
+    const conn = transport!.accept();
     if (conn < 0) return null;
-    const nonblocking = !sock.getBlocking();
     // The listener's family, type and mode are known: wrapping costs no call.
-    return [new Socket(sock.family, sock.type | (nonblocking ? SOCK_NONBLOCK : 0), sock.proto, conn), acceptor.lastAddress];
+    return [new Socket(sock.family, sock.type | (nonblocking ? SOCK_NONBLOCK : 0), sock.proto, conn), transport!.acceptedAddress];
   };
 
   const pause = (error: OSError): void => {

@@ -8,6 +8,7 @@
  * it exists for applications (`import { IOLoop } from 'gale/reactor'`).
  */
 export { IOLoop, TimeoutHandle, type FdLike, type IOLoopOptions, type IOLoopStats } from './ioloop.js';
+export type { URingOptions, URingStreamsMode } from './loop-options.js';
 export { LoopStateError, FdRegistrationError } from './loop-errors.js';
 export { PeriodicCallback } from './periodic.js';
 export { wakeThread } from './worker-loops.js';

@@ -15,9 +15,10 @@
  *   2. Run the callbacks, then the due timeouts. An exception from any of
  *      them is logged ("Exception in callback …") and the loop goes on; a
  *      callback that returns a Promise or Future has its failure logged too.
- *   3. Poll, for as long as `pollTimeout()` allows (its rules are listed
- *      there). With Node interop, finding that out may first take a hop into
- *      libuv's poll phase; the iteration then continues from there.
+ *   3. Poll, for as long as `pollTimeout()` allows (the wait plan's
+ *      rules, all listed in ./wait-plan.ts). With Node interop, finding
+ *      that out may first take a hop into libuv's poll phase; the
+ *      iteration then continues from there.
  *   4. Dispatch `handler(fd, events)` for each ready fd. Readiness is
  *      snapshotted first: a handler removed by an earlier handler in the same
  *      iteration is not called (Tornado pops its pending events).
@@ -57,9 +58,15 @@ import { errno as E } from './sys/errors.js';
 import { appLog, describeCallback, genLog } from './log.js';
 import { Future, TimeoutError, isThenable, toFuture } from './future.js';
 import { createPoller } from './pollers.js';
+import { resolveBackend, type URingOptions } from './loop-options.js';
+import { readinessTransports } from './readiness-transport.js';
+import type {
+  FdSource, ListenerRequest, ListenerTransport, StreamRequest, StreamTransport, TransportFactory,
+} from './transport.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
 import { NodeInterop } from './node-interop.js';
+import { MAX_POLL_MS, loopWaitMs, type LoopWaitFacts } from './wait-plan.js';
 import { Waker } from './waker.js';
 import { registerWorkerLoop, workerPollCapMs, type LoopRegistration } from './worker-loops.js';
 import { FdRegistrationError, LoopStateError } from './loop-errors.js';
@@ -77,8 +84,18 @@ export type FdLike = number | { fileno(): number };
 export interface IOLoopOptions {
   /** Make this loop current (default: only if no loop is current yet). */
   makeCurrent?: boolean;
-  /** The readiness backend (default: `GALE_POLLER`, else the platform's best). */
+  /**
+   * The backend (default: `GALE_POLLER`, else the platform's best: io_uring
+   * on Linux, falling back to epoll where the kernel refuses a ring).
+   */
   poller?: 'auto' | PollerName;
+  /**
+   * Options of the io_uring backend (each defaults to its `GALE_URING_*`
+   * variable; ignored on other backends): `streams` (`'ring'`, `'reads'`,
+   * `'readiness'`), `pipes`, `accept`, `connect`, `submit` (`'enter'`,
+   * `'turn'`), `sendBudget`. docs/uring.md says what each changes.
+   */
+  uring?: URingOptions;
   /**
    * Keep Node's own event loop working while this loop waits (default: true
    * on the main thread; in worker threads it is unavailable, and Node's
@@ -107,8 +124,6 @@ interface HandlerEntry {
   removed: boolean;
 }
 
-/** Tornado's `_POLL_TIMEOUT`: even an idle loop wakes once an hour. */
-const MAX_POLL_MS = 3600 * 1000;
 
 // Per thread: each worker thread gets its own module instance.
 let currentLoop: IOLoop | null = null;
@@ -143,6 +158,7 @@ export class IOLoop {
   readonly pollerName: PollerName;
 
   private readonly poller: Poller;
+  private readonly transports: TransportFactory;
   private readonly handlers = new Map<number, HandlerEntry>();
   private readonly readyEntries: Array<HandlerEntry | undefined> = [];
   private callbacks: Callback[] = [];
@@ -168,6 +184,10 @@ export class IOLoop {
   private readonly tracing: boolean;
   private failingCallback: unknown = null;
   private executor: Executor | null = null;
+  // What pollTimeout hands the wait plan (reused: planning allocates nothing).
+  private readonly waitFacts: LoopWaitFacts = {
+    ranSomething: false, callbacksQueued: false, nextDeadline: null, now: 0, workerCapMs: null,
+  };
   // Per-iteration figures for trace mode.
   private traceRan = 0;
   private traceTimeouts = 0;
@@ -186,9 +206,13 @@ export class IOLoop {
     if (nodeInterop && !isMainThread) {
       throw new LoopStateError('nodeInterop is only available on the main thread; pass nodeInterop: false in worker threads');
     }
-    this.poller = createPoller(options.poller ?? 'auto');
+    // The one place options meet the environment (./loop-options.ts).
+    const backend = resolveBackend(options);
+    this.poller = createPoller(backend.poller, backend.uring);
     this.pollerName = this.poller.name;
-    this.tracing = options.trace ?? process.env.GALE_TRACE === '1';
+    this.transports = this.poller.transports ?? readinessTransports;
+    this.tracing = backend.trace;
+    if (this.tracing) this.poller.traceOn?.();
     if (nodeInterop) {
       const interop = new NodeInterop(() => this.time());
       this.interop = interop;
@@ -427,6 +451,19 @@ export class IOLoop {
     }
   }
 
+  /**
+   * @internal The transport for a stream's fd (`source.fileno()`) or a
+   * listener's, from this loop's backend: readiness or completion, chosen
+   * here once (./transport.ts states the contract both keep). Ask before
+   * `addHandler` of the fd.
+   */
+  transportFor(source: FdSource, request: StreamRequest): StreamTransport;
+  transportFor(fd: number, request: ListenerRequest): ListenerTransport;
+  transportFor(target: FdSource | number, request: StreamRequest | ListenerRequest): StreamTransport | ListenerTransport {
+    if (request.kind === 'listener') return this.transports.listener(target as number, request);
+    return this.transports.stream(target as FdSource, request, this);
+  }
+
   // ------------------------------------------------------------ callbacks
 
   /** Calls `callback(...args)` on the next iteration. Ignored once closing. */
@@ -626,48 +663,21 @@ export class IOLoop {
   }
 
   /**
-   * How long phase 3 may block, in ms. The rules, in order (libuv's
-   * design.rst lists its own the same way):
-   *
-   *   1. 0 if anything ran in phase 2 or callbacks are queued: what ran may
-   *      have resolved Promises whose continuations (microtasks) have not
-   *      run yet, and they only run once the loop returns to Node (phase 5),
-   *      so blocking now could sleep through work that is already due.
-   *   2. Otherwise until the loop's next timeout (0 if it is due), capped at
-   *      an hour (`MAX_POLL_MS`): even an idle loop wakes now and then, as
-   *      Tornado's does.
-   *   In a worker thread: no longer than 1 s (10 ms once the main thread is
-   *      exiting), the fallback that lets the thread be stopped even when no
-   *      hook woke it (./worker-loops.ts).
-   *   With Node interop, and only when rules 1–2 would block:
-   *   3. 0 if the application has `setImmediate` callbacks queued, so they
-   *      run in this iteration's phase 5 rather than after a wait.
-   *   4. No longer than until Node's next timer, ref'd or not. Only libuv
-   *      knows it, and it tells only from its poll phase. If its last answer
-   *      provably still holds, that caps the wait; if not, this returns null
-   *      and the iteration hops into libuv's poll phase and calls again with
-   *      `inPollPhase` (where rule 3 is libuv's own: it answers 0 while
-   *      immediates are queued). See `NodeInterop`.
+   * How long phase 3 may block, in ms, or null for "ask libuv first": the
+   * wait plan's rules 1–4 (./wait-plan.ts lists every rule of the wait in
+   * one comment, the ring's own after them).
    */
   private pollTimeout(ranSomething: boolean, inPollPhase: true): number;
   private pollTimeout(ranSomething: boolean, inPollPhase?: false): number | null;
   private pollTimeout(ranSomething: boolean, inPollPhase = false): number | null {
-    let ms = 0; // rule 1
-    if (!ranSomething && this.callbacks.length === 0) {
-      const next = this.timers.nextDeadline(); // rule 2
-      if (next === null) {
-        ms = MAX_POLL_MS;
-      } else {
-        ms = Math.ceil((next - this.time()) * 1000);
-        ms = ms <= 0 ? 0 : Math.min(ms, MAX_POLL_MS);
-      }
-    }
+    const facts = this.waitFacts;
+    facts.ranSomething = ranSomething;
+    facts.callbacksQueued = this.callbacks.length !== 0;
+    facts.nextDeadline = ranSomething || facts.callbacksQueued ? null : this.timers.nextDeadline();
+    facts.now = facts.nextDeadline === null ? 0 : this.time();
     // In a worker thread, the fallback for endings no hook sees (worker-loops.ts).
-    if (this.threadWaker !== null) ms = Math.min(ms, workerPollCapMs());
-    const interop = this.interop;
-    if (interop === null) return ms;
-    if (inPollPhase) return interop.capInPollPhase(ms); // rule 4, asking libuv if ms > 0
-    return ms === 0 ? 0 : interop.capBeforeBlocking(ms); // rules 3–4 from what is known
+    facts.workerCapMs = this.threadWaker === null ? null : workerPollCapMs();
+    return loopWaitMs(facts, this.interop, inPollPhase);
   }
 
   /** Phases 3–5: poll, dispatch, and schedule the next iteration. */
@@ -765,6 +775,8 @@ export class IOLoop {
         `poll(${timeoutMs === MAX_POLL_MS ? 'idle' : `${timeoutMs} ms`}) -> ${n} ready [${ready.join(' ')}]; ` +
         `poll+dispatch ${(performance.now() - started).toFixed(3)} ms; ${this.timers.size} timeouts pending`,
     );
+    const below = this.poller.traceLastPoll?.();
+    if (below) genLog.info(`[trace]   ${below}`);
   }
 
   private finishStopping(): void {

@@ -11,6 +11,7 @@
  * Python attaches a handler to `logging.getLogger('tornado.access')`).
  */
 import { inspect } from 'node:util';
+import { debugLogging } from './loop-options.js';
 
 /** Tornado's logger names, one per channel. */
 export type LoggerName = 'tornado.application' | 'tornado.general' | 'tornado.access';
@@ -54,7 +55,7 @@ function format(args: unknown[]): string {
 const TAGS: Record<LogLevel, string> = { debug: 'D', info: 'I', warn: 'W', error: 'E' };
 
 function writeLine(record: LogRecord): void {
-  if (record.level === 'debug' && !process.env.GALE_DEBUG) return;
+  if (record.level === 'debug' && !debugLogging()) return;
   process.stderr.write(`[${TAGS[record.level]} ${record.name}] ${format(record.args)}\n`);
 }
 

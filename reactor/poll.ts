@@ -10,11 +10,11 @@
  */
 import { allocRegion, freeRegion, type Region } from './sys/arena.js';
 import { poll } from './sys/libc.js';
+import { POLLNVAL } from './sys/constants.js';
 import { OSError, errno as E } from './sys/errors.js';
 import { ERROR, MAX_EVENTS, type Poller } from './poller.js';
 
 const POLLFD_SIZE = 8;
-const POLLNVAL = 0x20;
 
 /** The poll backend. */
 export class PollPoller implements Poller {

@@ -53,11 +53,17 @@
  *   every call but `unregister` (a no-op then) fails with EBADF instead of
  *   touching freed memory.
  *
- * Backends: ./uring/ (Linux, the default there when the kernel gives a
- * ring), ./epoll.ts (Linux without io_uring; `GALE_POLLER=epoll`),
- * ./kqueue.ts (macOS and the BSDs), ./poll.ts (everywhere;
- * `GALE_POLLER=poll`). ./pollers.ts picks.
+ * Backends: ./uring/poller.ts (Linux, the default there when the kernel
+ * gives a ring), ./epoll.ts (Linux where it does not), ./kqueue.ts (macOS
+ * and the BSDs), ./poll.ts (everywhere). ./pollers.ts makes the one
+ * ./loop-options.ts picks (the `poller` option, else `GALE_POLLER`).
+ *
+ * Above this contract, a stream asks its fd for bytes through the transport
+ * contract (./transport.ts): a backend that does I/O itself (the ring)
+ * provides its own `transports`; the others get the readiness ones.
  */
+import type { TransportFactory } from './transport.js';
+
 export type PollerName = 'epoll' | 'poll' | 'kqueue' | 'uring';
 
 /** A readiness backend. */
@@ -89,6 +95,20 @@ export interface Poller {
    * again. Readiness pollers queue nothing and leave it out.
    */
   submitPending?(): void;
+  /**
+   * The transports streams and listeners on this backend get (./transport.ts).
+   * A backend that does the I/O itself (the ring) provides them; readiness
+   * backends leave it out and the loop uses ./readiness-transport.ts.
+   */
+  readonly transports?: TransportFactory;
+  /**
+   * Trace mode (`new IOLoop({ trace: true })`): from now on, remember what
+   * each poll did below the readiness it reported, for `traceLastPoll`.
+   * Readiness pollers have nothing to add and leave both out.
+   */
+  traceOn?(): void;
+  /** Trace mode: what the last poll did (the ring: its SQEs, its CQEs by kind), or null. */
+  traceLastPoll?(): string | null;
 }
 
 /** READ/WRITE/ERROR, as the IOLoop defines them. */

@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { performance } from 'node:perf_hooks';
+import { resolveBackend } from '../reactor/loop-options.js';
 import { IOLoop, TimeoutHandle } from '../reactor/ioloop.js';
 import { Future, TimeoutError } from '../reactor/future.js';
 import { moment, sleep } from '../reactor/gen.js';
@@ -1026,19 +1027,14 @@ test('trace mode logs each iteration: callbacks, timeouts, poll timeout, ready f
   assert.ok(traces.every((t) => /poll\+dispatch \d+\.\d{3} ms; \d+ timeouts pending$/.test(t)));
 });
 
-test('trace mode is off by default and on with GALE_TRACE=1', async () => {
-  const saved = process.env.GALE_TRACE;
-  try {
-    process.env.GALE_TRACE = '1';
-    const traced = await captureLogs(() => inLoop(() => sleep(0)));
-    assert.ok(traced.logs.some(([, t]) => t.startsWith('[trace]')));
-    delete process.env.GALE_TRACE;
-    const quiet = await captureLogs(() => inLoop(() => sleep(0)));
-    assert.equal(quiet.logs, []);
-  } finally {
-    if (saved === undefined) delete process.env.GALE_TRACE;
-    else process.env.GALE_TRACE = saved;
-  }
+test('trace mode is the trace option, off by default; GALE_TRACE=1 is only its default', async () => {
+  assert.is(resolveBackend({}, {}).trace, false);
+  assert.is(resolveBackend({}, { GALE_TRACE: '1' }).trace, true);
+  assert.is(resolveBackend({ trace: false }, { GALE_TRACE: '1' }).trace, false);
+  const traced = await captureLogs(() => inLoop(() => sleep(0), { trace: true }));
+  assert.ok(traced.logs.some(([, t]) => t.startsWith('[trace]')));
+  const quiet = await captureLogs(() => inLoop(() => sleep(0), { trace: false }));
+  assert.equal(quiet.logs, []);
 });
 
 test('stats counts iterations, callbacks, timeouts, events and FFI calls', async () => {

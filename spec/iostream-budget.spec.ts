@@ -19,8 +19,7 @@ import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { AF_UNIX, SOCK_STREAM, socketpair, type Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
-import { submitEachTurn } from '../reactor/uring/send-flush.js';
-import { ringSends } from '../reactor/uring/attach.js';
+import { resolveURing } from '../reactor/loop-options.js';
 import { fdLeakCheck } from './helpers.js';
 
 interface Measure {
@@ -102,7 +101,7 @@ async function echo(messages: number, batch: number, warmup: number): Promise<Me
   let start: Snapshot | null = null;
   let end: Snapshot | null = null;
   const snapshot = (): Snapshot => ({ ffi: ffiCounter.calls, client: clientFfi, poll: pollFfi, polls, ctl, ctlFfi, iterations: loop.stats().iterations });
-  const completion = (server as unknown as { completion: object | null }).completion !== null;
+  const completion = (server as unknown as { transport: { mode: string } }).transport.mode === 'completion';
   try {
     await loop.runSync(() => new Promise<void>((resolve, reject) => {
       let sent = 0;
@@ -173,9 +172,10 @@ function checkMasks(m: Measure): void {
   assert.is(m.ctl, 0, 'no epoll_ctl / poll-set changes in steady state (buffered lines do not toggle READ off and on)');
   assert.is(m.ctlFfi, 0);
   if (!m.completion) return;
-  // GALE_URING_SUBMIT=turn adds one submit per turn that wrote (docs/uring.md), and
-  // reads-only streams (GALE_URING_STREAMS=1) one write(2) per reply: at most one per message here.
-  const own = submitEachTurn || !ringSends() ? 1 : 0.05;
+  // uring.submit 'turn' adds one submit per turn that wrote (docs/uring.md), and
+  // reads-only streams (uring.streams 'reads') one write(2) per reply: at most one per message here.
+  const uring = resolveURing(); // the loop's options: the environment's defaults
+  const own = uring.submit === 'turn' || uring.streams !== 'ring' ? 1 : 0.05;
   assert.ok(m.server <= own * m.messages, `the stream made ${m.server} FFI calls of its own for ${m.messages} messages`);
   assert.is(m.poll, m.polls, 'one io_uring_enter per poll');
 }

@@ -186,10 +186,10 @@ export async function drain(r: BaseIOStream, done: () => boolean): Promise<numbe
  * difference is intended.
  */
 export function onCompletions(stream: BaseIOStream): boolean {
-  return (stream as unknown as { completion?: object | null }).completion != null;
+  return (stream as unknown as { transport?: { mode: string } }).transport?.mode === 'completion';
 }
 
 /** Whether `stream` also writes through the ring (SENDs; the default on a uring loop). */
 export function onRingSends(stream: BaseIOStream): boolean {
-  return (stream as unknown as { completion?: { ringSends: boolean } | null }).completion?.ringSends === true;
+  return (stream as unknown as { transport?: { ringSends?: boolean } }).transport?.ringSends === true;
 }

@@ -34,8 +34,8 @@ class EchoServer extends TCPServer {
   }
 }
 
-function listenLocal(server: TCPServer, address = '127.0.0.1'): number {
-  const sockets = bindSockets(0, address);
+function listenLocal(server: TCPServer, address = '127.0.0.1', backlog?: number): number {
+  const sockets = bindSockets(0, address, { backlog });
   server.addSockets(sockets);
   return (sockets[0]!.getsockname() as [string, number])[1];
 }
@@ -186,7 +186,10 @@ test('1000 concurrent connections through one server', async () => {
   const server = new EchoServer();
   const count = 1000;
   await loop.runSync(async () => {
-    const port = listenLocal(server);
+    // A backlog that holds every pending connection: with the default 128
+    // the kernel drops SYNs while the loop is busy connecting, and the test
+    // then waits on TCP's retransmission timers (1 s, 3 s, …), not on gale.
+    const port = listenLocal(server, '127.0.0.1', count);
     const clients = await multi(Array.from({ length: count }, () => connectTo(['127.0.0.1', port])));
     const replies = await multi(clients.map((c, i) => roundTrip(c, `client ${i}\n`)));
     replies.forEach((reply, i) => assert.is(reply, `client ${i}\n`));

@@ -5,9 +5,6 @@
  * EMFILE as on epoll, cancel on removing the handler (the listener really
  * closes), fd reuse, no leaked fds, and worker processes sharing a listener.
  */
-// These tests are about the ring's acceptor: on whatever the environment says.
-process.env.GALE_URING_ACCEPT = '1';
-
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -42,7 +39,8 @@ function connectTo(port: number): Socket {
 }
 
 function uringLoop(): IOLoop {
-  return new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false });
+  // These tests are about the ring's acceptor, whatever the environment asks the suite for.
+  return new IOLoop({ poller: 'uring', uring: { accept: true }, makeCurrent: false, nodeInterop: false });
 }
 
 function pollerOf(loop: IOLoop): URingPoller {
@@ -160,7 +158,7 @@ test('queue cap: accepted + in flight never exceed it, the backlog holds the res
     for (let round = 0; round < 50 && taken.length < 20; round++) {
       for (let fd = acceptor.take(); fd >= 0; fd = acceptor.take()) {
         taken.push(new Socket(AF_INET, SOCK_STREAM, 0, fd));
-        assert.ok(peers.delete((acceptor.lastAddress as [string, number])[1]), 'a client port, once');
+        assert.ok(peers.delete((acceptor.acceptedAddress as [string, number])[1]), 'a client port, once');
       }
       spin(poller, 1);
     }
@@ -378,10 +376,8 @@ test('closing the loop closes connections the ring accepted and nobody took, and
 });
 
 test('worker processes on uring loops share one listener: a blocked worker holds no connection', async () => {
-  const saved = process.env.GALE_POLLER;
-  process.env.GALE_POLLER = 'uring';
   const port = await freePort();
-  const fixture = new Fixture('multiproc-server.js', ['start', '2', String(port)]);
+  const fixture = new Fixture('multiproc-server.js', ['start', '2', String(port)], { GALE_POLLER: 'uring', GALE_URING_ACCEPT: '1' });
   try {
     await fixture.started(2);
     const seen = new Set<string>();
@@ -393,18 +389,13 @@ test('worker processes on uring loops share one listener: a blocked worker holds
     assert.equal([...seen].sort(), ['0', '1']);
   } finally {
     fixture.killAll();
-    if (saved === undefined) delete process.env.GALE_POLLER;
-    else process.env.GALE_POLLER = saved;
   }
 });
 
 for (const ringAccept of ['1', '0']) {
   test(`a parent that added its accept handler before forking never accepts on the sockets it handed over (GALE_URING_ACCEPT=${ringAccept})`, async () => {
-    const saved = process.env.GALE_POLLER;
-    process.env.GALE_POLLER = 'uring';
-    process.env.GALE_URING_ACCEPT = ringAccept;
     const port = await freePort();
-    const fixture = new Fixture('listen-then-start.js', [String(port)]);
+    const fixture = new Fixture('listen-then-start.js', [String(port)], { GALE_POLLER: 'uring', GALE_URING_ACCEPT: ringAccept });
     try {
       const { parentPid } = await fixture.started(2);
       const workers = new Set(fixture.readyWorkers().values());
@@ -414,9 +405,6 @@ for (const ringAccept of ['1', '0']) {
       }
     } finally {
       fixture.killAll();
-      process.env.GALE_URING_ACCEPT = '1';
-      if (saved === undefined) delete process.env.GALE_POLLER;
-      else process.env.GALE_POLLER = saved;
     }
   });
 }

@@ -4,7 +4,7 @@
  * errors as the readiness path), a close while the CONNECT is in flight
  * (cancelled before the fd closes, no fd or native-memory leak, the id's
  * generation keeps its stale CQE away), and the FFI calls a connect costs
- * against connect(2) + POLLOUT + SO_ERROR (GALE_URING_CONNECT=0's path).
+ * against connect(2) + POLLOUT + SO_ERROR (`uring.connect: false`'s path).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,24 +14,26 @@ import { join } from 'node:path';
 import { IOLoop } from '../reactor/ioloop.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { errno as E } from '../reactor/sys/errors.js';
-import { CompletionSocket, connectAddrsInUse } from '../reactor/uring/socket-transport.js';
+import { connectAddrsInUse, type CompletionSocket } from '../reactor/uring/socket-transport.js';
 import { AF_INET, AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import { fdLeakCheck } from './helpers.js';
 
-// What this file tests, whatever the environment asks for the rest of the suite.
-if (process.env.GALE_URING_STREAMS === '0') delete process.env.GALE_URING_STREAMS;
-CompletionSocket.ringConnects = true;
+/** A uring loop whose streams connect through the ring (`connect`) or with connect(2) + POLLOUT, whatever the environment says. */
+function uringLoop(connect = true): IOLoop {
+  return new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false, uring: { streams: 'ring', connect } });
+}
 
-function uringLoop(): IOLoop {
-  return new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false });
+/** Whether `loop`'s streams connect through the ring. */
+function ringConnects(loop: IOLoop): boolean {
+  return (loop as unknown as { poller: { config: { connect: boolean } } }).poller.config.connect;
 }
 
 function completionOf(stream: IOStream): CompletionSocket {
-  const completion = (stream as unknown as { completion: CompletionSocket | null }).completion;
-  assert.ok(completion !== null, 'the stream has a completion transport');
-  return completion;
+  const transport = (stream as unknown as { transport: CompletionSocket }).transport;
+  assert.is(transport.mode, 'completion', 'the stream has a completion transport');
+  return transport;
 }
 
 function listener(family = AF_INET, address: string | [string, number] = ['127.0.0.1', 0], backlog = 16): Socket {
@@ -49,7 +51,7 @@ async function connectAndPing(loop: IOLoop, family: number, server: Socket, addr
     const before = ffiCounter.calls;
     const future = stream.connect(address)!;
     const insideConnect = ffiCounter.calls - before;
-    const throughRing = CompletionSocket.ringConnects;
+    const throughRing = ringConnects(loop);
     if (throughRing) assert.ok(completionOf(stream).connectPending(), 'the CONNECT is queued');
     if (throughRing && warm) {
       assert.is(insideConnect, 0, 'connect() itself makes no FFI call: the CONNECT goes out with the next enter');
@@ -77,22 +79,21 @@ async function connectAndPing(loop: IOLoop, family: number, server: Socket, addr
 test('TCP over IPv4: a connect through the ring carries data, and costs fewer FFI calls than connect(2) + POLLOUT + SO_ERROR', async () => {
   const check = fdLeakCheck();
   const loop = uringLoop();
+  const connect2Loop = uringLoop(false);
   const server = listener();
   const address = server.getsockname() as [string, number];
-  const saved = CompletionSocket.ringConnects;
   try {
     // The first CONNECT mallocs its sockaddr region (later ones reuse it).
     await connectAndPing(loop, AF_INET, server, address, false);
-    CompletionSocket.ringConnects = false;
-    const readiness = await connectAndPing(loop, AF_INET, server, address);
-    CompletionSocket.ringConnects = true;
+    await connectAndPing(connect2Loop, AF_INET, server, address, false); // its provided buffers
+    const readiness = await connectAndPing(connect2Loop, AF_INET, server, address);
     const ring = await connectAndPing(loop, AF_INET, server, address);
     console.log(`FFI calls from connect() to its Future: readiness ${readiness}, ring ${ring}`);
     assert.ok(ring < readiness, `ring ${ring} < readiness ${readiness}`);
   } finally {
-    CompletionSocket.ringConnects = saved;
     server.close();
     loop.close();
+    connect2Loop.close();
   }
   assert.is(connectAddrsInUse(), 0, 'the sockaddrs are freed');
   check();
@@ -136,9 +137,8 @@ test('a Unix socket connects through the ring (its connect completes at once: th
 });
 
 /** The error a connect to `address` fails with, through the ring and through connect(2). */
-async function failure(loop: IOLoop, family: number, address: string | [string, number], ringConnects: boolean): Promise<StreamClosedError> {
-  const saved = CompletionSocket.ringConnects;
-  CompletionSocket.ringConnects = ringConnects;
+async function failure(family: number, address: string | [string, number], throughRing: boolean): Promise<StreamClosedError> {
+  const loop = uringLoop(throughRing);
   const stream = new IOStream(new Socket(family, SOCK_STREAM), { ioLoop: loop });
   let closed = 0;
   stream.setCloseCallback(() => closed++);
@@ -151,28 +151,26 @@ async function failure(loop: IOLoop, family: number, address: string | [string, 
     assert.ok(stream.closed());
     return error as StreamClosedError;
   } finally {
-    CompletionSocket.ringConnects = saved;
     stream.close();
+    loop.close();
   }
 }
 
 test('a refused TCP connect and a missing Unix path fail as on the readiness path (same realError)', async () => {
   const check = fdLeakCheck();
-  const loop = uringLoop();
   const probe = listener();
   const port = (probe.getsockname() as [string, number])[1];
   probe.close(); // nobody listens there now
   const dir = mkdtempSync(join(tmpdir(), 'gale-connect-'));
   try {
     for (const [family, address, errno] of [[AF_INET, ['127.0.0.1', port], E.ECONNREFUSED], [AF_UNIX, join(dir, 'missing'), E.ENOENT]] as const) {
-      const ring = await failure(loop, family, address as never, true);
-      const readiness = await failure(loop, family, address as never, false);
+      const ring = await failure(family, address as never, true);
+      const readiness = await failure(family, address as never, false);
       assert.is((ring.realError as { errno?: number }).errno, errno);
       assert.is((readiness.realError as { errno?: number }).errno, errno);
       assert.is(ring.realError!.message, readiness.realError!.message);
     }
   } finally {
-    loop.close();
     rmSync(dir, { recursive: true, force: true });
   }
   assert.is(connectAddrsInUse(), 0);
@@ -199,7 +197,7 @@ test('a stream closed while its CONNECT is in flight: cancelled before the fd cl
     const future = stream.connect(address)!;
     // Let the CONNECT go out and sit there for a few iterations.
     await loop.runSync(() => new Promise((r) => loop.callLater(0.05, r)), 5);
-    assert.ok(completion.connectArmed, 'the CONNECT is in flight');
+    assert.ok(completion.connectOp.armed, 'the CONNECT is in flight');
     assert.not.ok(future.done());
     stream.close();
     const error = await loop.runSync(() => future.then(() => null, (e: unknown) => e), 5);
@@ -218,7 +216,9 @@ test('a stream closed while its CONNECT is in flight: cancelled before the fd cl
     try {
       const connected = await loop.runSync(() => next.connect(address)!, 10);
       assert.is(connected, next);
-      assert.is(completionOf(next).connectErrno, 0);
+      const calls = ffiCounter.calls;
+      assert.is(completionOf(next).connectResult(), 0);
+      assert.is(ffiCounter.calls, calls, "the CONNECT's own CQE said so (no SO_ERROR call)");
     } finally {
       next.close();
     }

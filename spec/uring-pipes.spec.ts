@@ -7,10 +7,6 @@
  * the read-ahead bound, and fd reuse (a stale CQE never reaches a new
  * endpoint). No fd leaks.
  */
-// This file tests the ring path itself, whatever mode the suite runs in.
-delete process.env.GALE_URING_STREAMS;
-delete process.env.GALE_URING_PIPES;
-
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { IOLoop } from '../reactor/ioloop.js';
@@ -27,6 +23,9 @@ import { turns } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
 
+// This file tests the ring path itself, whatever mode the environment asks the suite for.
+const RING = { streams: 'ring', pipes: true } as const;
+
 function pattern(length: number, seed = 0): Buffer {
   const out = Buffer.allocUnsafe(length);
   for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
@@ -34,7 +33,8 @@ function pattern(length: number, seed = 0): Buffer {
 }
 
 function pipeOf(stream: PipeIOStream): CompletionPipe | null {
-  return (stream as unknown as { completion: CompletionPipe | null }).completion;
+  const transport = (stream as unknown as { transport: unknown }).transport;
+  return transport instanceof CompletionPipe ? transport : null;
 }
 
 function pollerOf(loop: IOLoop): URingPoller {
@@ -66,8 +66,8 @@ function pollFor(poller: URingPoller, fd: number, rounds = 50): number {
   return 0;
 }
 
-test('a PipeIOStream read end on a uring loop reads through the ring; a write end and GALE_URING_PIPES=0 stay on readiness', () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+test('a PipeIOStream read end on a uring loop reads through the ring; a write end and uring.pipes false stay on readiness', () => {
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   const reader = new PipeIOStream(r, { ioLoop: loop });
   const writer = new PipeIOStream(w, { ioLoop: loop });
@@ -75,24 +75,17 @@ test('a PipeIOStream read end on a uring loop reads through the ring; a write en
   assert.is(pipeOf(writer), null, 'write ends write with write(2) on readiness');
   reader.close();
   writer.close();
-  process.env.GALE_URING_PIPES = '0';
-  try {
-    const [r2, w2] = pipe();
-    const off = new PipeIOStream(r2, { ioLoop: loop });
-    assert.is(pipeOf(off), null);
-    off.close();
-    closeFd(w2);
-  } finally {
-    delete process.env.GALE_URING_PIPES;
-  }
   loop.close();
-  const epoll = new IOLoop({ poller: 'epoll', makeCurrent: false });
-  const [r3, w3] = pipe();
-  const polled = new PipeIOStream(r3, { ioLoop: epoll });
-  assert.is(pipeOf(polled), null);
-  polled.close();
-  closeFd(w3);
-  epoll.close();
+  // A loop whose options keep pipes off the ring, and a readiness loop: read(2) on readiness.
+  for (const options of [{ poller: 'uring', uring: { ...RING, pipes: false } }, { poller: 'epoll' }] as const) {
+    const other = new IOLoop({ ...options, makeCurrent: false });
+    const [r2, w2] = pipe();
+    const polled = new PipeIOStream(r2, { ioLoop: other });
+    assert.is(pipeOf(polled), null, options.poller);
+    polled.close();
+    closeFd(w2);
+    other.close();
+  }
 });
 
 test('the endpoint: READ while bytes wait (level-triggered), read with no FFI call, EOF as a hang-up', () => {
@@ -103,7 +96,7 @@ test('the endpoint: READ while bytes wait (level-triggered), read with no FFI ca
     const endpoint = attachPipe(poller, r);
     poller.register(r, READ | ERROR);
     assert.is(poller.poll(0), 0);
-    assert.ok(endpoint.readArmed, 'the READ is in flight');
+    assert.ok(endpoint.readOp.armed, 'the READ is in flight');
     const enters = poller.ringStats().enters;
     assert.is(poller.poll(20), 0, 'an empty pipe lets the poll block');
     assert.is(poller.ringStats().enters, enters + 1);
@@ -117,7 +110,7 @@ test('the endpoint: READ while bytes wait (level-triggered), read with no FFI ca
     closeFd(w);
     assert.is(pollFor(poller, r), ERROR, 'the writer gone: a hang-up (EPOLLHUP), as epoll reports a pipe');
     assert.is(endpoint.read(1024)!.length, 0, 'EOF');
-    assert.not.ok(endpoint.readArmed, 'no READ after EOF');
+    assert.not.ok(endpoint.readOp.armed, 'no READ after EOF');
     poller.unregister(r);
     assert.is(poller.socketCount(), 0);
   } finally {
@@ -127,7 +120,7 @@ test('the endpoint: READ while bytes wait (level-triggered), read with no FFI ca
 });
 
 test('many chunks arrive in order, with no read(2) on the pipe once the READ is armed', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   const reader = new PipeIOStream(r, { ioLoop: loop });
   const writer = new PipeIOStream(w, { ioLoop: loop });
@@ -138,7 +131,7 @@ test('many chunks arrive in order, with no read(2) on the pipe once the READ is 
       // The first read finds the pipe empty (one read(2), before any READ is armed), then waits on the READ.
       const first = reader.readBytes(1)!;
       await turns(2);
-      assert.ok(pipeOf(reader)!.readArmed);
+      assert.ok(pipeOf(reader)!.readOp.armed);
       reads.stop();
       reads = countReads(r);
       const calls0 = ffiCounter.calls;
@@ -171,7 +164,7 @@ test('many chunks arrive in order, with no read(2) on the pipe once the READ is 
 });
 
 test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read EOF cannot satisfy fails', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const streams: PipeIOStream[] = [];
   const stream = (fd: number) => {
     const made = new PipeIOStream(fd, { ioLoop: loop });
@@ -194,7 +187,7 @@ test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read
       let closed = false;
       idle.setCloseCallback(() => { closed = true; });
       await turns(2);
-      assert.ok(pipeOf(idle)!.readArmed, 'an idle reader with a close callback watches READ: the READ is armed');
+      assert.ok(pipeOf(idle)!.readOp.armed, 'an idle reader with a close callback watches READ: the READ is armed');
       closeFd(w2);
       await until(() => closed, 'the close', EACH_TURN);
       assert.ok(idle.closed());
@@ -214,7 +207,7 @@ test('EOF: the rest is read, readUntilClose ends, an idle reader notices, a read
 });
 
 test('close with a READ in flight: the READ is cancelled first, the file really closes (EPIPE), the buffer is freed after the CQE', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const poller = pollerOf(loop);
   const regions = liveRegions();
   const [r, w] = pipe();
@@ -225,7 +218,7 @@ test('close with a READ in flight: the READ is cancelled first, the file really 
     await loop.runSync(async () => {
       const pending = reader.readBytes(100)!;
       await turns(2);
-      assert.ok(endpoint.readArmed, 'a READ is in flight');
+      assert.ok(endpoint.readOp.armed, 'a READ is in flight');
       reader.close();
       assert.instance(await rejection(pending), StreamClosedError);
     }, 10);
@@ -233,7 +226,7 @@ test('close with a READ in flight: the READ is cancelled first, the file really 
     const error = thrown(() => writeBytes(w, Buffer.from('anyone?')));
     assert.is(error.code, 'EPIPE', 'no reader left: the READ did not hold the file open');
     poller.poll(0);
-    assert.not.ok(endpoint.readArmed);
+    assert.not.ok(endpoint.readOp.armed);
     assert.is(liveRegions(), regions, 'the native buffer freed once the READ\'s CQE was in');
     assert.is(poller.socketCount(), 0, 'the endpoint id freed');
   } finally {
@@ -243,7 +236,7 @@ test('close with a READ in flight: the READ is cancelled first, the file really 
 });
 
 test('read-ahead is bounded: a reader that does not read stops re-arming the READ, the pipe pushes back, every byte arrives later', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   setNonblocking(w, true);
   const reader = new PipeIOStream(r, { ioLoop: loop });
@@ -259,10 +252,10 @@ test('read-ahead is bounded: a reader that does not read stops re-arming the REA
         const block = pattern(16 * 1024, round);
         const n = writeBytes(w, block);
         if (n > 0) sent.push(block.subarray(0, n));
-        if (n < 0 && !endpoint.readArmed) refused++;
+        if (n < 0 && !endpoint.readOp.armed) refused++;
         await turns(1);
       }
-      assert.not.ok(endpoint.readArmed, 'no READ in flight at the bound');
+      assert.not.ok(endpoint.readOp.armed, 'no READ in flight at the bound');
       assert.ok(endpoint.buffered >= PIPE_HIGH_WATER - PIPE_READ_SIZE, `buffered ${endpoint.buffered}`);
       assert.ok(endpoint.buffered < PIPE_HIGH_WATER + PIPE_READ_SIZE, `buffered ${endpoint.buffered}`);
       const total = sent.reduce((sum, b) => sum + b.length, 0);
@@ -288,7 +281,7 @@ test('fd reuse: a new endpoint on a closed pipe\'s fd number never sees the old 
     const first = attachPipe(poller, r1);
     poller.register(r1, READ);
     assert.is(poller.poll(0), 0);
-    assert.ok(first.readArmed);
+    assert.ok(first.readOp.armed);
     writeBytes(w1, Buffer.from('old'));
     poller.unregister(r1); // cancelled before the data's CQE was read
     closeFd(r1);
@@ -320,13 +313,13 @@ test('fd reuse: a new endpoint on a closed pipe\'s fd number never sees the old 
 
 test('closing the loop with a READ in flight frees the buffer', () => {
   const regions = liveRegions();
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: RING, makeCurrent: false });
   const [r, w] = pipe();
   const reader = new PipeIOStream(r, { ioLoop: loop });
   reader.setCloseCallback(() => {});
   const poller = pollerOf(loop);
   poller.poll(0);
-  assert.ok(pipeOf(reader)!.readArmed);
+  assert.ok(pipeOf(reader)!.readOp.armed);
   loop.close(true); // closes the stream's fd too
   assert.is(liveRegions(), regions);
   assert.not.ok(openFds().has(r));

@@ -26,13 +26,8 @@ interface Cqe { lo: number; hi: number; res: number; flags: number }
 function reap(ring: Ring, count: number): Cqe[] {
   const out: Cqe[] = [];
   for (let round = 0; round < 50 && out.length < count; round++) {
-    ring.submitAndWait(100, 64);
-    let head = ring.cqHeadValue();
-    for (let n = ring.cqReady(); n > 0; n--, head = (head + 1) >>> 0) {
-      const at = ring.cqeBase + (head & ring.cqMask) * 4;
-      out.push({ lo: ring.cqes[at]!, hi: ring.cqes[at + 1]! >>> 0, res: ring.cqes[at + 2]!, flags: ring.cqes[at + 3]! >>> 0 });
-    }
-    ring.setCqHead(head);
+    ring.submitAndWait(1, 100);
+    ring.forEachCqe((lo, hi, res, flags) => out.push({ lo, hi, res, flags }) > 0);
   }
   return out;
 }

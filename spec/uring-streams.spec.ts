@@ -1,13 +1,11 @@
 /**
- * Completion streams on a ring (GALE_URING_STREAMS=1): the completion
+ * Completion streams on a ring (`uring.streams: 'reads'`, ring sends where a test says so): the completion
  * socket under the poller (multishot RECV into provided buffers, readiness
  * emulated from its state), and IOStream on top of it. Buffer-ring
  * exhaustion (ENOBUFS) and recovery, cancel on close with data in flight,
  * fd reuse, thousands of sockets, 64 MiB through bounded memory, flow
  * control, zero read(2) calls for data the ring received, no fd leaks.
  */
-process.env.GALE_URING_STREAMS = '1';
-
 import { test } from 'uvu';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
@@ -17,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { URingPoller } from '../reactor/uring/poller.js';
 import { HIGH_WATER, type CompletionSocket, type CompletionStats } from '../reactor/uring/socket-transport.js';
-import { MIN_SEND_SHARE } from '../reactor/uring/send-queue.js';
+import { MIN_SEND_SHARE } from '../reactor/uring/send-memory.js';
 import { chunk } from '../reactor/sys/arena.js';
 import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
@@ -98,7 +96,7 @@ test('a poller with completion sockets unmaps its provided buffers once closed',
     poller.attach(a, true)!;
     poller.register(a, READ);
     poller.poll(0);
-    const buffers = (poller as unknown as { buffers: { ringAddr: number; slabAddr: number } }).buffers;
+    const buffers = poller.providedBuffers() as unknown as { ringAddr: number; slabAddr: number };
     ({ ringAddr, slabAddr } = buffers);
     assert.ok(mapped(ringAddr) && mapped(slabAddr), 'buffer ring and slab mapped');
   } finally {
@@ -120,7 +118,7 @@ test('a completion socket receives through the ring: READ while bytes wait, quie
     assert.is(poller.poll(0), 0);
     // Regression: a connected socket watched for READ only must not arm a
     // POLLOUT (it completed on every enter and turned blocking waits into spins).
-    assert.not.ok(socket.pollOutArmed);
+    assert.not.ok(socket.pollOutOp.armed);
     const enters = poller.ringStats().enters;
     assert.is(poller.poll(20), 0, 'an idle socket lets the poll block');
     assert.is(poller.ringStats().enters, enters + 1);
@@ -234,9 +232,9 @@ test('flow control: while READ is not watched the RECV stops near HIGH_WATER and
       const n = writeBytes(b, block);
       if (n > 0) written += n;
       poller.poll(0);
-      if (n < 0 && !socket.recvArmed) break;
+      if (n < 0 && !socket.recvOp.armed) break;
     }
-    assert.not.ok(socket.recvArmed, 'the RECV was cancelled');
+    assert.not.ok(socket.recvOp.armed, 'the RECV was cancelled');
     assert.ok(socket.buffered >= HIGH_WATER, `buffered ${socket.buffered}`);
     assert.ok(socket.buffered < HIGH_WATER + 8 * 1024 * 1024, `buffered ${socket.buffered}`);
     assert.ok(written > socket.buffered, 'the rest waits in the kernel');
@@ -353,13 +351,13 @@ test('10,000 TCP connections from another process, each read through the ring', 
 });
 
 test('IOStream on a uring loop reads through the ring: 64 MiB over TCP with bounded buffering', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: { streams: 'reads' }, makeCurrent: false });
   const [s1, s2] = tcpSockets();
   const writer = new IOStream(s1, { ioLoop: loop });
   const reader = new IOStream(s2, { ioLoop: loop });
   try {
-    const completion = (reader as unknown as { completion: CompletionSocket | null }).completion;
-    assert.ok(completion !== null, 'the reader has a completion transport');
+    const completion = transportOf(reader);
+    assert.is(completion.mode, 'completion', 'the reader has a completion transport');
     const total = 64 * 1024 * 1024;
     const piece = pattern(1024 * 1024, 3);
     let maxHeld = 0;
@@ -391,7 +389,7 @@ test('IOStream on a uring loop reads through the ring: 64 MiB over TCP with boun
 });
 
 test('an echo over a uring loop: requests are read with no read(2) call, one enter per iteration', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false });
+  const loop = new IOLoop({ poller: 'uring', uring: { streams: 'reads' }, makeCurrent: false, nodeInterop: false });
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   const server = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
   const client = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, b), { ioLoop: loop });
@@ -430,14 +428,13 @@ test('an echo over a uring loop: requests are read with no read(2) call, one ent
   }
 });
 
-test('ring sends (GALE_URING_STREAMS=2): an echo makes one FFI call per iteration, no write(2)', async () => {
-  process.env.GALE_URING_STREAMS = '2';
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false, nodeInterop: false });
+test("ring sends (uring.streams 'ring'): an echo makes one FFI call per iteration, no write(2)", async () => {
+  const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false, nodeInterop: false });
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   const server = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
   const client = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, b), { ioLoop: loop });
   try {
-    assert.ok((server as unknown as { completion: CompletionSocket }).completion.ringSends);
+    assert.ok(transportOf(server).ringSends);
     let iterations = 0;
     let calls = 0;
     await loop.runSync(async () => {
@@ -465,7 +462,6 @@ test('ring sends (GALE_URING_STREAMS=2): an echo makes one FFI call per iteratio
     // odd inline read a stream makes outside a READ event (flush + read(2)).
     assert.ok(calls >= iterations && calls <= iterations + 4, `${calls} FFI calls over ${iterations} iterations`);
   } finally {
-    process.env.GALE_URING_STREAMS = '1';
     server.close();
     client.close();
     loop.close();
@@ -473,7 +469,7 @@ test('ring sends (GALE_URING_STREAMS=2): an echo makes one FFI call per iteratio
 });
 
 test('a closed IOStream on a uring loop: the peer sees EOF and nothing is left behind', async () => {
-  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const loop = new IOLoop({ poller: 'uring', uring: { streams: 'reads' }, makeCurrent: false });
   const [s1, s2] = tcpSockets();
   const a = new IOStream(s1, { ioLoop: loop });
   const b = new IOStream(s2, { ioLoop: loop });
@@ -496,14 +492,9 @@ test('a closed IOStream on a uring loop: the peer sees EOF and nothing is left b
   }
 });
 
-/** Runs `body` with ring sends on (the default; this file runs the rest with reads only). */
+/** Runs `body`, a test of ring sends (its loops ask for `uring.streams: 'ring'`, the default; the rest of this file reads only). */
 async function withRingSends<T>(body: () => Promise<T>): Promise<T> {
-  process.env.GALE_URING_STREAMS = '2';
-  try {
-    return await body();
-  } finally {
-    process.env.GALE_URING_STREAMS = '1';
-  }
+  return body();
 }
 
 function statsOf(loop: IOLoop): CompletionStats {
@@ -511,12 +502,12 @@ function statsOf(loop: IOLoop): CompletionStats {
 }
 
 function transportOf(stream: IOStream): CompletionSocket {
-  return (stream as unknown as { completion: CompletionSocket }).completion;
+  return (stream as unknown as { transport: CompletionSocket }).transport;
 }
 
 test('ring sends: write() then close() delivers every byte; the close lingers until the SENDs are done, then goes through the ring', async () => {
   await withRingSends(async () => {
-    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
     const [s1, s2] = tcpSockets();
     const w = new IOStream(s1, { ioLoop: loop });
     const r = new IOStream(s2, { ioLoop: loop });
@@ -554,7 +545,7 @@ test('ring sends: write() then close() delivers every byte; the close lingers un
 test('ring sends: a lingering close is bounded — cut short (abortLinger) or finished by closing the loop, never an fd left open', async () => {
   await withRingSends(async () => {
     for (const ending of ['abort', 'loop close'] as const) {
-      const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+      const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
       const [s1, peer] = tcpSockets(); // the peer never reads
       const w = new IOStream(s1, { ioLoop: loop });
       const fd = w.fileno();
@@ -593,7 +584,7 @@ test('ring sends: a lingering close is bounded — cut short (abortLinger) or fi
 
 test('ring sends: a write right before the loop stops still reaches the peer (the stop submits what is queued)', async () => {
   await withRingSends(async () => {
-    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
     const [s1, peer] = tcpSockets();
     const w = new IOStream(s1, { ioLoop: loop });
     try {
@@ -645,7 +636,7 @@ test('ring sends: a stream whose connect is under way is not reported writable b
       filler.connectEx(listener.getsockname());
       return filler;
     });
-    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
     const client = new IOStream(new Socket(AF_INET, SOCK_STREAM), { ioLoop: loop });
     try {
       await loop.runSync(async () => {
@@ -721,7 +712,7 @@ test('the ring-wide send budget: past it a socket takes only its minimum share, 
 
 test('ring sends: a lingering close cut short delivers a prefix of what was written, then EOF: nothing twice, nothing out of order', async () => {
   await withRingSends(async () => {
-    const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+    const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
     // A socketpair: its kernel buffers take far less than the ring holds (TCP's on loopback may take it all).
     const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
     const w = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });

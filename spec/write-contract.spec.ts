@@ -21,7 +21,7 @@ import type { OSError } from '../reactor/sys/errors.js';
 import { StreamBufferFullError, StreamClosedError } from '../streams/errors.js';
 import type { BaseIOStream } from '../streams/base-iostream.js';
 import { thrown } from './helpers.js';
-import { MIN_SEND_SHARE, SendBudget } from '../reactor/uring/send-queue.js';
+import { MIN_SEND_SHARE, SendBudget } from '../reactor/uring/send-memory.js';
 import { onRingSends, pipes, streamTest, tcp, turns, unixPair, type Transport } from './stream-helpers.js';
 
 const KiB = 1024;

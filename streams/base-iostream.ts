@@ -20,14 +20,16 @@
  * - `writeToFd(data)` and the gathered `writeManyToFd(parts, first, offset)`.
  * The rest — the read buffer, the pending read, the write buffer and its
  * Futures, closing, and which events to ask the loop for — is transport-
- * neutral. A transport that is not "readiness + read(2)" plugs in here:
- * TLS buffers plaintext out of the poller's sight (so it overrides
+ * neutral. `IOStream` and `PipeIOStream` implement the hooks with the
+ * transport their loop hands them (reactor/transport.ts states the
+ * contract: readiness, read(2) when the fd is reported ready; or
+ * completion, bytes the ring already read), through `readOrClose` and
+ * `readIntoOrClose` below; they never ask which one they have. TLS
+ * buffers plaintext out of the poller's sight (so it overrides
  * `readLeftFdEmpty`, and a handshake must finish before these hooks move
- * application bytes, as `connecting` holds writes back today); a completion
- * transport (io_uring) delivers bytes it already read, which the hooks hand
- * over the same way `readFromFd` does — the buffering above does not care
- * where a chunk came from, only that the loop calls `handleEvents` when
- * one may be ready (today: READ/WRITE readiness of `fileno()`).
+ * application bytes, as `connecting` holds writes back). The buffering
+ * above does not care where a chunk came from, only that the loop calls
+ * `handleEvents` when one may be ready (READ/WRITE of `fileno()`).
  *
  * ## How a read completes
  *
@@ -92,7 +94,7 @@ import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from
 import { ReadBuffer } from './read-buffer.js';
 import { GATHER_LIMIT, WriteBuffer, type WriteSink } from './write-buffer.js';
 import { iterateChunks } from './stream-iterator.js';
-import { readChunk, readChunkInto } from './fd-io.js';
+import type { StreamTransport } from '../reactor/transport.js';
 import * as reads from './pending-read.js';
 import type { PendingRead } from './pending-read.js';
 import {
@@ -265,11 +267,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   }
 
   /**
-   * `readFromFd` for fd-backed streams: one nonblocking read of up to
-   * `readChunkSize` bytes from `fd`; at end of file closes the stream.
+   * `readFromFd` for streams over a transport: one nonblocking read of up
+   * to `readChunkSize` bytes; at end of file closes the stream.
    */
-  protected readChunkOrClose(fd: number): Buffer | null {
-    const data = readChunk(fd, this.readChunkSize);
+  protected readOrClose(transport: StreamTransport): Buffer | null {
+    const data = transport.read(this.readChunkSize);
     if (data === null) return null;
     if (data.length === 0) {
       this.close();
@@ -279,11 +281,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   }
 
   /**
-   * `readFromFdInto` for fd-backed streams: one nonblocking read from `fd`
+   * `readFromFdInto` for streams over a transport: one nonblocking read
    * straight into `target`; at end of file closes the stream.
    */
-  protected readIntoOrClose(fd: number, target: Uint8Array): number | null {
-    const n = readChunkInto(fd, target);
+  protected readIntoOrClose(transport: StreamTransport, target: Uint8Array): number | null {
+    const n = transport.readInto(target);
     if (n < 0) return null;
     if (n === 0) {
       this.close();

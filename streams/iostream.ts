@@ -3,9 +3,11 @@
  * connected already (from `accept`) or connected here with a nonblocking
  * `connect`.
  *
- * The socket's fd is read and written with plain read(2)/write(2) through
- * ./fd-io.ts rather than `Socket.recv`/`send`: same syscall cost, but no
- * exception object for the EAGAIN that a nonblocking stream hits all the time.
+ * The socket's fd is read, written, connected and closed through the
+ * transport its loop hands it (reactor/transport.ts): on readiness loops
+ * plain read(2)/write(2) rather than `Socket.recv`/`send` (same syscall
+ * cost, but no exception object for the EAGAIN a nonblocking stream hits
+ * all the time); on a uring loop the ring's completions.
  */
 import { Future } from '../reactor/future.js';
 import { IOLoop } from '../reactor/ioloop.js';
@@ -13,9 +15,7 @@ import { genLog } from '../reactor/log.js';
 import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../reactor/sys/socket.js';
 import { BaseIOStream } from './base-iostream.js';
-import { writeChunk, writeChunks } from './fd-io.js';
-import { completionSocketFor } from '../reactor/uring/attach.js';
-import type { CompletionSocket } from '../reactor/uring/socket-transport.js';
+import type { StreamTransport } from '../reactor/transport.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
 import type { SSLIOStream } from './ssl-iostream.js';
 import type { SSLContext } from '../ssl/context.js';
@@ -26,13 +26,6 @@ import { isIP } from 'node:net';
 import { EAI, GaiError, resolveSync } from '../reactor/sys/getaddrinfo.js';
 
 const IN_PROGRESS = new Set<number>([E.EINPROGRESS, E.EAGAIN, E.EWOULDBLOCK]);
-
-/**
- * How long a lingering close (ring sends) may wait for its peer to take
- * the bytes written before the close; then they are dropped and the fd
- * closed (`completionStats.lingerAborts`).
- */
-export const LINGER_SECONDS = 30;
 
 /** An OSError for `errno`, with a readable message even where libuv has no name for it. */
 function socketError(errno: number, syscall?: string): OSError {
@@ -47,28 +40,26 @@ export class IOStream extends BaseIOStream {
   /** The socket this stream reads and writes. Closed (fileno -1) once the stream is. */
   readonly socket: Socket;
   private connectCallback: (() => void) | null = null;
-  /**
-   * The completion transport on a uring loop (reactor/uring/socket-transport.ts
-   * explains the seam), else null: the fd is read and written on readiness.
-   */
-  private readonly completion: CompletionSocket | null;
+  /** What the socket's fd is read, written, connected and closed through (reactor/transport.ts). */
+  private readonly transport: StreamTransport;
 
   /** Wraps `socket` (connected or not), making it nonblocking. */
   constructor(socket: Socket, options?: StreamOptions) {
     super(options);
     this.socket = socket;
     socket.setBlocking(false);
-    this.completion = this.completionTransport();
+    this.transport = this.openTransport();
   }
 
   /**
-   * The stream's completion transport, or null for readiness. A subclass
-   * that reads the fd its own way (SSLIOStream's engine reads the socket)
-   * keeps readiness: a RECV would take its bytes.
+   * Asks the loop for the socket's transport (called once, by the
+   * constructor). A subclass whose fd something else reads and writes
+   * (SSLIOStream: the TLS engine) asks for plain readiness instead, so
+   * nothing reads ahead of it.
    */
-  protected completionTransport(): CompletionSocket | null {
-    if ((this as { readFromFd: unknown }).readFromFd !== IOStream.prototype.readFromFd) return null;
-    return completionSocketFor(this.ioLoop, this.socket.fileno(), this.socket.family, this.socket.type);
+  protected openTransport(): StreamTransport {
+    const socket = this.socket;
+    return this.ioLoop.transportFor(socket, { kind: 'socket', family: socket.family, type: socket.type });
   }
 
   /** The socket's fd (-1 once closed). */
@@ -77,31 +68,18 @@ export class IOStream extends BaseIOStream {
   }
 
   /**
-   * Closes the socket. On a completion transport the ring closes it
-   * (IORING_OP_CLOSE, behind the cancel of its RECV: an armed RECV holds
-   * the file open), and with ring sends only once the bytes the stream had
-   * written are sent: a lingering close, bounded by `LINGER_SECONDS`.
+   * Closes the socket through the transport: by the socket, or (where
+   * requests in flight hold the file, on a ring) by the transport itself,
+   * after the bytes already taken are sent (a bounded lingering close).
    */
   closeFd(): void {
-    const completion = this.completion;
-    if (completion === null || !completion.closeWanted) {
-      completion?.detach();
-      this.socket.close();
-      return;
-    }
-    this.socket.detach(); // the fd is the ring's to close now
-    if (completion.close()) {
-      const loop = this.ioLoop;
-      const bound = loop.callLater(LINGER_SECONDS, () => completion.abortLinger());
-      completion.onLingerEnd = () => loop.removeTimeout(bound);
-    }
+    this.transport.close(this.socket);
   }
 
-  /** Closes the stream (with ring sends, see `closeFd`: what the ring's send buffer holds still goes out). */
+  /** Closes the stream (bytes the transport already took still go out: see `closeFd`). */
   override close(excInfo?: boolean | Error): void {
-    const completion = this.completion;
-    // From here on the ring closes the fd (removing the handler detaches it).
-    if (completion !== null && !this.closed() && completion.fd === this.socket.fileno()) completion.prepareClose();
+    // Announced before the handler is removed: that removal may start the close.
+    if (!this.closed()) this.transport.willClose(this.socket.fileno());
     super.close(excInfo);
   }
 
@@ -115,42 +93,24 @@ export class IOStream extends BaseIOStream {
 
   /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
   readFromFd(): Buffer | null {
-    const completion = this.completion;
-    if (completion === null) return this.readChunkOrClose(this.socket.fileno());
-    const data = completion.read(this.readChunkSize);
-    if (data !== null && data.length === 0) {
-      this.close();
-      return null;
-    }
-    return data;
+    return this.readOrClose(this.transport);
   }
 
   /** One nonblocking write. */
   writeToFd(data: Uint8Array): number {
-    if (this.completion?.ringSends) return this.completion.send([data], 0, 0);
-    return writeChunk(this.socket.fileno(), data);
+    return this.transport.write(data);
   }
 
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
-    if (this.completion?.ringSends) return this.completion.send(parts, first, offset);
-    return writeChunks(this.socket.fileno(), parts, first, offset);
+    return this.transport.writeMany(parts, first, offset);
   }
 
   protected override readLeftFdEmpty(n: number): boolean {
-    const completion = this.completion;
-    if (completion === null || completion.lastReadDirect) return super.readLeftFdEmpty(n);
-    return completion.buffered === 0;
+    return this.transport.readLeftEmpty(n, this.readChunkSize);
   }
 
   protected override readFromFdInto(target: Uint8Array): number | null {
-    if (this.completion === null) return this.readIntoOrClose(this.socket.fileno(), target);
-    const n = this.completion.readInto(target);
-    if (n < 0) return null;
-    if (n === 0) {
-      this.close();
-      return null;
-    }
-    return n;
+    return this.readIntoOrClose(this.transport, target);
   }
 
   /**
@@ -166,23 +126,14 @@ export class IOStream extends BaseIOStream {
   connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
     const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
     this.connecting = true;
-    const completion = this.completion;
-    // On a uring loop the connect goes through the ring (an IORING_OP_CONNECT
-    // with the next enter; its CQE is the outcome): no connect(2), no SO_ERROR.
-    const throughRing = completion !== null && completion.fd === this.socket.fileno() && completion.connectsThroughRing();
     let future: Future<IOStream> | null = null;
     if (callback !== null) this.connectCallback = callback;
     else future = this.connectFuture = new Future<IOStream>();
     let failure: Error | null = null;
     try {
       const target = this.resolveForConnect(address);
-      if (throughRing) {
-        completion.startConnect((view) => this.socket.encodeAddress(target, view, 0));
-      } else {
-        completion?.startConnect();
-        const errno = this.socket.connectEx(target);
-        if (errno !== 0 && !IN_PROGRESS.has(errno)) failure = socketError(errno, 'connect');
-      }
+      const errno = this.transport.connect(target, this.socket);
+      if (errno !== 0 && !IN_PROGRESS.has(errno)) failure = socketError(errno, 'connect');
     } catch (error) {
       if (error instanceof TypeError || error instanceof RangeError) {
         // A malformed address is the caller's bug, not a failed connection.
@@ -223,11 +174,8 @@ export class IOStream extends BaseIOStream {
   }
 
   protected override handleConnect(): void {
-    // A connect through the ring has its outcome in the CONNECT's CQE (the
-    // kernel took SO_ERROR already); otherwise it is the socket's SO_ERROR.
-    if (this.completion?.connectPending()) return; // not over yet: its CQE will say
-    const ringErrno = this.completion?.connectErrno ?? -1;
-    const errno = ringErrno >= 0 ? ringErrno : this.socket.getsockopt(SOL_SOCKET, SO_ERROR) as number;
+    const errno = this.transport.connectResult();
+    if (errno < 0) return; // not over yet: a later event will say
     if (errno !== 0) {
       this.error = socketError(errno, 'connect');
       // Whoever asked for a Future gets the error there; callback users get a log line.
@@ -278,13 +226,9 @@ export class IOStream extends BaseIOStream {
       throw new Error('IOStream is not idle; cannot convert to SSL');
     }
     if (IOStream.tlsUpgrade === null) throw new Error("startTls needs gale's TLS streams: import 'gale' or 'gale/streams'");
-    if (this.completion !== null) {
-      // The TLS engine reads the socket itself: the ring stops reading it
-      // now. Bytes it already read ahead cannot go back to the kernel.
-      const readAhead = this.completion.buffered;
-      this.completion.detach();
-      if (readAhead > 0) throw new Error('IOStream is not idle (data read ahead through io_uring); cannot convert to SSL');
-    }
+    // The TLS engine reads the socket itself: this transport stops now.
+    // Bytes it already read ahead cannot go back to the kernel.
+    if (this.transport.release() > 0) throw new Error('IOStream is not idle (data read ahead of it); cannot convert to SSL');
     const closeCallback = this.takeCloseCallback();
     try {
       return IOStream.tlsUpgrade(this, serverSide, sslOptions, serverHostname, closeCallback);

@@ -6,24 +6,21 @@
  * The stream takes ownership of the fd: it makes it nonblocking and closes
  * it when the stream closes.
  *
- * On a uring loop a read end reads through the ring (a single-shot READ
- * kept in flight, reactor/uring/pipe-transport.ts): the loop reports READ
- * from what the READ brought, and `readFromFd` makes no syscall. Writes
- * stay write(2) on readiness. `GALE_URING_PIPES=0` keeps pipes on readiness.
+ * The fd is read and written through the transport its loop hands it
+ * (reactor/transport.ts): read(2)/write(2) on readiness, or on a uring loop
+ * a read end's bytes from the ring.
  */
 import { checkInteger } from '../reactor/sys/validate.js';
 import { close as closeFd, setNonblocking } from '../reactor/sys/libc.js';
-import { completionPipeFor } from '../reactor/uring/attach.js';
-import type { CompletionPipe } from '../reactor/uring/pipe-transport.js';
+import type { FdOwner, StreamTransport } from '../reactor/transport.js';
 import { BaseIOStream } from './base-iostream.js';
-import { writeChunk, writeChunks } from './fd-io.js';
 import type { StreamOptions } from './options.js';
 
 /** A stream over a pipe's read or write end. */
 export class PipeIOStream extends BaseIOStream {
   private readonly fd: number;
-  /** The completion endpoint on a uring loop (read ends), else null: read(2) on readiness. */
-  private readonly completion: CompletionPipe | null;
+  /** What the fd is read and written through (reactor/transport.ts). */
+  private readonly transport: StreamTransport;
 
   /** Wraps `fd` (e.g. one end of `pipe()`), making it nonblocking. */
   constructor(fd: number, options?: StreamOptions) {
@@ -31,9 +28,16 @@ export class PipeIOStream extends BaseIOStream {
     super(options);
     this.fd = fd;
     setNonblocking(fd, true);
-    // A subclass that reads the fd its own way keeps readiness (a READ would take its bytes).
-    const ownRead = (this as { readFromFd: unknown }).readFromFd === PipeIOStream.prototype.readFromFd;
-    this.completion = ownRead ? completionPipeFor(this.ioLoop, fd) : null;
+    this.transport = this.openTransport();
+  }
+
+  /**
+   * Asks the loop for the fd's transport (called once, by the
+   * constructor). A subclass that reads the fd its own way asks for
+   * `{ kind: 'readiness' }`, so nothing reads ahead of it.
+   */
+  protected openTransport(): StreamTransport {
+    return this.ioLoop.transportFor(this, { kind: 'pipe' });
   }
 
   /** The pipe's fd. */
@@ -43,46 +47,30 @@ export class PipeIOStream extends BaseIOStream {
 
   /** Closes the pipe's fd (on a ring, after cancelling its READ: an armed READ holds the file). */
   closeFd(): void {
-    this.completion?.detach();
-    closeFd(this.fd);
+    const fd = this.fd;
+    const owner: FdOwner = { close: () => closeFd(fd), detach: () => fd };
+    this.transport.close(owner);
   }
 
   /** One nonblocking read of up to `readChunkSize` bytes; closes at end of file. */
   readFromFd(): Buffer | null {
-    const completion = this.completion;
-    if (completion === null) return this.readChunkOrClose(this.fd);
-    const data = completion.read(this.readChunkSize);
-    if (data !== null && data.length === 0) {
-      this.close();
-      return null;
-    }
-    return data;
+    return this.readOrClose(this.transport);
   }
 
   /** One nonblocking write. */
   writeToFd(data: Uint8Array): number {
-    return writeChunk(this.fd, data);
+    return this.transport.write(data);
   }
 
   protected override writeManyToFd(parts: readonly Uint8Array[], first: number, offset: number): number {
-    return writeChunks(this.fd, parts, first, offset);
+    return this.transport.writeMany(parts, first, offset);
   }
 
   protected override readFromFdInto(target: Uint8Array): number | null {
-    const completion = this.completion;
-    if (completion === null) return this.readIntoOrClose(this.fd, target);
-    const n = completion.readInto(target);
-    if (n < 0) return null;
-    if (n === 0) {
-      this.close();
-      return null;
-    }
-    return n;
+    return this.readIntoOrClose(this.transport, target);
   }
 
   protected override readLeftFdEmpty(n: number): boolean {
-    const completion = this.completion;
-    if (completion === null || completion.lastReadDirect) return super.readLeftFdEmpty(n);
-    return completion.buffered === 0;
+    return this.transport.readLeftEmpty(n, this.readChunkSize);
   }
 }

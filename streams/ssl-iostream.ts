@@ -51,6 +51,7 @@ import { SSLContext, createDefaultContext } from '../ssl/context.js';
 import { sslOptionsToContext, type SSLOptions } from '../ssl/options.js';
 import { SSLSocket } from '../ssl/ssl-socket.js';
 import { SSLCertVerificationError, SSLEOFError, SSLError } from '../ssl/errors.js';
+import type { StreamTransport } from '../reactor/transport.js';
 import { isConnReset } from './base-iostream.js';
 import { StreamClosedError } from './errors.js';
 import { IOStream } from './iostream.js';
@@ -126,7 +127,15 @@ export class SSLIOStream extends IOStream {
     if (connected) this.beginHandshake();
   }
 
-  /** The TLS socket under this stream (certificate, cipher, ALPN). */
+  /**
+   * The TLS engine reads and writes the socket itself: the loop must not
+   * read ahead of it, so this stream asks for plain readiness.
+   */
+  protected override openTransport(): StreamTransport {
+    return this.ioLoop.transportFor(this.socket, { kind: 'readiness' });
+  }
+
+    /** The TLS socket under this stream (certificate, cipher, ALPN). */
   get sslSocket(): SSLSocket {
     return this.tls;
   }

@@ -42,3 +42,23 @@ export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const FD_CLOEXEC = 1;
+
+/**
+ * poll(2) event bits (the same on Linux, macOS and the BSDs). POLLIN,
+ * POLLOUT and POLLERR|POLLHUP are the IOLoop's READ, WRITE and ERROR.
+ */
+export const POLLIN = 0x001;
+export const POLLOUT = 0x004;
+export const POLLERR = 0x008;
+export const POLLHUP = 0x010;
+export const POLLNVAL = 0x020;
+
+/** The low 32 bits of a native address or u64 (a safe integer: below 2^53). */
+export function lo32(value: number): number {
+  return value % 0x100000000;
+}
+
+/** The high 32 bits of a native address or u64 (a safe integer: below 2^53). */
+export function hi32(value: number): number {
+  return Math.floor(value / 0x100000000);
+}

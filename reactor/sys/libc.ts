@@ -261,6 +261,11 @@ export function isNonblocking(fd: number): boolean {
   return (check(c.fcntl(fd, F_GETFL, 0) as number, 'fcntl') & O_NONBLOCK) !== 0;
 }
 
+/** Whether `fd` was opened read-only (O_ACCMODE is O_RDONLY): a pipe's read end, not a socket or tty. */
+export function isReadOnly(fd: number): boolean {
+  return (check(c.fcntl(fd, F_GETFL, 0) as number, 'fcntl') & 3) === 0; // O_ACCMODE, O_RDONLY
+}
+
 /** Marks `fd` close-on-exec (platforms without the atomic flags). */
 export function setCloexec(fd: number): void {
   check(c.fcntl(fd, F_SETFD, FD_CLOEXEC) as number, 'fcntl');

@@ -78,7 +78,10 @@ import { OSError, errno as E } from '../sys/errors.js';
 import { decodeSockaddr, type Address } from '../sys/sockaddr.js';
 import { SOCK_CLOEXEC, SOCK_NONBLOCK } from '../sys/constants.js';
 import { READ } from '../poller.js';
+import { acceptNow } from '../readiness-transport.js';
+import type { ListenerTransport } from '../transport.js';
 import { KIND_ACCEPT_SLOT, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { Operation } from './operation.js';
 
 /** Single-shot ACCEPTs kept in flight by default. */
 export const DEFAULT_ACCEPT_SLOTS = 32;
@@ -123,7 +126,8 @@ export interface AcceptorOptions {
 }
 
 /** One listener's ACCEPTs and the connections they brought (see the file comment). */
-export class Acceptor implements CompletionEndpoint {
+export class Acceptor implements CompletionEndpoint, ListenerTransport {
+  readonly mode = 'completion' as const;
   readonly fd: number;
   readonly id: number;
   readonly gen: number;
@@ -131,15 +135,17 @@ export class Acceptor implements CompletionEndpoint {
   active = false;
   dirty = false;
   readonly stats: AcceptorStats = { accepted: 0, armed: 0, aborted: 0, capped: 0, errors: 0 };
-  /** The peer address of the connection `take()` returned last. */
-  lastAddress: Address = '';
+  /** The peer address of the connection `take()` (or `accept()`) returned last. */
+  acceptedAddress: Address = '';
 
   private readonly host: EndpointHost;
+  private readonly nonblocking: boolean;
   private readonly acceptFlags: number;
   private readonly slotCount: number;
   private readonly queueCap: number;
   private region: Region | null;
-  private readonly armed: Uint8Array;
+  /** One single-shot ACCEPT per address slot (./operation.ts); kind KIND_ACCEPT_SLOT + slot. */
+  private readonly ops: Operation[];
   private armedCount = 0;
   private wanted = 0;
   // Accepted, not yet taken: fds and their addresses, from `head` on.
@@ -163,11 +169,12 @@ export class Acceptor implements CompletionEndpoint {
     this.fd = fd;
     this.id = id;
     this.gen = gen;
+    this.nonblocking = options.nonblocking;
     this.acceptFlags = SOCK_CLOEXEC | (options.nonblocking ? SOCK_NONBLOCK : 0);
     this.slotCount = slots;
     this.queueCap = queueCap;
     this.canAccept = options.canAccept ?? null;
-    this.armed = new Uint8Array(slots);
+    this.ops = Array.from({ length: slots }, (_, slot) => new Operation(id, KIND_ACCEPT_SLOT + slot, gen));
     this.region = allocRegion(slots * SLOT_BYTES);
   }
 
@@ -208,16 +215,16 @@ export class Acceptor implements CompletionEndpoint {
     }
     const ring = this.host.ring;
     for (let slot = 0; slot < this.slotCount; slot++) {
-      if (this.armed[slot]) continue;
+      const op = this.ops[slot]!;
+      if (op.armed) continue;
       if (this.queued() + this.armedCount >= this.queueCap) {
         this.stats.capped++;
         return;
       }
       const at = slot * SLOT_BYTES;
       region.view.writeUInt32LE(SOCKADDR_ROOM, at + SOCKADDR_ROOM); // socklen in: the room there is
-      ring.accept(this.fd, this.acceptFlags, false, this.id, ((KIND_ACCEPT_SLOT + slot) << 24) | this.gen,
-        region.addr + at, region.addr + at + SOCKADDR_ROOM);
-      this.armed[slot] = 1;
+      ring.accept(this.fd, this.acceptFlags, false, this.id, op.udHi, region.addr + at, region.addr + at + SOCKADDR_ROOM);
+      op.start();
       this.armedCount++;
       this.stats.armed++;
     }
@@ -225,8 +232,9 @@ export class Acceptor implements CompletionEndpoint {
 
   complete(kind: number, res: number, _flags: number): void {
     const slot = kind - KIND_ACCEPT_SLOT;
-    if (slot < 0 || slot >= this.slotCount || !this.armed[slot]) return;
-    this.armed[slot] = 0;
+    const op = slot >= 0 && slot < this.slotCount ? this.ops[slot]! : null;
+    if (op === null || !op.armed) return;
+    op.finish();
     this.armedCount--;
     if (this.detached) {
       // Completed before its cancel: nobody will take this connection.
@@ -268,9 +276,7 @@ export class Acceptor implements CompletionEndpoint {
     this.closeQueued();
     this.errno = 0;
     const ring = this.host.ring;
-    for (let slot = 0; slot < this.slotCount; slot++) {
-      if (this.armed[slot]) ring.cancel(this.id, ((KIND_ACCEPT_SLOT + slot) << 24) | this.gen);
-    }
+    for (const op of this.ops) op.cancel(ring);
     if (this.armedCount === 0) this.freeSlots();
     return this.armedCount > 0;
   }
@@ -281,7 +287,7 @@ export class Acceptor implements CompletionEndpoint {
 
   /** The ring is gone (it cancelled everything first): drop the requests, close what was not taken. */
   abandon(): void {
-    this.armed.fill(0);
+    for (const op of this.ops) op.finish();
     this.armedCount = 0;
     this.closeQueued();
     this.freeSlots();
@@ -290,14 +296,23 @@ export class Acceptor implements CompletionEndpoint {
   // ------------------------------------------------------------ the handler's side
 
   /**
-   * The next accepted connection's fd (its address in `lastAddress`), or
+   * The transport contract's accept: what the ring accepted (`take`) while
+   * the listener is watched; once unwatched (detached), accept4(2) itself,
+   * for the retry a paused accept handler makes before watching again.
+   */
+  accept(): number {
+    return this.detached ? acceptNow(this, this.fd, this.nonblocking) : this.take();
+  }
+
+  /**
+   * The next accepted connection's fd (its address in `acceptedAddress`), or
    * -1 if none waits. Throws the OSError an ACCEPT failed with, once the
    * connections accepted before it are taken.
    */
   take(): number {
     if (this.head < this.fds.length) {
       const fd = this.fds[this.head]!;
-      this.lastAddress = this.addresses[this.head]!;
+      this.acceptedAddress = this.addresses[this.head]!;
       this.head++;
       if (this.head === this.fds.length) {
         this.fds.length = 0;
@@ -320,6 +335,11 @@ export class Acceptor implements CompletionEndpoint {
   /** Stops accepting before the listener is closed or unwatched (what `removeHandler` does too). */
   detach(): void {
     if (!this.detached) this.host.detach(this);
+  }
+
+  /** The transport contract's release: `detach`. */
+  release(): void {
+    this.detach();
   }
 
   private closeQueued(): void {

@@ -40,13 +40,11 @@ export const KIND_POLL = 1;
 export const KIND_RECV = 2;
 export const KIND_POLLOUT = 3;
 export const KIND_SEND = 4;
-export const KIND_ACCEPT = 5;
 /** Kinds 0x80–0xff: an acceptor's single-shot ACCEPTs, one kind per sockaddr slot (./acceptor.ts). */
 export const KIND_ACCEPT_SLOT = 0x80;
 export const KIND_CLOSE = 6;
 export const KIND_CONNECT = 7;
 export const KIND_READ = 8;
-export const KIND_WRITE = 9;
 
 /** The next generation after `gen` (never 0). */
 export function nextGen(gen: number): number {

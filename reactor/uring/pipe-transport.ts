@@ -31,9 +31,13 @@
  * (the kernel may write it until then), or when the ring closes.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
+import { allocRegion, freeRegion } from '../sys/arena.js';
 import { READ, ERROR } from '../poller.js';
+import type { Address } from '../sys/sockaddr.js';
+import { writeChunk, writeChunks } from '../fd-io.js';
+import type { Connectable, FdOwner, StreamTransport } from '../transport.js';
 import { KIND_READ, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { Operation } from './operation.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 
 /** Bytes one READ asks for (the size of the endpoint's native buffer). */
@@ -53,7 +57,8 @@ export interface PipeStats {
 }
 
 /** One pipe read end's completion state (see the file comment). */
-export class CompletionPipe implements CompletionEndpoint {
+export class CompletionPipe implements CompletionEndpoint, StreamTransport {
+  readonly mode = 'completion' as const;
   readonly fd: number;
   readonly id: number;
   readonly gen: number;
@@ -66,10 +71,8 @@ export class CompletionPipe implements CompletionEndpoint {
   private registered = false;
   /** The stream has watched READ once: from then on the READ reads ahead (bounded). */
   private started = false;
-  /** A READ is in flight (its CQE not yet seen). */
-  readArmed = false;
-  private cancelling = false;
-  private region: Region | null;
+  /** The one single-shot READ (./operation.ts); its buffer is the endpoint's, freed only when it is not armed. */
+  readonly readOp: Operation;
   private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read by the stream. */
   get buffered(): number {
@@ -86,7 +89,8 @@ export class CompletionPipe implements CompletionEndpoint {
     this.fd = fd;
     this.id = id;
     this.gen = gen;
-    this.region = allocRegion(PIPE_READ_SIZE);
+    this.readOp = new Operation(id, KIND_READ, gen);
+    this.readOp.buffer = allocRegion(PIPE_READ_SIZE);
   }
 
   // ------------------------------------------------------------ the poller's side
@@ -102,22 +106,22 @@ export class CompletionPipe implements CompletionEndpoint {
   reported(_events: number): void {}
 
   arm(): void {
-    if (this.readArmed || !this.wantsRead() || this.region === null) return;
-    this.host.ring.readWrite(false, this.fd, this.region.addr, PIPE_READ_SIZE, this.id, (KIND_READ << 24) | this.gen);
-    this.readArmed = true;
+    const buffer = this.readOp.buffer;
+    if (this.readOp.armed || !this.wantsRead() || buffer === null) return;
+    this.host.ring.readWrite(false, this.fd, buffer.addr, PIPE_READ_SIZE, this.id, this.readOp.udHi);
+    this.readOp.start();
     this.stats.reads++;
   }
 
   complete(kind: number, res: number, _flags: number): void {
     if (kind !== KIND_READ) return;
-    this.readArmed = false;
-    this.cancelling = false;
+    this.readOp.finish();
     if (this.detached) {
       this.freeBuffer(); // the kernel is done with it
       return;
     }
     if (res > 0) {
-      this.inbox.push(Buffer.from(this.region!.view.subarray(0, res)));
+      this.inbox.push(Buffer.from(this.readOp.buffer!.view.subarray(0, res)));
       this.stats.bytes += res;
     } else if (res === 0) {
       this.eof = true;
@@ -131,23 +135,17 @@ export class CompletionPipe implements CompletionEndpoint {
     this.wanted = 0;
     this.registered = false;
     this.dropReceived();
-    if (!this.readArmed) {
-      this.freeBuffer();
-      return false;
-    }
-    if (!this.cancelling) {
-      this.host.ring.cancel(this.id, (KIND_READ << 24) | this.gen);
-      this.cancelling = true;
-    }
-    return true;
+    if (this.readOp.cancel(this.host.ring)) return true;
+    this.freeBuffer();
+    return false;
   }
 
   inFlight(): boolean {
-    return this.readArmed;
+    return this.readOp.armed;
   }
 
   abandon(): void {
-    this.readArmed = false;
+    this.readOp.finish();
     this.dropReceived();
     this.freeBuffer();
   }
@@ -187,7 +185,7 @@ export class CompletionPipe implements CompletionEndpoint {
       }
       if (this.eof) return EOF_CHUNK;
       this.lastReadDirect = true;
-      if (this.readArmed || this.detached) return null;
+      if (this.readOp.armed || this.detached) return null;
       this.stats.direct++;
       const data = readOnce(this.fd, max);
       if (data === EOF_CHUNK) this.eof = true;
@@ -195,7 +193,7 @@ export class CompletionPipe implements CompletionEndpoint {
     }
     this.lastReadDirect = false;
     const out = this.inbox.take(max);
-    if (!this.readArmed && this.wantsRead()) this.host.markDirty(this);
+    if (!this.readOp.armed && this.wantsRead()) this.host.markDirty(this);
     return out;
   }
 
@@ -205,6 +203,44 @@ export class CompletionPipe implements CompletionEndpoint {
     if (data === null) return -1;
     target.set(data, 0);
     return data.length;
+  }
+
+  /** Received chunks: empty once nothing is left here; a direct read(2): a short one. */
+  readLeftEmpty(n: number, max: number): boolean {
+    return this.lastReadDirect ? n < max : this.buffered === 0;
+  }
+
+  /** Writes stay write(2) on readiness (only read ends are attached; a write is the caller's mistake, failing as write(2) does). */
+  write(data: Uint8Array): number {
+    return writeChunk(this.fd, data);
+  }
+
+  writeMany(parts: readonly Uint8Array[], first: number, offset: number): number {
+    return writeChunks(this.fd, parts, first, offset);
+  }
+
+  /** Pipes do not connect: connect(2) says so (ENOTSOCK). */
+  connect(address: Address, socket: Connectable): number {
+    return socket.connectEx(address);
+  }
+
+  connectResult(): number {
+    return 0;
+  }
+
+  willClose(_fd: number): void {}
+
+  /** Cancels the READ (submitted at once: an armed READ holds the file), then the owner closes the fd. */
+  close(owner: FdOwner): void {
+    this.detach();
+    owner.close();
+  }
+
+  /** Stops reading the fd; returns the bytes read ahead, now lost. */
+  release(): number {
+    const readAhead = this.buffered;
+    this.detach();
+    return readAhead;
   }
 
   /** The stream is about to close the fd: cancel the READ first (submitted at once). */
@@ -217,8 +253,9 @@ export class CompletionPipe implements CompletionEndpoint {
   }
 
   private freeBuffer(): void {
-    if (this.region === null) return;
-    freeRegion(this.region);
-    this.region = null;
+    const buffer = this.readOp.buffer;
+    if (buffer === null) return;
+    freeRegion(buffer);
+    this.readOp.buffer = null;
   }
 }

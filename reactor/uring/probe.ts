@@ -12,14 +12,16 @@
  * Test hook: `GALE_URING_REFUSE=EPERM` (or `ENOSYS`, `EINVAL`, `EACCES`)
  * makes the ring's setup fail with that errno before the syscall, so the
  * whole suite can run as if the kernel refused io_uring (Docker's seccomp
- * profile: EPERM; qemu-user: ENOSYS). Read here only, where the default
- * poller is opened; Rings built directly are unaffected.
+ * profile: EPERM; qemu-user: ENOSYS). Read (by ../loop-options.ts, which
+ * reads every GALE_* variable) where the default poller is opened; Rings
+ * built directly are unaffected.
  */
 import { genLog } from '../log.js';
 import { OSError, errno as E } from '../sys/errors.js';
 import type { Poller } from '../poller.js';
-import type { RingOptions, SetupCall } from './ring.js';
-import { URingPoller } from './poller.js';
+import type { SetupCall } from './ring.js';
+import { URingPoller, type URingPollerOptions } from './poller.js';
+import { ringRefusalFromEnvironment } from '../loop-options.js';
 
 const REFUSAL_NAMES = ['ENOSYS', 'EPERM', 'EINVAL', 'EACCES'] as const;
 const REFUSALS: ReadonlySet<number> = new Set(REFUSAL_NAMES.map((name) => E[name]));
@@ -28,7 +30,7 @@ const REFUSALS: ReadonlySet<number> = new Set(REFUSAL_NAMES.map((name) => E[name
  * The setup that `GALE_URING_REFUSE` asks for (a stand-in returning
  * `-errno`), or undefined when it is unset or empty.
  */
-export function refusedSetupFromEnv(value = process.env.GALE_URING_REFUSE): SetupCall | undefined {
+export function refusedSetupFromEnv(value = ringRefusalFromEnvironment()): SetupCall | undefined {
   if (!value) return undefined;
   const name = REFUSAL_NAMES.find((n) => n === value);
   if (name === undefined) {
@@ -55,7 +57,7 @@ export function refusalReason(errno: number): string {
  * on Linux) after one warning. `options.setup` stands in for the syscall in
  * tests (else `GALE_URING_REFUSE`'s stand-in, if set).
  */
-export function openURingPoller(fallback: () => Poller, options: RingOptions = {}): Poller {
+export function openURingPoller(fallback: () => Poller, options: URingPollerOptions = {}): Poller {
   if (process.platform !== 'linux') {
     explainOnce('io_uring is Linux-only');
     return fallback();

@@ -1,9 +1,12 @@
 /**
- * One io_uring instance: setup, the shared-memory rings, SQE writing and CQE
- * reading from JS without an FFI call or an allocation per operation, and
- * the single `io_uring_enter` that submits and waits. No Tornado
- * counterpart (Tornado's loops are readiness loops); ./poller.ts builds the
- * IOLoop's poller on it.
+ * One io_uring instance, mechanism only (liburing's role): setup, the
+ * shared-memory rings, SQE writers and one CQE walk (`forEachCqe`) from JS
+ * without an FFI call or an allocation per operation, and the
+ * `io_uring_enter` that submits and waits for what it is told. No policy:
+ * when to enter, how long to wait and how many completions to ask for are
+ * the wait plan's (../wait-plan.ts), what a CQE means is the poller's and
+ * its endpoints'. No Tornado counterpart (Tornado's loops are readiness
+ * loops); ./poller.ts builds the IOLoop's poller on it.
  *
  * ## Why these setup flags
  * `SINGLE_ISSUER | DEFER_TASKRUN` makes the kernel post completions only
@@ -33,6 +36,7 @@
 import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
 import { check, close as closeFd, lastErrno } from '../sys/libc.js';
 import { OSError, errno as E } from '../sys/errors.js';
+import { hi32, lo32 } from '../sys/constants.js';
 import {
   MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringRegister, ioUringSetup, mmap, munmap,
 } from '../sys/uring-sys.js';
@@ -108,8 +112,6 @@ const CQE_SIZE = 16;
 const PARAMS_SIZE = 120;
 const GETEVENTS_ARG_SIZE = 24;
 const FOREVER_MS = 24 * 3600 * 1000;
-/** Deferred completions the kernel runs per enter unless more are asked for (IO_LOCAL_TW_DEFAULT_MAX). */
-const TASKRUN_BATCH = 20;
 
 /** Counters of the ring's slow paths since it was set up. */
 export interface RingStats {
@@ -145,6 +147,9 @@ export interface RingOptions {
   setup?: SetupCall;
 }
 
+/** Visits one CQE: its user_data (two u32s), result and flags. Returns false to stop before consuming it. */
+export type CqeVisitor = (udLo: number, udHi: number, res: number, flags: number) => boolean;
+
 /** An io_uring with its rings mapped into JS. */
 export class Ring {
   /** The ring's fd (-1 once closed). */
@@ -154,10 +159,10 @@ export class Ring {
   readonly features: number;
   readonly stats: RingStats = { enters: 0, sqFullFlushes: 0, cqOverflows: 0, cqDropped: 0 };
 
-  /** The CQEs as i32s: CQE `i` is at `cqes[cqeBase + (i & cqMask) * 4]`: user_data lo, hi, res, flags. */
-  cqes: Int32Array;
-  readonly cqeBase: number;
-  readonly cqMask: number;
+  // The CQEs as i32s: CQE `i` is at `cqes[cqeBase + (i & cqMask) * 4]`: user_data lo, hi, res, flags.
+  private cqes: Int32Array;
+  private readonly cqeBase: number;
+  private readonly cqMask: number;
 
   private ringWords: Uint32Array; // the ring mapping as u32s
   private sqeWords: Uint32Array; // the SQE mapping as u32s
@@ -170,7 +175,6 @@ export class Ring {
   private readonly cqOverflow: number;
   private readonly sqMask: number;
   private sqTail = 0; // our copy of the SQ tail, published before each enter
-  private backlog = false; // the last enter left a full batch of CQEs: more deferred work may wait
   private readonly ringAddr: number;
   private readonly ringSize: number;
   private readonly sqesAddr: number;
@@ -287,6 +291,12 @@ export class Ring {
     return w;
   }
 
+  /** Stores `value` (an address) as the u64 at SQE word `w` (little-endian: low word first). */
+  private setU64(w: number, value: number): void {
+    this.sqeWords[w] = lo32(value);
+    this.sqeWords[w + 1] = hi32(value);
+  }
+
   private writeHeader(w: number, op: number, flags: number, fd: number, udLo: number, udHi: number): void {
     const b = w << 2;
     this.sqeBytes[b] = op;
@@ -326,8 +336,7 @@ export class Ring {
   send(fd: number, addr: number, length: number, msgFlags: number, udLo: number, udHi: number, sqeFlags = 0): void {
     const w = this.getSqe();
     this.writeHeader(w, Op.SEND, sqeFlags, fd, udLo, udHi);
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 4, addr); // addr @16
     this.sqeWords[w + 6] = length; // len @24
     this.sqeWords[w + 7] = msgFlags; // msg_flags @28
   }
@@ -343,10 +352,8 @@ export class Ring {
     const w = this.getSqe();
     this.writeHeader(w, Op.ACCEPT, 0, fd, udLo, udHi);
     if (multishot) this.sqeWords[w] = (this.sqeWords[w]! & 0xffff) | (IORING_ACCEPT_MULTISHOT << 16); // ioprio @2
-    this.sqeWords[w + 2] = addrLenAddr % 0x100000000; // addr2 @8: socklen_t *
-    this.sqeWords[w + 3] = Math.floor(addrLenAddr / 0x100000000);
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16: struct sockaddr *
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 2, addrLenAddr); // addr2 @8: socklen_t *
+    this.setU64(w + 4, addr); // addr @16: struct sockaddr *
     this.sqeWords[w + 7] = acceptFlags; // accept_flags @28
   }
 
@@ -355,8 +362,7 @@ export class Ring {
     const w = this.getSqe();
     this.writeHeader(w, Op.CONNECT, 0, fd, udLo, udHi);
     this.sqeWords[w + 2] = addrLength; // off @8 holds the length itself
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 4, addr); // addr @16
   }
 
   /** Queues a CLOSE of `fd` (`sqeFlags`: IOSQE_IO_LINK etc., e.g. to run it after a SEND). */
@@ -374,8 +380,7 @@ export class Ring {
     this.writeHeader(w, write ? Op.WRITE : Op.READ, 0, fd, udLo, udHi);
     this.sqeWords[w + 2] = 0xffffffff; // off @8 = -1: the current position
     this.sqeWords[w + 3] = 0xffffffff;
-    this.sqeWords[w + 4] = addr % 0x100000000; // addr @16
-    this.sqeWords[w + 5] = Math.floor(addr / 0x100000000);
+    this.setU64(w + 4, addr); // addr @16
     this.sqeWords[w + 6] = length; // len @24
   }
 
@@ -397,8 +402,8 @@ export class Ring {
     // written over the params, which are not needed after setup.
     const view = this.mem.view;
     view.fill(0, 0, 40);
-    view.writeUInt32LE(ringAddr % 0x100000000, 0);
-    view.writeUInt32LE(Math.floor(ringAddr / 0x100000000), 4);
+    view.writeUInt32LE(lo32(ringAddr), 0);
+    view.writeUInt32LE(hi32(ringAddr), 4);
     view.writeUInt32LE(entries, 8);
     view.writeUInt16LE(bgid, 12);
     check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
@@ -412,47 +417,26 @@ export class Ring {
   }
 
   /**
-   * Publishes the SQ tail and makes the one io_uring_enter: submits every
-   * pending SQE and waits up to `timeoutMs` (0: not at all; -1: forever)
-   * for a completion. Returns false if a signal interrupted it.
-   *
-   * Why `batch` and not 1 for min_complete when not blocking: with
-   * DEFER_TASKRUN the kernel runs the deferred completions inside this
-   * call, but only max(20, min_complete) of them per run, so asking for 1
-   * caps an iteration at 20–40 CQEs however many fds are ready. Asking for
-   * `batch` with a zero timeout lets it run up to that many and return at
-   * once (ETIME) — but that zero timeout arms an hrtimer, so it is only
-   * asked for when the last enter left a full batch (a backlog); otherwise
-   * a non-blocking enter asks for 0 and passes no timeout at all. A
-   * blocking wait asks for 1: it returns on the first CQE, and the loop's
-   * next iteration (which does not block, since handlers ran) gathers the
-   * rest in a batch.
+   * Publishes the SQ tail and makes one io_uring_enter: submits every
+   * pending SQE, runs the deferred completions, and waits until
+   * `minComplete` CQEs are posted or `timeoutMs` has passed (-1: forever,
+   * as a day; null: no timeout at all, so it returns at once when fewer are
+   * ready — a zero timeout would arm an already-expired hrtimer instead).
+   * With DEFER_TASKRUN the kernel runs max(20, minComplete) deferred
+   * completions per run: asking for more with a zero timeout drains a
+   * backlog in one enter. Returns false if a signal interrupted it.
+   * Which values to pass is the wait plan's (../wait-plan.ts).
    */
-  submitAndWait(timeoutMs: number, batch = 1): boolean {
+  submitAndWait(minComplete: number, timeoutMs: number | null): boolean {
     if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
+    if (timeoutMs === null) return this.enter(minComplete, IORING_ENTER_GETEVENTS);
     const view = this.mem.view;
     const argAt = PARAMS_SIZE;
     const tsAt = PARAMS_SIZE + GETEVENTS_ARG_SIZE;
-    const blocking = timeoutMs !== 0 && this.cqReady() === 0;
-    if (!blocking && !this.backlog) {
-      // Not blocking, and no sign of a backlog: min_complete 0 and no
-      // timeout. Asking for `batch` with a zero timeout makes the kernel arm
-      // an already-expired hrtimer whenever fewer CQEs are ready, and on this
-      // VM that costs a timer interrupt and two clock reprogrammings per
-      // enter (profiled: 15-20 % of bulk-echo server CPU, attributed to
-      // _raw_spin_unlock_irqrestore under io_cqring_wait).
-      const ok = this.enter(0, IORING_ENTER_GETEVENTS);
-      this.backlog = this.cqReady() >= TASKRUN_BATCH;
-      return ok;
-    }
-    // Blocking: wake on the first CQE (a batch-wait timer would cost a
-    // wake-up of its own on every idle wait: measured in ping-pong). Not
-    // blocking: ask for a whole batch, and the zero timeout returns at once.
-    const minComplete = blocking ? 1 : batch;
     // struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } (both < 2^32 here).
     // "Forever" is a day, so one arg layout serves every call; a day's
     // wake-up is a harmless empty poll.
-    const ms = blocking ? (timeoutMs < 0 ? FOREVER_MS : timeoutMs) : 0;
+    const ms = timeoutMs < 0 ? FOREVER_MS : timeoutMs;
     const seconds = Math.floor(ms / 1000);
     view.writeUInt32LE(seconds, tsAt);
     view.writeUInt32LE(0, tsAt + 4);
@@ -465,11 +449,9 @@ export class Ring {
     view.writeUInt32LE(0, argAt + 4);
     view.writeUInt32LE(0, argAt + 8);
     view.writeUInt32LE(0, argAt + 12);
-    view.writeUInt32LE(ts % 0x100000000, argAt + 16);
-    view.writeUInt32LE(Math.floor(ts / 0x100000000), argAt + 20);
-    const ok = this.enter(minComplete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
-    this.backlog = this.cqReady() >= TASKRUN_BATCH;
-    return ok;
+    view.writeUInt32LE(lo32(ts), argAt + 16);
+    view.writeUInt32LE(hi32(ts), argAt + 20);
+    return this.enter(minComplete, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG);
   }
 
   /** Submits what is pending without waiting, and runs deferred completions. */
@@ -510,14 +492,45 @@ export class Ring {
     return (this.ringWords[this.cqTail]! - this.ringWords[this.cqHead]!) >>> 0;
   }
 
-  /** The CQ head (the next CQE to read). */
-  cqHeadValue(): number {
-    return this.ringWords[this.cqHead]!;
+  /**
+   * The one CQ walk: calls `visit` on each posted CQE in order and consumes
+   * it, until none is left or `visit` returns false (that CQE stays for the
+   * next walk). Returns how many were consumed.
+   */
+  forEachCqe(visit: CqeVisitor): number {
+    return this.walk(visit, true);
   }
 
-  /** Marks every CQE before `head` consumed. */
-  setCqHead(head: number): void {
-    this.ringWords[this.cqHead] = head >>> 0;
+  /** Whether a posted, unconsumed CQE carries this user_data (nothing is consumed). */
+  hasCqe(udLo: number, udHi: number): boolean {
+    this.wantedLo = udLo;
+    this.wantedHi = udHi;
+    this.found = false;
+    this.walk(this.matchWanted, false);
+    return this.found;
+  }
+
+  private wantedLo = 0;
+  private wantedHi = 0;
+  private found = false;
+  private readonly matchWanted: CqeVisitor = (udLo, udHi) => {
+    this.found = udLo === this.wantedLo && udHi === this.wantedHi;
+    return !this.found;
+  };
+
+  private walk(visit: CqeVisitor, consume: boolean): number {
+    const cqes = this.cqes;
+    const base = this.cqeBase;
+    const mask = this.cqMask;
+    let head = this.ringWords[this.cqHead]!;
+    const available = this.cqReady();
+    let i = 0;
+    for (; i < available; i++, head = (head + 1) >>> 0) {
+      const at = base + (head & mask) * 4;
+      if (!visit(cqes[at]!, cqes[at + 1]! >>> 0, cqes[at + 2]!, cqes[at + 3]! >>> 0)) break;
+    }
+    if (consume) this.ringWords[this.cqHead] = head >>> 0;
+    return i;
   }
 
   /**

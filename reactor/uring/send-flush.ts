@@ -14,22 +14,23 @@
  * What is not covered: code that blocks the loop's thread right after a
  * write until the peer has the bytes (a blocking recv() on the other end
  * in the same thread, Atomics.wait for a reply) — the enter that would send
- * them never comes. `GALE_URING_SUBMIT=turn` submits at the end of every
- * turn that wrote (one microtask, so before the continuation of any Future
- * the write resolved): safe for such code, at the cost of a second FFI
- * call in most iterations (docs/uring.md, "When a write reaches the kernel").
+ * them never comes. The loop option `uring.submit: 'turn'`
+ * (`GALE_URING_SUBMIT=turn`) submits at the end of every turn that wrote
+ * (one microtask, so before the continuation of any Future the write
+ * resolved): safe for such code, at the cost of a second FFI call in most
+ * iterations (docs/uring.md, "When a write reaches the kernel").
  */
 import type { Ring } from './ring.js';
-
-/** `GALE_URING_SUBMIT=turn`: submit at the end of each turn that queued a SEND. */
-export const submitEachTurn = process.env.GALE_URING_SUBMIT === 'turn';
 
 const scheduled = new WeakSet<Ring>();
 const withSends = new Set<Ring>();
 let exitHooked = false;
 
-/** `ring` has SENDs queued: they are submitted at exit if nothing has by then (and soon, with GALE_URING_SUBMIT=turn). */
-export function sendsQueued(ring: Ring): void {
+/**
+ * `ring` has SENDs queued: they are submitted at exit if nothing has by
+ * then, and with `eachTurn` (`uring.submit: 'turn'`) at the end of this turn.
+ */
+export function sendsQueued(ring: Ring, eachTurn: boolean): void {
   if (!withSends.has(ring)) {
     if (withSends.size >= 16) for (const known of withSends) if (known.fd < 0) withSends.delete(known);
     withSends.add(ring);
@@ -38,7 +39,7 @@ export function sendsQueued(ring: Ring): void {
       process.on('exit', submitAll);
     }
   }
-  if (submitEachTurn && !scheduled.has(ring)) {
+  if (eachTurn && !scheduled.has(ring)) {
     scheduled.add(ring);
     queueMicrotask(() => {
       scheduled.delete(ring);

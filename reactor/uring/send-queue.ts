@@ -29,7 +29,7 @@
  * next chain, once this one's last CQE is in.
  *
  * ## Memory
- * Slots come from the ring's free lists (./buffers.ts) and go back as soon
+ * Slots come from the ring's free lists (./send-memory.ts) and go back as soon
  * as their SEND has completed: a socket holds at most the `limit` its
  * owner fills up to (./socket-transport.ts: SEND_BUFFER), and all the
  * sockets of a ring together at most their `SendBudget` (below) — what
@@ -37,7 +37,7 @@
  */
 import { errno as E } from '../sys/errors.js';
 import { IOSQE_IO_LINK } from './ring.js';
-import { LARGE_SLOT, type SendSlot, type SendSlots } from './buffers.js';
+import { LARGE_SLOT, type SendBudget, type SendSlot, type SendSlots } from './send-memory.js';
 import { KIND_SEND } from './endpoint.js';
 import type { Ring } from './ring.js';
 
@@ -58,38 +58,6 @@ interface Entry {
  * one chain; a streak of small writes fills large slots too (`fill`).
  */
 export const MAX_CHAIN = 256;
-
-/** Bytes every socket may hold in its send buffer even when the ring's budget is spent. */
-export const MIN_SEND_SHARE = 256 * 1024;
-
-/**
- * The cap on bytes all the send queues of one ring hold together. Without
- * it, N peers that stop reading pin N × SEND_BUFFER of native memory. A
- * socket may always hold MIN_SEND_SHARE (so one that is being read is
- * never starved by others that are not); beyond that it takes only what
- * the budget has left, and its stream keeps the rest in its own write
- * buffer (counted by maxWriteBufferSize, as on epoll when the kernel's
- * buffer is full). No socket waits on the budget alone: one refused room
- * holds bytes of its own, and their SENDs' completions report it again.
- */
-export class SendBudget {
-  /** Bytes held by every queue of the ring. */
-  used = 0;
-  /** Times a socket was refused room because the budget was spent. */
-  refusals = 0;
-
-  constructor(readonly limit: number) {}
-
-  /** How many more bytes a queue holding `held` may take, `perQueue` in all. */
-  room(held: number, perQueue: number): number {
-    return Math.max(0, Math.min(perQueue - held, Math.max(this.limit - this.used, MIN_SEND_SHARE - held)));
-  }
-
-  /** A queue took (`delta` > 0) or gave back bytes. */
-  adjust(delta: number): void {
-    this.used += delta;
-  }
-}
 
 /** What a send queue needs from its socket's poller. */
 export interface SendHost {

@@ -1,17 +1,15 @@
 /**
  * The completion transport of one stream socket on a ring: what an
- * `IOStream` reads through when its loop runs on io_uring. No Tornado
- * counterpart (Tornado's streams call recv() on readiness).
+ * `IOStream` reads and writes through when its loop runs on io_uring. No
+ * Tornado counterpart (Tornado's streams call recv() on readiness).
  *
- * ## The seam: readiness emulated from completions
- * `BaseIOStream` is written against readiness: it watches READ/WRITE with
- * `addHandler`/`updateHandler`, and on an event calls its subclass's
- * `readFromFd`/`writeToFd`, which return data, "would block" or EOF. There
- * are two transports under that one contract, and the stream's logic (read
- * family, write Futures, flow control, buffer limits, close) exists once:
+ * ## The contract: readiness emulated from completions
+ * It keeps the transport contract (../transport.ts) the readiness
+ * transport keeps, so the stream's logic (read family, write Futures, flow
+ * control, buffer limits, close) exists once, above both:
  *
- * - readiness (epoll, poll, kqueue; and uring for every other fd): the
- *   events come from the kernel, `readFromFd` is read(2);
+ * - readiness (../readiness-transport.ts): the events come from the
+ *   kernel, `read` is read(2);
  * - completion (this file): a multishot RECV keeps filling provided
  *   buffers, each CQE's bytes are copied into its inbox, and `read()` hands
  *   them out with no syscall. The poller reports READ while bytes (or EOF,
@@ -25,15 +23,15 @@
  * kernel's socket buffer took; the bytes go out as chains of linked SENDs
  * (./send-queue.ts) with the loop's next enter (./send-flush.ts for the
  * other moments), and WRITE is reported while the send buffer has room.
- * With GALE_URING_STREAMS=1 writes stay write(2), with WRITE a real
- * one-shot POLLOUT when the kernel's buffer is full.
+ * With `uring.streams: 'reads'` writes stay write(2), with WRITE a
+ * real one-shot POLLOUT when the kernel's buffer is full.
  *
  * ## Closing
  * The stream's close goes through the ring: the RECV is cancelled, the
  * POLLOUT removed, and an IORING_OP_CLOSE follows them. With SENDs queued
  * or in flight the close lingers: the fd stays open until they are done,
  * then the CLOSE is queued on the last one's CQE (bounded: `abortLinger`,
- * which IOStream calls after LINGER_SECONDS, and the poller's close,
+ * which runs after LINGER_SECONDS, and the poller's close,
  * which closes a lingering fd itself). docs/uring.md has the reasons.
  *
  * ## Flow control
@@ -46,36 +44,47 @@
  * ## Connecting sockets
  * By default the connect itself goes through the ring: `startConnect(encode)`
  * has the stream write the sockaddr into native memory this socket owns
- * (`connectAddr`, freed when the CONNECT's CQE arrives or the ring goes),
+ * (the CONNECT operation's buffer, freed when its CQE arrives or the ring goes),
  * and the IORING_OP_CONNECT goes out with the loop's next enter. Its result
  * is the connect's outcome: 0, or -errno (ECONNREFUSED, ETIMEDOUT…), kept
  * in `connectErrno` for the stream and reported as WRITE (WRITE|ERROR on
  * failure), what epoll reports for a connect that is over. A close while it
  * is in flight cancels it before the CLOSE (same submission, run in order).
- * With `CompletionSocket.ringConnects` false (GALE_URING_CONNECT=0) the
+ * With `uring.connect: false` the
  * stream makes a nonblocking connect(2) and a one-shot POLLOUT says when it
  * is over; the stream then reads SO_ERROR as on epoll.
  * Either way the RECV is armed only once the connect is over: a RECV under
  * way could otherwise consume the connect's error.
  */
 import { OSError, errno as E } from '../sys/errors.js';
-import { close as closeFdNow } from '../sys/libc.js';
+import { close as closeFdNow, getsockoptInt } from '../sys/libc.js';
+import { POLLERR, POLLHUP, POLLOUT, SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
+import type { Address } from '../sys/sockaddr.js';
+import { writeChunk, writeChunks } from '../fd-io.js';
+import type { URingConfig } from '../loop-options.js';
+import type { Connectable, FdOwner, StreamTransport, TransportTimers } from '../transport.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
-import type { ProvidedBuffers, SendSlots } from './buffers.js';
+import type { ProvidedBuffers } from './provided-buffers.js';
+import type { SendBudget, SendSlots } from './send-memory.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
-import { SendQueue, type SendBudget } from './send-queue.js';
+import { SendQueue } from './send-queue.js';
+import { Operation } from './operation.js';
 import { sendsQueued } from './send-flush.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 import { kernelReportsHangup } from './hangup.js';
 
+/**
+ * How long a lingering close (ring sends) may wait for its peer to take
+ * the bytes written before the close; then they are dropped and the fd
+ * closed (`completionStats.lingerAborts`).
+ */
+export const LINGER_SECONDS = 30;
+
 /** Bytes buffered here while nobody reads before the RECV is cancelled. */
 export const HIGH_WATER = 256 * 1024;
 
-const POLLOUT = 0x004;
-const POLLERR = 0x008;
-const POLLHUP = 0x010;
 /** Room for any sockaddr a stream connects to (sockaddr_un is the largest: 110 bytes). */
 const SOCKADDR_ROOM = 128;
 
@@ -146,10 +155,13 @@ export interface SocketHost extends EndpointHost {
   /** The cap on what all the ring's send buffers hold together. */
   readonly sendBudget: SendBudget;
   readonly completionStats: CompletionStats;
+  /** The loop's uring options (connects through the ring, when SENDs are submitted). */
+  readonly config: URingConfig;
 }
 
 /** One socket's completion state. */
-export class CompletionSocket implements CompletionEndpoint {
+export class CompletionSocket implements CompletionEndpoint, StreamTransport {
+  readonly mode = 'completion' as const;
   /** The socket's fd. */
   readonly fd: number;
   /** Index in the poller's socket table (user_data lo). */
@@ -157,62 +169,56 @@ export class CompletionSocket implements CompletionEndpoint {
   /** Generation (user_data hi, low 24 bits): stale CQEs from a previous user of `id` are dropped. */
   readonly gen: number;
   /** READ/WRITE the stream watches (0: none). */
-  wanted = 0;
+  private wanted = 0;
   /** Whether the stream has the fd registered with its loop. */
-  registered = false;
+  private registered = false;
   /** Set once the stream closed the fd. */
   detached = false;
 
-  // Receive side.
-  recvArmed = false;
-  recvCancelling = false;
+  // Receive side: the multishot RECV (./operation.ts: armed, cancelling).
+  readonly recvOp: Operation;
   private readonly inbox = new ReceivedChunks();
   /** Bytes received and not yet read. */
   get buffered(): number {
     return this.inbox.bytes;
   }
-  eof = false;
-  readErrno = 0;
+  private eof = false;
+  private readErrno = 0;
   /** The last `read` came from read(2), not from received chunks. */
-  lastReadDirect = false;
+  private lastReadDirect = false;
 
   // Write side: a one-shot POLLOUT while WRITE is watched.
   /** False from startConnect() until a POLLOUT reports the connect over. */
-  connected = true;
-  pollOutArmed = false;
+  private connected = true;
+  /** The one-shot POLLOUT. */
+  readonly pollOutOp: Operation;
   /** The last POLLOUT reported the socket writable (reported until re-armed). */
-  writeReady = false;
+  private writeReady = false;
   /** ERROR to report with the next WRITE (POLLERR/POLLHUP on the POLLOUT, or a failed CONNECT). */
-  pendingError = 0;
+  private pendingError = 0;
 
   // Connecting through the ring (see the file comment).
-  /**
-   * Whether streams connect through the ring (IORING_OP_CONNECT) rather than
-   * with connect(2) and a POLLOUT. GALE_URING_CONNECT=0 turns it off.
-   */
-  static ringConnects = process.env.GALE_URING_CONNECT !== '0';
   /** The sockaddr of the CONNECT queued or in flight, in native memory this socket owns. */
-  private connectAddr: Region | null = null;
   private connectLength = 0;
-  /** The CONNECT's SQE is written (it is in flight until its CQE). */
-  connectArmed = false;
+  /** The CONNECT (its buffer: the sockaddr, held from `startConnect` until it is over). */
+  readonly connectOp: Operation;
   /** The CONNECT's outcome for the stream: -1 until its CQE, then 0 or the errno. */
-  connectErrno = -1;
+  private connectErrno = -1;
 
   // Ring sends: chains of linked SENDs from native slots.
   readonly sends: SendQueue;
 
   // Closing through the ring.
   /** The stream closed the fd (rather than handing it over): the ring closes it. */
-  closeWanted = false;
+  private closeWanted = false;
   /** The fd stays open until the SENDs queued at close are done. */
-  lingering = false;
+  private lingering = false;
   /** A CLOSE is queued or in flight. */
-  closeQueued = false;
+  private closeQueued = false;
   /** The CLOSE has completed (or the fd was closed otherwise): the fd number is no longer ours. */
-  fdClosed = false;
+  private fdClosed = false;
   /** Runs once a lingering close is over (IOStream drops its bound's timer). */
-  onLingerEnd: (() => void) | null = null;
+  private onLingerEnd: (() => void) | null = null;
 
   /** Whether this socket sits in the poller's active set. */
   active = false;
@@ -220,20 +226,28 @@ export class CompletionSocket implements CompletionEndpoint {
   dirty = false;
 
   private readonly host: SocketHost;
+  /** Where a lingering close's bound is set (the loop; null: unbounded but for the loop's close). */
+  private readonly timers: TransportTimers | null;
 
   /** Whether writes go through the ring (`send`) rather than write(2). */
-  ringSends = false;
+  readonly ringSends: boolean;
 
   /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
   readonly eofIsHangup: boolean;
 
-  constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean) {
+  constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean, ringSends = false,
+    timers: TransportTimers | null = null) {
     this.host = host;
     this.eofIsHangup = eofIsHangup;
+    this.ringSends = ringSends;
+    this.timers = timers;
     this.fd = fd;
     this.id = id;
     this.gen = gen;
     this.sends = new SendQueue(host, fd, id, gen);
+    this.recvOp = new Operation(id, KIND_RECV, gen);
+    this.pollOutOp = new Operation(id, KIND_POLLOUT, gen, true);
+    this.connectOp = new Operation(id, KIND_CONNECT, gen);
   }
 
   // ------------------------------------------------------------ the endpoint (the poller's side)
@@ -254,25 +268,26 @@ export class CompletionSocket implements CompletionEndpoint {
   /** Writes the RECV/POLLOUT/cancel SQEs that bring the requests in line with the state. */
   arm(): void {
     const ring = this.host.ring;
-    if (this.connectAddr !== null && !this.connectArmed) {
-      ring.connect(this.fd, this.connectAddr.addr, this.connectLength, this.id, (KIND_CONNECT << 24) | this.gen);
-      this.connectArmed = true;
+    const sockaddr = this.connectOp.buffer;
+    if (sockaddr !== null && !this.connectOp.armed) {
+      ring.connect(this.fd, sockaddr.addr, this.connectLength, this.id, this.connectOp.udHi);
+      this.connectOp.start();
     }
     if (this.wantsPollOut()) {
       // Level-triggered WRITE: what the last POLLOUT reported is dropped
       // and asked again (a still-writable socket completes at once).
       this.writeReady = false;
       this.pendingError = 0;
-      ring.pollAdd(this.fd, POLLOUT, this.id, (KIND_POLLOUT << 24) | this.gen);
-      this.pollOutArmed = true;
+      ring.pollAdd(this.fd, POLLOUT, this.id, this.pollOutOp.udHi);
+      this.pollOutOp.start();
     }
+    const recv = this.recvOp;
     const want = this.wantsRecv();
-    if (want && !this.recvArmed) {
-      ring.recvMultishot(this.fd, this.host.providedBuffers()!.bgid, this.id, (KIND_RECV << 24) | this.gen);
-      this.recvArmed = true;
-    } else if (!want && this.recvArmed && !this.recvCancelling) {
-      ring.cancel(this.id, (KIND_RECV << 24) | this.gen);
-      this.recvCancelling = true;
+    if (want && !recv.armed) {
+      ring.recvMultishot(this.fd, this.host.providedBuffers()!.bgid, this.id, recv.udHi);
+      recv.start();
+    } else if (!want) {
+      recv.cancel(ring); // flow control, or nobody watches READ: once, while armed
     }
   }
 
@@ -286,7 +301,7 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 
   private completeConnect(res: number): void {
-    this.connectArmed = false;
+    this.connectOp.finish();
     this.freeConnectAddr();
     if (this.detached) return; // cancelled by a close (or over just before it): nobody waits
     this.connected = true;
@@ -299,9 +314,10 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 
   private freeConnectAddr(): void {
-    if (this.connectAddr === null) return;
-    giveBackConnectAddr(this.connectAddr);
-    this.connectAddr = null;
+    const sockaddr = this.connectOp.buffer;
+    if (sockaddr === null) return;
+    giveBackConnectAddr(sockaddr);
+    this.connectOp.buffer = null;
   }
 
   private completeRecv(res: number, flags: number): void {
@@ -325,8 +341,7 @@ export class CompletionSocket implements CompletionEndpoint {
     if (!(flags & IORING_CQE_F_MORE)) {
       // The multishot ended (ENOBUFS, an overflowed CQ, a cancel, EOF or an
       // error): re-armed at the next enter if it is still wanted.
-      this.recvArmed = false;
-      this.recvCancelling = false;
+      this.recvOp.finish();
       if (res > 0) stats.recvRearms++;
       this.host.markDirty(this);
     }
@@ -344,7 +359,7 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 
   private completePollOut(res: number): void {
-    this.pollOutArmed = false;
+    this.pollOutOp.finish();
     if (res === -E.ECANCELED || this.detached) return;
     this.connected = true;
     this.writeReady = true;
@@ -382,24 +397,13 @@ export class CompletionSocket implements CompletionEndpoint {
     this.registered = false;
     this.dropReceived();
     const ring = this.host.ring;
-    let cancelled = false;
-    if (this.recvArmed && !this.recvCancelling) {
-      ring.cancel(this.id, (KIND_RECV << 24) | this.gen);
-      this.recvCancelling = true;
-      cancelled = true;
-    }
-    if (this.pollOutArmed) {
-      ring.pollRemove(this.id, (KIND_POLLOUT << 24) | this.gen);
-      cancelled = true;
-    }
-    if (this.connectArmed) {
-      // A connect under way holds the file: cancel it before the CLOSE.
-      ring.cancel(this.id, (KIND_CONNECT << 24) | this.gen);
-      cancelled = true;
-    } else {
-      this.freeConnectAddr(); // queued, never written: nothing to cancel
-    }
-    if (!this.closeWanted) return cancelled || this.recvCancelling;
+    // Each returns whether its operation is still in flight (its cancel written now or before).
+    let inFlight = this.recvOp.cancel(ring);
+    if (this.pollOutOp.cancel(ring)) inFlight = true;
+    // A connect under way holds the file: cancel it before the CLOSE.
+    if (this.connectOp.cancel(ring)) inFlight = true;
+    else this.freeConnectAddr(); // queued, never written: nothing to cancel
+    if (!this.closeWanted) return inFlight;
     const sends = this.sends;
     if (sends.busy()) {
       this.lingering = true;
@@ -415,7 +419,8 @@ export class CompletionSocket implements CompletionEndpoint {
 
   /** Whether a request of this socket is in flight, or its fd still open for a close to come. */
   inFlight(): boolean {
-    return this.recvArmed || this.pollOutArmed || this.connectArmed || this.sends.inFlight > 0 || this.lingering || this.closeQueued;
+    return this.recvOp.armed || this.pollOutOp.armed || this.connectOp.armed || this.sends.inFlight > 0 || this.lingering ||
+      this.closeQueued;
   }
 
   /**
@@ -424,7 +429,9 @@ export class CompletionSocket implements CompletionEndpoint {
    * with close(2): closing the loop closes every fd its streams closed.
    */
   abandon(): void {
-    this.recvArmed = this.pollOutArmed = this.connectArmed = false;
+    this.recvOp.finish();
+    this.pollOutOp.finish();
+    this.connectOp.finish();
     this.freeConnectAddr();
     this.sends.abandon();
     this.dropReceived();
@@ -494,12 +501,12 @@ export class CompletionSocket implements CompletionEndpoint {
   wantsRecv(): boolean {
     if (this.detached || this.eof || this.readErrno !== 0 || !this.connected) return false;
     if (this.buffered >= HIGH_WATER) return false; // read-ahead is bounded even while READ is watched
-    return (this.wanted & READ) !== 0 || this.recvArmed;
+    return (this.wanted & READ) !== 0 || this.recvOp.armed;
   }
 
   /** Whether a POLLOUT should be armed now. */
   wantsPollOut(): boolean {
-    if (this.detached || this.pollOutArmed || this.connectAddr !== null) return false;
+    if (this.detached || this.pollOutOp.armed || this.connectOp.buffer !== null) return false;
     // With ring sends, WRITE comes from the SEND's completion once connected.
     if (this.ringSends && this.connected) return false;
     return (this.wanted & WRITE) !== 0 || (!this.connected && (this.wanted & READ) !== 0);
@@ -525,7 +532,7 @@ export class CompletionSocket implements CompletionEndpoint {
     }
     this.lastReadDirect = false;
     const out = this.inbox.take(max);
-    if (!this.recvArmed && this.buffered < HIGH_WATER) this.host.markDirty(this);
+    if (!this.recvOp.armed && this.buffered < HIGH_WATER) this.host.markDirty(this);
     return out;
   }
 
@@ -561,6 +568,21 @@ export class CompletionSocket implements CompletionEndpoint {
     return data.length;
   }
 
+  /** Received chunks: empty once nothing is left here; a direct read(2): a short one. */
+  readLeftEmpty(n: number, max: number): boolean {
+    return this.lastReadDirect ? n < max : this.buffered === 0;
+  }
+
+  /** Ring sends: into the send buffer (`send`); otherwise write(2). */
+  write(data: Uint8Array): number {
+    return this.ringSends ? this.send([data], 0, 0) : writeChunk(this.fd, data);
+  }
+
+  /** `write`, gathered. */
+  writeMany(parts: readonly Uint8Array[], first: number, offset: number): number {
+    return this.ringSends ? this.send(parts, first, offset) : writeChunks(this.fd, parts, first, offset);
+  }
+
   /**
    * Ring sends: the stream offers the head of its write buffer (`parts`
    * from `parts[first]` at `offset`). Copies as much of it as the native
@@ -588,7 +610,7 @@ export class CompletionSocket implements CompletionEndpoint {
     const taken = sends.fill(parts, first, offset, 0, sends.bytes + room);
     if (sends.inFlight === 0) {
       sends.submit();
-      sendsQueued(this.host.ring);
+      sendsQueued(this.host.ring, this.host.config.submit === 'turn');
     }
     return taken;
   }
@@ -600,20 +622,63 @@ export class CompletionSocket implements CompletionEndpoint {
 
 
   /**
-   * The stream closes the fd: the ring stops its RECV and POLLOUT and closes
-   * the fd itself (IORING_OP_CLOSE, behind the cancels), at once if no SEND
-   * is queued, else once they are done (`lingering`). Returns whether it
-   * lingers.
+   * The stream is about to close `fd`: if it is still this socket's, the
+   * detach that removing its handler makes from here on closes it through
+   * the ring, in the same submission as the cancels (see `close`).
    */
-  close(): boolean {
-    if (!this.closeWanted) return false;
-    if (!this.detached) this.host.detach(this);
-    return this.lingering;
+  willClose(fd: number): void {
+    if (fd === this.fd && !this.detached) this.closeWanted = true;
   }
 
-  /** The stream is about to close the fd: a detach from here on closes it (see `close`). */
-  prepareClose(): void {
-    if (!this.detached) this.closeWanted = true;
+  /**
+   * The stream closes the fd. Announced by `willClose`: the ring stops its
+   * RECV and POLLOUT and closes the fd itself (IORING_OP_CLOSE, behind the
+   * cancels), at once if no SEND is queued, else once they are done
+   * (`lingering`, bounded by LINGER_SECONDS on the loop's clock). Otherwise
+   * (the fd was closed or handed over behind the stream's back) the owner
+   * closes what it still holds.
+   */
+  close(owner: FdOwner): void {
+    if (!this.closeWanted) {
+      this.detach();
+      owner.close();
+      return;
+    }
+    owner.detach(); // the fd is the ring's to close now
+    if (!this.detached) this.host.detach(this);
+    const timers = this.timers;
+    if (this.lingering && timers !== null) {
+      const bound = timers.callLater(LINGER_SECONDS, () => this.abortLinger());
+      this.onLingerEnd = () => timers.removeTimeout(bound);
+    }
+  }
+
+  /** Stops reading and writing the fd (a handover: startTls); returns the bytes read ahead, now lost. */
+  release(): number {
+    const readAhead = this.buffered;
+    this.detach();
+    return readAhead;
+  }
+
+  /**
+   * Connects to `address`: through the ring (the sockaddr encoded into this
+   * socket's memory, the CONNECT with the next enter) unless the loop's
+   * options say otherwise, else connect(2) with a POLLOUT for its end.
+   */
+  connect(address: Address, socket: Connectable): number {
+    if (this.host.config.connect && socket.fileno() === this.fd && !this.detached && !this.connectPending()) {
+      this.startConnect((view) => socket.encodeAddress(address, view, 0));
+      return E.EINPROGRESS;
+    }
+    this.startConnect();
+    return socket.connectEx(address);
+  }
+
+  /** The CONNECT's errno once its CQE is in; SO_ERROR after a connect(2); -1 while under way. */
+  connectResult(): number {
+    if (this.connectPending()) return -1;
+    if (this.connectErrno >= 0) return this.connectErrno;
+    return getsockoptInt(this.fd, SOL_SOCKET, SO_ERROR);
   }
 
   /**
@@ -624,7 +689,7 @@ export class CompletionSocket implements CompletionEndpoint {
    * Without, the stream made a nonblocking connect(2): a POLLOUT says when
    * it is over. Either way no RECV until then.
    */
-  startConnect(encode?: (view: Buffer) => number): void {
+  private startConnect(encode?: (view: Buffer) => number): void {
     this.connected = false;
     this.connectErrno = -1;
     if (encode === undefined) return;
@@ -635,18 +700,13 @@ export class CompletionSocket implements CompletionEndpoint {
       giveBackConnectAddr(region);
       throw error;
     }
-    this.connectAddr = region;
+    this.connectOp.buffer = region;
     this.host.markDirty(this);
   }
 
   /** Whether a CONNECT through the ring is queued or in flight (its outcome not known yet). */
   connectPending(): boolean {
-    return this.connectAddr !== null || this.connectArmed;
-  }
-
-  /** Whether a connect of this socket should go through the ring now. */
-  connectsThroughRing(): boolean {
-    return CompletionSocket.ringConnects && !this.detached && this.connectAddr === null && !this.connectArmed;
+    return this.connectOp.buffer !== null || this.connectOp.armed;
   }
 
   /** The stream is about to close the fd: cancel what is in flight first. */
@@ -668,5 +728,3 @@ export class CompletionSocket implements CompletionEndpoint {
   }
 }
 
-/** Events the poller may add for a socket: re-exported for the poller's use. */
-export { READ, WRITE, ERROR };

@@ -1,6 +1,7 @@
 /**
- * The fd operations the concrete streams share (sockets and pipes alike are
- * read and written with read(2)/write(2)), each exactly one FFI call.
+ * The fd operations of the readiness transport (sockets and pipes alike are
+ * read and written with read(2)/write(2)), each exactly one FFI call; the
+ * completion transports use them where they fall back to a direct call.
  *
  * Reads of up to one arena chunk land in the thread's native chunk region,
  * passed to C as a plain number (the cheapest FFI argument), and are copied
@@ -10,13 +11,14 @@
  *
  * Tornado: the bodies of `IOStream.read_from_fd`/`write_to_fd` (`recv`,
  * `send`) and `PipeIOStream`'s (`os.read`, `os.write`) in tornado/iostream.py.
- * Everything here sits below the seam described at the top of
- * base-iostream.ts: it moves bytes, it never buffers them.
+ * Everything here sits below the transport contract (./transport.ts): it
+ * moves bytes, it never buffers them.
  */
-import { CHUNK_SIZE, chunk as nativeChunk } from '../reactor/sys/arena.js';
-import { readInto, readToChunk, writeBytes, writeGather } from '../reactor/sys/libc.js';
+import { CHUNK_SIZE, chunk as nativeChunk } from './sys/arena.js';
+import { readInto, readToChunk, writeBytes, writeGather } from './sys/libc.js';
 
-const EOF = Buffer.alloc(0);
+/** What a read at end of file returns: an empty Buffer (one, shared). */
+export const EOF = Buffer.alloc(0);
 
 /**
  * Reads up to `size` bytes from `fd`. Returns the bytes, an empty Buffer at

@@ -1,7 +1,7 @@
 /**
  * The provided-buffer ring that multishot RECVs fill, for completion-based
- * socket reads on a ring. No Tornado counterpart (Tornado reads into Python
- * bytes with recv()).
+ * socket reads on a ring (what SENDs are made from is ./send-memory.ts).
+ * No Tornado counterpart (Tornado reads into Python bytes with recv()).
  *
  * ## Provided buffers
  * `entries` buffers of `size` bytes in one anonymous mapping (page-aligned,
@@ -11,8 +11,9 @@
  * hands the buffer straight back (a tail bump, no syscall), so a buffer is
  * out of the ring only between a CQE and the harvest that reads it.
  */
-import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
+import { viewAt } from '../sys/arena.js';
 import { check } from '../sys/libc.js';
+import { hi32, lo32 } from '../sys/constants.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
 import type { Ring } from './ring.js';
 
@@ -82,8 +83,8 @@ export class ProvidedBuffers {
   private put(bid: number): void {
     const entry = (this.tail & this.mask) * (BUF_ENTRY >>> 2);
     const addr = this.slabAddr + bid * this.size;
-    this.ringWords[entry] = addr % 0x100000000;
-    this.ringWords[entry + 1] = Math.floor(addr / 0x100000000);
+    this.ringWords[entry] = lo32(addr);
+    this.ringWords[entry + 1] = hi32(addr);
     this.ringWords[entry + 2] = this.size;
     this.ringHalves[(entry << 1) + 6] = bid; // bid @12; resv @14 is the ring's tail when entry is 0
     this.tail = (this.tail + 1) & 0xffff;
@@ -101,49 +102,5 @@ export class ProvidedBuffers {
     this.slab = Buffer.alloc(0);
     munmap(this.ringAddr, this.ringBytes);
     munmap(this.slabAddr, this.slabBytes);
-  }
-}
-
-/** A native area a SEND is made from (a region of reactor/sys/arena.ts). */
-export interface SendSlot {
-  readonly addr: number;
-  readonly size: number;
-  readonly view: Buffer;
-  readonly region: Region;
-}
-
-/** Slot sizes: small writes (echoes, requests) and bulk. */
-export const SMALL_SLOT = 4096;
-export const LARGE_SLOT = 64 * 1024;
-
-/** Free lists of send slots (ring sends), allocated on demand, freed with the ring. */
-export class SendSlots {
-  private readonly small: SendSlot[] = [];
-  private readonly large: SendSlot[] = [];
-  private readonly all: SendSlot[] = [];
-
-  /** A slot that holds `length` bytes (at most LARGE_SLOT are sent from one). */
-  get(length: number): SendSlot {
-    const list = length <= SMALL_SLOT ? this.small : this.large;
-    const slot = list.pop();
-    if (slot !== undefined) return slot;
-    const size = length <= SMALL_SLOT ? SMALL_SLOT : LARGE_SLOT;
-    const region = allocRegion(size);
-    const made: SendSlot = { addr: region.addr, size, view: region.view, region };
-    this.all.push(made);
-    return made;
-  }
-
-  /** Returns a slot to its free list. */
-  put(slot: SendSlot): void {
-    (slot.size === SMALL_SLOT ? this.small : this.large).push(slot);
-  }
-
-  /** Frees every slot; no slot may be used afterwards. */
-  freeAll(): void {
-    for (const slot of this.all) freeRegion(slot.region);
-    this.all.length = 0;
-    this.small.length = 0;
-    this.large.length = 0;
   }
 }
