@@ -86,6 +86,12 @@ export type TransportMode = 'readiness' | 'completion';
 export interface FdSource {
   /** The fd, or -1 once it was closed. */
   fileno(): number;
+  /**
+   * Whether the fd's writes were shut down (shutdown(SHUT_WR)): a transport
+   * that takes bytes before the kernel sees them refuses them then (EPIPE),
+   * as write(2) does. Absent: never.
+   */
+  writesShutDown?(): boolean;
 }
 
 /** What owns the fd: a `Socket`, or a pipe's closer. */

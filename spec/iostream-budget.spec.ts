@@ -1,7 +1,8 @@
 /**
  * The FFI budget of DESIGN.md ("Streams"): an echo costs at most two FFI
  * calls per message (one read, one write) plus a share of the loop's poll,
- * and never churns the poll mask.
+ * and never churns the poll mask; and none of the server's calls passes a
+ * Buffer argument (~1.7 µs more than an address: `ffiCounter.bufferCalls`).
  *
  * Counting, not timing: every FFI call on this thread bumps `ffiCounter`
  * (the figure behind `IOLoop.stats().ffiCalls`). The echo client is a raw
@@ -33,6 +34,8 @@ interface Measure {
   ctlFfi: number;
   iterations: number;
   total: number;
+  /** The server's FFI calls that passed a Buffer argument (~1.7 µs more each than an address). */
+  serverBufferCalls: number;
   /** The server stream runs on completions (a uring loop). */
   completion: boolean;
 }
@@ -81,12 +84,15 @@ async function echo(messages: number, batch: number, warmup: number): Promise<Me
   const server = new IOStream(a, { ioLoop: loop });
   b.setBlocking(false);
   let clientFfi = 0;
+  let clientBufferCalls = 0;
   const counted = <T>(fn: () => T): T => {
     const before = ffiCounter.calls;
+    const beforeBuffer = ffiCounter.bufferCalls;
     try {
       return fn();
     } finally {
       clientFfi += ffiCounter.calls - before;
+      clientBufferCalls += ffiCounter.bufferCalls - beforeBuffer;
     }
   };
 
@@ -97,10 +103,10 @@ async function echo(messages: number, batch: number, warmup: number): Promise<Me
     }
   })().catch(() => undefined); // ends with StreamClosedError when the test closes the server
 
-  type Snapshot = { ffi: number; client: number; poll: number; polls: number; ctl: number; ctlFfi: number; iterations: number };
+  type Snapshot = { ffi: number; buffer: number; clientBuffer: number; client: number; poll: number; polls: number; ctl: number; ctlFfi: number; iterations: number };
   let start: Snapshot | null = null;
   let end: Snapshot | null = null;
-  const snapshot = (): Snapshot => ({ ffi: ffiCounter.calls, client: clientFfi, poll: pollFfi, polls, ctl, ctlFfi, iterations: loop.stats().iterations });
+  const snapshot = (): Snapshot => ({ ffi: ffiCounter.calls, buffer: ffiCounter.bufferCalls, clientBuffer: clientBufferCalls, client: clientFfi, poll: pollFfi, polls, ctl, ctlFfi, iterations: loop.stats().iterations });
   const completion = (server as unknown as { transport: { mode: string } }).transport.mode === 'completion';
   try {
     await loop.runSync(() => new Promise<void>((resolve, reject) => {
@@ -157,6 +163,7 @@ async function echo(messages: number, batch: number, warmup: number): Promise<Me
     // The loop's count is updated after each iteration, so this may lag by one.
     iterations: finish.iterations - begin.iterations,
     server: total - client - pollCalls,
+    serverBufferCalls: (finish.buffer - begin.buffer) - (finish.clientBuffer - begin.clientBuffer),
   };
 }
 
@@ -169,6 +176,7 @@ function report(label: string, m: Measure): void {
 
 /** No mask churn; on completions, no FFI call of the stream's own and one enter per poll. */
 function checkMasks(m: Measure): void {
+  assert.is(m.serverBufferCalls, 0, 'no Buffer-argument FFI call: reads and writes pass native addresses');
   assert.is(m.ctl, 0, 'no epoll_ctl / poll-set changes in steady state (buffered lines do not toggle READ off and on)');
   assert.is(m.ctlFfi, 0);
   if (!m.completion) return;

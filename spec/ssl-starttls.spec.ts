@@ -158,14 +158,20 @@ test('SSLSocket.doHandshake: want-read while spinning synchronously, done across
     assert.is(client.cipher(), null);
     assert.is(client.version(), null);
     assert.match(thrown(() => client.getpeercert()).message, /handshake not done/);
-    // A synchronous spin never finishes: the engine moves between loop turns (trap 6).
+    // A synchronous spin never finishes the handshake (trap 6): the client
+    // may finish its side (the server's flight is decrypted inside the feed),
+    // but its last flight goes out only once the engine learns, an immediate
+    // later, that the ClientHello was written, so the server waits for a turn.
     for (let i = 0; i < 100; i++) {
-      for (const sock of [client, server]) {
-        const error = thrown(() => sock.doHandshake());
-        assert.ok(error instanceof SSLWantReadError || error instanceof SSLWantWriteError, String(error));
+      const error = thrown(() => server.doHandshake());
+      assert.ok(error instanceof SSLWantReadError || error instanceof SSLWantWriteError, String(error));
+      try {
+        client.doHandshake();
+      } catch (clientError) {
+        assert.ok(clientError instanceof SSLWantReadError || clientError instanceof SSLWantWriteError, String(clientError));
       }
     }
-    assert.is(client.handshakeDone(), false);
+    assert.is(server.handshakeDone(), false);
     const rounds = await handshakeBoth(client, server);
     assert.ok(rounds > 0);
     client.doHandshake(); // done stays done

@@ -265,6 +265,12 @@ test('pipe(): nonblocking and close-on-exec; EAGAIN comes back as -1, EOF as 0',
 test('writes fill a pipe, then report -1; a large write goes zero-copy', () => {
   const [r, w] = sys.pipe();
   try {
+    // Up to a chunk, a write passes the outbox's address (no Buffer argument).
+    const bufferCalls = ffiCounter.bufferCalls;
+    assert.is(sys.writeBytes(w, Buffer.alloc(CHUNK_SIZE, 0x61)), CHUNK_SIZE);
+    assert.is(ffiCounter.bufferCalls, bufferCalls, 'no Buffer argument for a write of one chunk');
+    while (sys.readToChunk(r) > 0) { /* drain */ }
+    assert.is(ffiCounter.bufferCalls, bufferCalls, 'no Buffer argument for a read into the chunk');
     const big = Buffer.alloc(CHUNK_SIZE * 3, 0x61);
     let written = 0;
     for (;;) {
@@ -272,6 +278,7 @@ test('writes fill a pipe, then report -1; a large write goes zero-copy', () => {
       if (n < 0) break;
       written += n;
     }
+    assert.ok(ffiCounter.bufferCalls > bufferCalls, 'a larger write passes the Buffer itself (zero-copy)');
     assert.ok(written >= CHUNK_SIZE, `pipe took ${written} bytes`);
     assert.is(sys.writeBytes(w, Buffer.from('x')), -1);
     let read = 0;
@@ -292,8 +299,10 @@ test('writeGather coalesces several buffers (from an offset) into one write', ()
   try {
     const parts = [Buffer.from('skip'), Buffer.from('abcdef'), Buffer.from('gh'), new Uint8Array([0x69])];
     const before = ffiCounter.calls;
+    const bufferCalls = ffiCounter.bufferCalls;
     assert.is(sys.writeGather(w, parts, 1, 2), 7);
     assert.is(ffiCounter.calls - before, 1, 'one FFI call');
+    assert.is(ffiCounter.bufferCalls, bufferCalls, 'through the outbox: no Buffer argument');
     const n = sys.readToChunk(r);
     assert.is(chunk.view.toString('latin1', 0, n), 'cdefghi');
     // Larger than the outbox: it takes what fits in one chunk.
@@ -596,7 +605,7 @@ test('poller wrappers: failures throw the syscall name; uv and gai wrappers answ
   assert.ok(sys.gaiStrerror(-2).length > 0 || process.platform !== 'linux');
 });
 
-test('ffi: bind counts every call; arities 0-6 work; openLibrary is idempotent', () => {
+test('ffi: bind counts every call (and those with a Buffer argument); arities 0-6 work; openLibrary is idempotent', () => {
   openLibrary('libc', '');
   const getpid = bind('libc', 'getpid', 'i32', []);
   const before = ffiCounter.calls;
@@ -618,9 +627,11 @@ test('ffi: bind counts every call; arities 0-6 work; openLibrary is idempotent',
       assert.is(c.send(a, region.addr, 3, 0), 3);
       assert.is(c.recv(b, region.addr + 8, 3, 0), 3);
       const buf = Buffer.from('buf');
+      const bufferCalls = ffiCounter.bufferCalls;
       assert.is(c.sendBuf(a, buf, 3, 0), 3, 'a Buffer argument');
       const out = Buffer.alloc(3);
       assert.is(c.recvBuf(b, out, 3, 0), 3);
+      assert.is(ffiCounter.bufferCalls - bufferCalls, 2, 'bufferCalls counts the calls with a Buffer argument');
       assert.is(out.toString(), 'buf');
     } finally {
       closeFd(a);

@@ -253,6 +253,98 @@ test('flow control: while READ is not watched the RECV stops near HIGH_WATER and
   }
 });
 
+/** Reads what `socket` received until the end of file (bounded): the bytes. */
+function readToEof(poller: URingPoller, socket: CompletionSocket): number {
+  let got = 0;
+  for (let round = 0; round < 100; round++) {
+    poller.poll(20);
+    for (let data = socket.read(1 << 20); data !== null; data = socket.read(1 << 20)) {
+      if (data.length === 0) return got;
+      got += data.length;
+    }
+  }
+  throw new Error('no end of file');
+}
+
+test('a hang-up after an end of file (a Unix peer half-closes, then closes) is reported: the hang-up poll', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  let bOpen = true;
+  try {
+    const socket = poller.attach(a, true)!;
+    poller.register(a, READ);
+    writeBytes(b, Buffer.from('x'));
+    shutdown(b, 1); // SHUT_WR: an end of file, not a hang-up
+    assert.is(readToEof(poller, socket), 1);
+    poller.poll(0);
+    assert.ok(socket.hangupOp.armed, 'the hang-up poll is armed after an end of file that was not one');
+    assert.is(pollFor(poller, socket, 1) & ERROR, 0, 'a half-close is no hang-up');
+    closeFd(b);
+    bOpen = false;
+    assert.is(pollFor(poller, socket) & ERROR, ERROR, 'the peer\'s close is');
+    poller.poll(0); // the poll, no longer wanted, is removed
+    poller.poll(0);
+    assert.not.ok(socket.hangupOp.armed, 'and removed once the hang-up is known');
+    socket.detach();
+  } finally {
+    poller.close();
+    closeFd(a);
+    if (bOpen) closeFd(b);
+  }
+});
+
+test('TCP: a FIN, then this side\'s own shutdown(SHUT_WR), is a hang-up (the hang-up poll)', () => {
+  const poller = new URingPoller();
+  const [s1, s2] = tcpSockets();
+  try {
+    const socket = poller.attach(s1.fileno(), false)!;
+    poller.register(s1.fileno(), READ);
+    s2.send(Buffer.from('x'));
+    s2.close(); // a FIN: readable, no hang-up
+    assert.is(readToEof(poller, socket), 1);
+    assert.is(pollFor(poller, socket, 1) & ERROR, 0, 'a FIN alone is no hang-up');
+    assert.ok(socket.hangupOp.armed);
+    s1.shutdown(1); // SHUT_WR: both directions shut now
+    assert.is(pollFor(poller, socket) & ERROR, ERROR);
+    socket.detach();
+  } finally {
+    poller.close();
+    s1.close();
+    s2.close();
+  }
+});
+
+test('flow control: a peer\'s close while the RECV is paused at HIGH_WATER is reported (the hang-up poll)', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  let bOpen = true;
+  try {
+    const socket = poller.attach(a, true)!;
+    poller.register(a, READ);
+    assert.is(poller.poll(0), 0); // the RECV is armed
+    poller.modify(a, ERROR); // nobody reads now
+    const block = Buffer.alloc(64 * 1024, 3);
+    for (let round = 0; round < 400; round++) {
+      const n = writeBytes(b, block);
+      poller.poll(0);
+      if (n < 0 && !socket.recvOp.armed) break;
+    }
+    assert.not.ok(socket.recvOp.armed, 'the RECV was paused');
+    poller.poll(0);
+    assert.ok(socket.hangupOp.armed, 'the hang-up poll stands in for it');
+    assert.is(pollFor(poller, socket, 1), 0, 'nothing to report yet');
+    closeFd(b);
+    bOpen = false;
+    assert.is(pollFor(poller, socket) & ERROR, ERROR, 'the close is reported with the data still unread');
+    assert.ok(socket.buffered >= HIGH_WATER);
+    socket.detach();
+  } finally {
+    poller.close();
+    closeFd(a);
+    if (bOpen) closeFd(b);
+  }
+});
+
 test('many sockets: thousands attached at once, each receives its own bytes', () => {
   const count = 3000; // 6000 fds; RLIMIT_NOFILE here is 20000
   const poller = new URingPoller();
@@ -798,6 +890,39 @@ test('ring sends: a linked chain is never split by an SQ-full flush, nor longer 
     closeFd(a);
     closeFd(b);
   }
+});
+
+test('ring sends: a write after shutdown(SHUT_WR) fails with EPIPE and closes the stream, as write(2) does', async () => {
+  await withRingSends(async () => {
+    const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
+    const [s1, s2] = socketpair(AF_UNIX, SOCK_STREAM, true).map((fd) => new Socket(AF_UNIX, SOCK_STREAM, 0, fd));
+    const a = new IOStream(s1!, { ioLoop: loop });
+    const b = new IOStream(s2!, { ioLoop: loop });
+    let closed = 0;
+    a.setCloseCallback(() => { closed++; });
+    try {
+      const outcome = await loop.runSync(async () => {
+        await a.write('x');
+        s1!.shutdown(1); // SHUT_WR, behind the stream's back
+        try {
+          await a.write(Buffer.alloc(1000));
+          return 'resolved';
+        } catch (error) {
+          return `${(error as Error).name}: ${(error as { realError?: { code?: string } }).realError?.code ?? ''}`;
+        }
+      }, 10);
+      assert.match(outcome, /^StreamClosedError/);
+      assert.ok(a.closed(), 'the stream closed');
+      await loop.runSync(async () => {}, 5);
+      assert.is(closed, 1, 'its close callback ran');
+      assert.is(a.error?.message.includes('EPIPE') ?? false, true, `error: ${a.error?.message}`);
+      assert.is(statsOf(loop).lingering, 0);
+    } finally {
+      a.close();
+      b.close();
+      loop.close();
+    }
+  });
 });
 
 test('no fds leaked', () => {

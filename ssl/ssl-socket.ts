@@ -10,9 +10,11 @@
  * not take waits here, and the engine produces nothing more until it is
  * written (`wantsWrite()` tells the owner to watch WRITE).
  *
- * The engine works partly asynchronously (TLS-NOTES trap 6): after a
- * ClientHello is fed, the server's flight appears only after a nextTick,
- * and the end of the handshake is an event. So `doHandshake()` can only
+ * The engine works partly asynchronously (TLS-NOTES trap 6): what is fed
+ * is decrypted at once (a server's flight is made inside the feed of the
+ * ClientHello), but the engine sends its next flight only once it learns,
+ * an immediate later, that the previous one was written, and the end of
+ * the handshake is an event. So `doHandshake()` can only
  * feed what the fd holds, flush what is queued, and throw
  * `SSLWantReadError`/`SSLWantWriteError` until the handshake is done; it
  * progresses between loop turns, never within a synchronous spin. Things
@@ -107,6 +109,9 @@ export class SSLSocket extends Socket implements CiphertextSink {
   private busy = 0;
   private progressQueued = false;
   private lowerWriteFinishing = false;
+  // A plaintext write handed to the engine whose callback has not run: the
+  // engine runs it the moment it learns its records were written.
+  private plainWriteInFlight = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -291,11 +296,13 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     if (this.progressQueued) return;
     this.progressQueued = true;
-    process.nextTick(() => {
-      this.progressQueued = false;
-      this.onProgress?.();
-    });
+    process.nextTick(this.queuedProgress);
   }
+
+  private readonly queuedProgress = (): void => {
+    this.progressQueued = false;
+    this.onProgress?.();
+  };
 
   /** Decrypted data or an end of file: news only when it came outside our own reads (trap 7). */
   private dataArrived(): void {
@@ -369,12 +376,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
       return 0;
     }
     this.lastReadShort = n < CHUNK_SIZE;
-    // Always a copy: the chunk region is shared by every stream and reused
-    // by the next read, and the duplex may keep the buffer rather than hand
-    // it to the engine inside push() (before its first _read it buffers).
-    // Feeding the region itself mixed up concurrent handshakes.
+    // The chunk region is shared by every stream and reused by the next
+    // read: handed over as it is only when the engine copies it in at once
+    // (it reads, and nothing waits in the duplex). Before its first read
+    // the duplex keeps what it is given: then a copy (feeding the region
+    // itself there mixed up concurrent handshakes).
     const pipe = this.pipe!;
-    const data = Buffer.from(nativeChunk.view.subarray(0, n));
+    const region = nativeChunk.view.subarray(0, n);
+    const data = pipe.takesAtOnce() ? region : Buffer.from(region);
     this.busy++;
     this.feeding = true;
     try {
@@ -422,15 +431,39 @@ export class SSLSocket extends Socket implements CiphertextSink {
     return this.plainEnded && this.plainSize === 0;
   }
 
+  /**
+   * The first `max` (> 0) decrypted bytes. The engine delivers a record at
+   * a time (up to 16 KiB): a read that wants more gets those it covers
+   * copied into one Buffer, and only those — the rest stay as they are
+   * (concatenating everything and keeping the tail as a view copied the
+   * tail again on every read, and kept a large buffer alive for it).
+   */
   private takePlain(max: number): Buffer {
     const plain = this.plain;
+    const first = plain[0]!;
     let result: Buffer;
-    if (plain.length === 1 && plain[0]!.length <= max) result = plain.pop()!;
-    else {
-      const all = plain.length === 1 ? plain[0]! : Buffer.concat(plain, this.plainSize);
-      plain.length = 0;
-      result = all.length <= max ? all : all.subarray(0, max);
-      if (all.length > max) plain.push(all.subarray(max));
+    if (first.length >= max || plain.length === 1) {
+      if (first.length <= max) {
+        plain.shift();
+        result = first;
+      } else {
+        result = first.subarray(0, max);
+        plain[0] = first.subarray(max);
+      }
+    } else {
+      let count = 0;
+      let size = 0;
+      while (count < plain.length && size < max) size += plain[count++]!.length;
+      const parts = plain.splice(0, count);
+      if (size > max) {
+        // The last piece is split: its tail stays first in line.
+        const last = parts[count - 1]!;
+        const keep = last.length - (size - max);
+        parts[count - 1] = last.subarray(0, keep);
+        plain.unshift(last.subarray(keep));
+        size = max;
+      }
+      result = Buffer.concat(parts, size);
     }
     this.plainSize -= result.length;
     return result;
@@ -466,22 +499,21 @@ export class SSLSocket extends Socket implements CiphertextSink {
   }
 
   /**
-   * Tells the engine its records are written. It learns only later — the
-   * duplex reports the write in a nextTick, Node's JSStreamSocket passes
-   * it on in an immediate — and until then it holds anything new it
-   * encrypts. So `canSend` is false meanwhile, and an immediate queued
-   * from a nextTick (behind Node's) reports when it is over.
+   * Tells the engine its records are written. It learns only later —
+   * `done` runs the duplex's callbacks at once, but Node's JSStreamSocket
+   * passes the news on in an immediate — and until then it holds anything
+   * new it encrypts. So `canSend` is false meanwhile. When the records
+   * came from a plaintext write, the engine's callback for it
+   * (`engineWriteDone`, inside Node's immediate) says when it is over;
+   * else (handshake flights, session tickets) an immediate queued now,
+   * behind Node's.
    */
   private finishCiphertextWrite(done: () => void): void {
     done();
     if (this.lowerWriteFinishing) return;
     this.lowerWriteFinishing = true;
-    process.nextTick(this.queueLowerWriteFinished);
+    if (!this.plainWriteInFlight) setImmediate(this.lowerWriteFinished);
   }
-
-  private readonly queueLowerWriteFinished = (): void => {
-    setImmediate(this.lowerWriteFinished);
-  };
 
   private readonly lowerWriteFinished = (): void => {
     this.lowerWriteFinishing = false;
@@ -579,6 +611,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (engine.writableLength > 0 || this.lowerWriteFinishing) return 0;
     let length = 0;
     this.busy++;
+    this.plainWriteInFlight = true;
     try {
       if (data instanceof Uint8Array) {
         engine.write(data, this.engineWriteDone);
@@ -599,10 +632,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
     return length;
   }
 
-  /** The engine finished a write: it takes the next one (the owner may have some queued). */
+  /**
+   * The engine finished a write (its records are written, and it knows):
+   * it takes the next one (the owner may have some queued).
+   */
   private readonly engineWriteDone = (): void => {
-    // While the lower write is still finishing, its own report follows (one is enough).
-    if (this.state === 'done' && !this.lowerWriteFinishing) this.progress();
+    this.plainWriteInFlight = false;
+    if (this.lowerWriteFinishing) this.lowerWriteFinished();
+    else if (this.state === 'done') this.progress();
   };
 
   /**

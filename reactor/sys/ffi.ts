@@ -41,8 +41,14 @@ interface NativeBinding {
   createExternalBuffer(external: unknown, length: number): Buffer;
 }
 
-/** Counts every FFI call made on this thread; `IOLoop.stats()` reads deltas of it. */
-export const ffiCounter = { calls: 0 };
+/**
+ * Counts every FFI call made on this thread (`calls`; `IOLoop.stats()` reads
+ * deltas of it) and, of those, the calls that passed a Buffer argument
+ * (`bufferCalls`): each of those costs ~1.7 µs more than passing an address
+ * as a number (docs/ffi.md), so the hot paths keep it at zero and the specs
+ * count it.
+ */
+export const ffiCounter = { calls: 0, bufferCalls: 0 };
 
 function platformPackage(): string {
   const { platform, arch } = process;
@@ -103,6 +109,66 @@ export function openLibrary(library: string, path: string): void {
   openLibraries.add(library);
 }
 
+// Each symbol the main thread put in ffi-rs's table is published under its
+// own key (environment data is copied into each Worker when it is created;
+// one key per symbol keeps a bind O(1)).
+const PRIMED_PREFIX = 'gale:ffi-primed:';
+const primedHere = new Set<string>();
+let warnedUnprimed = false;
+
+/**
+ * Puts `funcName` of `library` into ffi-rs's symbol table without calling it.
+ *
+ * Why: ffi-rs 1.3.7 looks a symbol up on each `load` in one process-wide
+ * HashMap per library (`get_symbol`: `func_map.entry(name).or_insert_with(dlsym)`),
+ * with no lock. A function's first call anywhere inserts into that map (and
+ * may grow and move it) while every other thread's calls read it: worker
+ * threads making first calls at once (several workers starting children,
+ * whose posix_spawn_* functions the main thread never calls) corrupted the
+ * heap, segfaulted or hung. Done on the main thread before any worker starts,
+ * the inserts never overlap a worker's call, and a worker's calls only read.
+ *
+ * How: a `load` whose value list is longer than its type list. ffi-rs looks
+ * the symbol up (caching it, or its absence) before it compares the two
+ * lengths, then throws without calling anything. That order is 1.3.7's
+ * (package.json pins it; spec/subprocess-threads.spec.ts fails if priming
+ * stops working). Workers never write the table: a function first bound in
+ * a worker gets a warning instead.
+ */
+function prime(library: string, funcName: string): void {
+  const key = `${library}:${funcName}`;
+  if (primedHere.has(key)) return;
+  primedHere.add(key);
+  if (!isMainThread) {
+    if (isPrimed(library, funcName) || warnedUnprimed) return;
+    // A module first imported in a worker: its first call will insert into
+    // the shared table, racing other threads' calls. Say how to avoid it, once.
+    warnedUnprimed = true;
+    process.emitWarning(`gale binds ${funcName}() first in a worker thread: import that gale module (or 'gale') `
+      + 'on the main thread before starting workers, or several workers calling it at once can crash the process '
+      + '(ffi-rs keeps one unlocked symbol table; see docs/ffi.md)', { code: 'GALE_FFI_UNPRIMED' });
+    return;
+  }
+  try {
+    native.load({ library, funcName, retType: DT.Void, paramsType: [], paramsValue: [0], freeResultMemory: false });
+  } catch (error) {
+    // The length check (symbol found) or a missing symbol (its absence is
+    // cached too): either way the table now holds the name.
+    const message = error instanceof Error ? error.message : '';
+    if (!message.includes('params_type length') && !message.includes('Cannot find')) throw error;
+  }
+  setEnvironmentData(PRIMED_PREFIX + key, true);
+}
+
+/**
+ * Whether `funcName` of `library` is in ffi-rs's symbol table from the main
+ * thread: bound there (in a worker: before the worker was started), so a
+ * call from any thread only reads the table.
+ */
+export function isPrimed(library: string, funcName: string): boolean {
+  return isMainThread ? primedHere.has(`${library}:${funcName}`) : getEnvironmentData(PRIMED_PREFIX + `${library}:${funcName}`) === true;
+}
+
 function dataType(type: CType): unknown {
   switch (type) {
     case 'void': return DT.Void;
@@ -125,6 +191,15 @@ function dataType(type: CType): unknown {
  * and rest-array allocation on the hot path.
  */
 export function bind(library: string, funcName: string, returnType: CType, paramTypes: CType[]): NativeFunction {
+  prime(library, funcName);
+  const call = bindCounted(library, funcName, returnType, paramTypes);
+  if (!paramTypes.includes('buf')) return call;
+  const counter = ffiCounter;
+  if (paramTypes.length > 4) return (...args) => { counter.bufferCalls++; return call(...args); };
+  return (a, b, c, d) => { counter.bufferCalls++; return call(a, b, c, d); };
+}
+
+function bindCounted(library: string, funcName: string, returnType: CType, paramTypes: CType[]): NativeFunction {
   const paramsValue: unknown[] = new Array(paramTypes.length).fill(0);
   const desc = {
     library,

@@ -20,7 +20,7 @@ import { CHUNK_SIZE, chunk, scratch } from './arena.js';
 import * as sys from './libc.js';
 import { OSError, errno as E } from './errors.js';
 import { decodeSockaddr, encodeSockaddr, sockaddrFamily, type Address } from './sockaddr.js';
-import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET } from './constants.js';
+import { AF_INET, AF_INET6, AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_STREAM, SOL_SOCKET, SHUT_WR, SHUT_RDWR } from './constants.js';
 
 export type { Address } from './sockaddr.js';
 /**
@@ -103,6 +103,8 @@ export class Socket {
   readonly proto: number;
   private fd: number;
   private nonblocking: boolean;
+  /** Set by `shutdown(SHUT_WR)` or `shutdown(SHUT_RDWR)`. */
+  private writesShut = false;
 
   /**
    * Creates a socket, or wraps `fileno` (taking ownership of it). With a
@@ -296,6 +298,16 @@ export class Socket {
   /** Shuts down one or both directions (SHUT_RD, SHUT_WR, SHUT_RDWR). */
   shutdown(how: number): void {
     sys.shutdown(this.checkOpen('shutdown'), checkInt('how', how));
+    if (how === SHUT_WR || how === SHUT_RDWR) this.writesShut = true;
+  }
+
+  /**
+   * Whether this socket's writes were shut down (`shutdown(SHUT_WR)` or
+   * `SHUT_RDWR`): a transport that takes bytes ahead of the kernel (ring
+   * sends) refuses them then, as write(2) does (EPIPE).
+   */
+  writesShutDown(): boolean {
+    return this.writesShut;
   }
 
   /** Closes the fd. Calling it again does nothing. */

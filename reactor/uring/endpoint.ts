@@ -45,6 +45,8 @@ export const KIND_ACCEPT_SLOT = 0x80;
 export const KIND_CLOSE = 6;
 export const KIND_CONNECT = 7;
 export const KIND_READ = 8;
+/** A completion socket's one-shot POLL_ADD for a hang-up its RECV cannot see (./socket-transport.ts). */
+export const KIND_HANGUP = 9;
 
 /** The next generation after `gen` (never 0). */
 export function nextGen(gen: number): number {

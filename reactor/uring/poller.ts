@@ -31,7 +31,7 @@
 import { OSError, errno as E } from '../sys/errors.js';
 import { ERROR, MAX_EVENTS, type Poller } from '../poller.js';
 import { resolveURing, type URingConfig } from '../loop-options.js';
-import type { TransportTimers } from '../transport.js';
+import type { FdSource, TransportTimers } from '../transport.js';
 import { URingTransports } from './transports.js';
 import { PollSet } from './poll-set.js';
 import { TASKRUN_BATCH, planRingWait, type RingWaitFacts, type RingWaitPlan } from '../wait-plan.js';
@@ -41,7 +41,7 @@ import type { SendBudget, SendSlots } from './send-memory.js';
 import { EndpointMemory } from './endpoint-memory.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
-  GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
+  GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
   type CompletionEndpoint,
 } from './endpoint.js';
 
@@ -115,11 +115,12 @@ export class URingPoller implements Poller, SocketHost {
    * socket, or returns null where it cannot be (the fd is already polled,
    * or the kernel has no buffer rings): the caller then uses readiness.
    */
-  attach(fd: number, eofIsHangup: boolean, ringSends = false, timers: TransportTimers | null = null): CompletionSocket | null {
+  attach(fd: number, eofIsHangup: boolean, ringSends = false, timers: TransportTimers | null = null,
+    source: FdSource | null = null): CompletionSocket | null {
     const existing = fd >= 0 ? this.endpointByFd[fd] : undefined;
     if (existing !== undefined) return existing instanceof CompletionSocket ? existing : null;
     if (this.providedBuffers() === null) return null;
-    return this.attachEndpoint(fd, (id, gen) => new CompletionSocket(this, fd, id, gen, eofIsHangup, ringSends, timers));
+    return this.attachEndpoint(fd, (id, gen) => new CompletionSocket(this, fd, id, gen, eofIsHangup, ringSends, timers, source));
   }
 
   /**
@@ -391,7 +392,7 @@ export class URingPoller implements Poller, SocketHost {
 /** Names of the request kinds in user_data (./endpoint.ts), for trace mode. */
 const KIND_NAMES: Record<number, string> = {
   0: 'cancel', [KIND_POLL]: 'POLL_ADD', [KIND_RECV]: 'RECV', [KIND_POLLOUT]: 'POLLOUT', [KIND_SEND]: 'SEND',
-  [KIND_CLOSE]: 'CLOSE', [KIND_CONNECT]: 'CONNECT', [KIND_READ]: 'READ', [KIND_ACCEPT_SLOT]: 'ACCEPT',
+  [KIND_CLOSE]: 'CLOSE', [KIND_CONNECT]: 'CONNECT', [KIND_READ]: 'READ', [KIND_HANGUP]: 'HANGUP_POLL', [KIND_ACCEPT_SLOT]: 'ACCEPT',
 };
 
 /** What one poll did below the readiness it reported (trace mode only). */

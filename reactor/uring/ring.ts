@@ -79,6 +79,8 @@ export const IOSQE_CQE_SKIP_SUCCESS = 1 << 6;
 // CQE flags.
 export const IORING_CQE_F_BUFFER = 1 << 0;
 export const IORING_CQE_F_MORE = 1 << 1;
+/** POLL_ADD flag (in the SQE's len): multishot. */
+export const IORING_POLL_ADD_MULTI = 1;
 
 /** Opcodes gale uses. */
 export const enum Op {
@@ -306,10 +308,15 @@ export class Ring {
     this.sqeWords[w + 9] = udHi;
   }
 
-  /** Queues a one-shot POLL_ADD of `events` (poll bits) on `fd`. */
-  pollAdd(fd: number, events: number, udLo: number, udHi: number): void {
+  /**
+   * Queues a POLL_ADD of `events` (poll bits) on `fd`: one-shot, or with
+   * `multishot` one CQE per wake-up that matches (IORING_CQE_F_MORE on all
+   * but the last), until it is removed.
+   */
+  pollAdd(fd: number, events: number, udLo: number, udHi: number, multishot = false): void {
     const w = this.getSqe();
     this.writeHeader(w, Op.POLL_ADD, 0, fd, udLo, udHi);
+    this.sqeWords[w + 6] = multishot ? IORING_POLL_ADD_MULTI : 0; // len @24: the poll's flags
     this.sqeWords[w + 7] = events; // poll32_events @28
   }
 

@@ -62,13 +62,13 @@ import { POLLERR, POLLHUP, POLLOUT, SOL_SOCKET, SO_ERROR } from '../sys/constant
 import type { Address } from '../sys/sockaddr.js';
 import { writeChunk, writeChunks } from '../fd-io.js';
 import type { URingConfig } from '../loop-options.js';
-import type { Connectable, FdOwner, StreamTransport, TransportTimers } from '../transport.js';
+import type { Connectable, FdOwner, FdSource, StreamTransport, TransportTimers } from '../transport.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
-import { KIND_CLOSE, KIND_CONNECT, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
+import { KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue } from './send-queue.js';
 import { Operation } from './operation.js';
 import { sendsQueued } from './send-flush.js';
@@ -184,6 +184,14 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   }
   private eof = false;
   private readErrno = 0;
+  /**
+   * A one-shot POLL_ADD for POLLHUP while the RECV cannot report one: after
+   * an end of file that was not a hang-up (a peer's half-close, a TCP FIN),
+   * or while the RECV is paused at HIGH_WATER. Epoll reports EPOLLHUP
+   * level-triggered whether or not the stream reads; this is how the ring
+   * learns of it then. Armed only at those moments: no SQE on the hot path.
+   */
+  readonly hangupOp: Operation;
   /** The last `read` came from read(2), not from received chunks. */
   private lastReadDirect = false;
 
@@ -235,8 +243,12 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
   readonly eofIsHangup: boolean;
 
+  /** Where the fd comes from (asked whether its writes were shut down: ring sends refuse bytes then). */
+  private readonly source: FdSource | null;
+
   constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean, ringSends = false,
-    timers: TransportTimers | null = null) {
+    timers: TransportTimers | null = null, source: FdSource | null = null) {
+    this.source = source;
     this.host = host;
     this.eofIsHangup = eofIsHangup;
     this.ringSends = ringSends;
@@ -248,6 +260,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     this.recvOp = new Operation(id, KIND_RECV, gen);
     this.pollOutOp = new Operation(id, KIND_POLLOUT, gen, true);
     this.connectOp = new Operation(id, KIND_CONNECT, gen);
+    this.hangupOp = new Operation(id, KIND_HANGUP, gen, true);
   }
 
   // ------------------------------------------------------------ the endpoint (the poller's side)
@@ -289,6 +302,19 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     } else if (!want) {
       recv.cancel(ring); // flow control, or nobody watches READ: once, while armed
     }
+    const hangup = this.hangupOp;
+    if (this.wantsHangupPoll()) {
+      if (!hangup.armed) {
+        // Asking for POLLHUP alone keeps the unread bytes (POLLIN) from
+        // completing it, but io_uring always reports POLLRDHUP (and POLLERR):
+        // after a half-close a one-shot poll would complete at once, every
+        // time. Multishot: a CQE per wake-up, and those without POLLHUP are ignored.
+        ring.pollAdd(this.fd, POLLHUP, this.id, hangup.udHi, true);
+        hangup.start();
+      }
+    } else {
+      hangup.cancel(ring); // the RECV is back (it sees the hang-up itself): once, while armed
+    }
   }
 
   /** One CQE of this socket's RECV, SEND, POLLOUT or CLOSE. */
@@ -298,6 +324,21 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     else if (kind === KIND_POLLOUT) this.completePollOut(res);
     else if (kind === KIND_CLOSE) this.completeClose();
     else if (kind === KIND_CONNECT) this.completeConnect(res);
+    else if (kind === KIND_HANGUP) this.completeHangup(res, flags);
+  }
+
+  /** The hang-up poll completed: POLLHUP (or POLLERR) is a hang-up, reported as ERROR from now on. */
+  private completeHangup(res: number, flags: number): void {
+    if (!(flags & IORING_CQE_F_MORE)) {
+      this.hangupOp.finish();
+      // Ended by the kernel (a CQ overflow): asked again if still wanted. An error
+      // (-ECANCELED, or no multishot poll) is not retried: the RECV's EOF check stays.
+      if (!this.detached && res >= 0) this.host.markDirty(this);
+    }
+    if (this.detached || res < 0 || !(res & (POLLHUP | POLLERR))) return; // POLLRDHUP alone: a half-close
+    this.hungUp = true;
+    this.host.markDirty(this); // no more wanted: removed at the next enter
+    this.host.markActive(this);
   }
 
   private completeConnect(res: number): void {
@@ -400,6 +441,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     // Each returns whether its operation is still in flight (its cancel written now or before).
     let inFlight = this.recvOp.cancel(ring);
     if (this.pollOutOp.cancel(ring)) inFlight = true;
+    if (this.hangupOp.cancel(ring)) inFlight = true;
     // A connect under way holds the file: cancel it before the CLOSE.
     if (this.connectOp.cancel(ring)) inFlight = true;
     else this.freeConnectAddr(); // queued, never written: nothing to cancel
@@ -419,7 +461,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
 
   /** Whether a request of this socket is in flight, or its fd still open for a close to come. */
   inFlight(): boolean {
-    return this.recvOp.armed || this.pollOutOp.armed || this.connectOp.armed || this.sends.inFlight > 0 || this.lingering ||
+    return this.recvOp.armed || this.pollOutOp.armed || this.hangupOp.armed || this.connectOp.armed || this.sends.inFlight > 0 || this.lingering ||
       this.closeQueued;
   }
 
@@ -431,6 +473,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   abandon(): void {
     this.recvOp.finish();
     this.pollOutOp.finish();
+    this.hangupOp.finish();
     this.connectOp.finish();
     this.freeConnectAddr();
     this.sends.abandon();
@@ -466,7 +509,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   }
 
   private abortedLinger = false;
-  /** Whether poll(2) reported POLLHUP when end of file came in (epoll's EPOLLHUP). */
+  /** Whether the kernel reported POLLHUP (poll(2) at end of file, or the hang-up poll): epoll's EPOLLHUP. */
   private hungUp = false;
 
   /** The events to report now (level-triggered), given what the stream watches. */
@@ -477,7 +520,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     // What epoll calls a hang-up: an error (a reset), or an end of file
     // with both directions shut down (a Unix peer's close; a FIN after this
     // side's own SHUT_WR). A peer's half-close is only readable (EPOLLRDHUP).
-    const hangup = this.readErrno !== 0 || (this.eof && this.hungUp);
+    // The hang-up poll may report one before the RECV reached the end of file (read-ahead paused).
+    const hangup = this.readErrno !== 0 || this.hungUp;
     if (wanted & READ) {
       if (this.buffered > 0 || ended) events |= READ;
       // A hang-up is level-triggered, as epoll's EPOLLHUP: reported with
@@ -502,6 +546,16 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     if (this.detached || this.eof || this.readErrno !== 0 || !this.connected) return false;
     if (this.buffered >= HIGH_WATER) return false; // read-ahead is bounded even while READ is watched
     return (this.wanted & READ) !== 0 || this.recvOp.armed;
+  }
+
+  /**
+   * Whether the hang-up poll should be armed: the RECV cannot see a hang-up
+   * (it ended at an end of file that was not one, or it is paused at
+   * HIGH_WATER) and none is known yet.
+   */
+  wantsHangupPoll(): boolean {
+    if (this.detached || this.hungUp || this.readErrno !== 0 || !this.connected || this.recvOp.armed) return false;
+    return this.eof || this.buffered >= HIGH_WATER;
   }
 
   /** Whether a POLLOUT should be armed now. */
@@ -557,7 +611,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** End of file received: a hang-up too if the kernel says so (./hangup.ts). */
   private endOfFile(): void {
     this.eof = true;
-    this.hungUp = !this.detached && kernelReportsHangup(this.fd);
+    if (!this.hungUp) this.hungUp = !this.detached && kernelReportsHangup(this.fd);
+    // Not a hang-up yet: arm the hang-up poll for the one to come.
+    if (!this.hungUp) this.host.markDirty(this);
   }
 
   /** Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet. */
@@ -600,6 +656,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     const sends = this.sends;
     if (sends.errno !== 0) throw new OSError(sends.errno, 'send');
     if (this.detached) return 0;
+    // After shutdown(SHUT_WR) write(2) fails with EPIPE at once; the SEND
+    // would too, but only after the stream counted the bytes written.
+    if (this.source?.writesShutDown?.() === true) throw new OSError(E.EPIPE, 'send');
     const room = this.sendRoom();
     if (room === 0) {
       // Full (its own SEND_BUFFER, or the ring's budget: see SendBudget):

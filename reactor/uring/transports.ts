@@ -39,7 +39,7 @@ export class URingTransports implements TransportFactory {
     const streams = this.config.streams;
     if (fd >= 0 && streams !== 'readiness') {
       if (request.kind === 'socket' && request.type === SOCK_STREAM) {
-        const socket = this.poller.attach(fd, request.family === AF_UNIX, streams === 'ring', timers);
+        const socket = this.poller.attach(fd, request.family === AF_UNIX, streams === 'ring', timers, source);
         if (socket !== null) return socket;
       } else if (request.kind === 'pipe' && this.config.pipes && isReadOnly(fd)) {
         const poller = this.poller;

@@ -17,7 +17,8 @@
  * including `ffiCalls` (every FFI call this thread made, from the syscall
  * layer's counter) and `loopFfiCalls` (what `IOLoop.stats()` attributes to
  * the loop's own turns), so the runner can report FFI calls per echoed
- * message against the budget in DESIGN.md.
+ * message against the budget in DESIGN.md, and `ffiBufferCalls` (those of
+ * them that passed a Buffer argument: none while reads and writes fit a chunk).
  */
 import { IOLoop } from '../../reactor/ioloop.js';
 import { ffiCounter } from '../../reactor/sys/ffi.js';
@@ -71,6 +72,7 @@ process.on('SIGTERM', () => {
     reads: server.reads,
     bytesEchoed: server.bytesEchoed,
     ffiCalls: ffiCounter.calls,
+    ffiBufferCalls: ffiCounter.bufferCalls,
     loopFfiCalls: stats.ffiCalls,
     iterations: stats.iterations,
     events: stats.events,

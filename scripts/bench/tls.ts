@@ -17,11 +17,14 @@
  * - resume: the same, each client resuming with the session ticket of its
  *   previous connection (less crypto: the per-connection overhead shows).
  * Besides the rate, the server's CPU time (utime+stime from /proc) per unit
- * of work: on a shared machine the steadiest figure.
+ * of work: on a shared machine the steadiest figure. Each server first
+ * serves the same load for BENCH_TLS_WARMUP seconds, unmeasured: a fresh
+ * process spends its first seconds compiling its hot JavaScript (gale has
+ * more of it), and the figures are for a server that is up and running.
  *
  * Also run in-process (`role` argv): `serve gale|node` and `load MODE PORT`.
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
- * BENCH_TLS_MODES (bulk,pipeline,handshake,resume).
+ * BENCH_TLS_WARMUP (1 s), BENCH_TLS_MODES (bulk,pipeline,handshake,resume).
  */
 import { canPin, costRatio, envNumber, median, pinned, rateRatio } from './util.js';
 import { spawn } from 'node:child_process';
@@ -210,9 +213,11 @@ function runLoad(mode: Mode, port: number, ca: string, seconds: number): Promise
   });
 }
 
-async function measure(kind: string, mode: Mode, certs: { cert: string; key: string; ca: string }, seconds: number): Promise<Sample> {
+async function measure(kind: string, mode: Mode, certs: { cert: string; key: string; ca: string }, seconds: number,
+  warmup: number): Promise<Sample> {
   const server = await startServer(kind, certs.cert, certs.key);
   try {
+    await runLoad(mode, server.port, certs.ca, warmup);
     const before = cpuSeconds(server.pid);
     const { units, elapsed } = await runLoad(mode, server.port, certs.ca, seconds);
     const after = cpuSeconds(server.pid);
@@ -231,6 +236,7 @@ function fmt(value: number, digits = 0): string {
 export async function main(): Promise<void> {
   const rounds = envNumber('BENCH_ROUNDS', 3);
   const seconds = envNumber('BENCH_DURATION', 2);
+  const warmup = envNumber('BENCH_TLS_WARMUP', 1);
   const wanted = (process.env.BENCH_TLS_MODES ?? 'bulk,pipeline,handshake,resume').split(',');
   const { testCerts } = await import('../../spec/tls-certs.js');
   const made = testCerts();
@@ -242,14 +248,14 @@ export async function main(): Promise<void> {
       const order = round % 2 ? ['node', 'gale'] : ['gale', 'node'];
       for (const kind of order) {
         process.stderr.write(`tls bench: round ${round + 1}/${rounds} ${mode.key} ${kind}\n`);
-        const sample = await measure(kind, mode.key, certs, seconds);
+        const sample = await measure(kind, mode.key, certs, seconds, warmup);
         const key = `${mode.key}/${kind}`;
         samples.set(key, [...(samples.get(key) ?? []), sample]);
       }
     }
   }
   const lines = [
-    `### TLS echo: gale vs node:tls (median of ${rounds} rounds${canPin ? ', server on CPU 0, load on CPU 1' : ''})`,
+    `### TLS echo: gale vs node:tls (median of ${rounds} rounds, ${warmup} s warm-up each${canPin ? ', server on CPU 0, load on CPU 1' : ''})`,
     '',
     '| mode | gale | node:tls | gale/node rate | server CPU µs per unit, gale | node | node/gale CPU |',
     '|---|---|---|---|---|---|---|',

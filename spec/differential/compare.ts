@@ -102,9 +102,10 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
  */
 export const OPEN_DIFFERENCES = {
   /**
-   * A uring completion stream holding 256 KiB unread pauses its RECV (flow
-   * control) and so does not learn that its peer closed or reset until it
-   * reads; epoll reports the hang-up at once and the stream closes.
+   * A uring stream holding 256 KiB unread pauses its RECV (flow control);
+   * with ring sends its peer's close lingers on the SENDs it cannot
+   * complete, so the stream does not learn of it until it reads; epoll
+   * reports the hang-up at once and the stream closes.
    */
   closeUnderReadAhead: '(open: peer closed while read-ahead paused)',
 } as const;
