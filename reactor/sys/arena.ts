@@ -43,14 +43,24 @@ export function allocRegion(size: number): Region {
   const view = viewAt(addr, size);
   view.fill(0);
   live++;
+  liveBytes += size;
   return { addr, view };
 }
 
 let live = 0;
+let liveBytes = 0;
 
 /** How many regions are allocated and not yet freed: what a leak check counts. */
 export function liveRegions(): number {
   return live;
+}
+
+/**
+ * How many bytes those regions hold, the thread's shared ones included:
+ * what a check that something is sized lazily counts (docs/benchmarks.md).
+ */
+export function liveRegionBytes(): number {
+  return liveBytes;
 }
 
 /**
@@ -61,6 +71,7 @@ export function liveRegions(): number {
 export function freeRegion(region: Region): void {
   free(region.addr);
   live--;
+  liveBytes -= region.view.byteLength;
 }
 
 /** Size of the chunk region reads land in (the stream's default readChunkSize). */

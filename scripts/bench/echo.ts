@@ -26,12 +26,17 @@
  * with write(2): GALE_URING_STREAMS=1; not in the default set),
  * `gale-uring-poll` (the ring as a poller only, GALE_URING_STREAMS=0; not
  * in the default set),
- * `node` (node:net) and, when a C compiler is there, `c-epoll` (a plain C
- * epoll echo server, c-epoll-echo.c: the practical limit on this machine).
+ * `node` (node:net), `uvloop` (echo-uvloop.py: an asyncio Protocol on
+ * Python's uvloop, when BENCH_PYTHON — /usr/bin/python3 by default — can
+ * import it; left out with one line saying why otherwise) and, when a C
+ * compiler is there, `c-epoll` (a plain C epoll echo server,
+ * c-epoll-echo.c: the practical limit on this machine). Each gale column
+ * gets a ratio to each of node:net, uvloop and c-epoll, and a memory row
+ * (VmRSS idle before the load, VmHWM peak after it, from /proc/PID/status).
  *
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s), BENCH_WARMUP (0.5 s),
  * BENCH_MODES (pingpong,pipeline,bulk,connect), BENCH_SERVERS
- * (gale,gale-uring,node,c-epoll),
+ * (gale,gale-uring,node,uvloop,c-epoll), BENCH_PYTHON (/usr/bin/python3),
  * BENCH_EXTRA_SERVERS ("name=command args {PORT};..."; to measure another
  * server, e.g. a C reference, in the same run), BENCH_LOADGEN (path of a
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
@@ -41,6 +46,7 @@ import { canPin, costRatio, envNumber, freePort, median, pinned, rateRatio, slee
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -96,6 +102,10 @@ export interface Sample {
   loopFfiPerMsg?: number;
   /** FFI calls per loop iteration over the server's life (`IOLoop.stats()`); gale only. */
   ffiPerIteration?: number;
+  /** The server's resident set (VmRSS, KiB) just before the load started: idle after start-up. */
+  rssIdleKiB?: number;
+  /** Its peak resident set (VmHWM, KiB) at the end of the load: the most it ever held. */
+  rssPeakKiB?: number;
   /** The machine was still busy when the measurement started. */
   noisy: boolean;
 }
@@ -139,6 +149,16 @@ async function waitQuiet(maxWaitS: number): Promise<boolean> {
     const busy = (b.busy - a.busy) / Math.max(1, b.total - a.total);
     if (busy < 0.1) return true;
     if (Date.now() >= deadline) return false;
+  }
+}
+
+/** A `kB` field (VmRSS, VmHWM, …) of /proc/PID/status in KiB; undefined if the process or field is gone. */
+export function procStatusKiB(pid: number, field: string): number | undefined {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -289,11 +309,13 @@ async function measure(spec: ServerSpec, mode: ModeSpec, round: number, settings
   try {
     sample.noisy = !(await waitQuiet(settings.quietWait));
     const pid = server.child.pid!;
+    sample.rssIdleKiB = procStatusKiB(pid, 'VmRSS');
     const argv = pinned(1, [
       settings.loadgen, '127.0.0.1', String(port), mode.key, String(mode.conns), String(mode.size),
       String(mode.depth), String(settings.duration), String(settings.warmup), '--server-pid', String(pid),
     ]);
     const run = await runCommand(argv, (settings.duration + settings.warmup + 40) * 1000);
+    sample.rssPeakKiB = procStatusKiB(pid, 'VmHWM');
     const line = run.stdout.trim().split('\n').pop() ?? '';
     let result: LoadgenResult;
     try {
@@ -380,22 +402,35 @@ function shown(cell: Cell, value: string): string {
   return cell.ok.length < cell.samples.length ? `${value} (${cell.ok.length}/${cell.samples.length} ok)` : value;
 }
 
+/**
+ * The servers every other one is compared against, in this order, when they
+ * ran: node:net (the floor), uvloop (the bar) and the C epoll server (the
+ * practical limit).
+ */
+export const REFERENCES = ['node:net', 'uvloop', 'c-epoll'];
+
+const mib = (kib: number) => kib / 1024;
+
 export function renderTable(samples: Sample[], servers: string[], modes: ModeSpec[]): string {
-  const others = servers.filter((s) => s !== 'node:net');
-  const hasNode = servers.includes('node:net');
+  const references = REFERENCES.filter((r) => servers.includes(r));
+  const subjects = servers.filter((s) => !references.includes(s));
+  // One ratio column per (subject, reference): "gale-uring vs uvloop".
+  const pairs = subjects.flatMap((s) => references.map((r) => [s, r] as const));
   const gales = servers.filter((s) => s.startsWith('gale'));
   const hasGale = gales.length > 0;
-  const header = ['mode', 'measure', ...servers, ...(hasNode ? others.map((s) => `${s} vs node`) : [])];
+  const header = ['mode', 'measure', ...servers, ...pairs.map(([s, r]) => `${s} vs ${r}`)];
   if (hasGale) header.push(`FFI calls / msg (${gales.join(', ')})`, `FFI calls / iteration (${gales.join(', ')})`);
   const rows: string[][] = [];
   const row = (cells: string[]) => rows.push(cells);
+  const blanks = hasGale ? ['', ''] : [];
+  const allCells = (mode: ModeKey) => Object.fromEntries(servers.map((s) => [s, cellOf(samples, s, mode)]));
   for (const mode of modes) {
-    const cells = Object.fromEntries(servers.map((s) => [s, cellOf(samples, s, mode.key)]));
+    const cells = allCells(mode.key);
     const ffi = gales.map((g) => fmt(med(cells[g], (s) => s.ffiPerMsg))).join(', ');
     const perIteration = gales.map((g) => fmt(med(cells[g], (s) => s.ffiPerIteration))).join(', ');
-    // The benchmarks' one convention (util.ts): above 1, the server did better than node:net.
+    // The benchmarks' one convention (util.ts): above 1, the subject did better than the reference.
     const ratios = (pick: (s: Sample) => number | undefined, of: typeof rateRatio) =>
-      hasNode ? others.map((s) => fmt(of(med(cells[s], pick), med(cells['node:net'], pick)))) : [];
+      pairs.map(([s, r]) => fmt(of(med(cells[s], pick), med(cells[r], pick))));
     const cpu = (s: Sample) => s.cpuPerUnit;
     if (mode.key === 'pingpong') {
       row([
@@ -417,20 +452,36 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
       '', `server CPU µs per ${mode.unit}`,
       ...servers.map((s) => shown(cells[s], fmt(med(cells[s], cpu)))),
       ...ratios(cpu, costRatio),
-      ...(hasGale ? ['', ''] : []),
+      ...blanks,
     ]);
   }
+  // Memory, from the pipelined samples (every sample when pipelined did not
+  // run): VmRSS just before the load (idle after start-up) and VmHWM after it
+  // (the peak). A cost: reference ÷ subject.
+  const memoryFrom = modes.some((m) => m.key === 'pipeline') ? 'pipeline' : null;
+  const memory = Object.fromEntries(servers.map((s) => {
+    const mine = samples.filter((x) => x.server === s && (memoryFrom === null || x.mode === memoryFrom));
+    return [s, { samples: mine, ok: mine.filter((x) => x.rssIdleKiB !== undefined && x.rssPeakKiB !== undefined) }];
+  }));
+  const idle = (s: string) => mib(med(memory[s], (x) => x.rssIdleKiB));
+  const peak = (s: string) => mib(med(memory[s], (x) => x.rssPeakKiB));
+  row([
+    'memory', `RSS MiB: idle / peak (${memoryFrom ? 'pipelined' : 'any load'})`,
+    ...servers.map((s) => shown(memory[s], `${fmt(idle(s))} / ${fmt(peak(s))}`)),
+    ...pairs.map(([s, r]) => `${fmt(costRatio(idle(s), idle(r)))} / ${fmt(costRatio(peak(s), peak(r)))}`),
+    ...blanks,
+  ]);
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }
 
 /** Notes under the table: sample counts, noisy samples, wide spreads, failures. */
-function renderNotes(samples: Sample[], servers: string[], modes: ModeSpec[], rounds: number): string[] {
-  const notes: string[] = [];
+function renderNotes(samples: Sample[], servers: string[], modes: ModeSpec[], rounds: number, extra: string[]): string[] {
+  const notes: string[] = [...extra];
   const noisy = samples.filter((s) => s.noisy).length;
   notes.push(
     `Medians of ${rounds} round(s); each sample a fresh server${canPin ? ' on CPU 0, load generator on CPU 1' : ' (not pinned: taskset or a second CPU is missing)'}.` +
-      ' Ratios to node:net: above 1, the server did better (rates: server ÷ node; latency and CPU: node ÷ server). Treat 0.9–1.1 as parity;' +
+      ' "A vs B" ratios: above 1, A did better (rates: A ÷ B; latency, CPU and RSS: B ÷ A). Treat 0.9–1.1 as parity;' +
       ' ping-pong latency is mostly VM wake-up time, so compare its CPU per round trip.',
   );
   if (noisy) notes.push(`${noisy} of ${samples.length} samples started while the machine was still busy (other processes); read them with care.`);
@@ -456,21 +507,36 @@ function renderNotes(samples: Sample[], servers: string[], modes: ModeSpec[], ro
  * into the ignored scripts/bench/c-epoll-echo-bin; null when a C compiler
  * is missing (the column is then left out).
  */
-function cEpollServer(log: (line: string) => void): string | null {
+function cEpollServer(leaveOut: (why: string) => void): string | null {
   const source = join(sourceDir, 'c-epoll-echo.c');
   const binary = join(sourceDir, 'c-epoll-echo-bin');
   if (isExecutable(binary) && statSync(binary).mtimeMs >= statSync(source).mtimeMs) return binary;
   const partial = `${binary}.${process.pid}.tmp`;
   const cc = spawnSync('cc', ['-O2', '-o', partial, source], { encoding: 'utf8' });
   if (cc.status !== 0) {
-    log(`(the C epoll server did not compile; leaving it out: ${(cc.stderr ?? String(cc.error)).split('\n')[0]})`);
+    leaveOut(`the C epoll server did not compile; leaving it out: ${(cc.stderr ?? String(cc.error)).split('\n')[0]}`);
     return null;
   }
   renameSync(partial, binary);
   return binary;
 }
 
-function serverSpecs(log: (line: string) => void): ServerSpec[] {
+/**
+ * The Python that runs uvloop's echo server when it can import uvloop
+ * (BENCH_PYTHON, else Debian's /usr/bin/python3 with `python3-uvloop`);
+ * otherwise null and one line saying why (the column is then left out: a
+ * machine without uvloop still runs the rest of the benchmark).
+ */
+function uvloopPython(leaveOut: (why: string) => void): string | null {
+  const python = process.env.BENCH_PYTHON || '/usr/bin/python3';
+  const probe = spawnSync(python, ['-c', 'import uvloop'], { encoding: 'utf8' });
+  if (probe.status === 0) return python;
+  const why = probe.error ? String(probe.error.message) : (probe.stderr ?? '').trim().split('\n').pop();
+  leaveOut(`uvloop left out: ${python} cannot import uvloop (${why}); on Debian/Ubuntu: apt-get install python3-uvloop`);
+  return null;
+}
+
+function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
   const gale = (poller: string, streams = '2'): string[] =>
     ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
   const known: Record<string, () => ServerSpec | null> = {
@@ -479,12 +545,16 @@ function serverSpecs(log: (line: string) => void): ServerSpec[] {
     'gale-uring-reads': () => ({ name: 'gale-uring-reads', argv: gale('uring', '1') }),
     'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
     node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
+    uvloop: () => {
+      const python = uvloopPython(leaveOut);
+      return python ? { name: 'uvloop', argv: [python, join(sourceDir, 'echo-uvloop.py'), '{PORT}'] } : null;
+    },
     'c-epoll': () => {
-      const binary = cEpollServer(log);
+      const binary = cEpollServer(leaveOut);
       return binary ? { name: 'c-epoll', argv: [binary, '{PORT}'] } : null;
     },
   };
-  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,node,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
+  const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,node,uvloop,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
   const specs: ServerSpec[] = [];
   for (const name of chosen) {
     const make = known[name];
@@ -510,6 +580,11 @@ export interface EchoReport {
 
 export async function main(): Promise<EchoReport> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const leftOut: string[] = [];
+  const leaveOut = (why: string) => {
+    log(`(${why})`);
+    leftOut.push(why); // and under the table, so every report says what it lacks
+  };
   const rounds = Math.round(envNumber('BENCH_ROUNDS', 3));
   const settings: RunSettings = {
     loadgen: findLoadgen(log),
@@ -520,10 +595,11 @@ export async function main(): Promise<EchoReport> {
   const wanted = (process.env.BENCH_MODES ?? MODES.map((m) => m.key).join(',')).split(',').map((s) => s.trim());
   const modes = MODES.filter((m) => wanted.includes(m.key));
   if (modes.length === 0) throw new Error(`BENCH_MODES selects no mode (known: ${MODES.map((m) => m.key).join(', ')})`);
-  const specs = serverSpecs(log);
+  const specs = serverSpecs(leaveOut);
   log(`echo bench: ${specs.map((s) => s.name).join(' vs ')}; ${rounds} round(s) × ${modes.length} mode(s); ` +
       `${settings.warmup} s warm-up + ${settings.duration} s per sample; load generator ${settings.loadgen}`);
 
+  const loadBefore = loadavg();
   const samples: Sample[] = [];
   for (let round = 1; round <= rounds; round++) {
     const order = round % 2 === 1 ? specs : [...specs].reverse();
@@ -538,7 +614,9 @@ export async function main(): Promise<EchoReport> {
 
   const names = specs.map((s) => s.name);
   const table = renderTable(samples, names, modes);
-  const notes = renderNotes(samples, names, modes, rounds);
+  const loadAfter = loadavg();
+  const load = `Load average (1, 5, 15 min) ${loadBefore.map((x) => x.toFixed(2)).join(', ')} before the run, ${loadAfter.map((x) => x.toFixed(2)).join(', ')} after.`;
+  const notes = renderNotes(samples, names, modes, rounds, [...leftOut, load]);
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(samples, null, 1) + '\n');
   process.stdout.write(`\n## Echo benchmark\n\n${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
   return { table, notes, samples };
