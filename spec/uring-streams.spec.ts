@@ -93,7 +93,7 @@ test('a poller with completion sockets unmaps its provided buffers once closed',
   let ringAddr = 0;
   let slabAddr = 0;
   try {
-    poller.attach(a, true)!;
+    poller.attach(a)!;
     poller.register(a, READ);
     poller.poll(0);
     const buffers = poller.providedBuffers() as unknown as { ringAddr: number; slabAddr: number };
@@ -112,7 +112,7 @@ test('a completion socket receives through the ring: READ while bytes wait, quie
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const socket = poller.attach(a, true)!;
+    const socket = poller.attach(a)!;
     assert.ok(socket, 'attached');
     poller.register(a, READ | ERROR);
     assert.is(poller.poll(0), 0);
@@ -143,7 +143,7 @@ test('ENOBUFS: a buffer ring too small for the data ends the RECV; it is re-arme
   const poller = new URingPoller({ bufferCount: 2, bufferSize: 1024 });
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const socket = poller.attach(a, true)!;
+    const socket = poller.attach(a)!;
     poller.register(a, READ);
     assert.is(poller.poll(0), 0);
     const sent = pattern(48 * 1024, 7);
@@ -170,7 +170,7 @@ test('close with data in flight: the RECV is cancelled first, the peer sees EOF 
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const socket = poller.attach(a, true)!;
+    const socket = poller.attach(a)!;
     poller.register(a, READ);
     assert.is(poller.poll(0), 0);
     writeBytes(b, Buffer.alloc(10000, 1));
@@ -191,7 +191,7 @@ test('fd reuse: a new socket on a closed socket\'s fd number never sees the old 
   const poller = new URingPoller();
   const [a1, b1] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const first = poller.attach(a1, true)!;
+    const first = poller.attach(a1)!;
     poller.register(a1, READ);
     assert.is(poller.poll(0), 0);
     writeBytes(b1, Buffer.from('old'));
@@ -201,7 +201,7 @@ test('fd reuse: a new socket on a closed socket\'s fd number never sees the old 
     const [a2, b2] = socketpair(AF_UNIX, SOCK_STREAM, true);
     try {
       assert.is(a2, a1, 'the fd number is reused');
-      const second = poller.attach(a2, true)!;
+      const second = poller.attach(a2)!;
       assert.is.not(second, first);
       poller.register(a2, READ);
       writeBytes(b2, Buffer.from('new'));
@@ -222,7 +222,7 @@ test('flow control: while READ is not watched the RECV stops near HIGH_WATER and
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const socket = poller.attach(a, true)!;
+    const socket = poller.attach(a)!;
     poller.register(a, READ);
     assert.is(poller.poll(0), 0);
     poller.modify(a, ERROR); // nobody reads now
@@ -271,7 +271,7 @@ test('a hang-up after an end of file (a Unix peer half-closes, then closes) is r
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   let bOpen = true;
   try {
-    const socket = poller.attach(a, true)!;
+    const socket = poller.attach(a)!;
     poller.register(a, READ);
     writeBytes(b, Buffer.from('x'));
     shutdown(b, 1); // SHUT_WR: an end of file, not a hang-up
@@ -297,7 +297,7 @@ test('TCP: a FIN, then this side\'s own shutdown(SHUT_WR), is a hang-up (the han
   const poller = new URingPoller();
   const [s1, s2] = tcpSockets();
   try {
-    const socket = poller.attach(s1.fileno(), false)!;
+    const socket = poller.attach(s1.fileno())!;
     poller.register(s1.fileno(), READ);
     s2.send(Buffer.from('x'));
     s2.close(); // a FIN: readable, no hang-up
@@ -319,7 +319,7 @@ test('flow control: a peer\'s close while the RECV is paused at HIGH_WATER is re
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   let bOpen = true;
   try {
-    const socket = poller.attach(a, true)!;
+    const socket = poller.attach(a)!;
     poller.register(a, READ);
     assert.is(poller.poll(0), 0); // the RECV is armed
     poller.modify(a, ERROR); // nobody reads now
@@ -353,7 +353,7 @@ test('many sockets: thousands attached at once, each receives its own bytes', ()
   try {
     for (let i = 0; i < count; i++) pairs.push(socketpair(AF_UNIX, SOCK_STREAM, true));
     for (const [a] of pairs) {
-      sockets.push(poller.attach(a, true)!);
+      sockets.push(poller.attach(a)!);
       poller.register(a, READ);
     }
     assert.is(poller.poll(0), 0);
@@ -415,7 +415,7 @@ test('10,000 TCP connections from another process, each read through the ring', 
     while ((accepted.length < count || received < count) && Date.now() < deadline) {
       for (let fd = acceptFd(listener.fileno()); fd >= 0; fd = acceptFd(listener.fileno())) {
         accepted.push(fd);
-        byFd.set(fd, poller.attach(fd, false)!);
+        byFd.set(fd, poller.attach(fd)!);
         poller.register(fd, READ);
       }
       const n = poller.poll(accepted.length < count ? 5 : 100);
@@ -755,8 +755,8 @@ test('the ring-wide send budget: past it a socket takes only its minimum share, 
   const [a1, b1] = socketpair(AF_UNIX, SOCK_STREAM, true);
   const [a2, b2] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const first = poller.attach(a1, true, true)!;
-    const second = poller.attach(a2, true, true)!;
+    const first = poller.attach(a1, true)!;
+    const second = poller.attach(a2, true)!;
     poller.register(a1, WRITE);
     poller.register(a2, WRITE);
     const data = Buffer.alloc(4 << 20);
@@ -839,7 +839,7 @@ test('ring sends: a short SEND (the peer stops reading mid-SEND) is accounted ex
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const socket = poller.attach(a, true, true)!;
+    const socket = poller.attach(a, true)!;
     poller.register(a, WRITE);
     const payload = pattern(1024 * 1024, 3);
     assert.is(socket.send([payload], 0, 0), payload.length);
@@ -869,7 +869,7 @@ test('ring sends: a linked chain is never split by an SQ-full flush, nor longer 
   const poller = new URingPoller({ sqEntries: 16 });
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
-    const socket = poller.attach(a, true, true)!;
+    const socket = poller.attach(a, true)!;
     poller.register(a, WRITE);
     poller.poll(0);
     const ring = poller.ring;

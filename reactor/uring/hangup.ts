@@ -8,10 +8,9 @@
  * counterpart.
  */
 import { SCRATCH, scratch } from '../sys/arena.js';
+import { POLLHUP, POLLIN } from '../sys/constants.js';
 import { poll } from '../sys/libc.js';
 
-const POLLIN = 0x001;
-const POLLHUP = 0x010;
 const [OFFSET] = SCRATCH.VALUE;
 
 /** Whether poll(2) reports POLLHUP on `fd` (false for a closed fd). */

@@ -115,12 +115,12 @@ export class URingPoller implements Poller, SocketHost {
    * socket, or returns null where it cannot be (the fd is already polled,
    * or the kernel has no buffer rings): the caller then uses readiness.
    */
-  attach(fd: number, eofIsHangup: boolean, ringSends = false, timers: TransportTimers | null = null,
+  attach(fd: number, ringSends = false, timers: TransportTimers | null = null,
     source: FdSource | null = null): CompletionSocket | null {
     const existing = fd >= 0 ? this.endpointByFd[fd] : undefined;
     if (existing !== undefined) return existing instanceof CompletionSocket ? existing : null;
     if (this.providedBuffers() === null) return null;
-    return this.attachEndpoint(fd, (id, gen) => new CompletionSocket(this, fd, id, gen, eofIsHangup, ringSends, timers, source));
+    return this.attachEndpoint(fd, (id, gen) => new CompletionSocket(this, fd, id, gen, ringSends, timers, source));
   }
 
   /**

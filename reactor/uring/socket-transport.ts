@@ -240,17 +240,13 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Whether writes go through the ring (`send`) rather than write(2). */
   readonly ringSends: boolean;
 
-  /** Whether the peer's close is a hang-up, as epoll reports it (Unix sockets), or just readable (TCP). */
-  readonly eofIsHangup: boolean;
-
   /** Where the fd comes from (asked whether its writes were shut down: ring sends refuse bytes then). */
   private readonly source: FdSource | null;
 
-  constructor(host: SocketHost, fd: number, id: number, gen: number, eofIsHangup: boolean, ringSends = false,
+  constructor(host: SocketHost, fd: number, id: number, gen: number, ringSends = false,
     timers: TransportTimers | null = null, source: FdSource | null = null) {
     this.source = source;
     this.host = host;
-    this.eofIsHangup = eofIsHangup;
     this.ringSends = ringSends;
     this.timers = timers;
     this.fd = fd;

@@ -20,7 +20,7 @@
  *   provided-buffer ring, the ring closed), gets the readiness transport.
  */
 import { isReadOnly } from '../sys/libc.js';
-import { AF_UNIX, SOCK_STREAM } from '../sys/constants.js';
+import { SOCK_STREAM } from '../sys/constants.js';
 import { ReadinessListener, ReadinessTransport } from '../readiness-transport.js';
 import type { URingConfig } from '../loop-options.js';
 import type {
@@ -39,7 +39,7 @@ export class URingTransports implements TransportFactory {
     const streams = this.config.streams;
     if (fd >= 0 && streams !== 'readiness') {
       if (request.kind === 'socket' && request.type === SOCK_STREAM) {
-        const socket = this.poller.attach(fd, request.family === AF_UNIX, streams === 'ring', timers, source);
+        const socket = this.poller.attach(fd, streams === 'ring', timers, source);
         if (socket !== null) return socket;
       } else if (request.kind === 'pipe' && this.config.pipes && isReadOnly(fd)) {
         const poller = this.poller;
