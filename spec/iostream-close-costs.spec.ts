@@ -8,13 +8,25 @@
  * thrown at a caller keep their stack.
  *
  * Counted, not timed: the frames in `error.stack` are what V8 captured.
+ *
+ * And what a close must keep paying for: the poller is told to forget the
+ * fd (`EPOLL_CTL_DEL` on epoll) before the fd is closed, even though the
+ * kernel drops an epoll registration by itself once the *file* is gone.
+ * gale cannot know that its fd is the file's last reference (a child it or
+ * Node spawned may hold it as stdio, a worker of `process-supervisor`, an
+ * fd the user passed on), and a registration left behind keeps reporting a
+ * file gale no longer has under a number it may reuse (docs/streams.md,
+ * "What a stream costs").
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { OSError } from '../reactor/sys/errors.js';
+import { AF_UNIX, SOCK_STREAM, socketpair } from '../reactor/sys/socket.js';
+import { Subprocess } from '../net/subprocess.js';
+import { IOStream } from '../streams/iostream.js';
 import { StreamClosedError } from '../streams/errors.js';
 import type { BaseIOStream } from '../streams/base-iostream.js';
-import { rejection, thrown } from './helpers.js';
+import { delay, fdLeakCheck, inLoop, rejection, thrown } from './helpers.js';
 import { pipes, streamTest, tcp, unixPair } from './stream-helpers.js';
 
 /** The stack frames an error captured (its `at …` lines). */
@@ -78,5 +90,43 @@ test('Error.stackTraceLimit is the same after closes as before', streamTest(unix
   }
   assert.is(Error.stackTraceLimit, before);
 }));
+
+test('a stream whose fd a child also holds leaves no registration behind at close: its number is never reported ready again', async () => {
+  const checkFds = fdLeakCheck();
+  await inLoop(async (loop) => {
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM);
+    const fd = a.fileno();
+    // The child's stdin is the same file: closing our fd does not release it.
+    const child = new Subprocess(['sleep', '30'], { stdin: fd, ioLoop: loop });
+    try {
+      const poller = (loop as unknown as { poller: { poll(t: number): number; readyFds: Int32Array } }).poller;
+      const stream = new IOStream(a, { ioLoop: loop });
+      const pending = stream.readBytes(4)!; // nothing there yet: the fd is registered for READ
+      stream.close();
+      await rejection(pending);
+      let polls = 0;
+      let reported = 0;
+      const poll = poller.poll.bind(poller);
+      poller.poll = (timeoutMs) => {
+        const n = poll(timeoutMs);
+        polls++;
+        for (let i = 0; i < n; i++) if (poller.readyFds[i] === fd) reported++;
+        return n;
+      };
+      // The file is readable (and stays so: the child never reads it).
+      b.send(Buffer.from('late'));
+      for (let i = 0; i < 50 && polls < 5; i++) await delay(2);
+      poller.poll = poll;
+      assert.ok(polls >= 5, `the loop polled ${polls} times`);
+      assert.is(reported, 0, 'the closed stream\'s number was reported ready');
+    } finally {
+      process.kill(child.pid, 'SIGTERM');
+      await child.waitForExit(false);
+      child.close();
+      b.close();
+    }
+  });
+  checkFds();
+});
 
 test.run();
