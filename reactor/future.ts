@@ -38,6 +38,9 @@ type State = typeof PENDING | typeof RESULT | typeof FAILED | typeof CANCELLED;
 
 const futureBrand = Symbol.for('gale.Future');
 
+// The Promise behind `then` of every done Future whose result is undefined.
+const FULFILLED_UNDEFINED: Promise<unknown> = Promise.resolve(undefined);
+
 /** A placeholder for an asynchronous result (Tornado's `Future`). */
 export class Future<T> implements PromiseLike<T> {
   private state: State = PENDING;
@@ -146,7 +149,9 @@ export class Future<T> implements PromiseLike<T> {
   private asPromise(): Promise<T> {
     if (this.promise) return this.promise;
     switch (this.state) {
-      case RESULT: this.promise = Promise.resolve(this.value as T); break;
+      // A write's Future is done with undefined by the time it is awaited,
+      // as often as not: they all share one fulfilled Promise.
+      case RESULT: this.promise = this.value === undefined ? (FULFILLED_UNDEFINED as Promise<T>) : Promise.resolve(this.value as T); break;
       case FAILED: this.promise = Promise.reject(this.error); break;
       case CANCELLED: this.promise = Promise.reject(new CancelledError()); break;
       default:
