@@ -26,8 +26,12 @@
 // usage: node scripts/bundle.mjs        (after tsc; writes dist/bundle/)
 import { build } from 'esbuild';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
+// The paths below, and the metafile's, are relative to the repository.
+const repo = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(repo);
 const dist = 'dist';
 const out = join(dist, 'bundle');
 
@@ -64,6 +68,7 @@ const bundled = {
 const reexported = ['streams', 'net', 'resolvers', 'ssl'];
 
 const common = {
+  absWorkingDir: repo,
   bundle: true,
   format: 'esm',
   platform: 'node',
@@ -102,15 +107,19 @@ for (const name of reexported) {
 // The module → file map, for spec/bundle.spec.ts (not shipped: package.json "files").
 writeFileSync(join(out, 'metafile.json'), JSON.stringify(result.metafile, null, 1) + '\n');
 
-// Every `new URL('./x.js', import.meta.url)` left in the bundle must name a file that is there.
+// Every `new URL('./x.js', import.meta.url)` (or '../…') left in the bundle
+// must name a file that is there, seen from the bundled file: the path was
+// written relative to a per-file module in another folder. (Other ways of
+// naming a file relative to a module — import.meta.dirname, a relative
+// require() — are not looked for; gale has none.)
 const missing = [];
 for (const file of Object.keys(result.metafile.outputs)) {
   const text = readFileSync(file, 'utf8');
-  for (const [, target] of text.matchAll(/new URL\(\s*["'](\.\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g)) {
-    if (!existsSync(join(out, target))) missing.push(`${file}: ${target}`);
+  for (const [, target] of text.matchAll(/new URL\(\s*["'](\.\.?\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g)) {
+    if (!existsSync(join(dirname(file), target))) missing.push(`${file}: ${target}`);
   }
 }
 if (missing.length) {
-  process.stderr.write(`bundle.mjs: files named relative to a bundled module are not in ${out}/ (add them to the bundled entries):\n  ${missing.join('\n  ')}\n`);
+  process.stderr.write(`bundle.mjs: files named relative to a bundled module are not where the bundle looks (make them bundled entries):\n  ${missing.join('\n  ')}\n`);
   process.exit(1);
 }
