@@ -15,8 +15,8 @@
  * The calls: getpid (no arguments); read of an empty nonblocking pipe
  * (EAGAIN), the buffer as an address number and as a Buffer argument;
  * epoll_wait with timeout 0 on an empty set; a write of 11 bytes into a
- * pipe plus the read that drains it (two calls); and the bare C syscall
- * cost as a floor is not measured here (perf or strace -c give it).
+ * pipe plus the read that drains it (two calls). The syscall's own cost,
+ * the floor under all of these, is not measured here.
  */
 import { allocRegion, scratch } from '../../reactor/sys/arena.js';
 import { bind as galeBind, openLibrary as galeOpen, type CType, type NativeFunction } from '../../reactor/sys/ffi.js';
