@@ -2,7 +2,9 @@
  * The package as a user gets it: `npm pack` the repository, install the
  * tarball into an empty project, import it as ESM, run an echo through
  * TCPServer/TCPClient on loopback, and type-check a small TypeScript consumer
- * with `--strict` and `moduleResolution nodenext`.
+ * with `--strict` and `moduleResolution nodenext`. Installed with
+ * `--ignore-scripts`: gale and its FFI library (koffi, whose binary is an
+ * optional per-platform package) need no install script.
  *
  * The tarball must hold the library as its users load it — the bundle in
  * dist/bundle/ (scripts/bundle.mjs) and tsc's .d.ts files — README and
@@ -13,7 +15,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +65,10 @@ test('installed into an empty project, it imports as ESM and echoes through TCPS
   await run('mkdir', ['-p', consumer], work);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], consumer);
+  // koffi's native binary comes from its optional platform package; its own
+  // install script (a prebuild step) never ran, and none is needed.
+  assert.ok(existsSync(join(consumer, `node_modules/@koromix/koffi-${process.platform}-${process.arch}/package.json`)), 'koffi\'s platform package installed');
+  assert.not.ok(existsSync(join(consumer, 'node_modules/koffi/build')), 'no koffi build from an install script');
   // docs/using.md's "use it from your own project" example, as a user would save it.
   copyFileSync(join(repo, 'scripts/examples/from-your-project.mjs'), join(consumer, 'echo.mjs'));
   const out = await run(process.execPath, ['echo.mjs'], consumer, 30_000);
