@@ -187,6 +187,8 @@ export class NodeInterop {
   private nodeTimerDeadline = Infinity;
   private answeredAt = 0;
   private asyncMark = -1;
+  // Whether the application had immediates queued when the mark was taken.
+  private immediatesAtMark = true;
 
   /** `now` is the loop's clock, in seconds (tests may fake it). */
   constructor(now: () => number) {
@@ -196,8 +198,14 @@ export class NodeInterop {
 
   /** See the class comment: `ms` capped by what is known, or null (hop first). */
   capBeforeBlocking(ms: number): number | null {
-    if (nodeHasImmediates()) return 0;
     const nodeMs = this.knownTimeoutMs();
+    // Listing Node's resources (~0.1-0.2 µs and an array) is skipped while
+    // no async id was taken since the last mark and none was queued then:
+    // an Immediate takes an id, so none can be queued now.
+    if (nodeMs === null || this.immediatesAtMark) {
+      this.immediatesAtMark = nodeHasImmediates();
+      if (this.immediatesAtMark) return 0;
+    }
     if (nodeMs === null) return null;
     return nodeMs >= 0 && nodeMs < ms ? nodeMs : ms;
   }
@@ -221,6 +229,8 @@ export class NodeInterop {
       this.answeredAt = this.now();
       this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.answeredAt + nodeMs / 1000;
       this.asyncMark = asyncIdMark();
+      // libuv answers 0 while ref'd immediates are queued (its idle handle).
+      this.immediatesAtMark = nodeMs === 0;
       if (nodeMs >= 0 && nodeMs < ms) ms = nodeMs;
     }
     this.pollPhase.settle();
@@ -253,9 +263,11 @@ export class NodeInterop {
    */
   private knownTimeoutMs(): number | null {
     const previous = this.asyncMark;
-    const mark = asyncIdMark();
-    this.asyncMark = mark;
-    if (previous < 0 || mark !== previous) return null;
+    if (previous < 0) return null;
+    if (asyncIdMark() !== previous) {
+      this.asyncMark = -1; // stays unknown until libuv is asked again
+      return null;
+    }
     // A safety net for timers libuv starts with no async resource behind
     // them (V8's delayed platform tasks): trust an answer for a second only.
     const now = this.now();
