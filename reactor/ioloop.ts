@@ -25,8 +25,9 @@
  *   5. Hand over to the next iteration. `await` continuations (microtasks)
  *      and `process.nextTick` callbacks always run before it starts. If
  *      this iteration did work (found I/O, ran something), libuv has no I/O
- *      ready and fewer than `TURN_BATCH` iterations ran in this Node turn,
- *      the next one runs in the same turn: a microtask queued now queues it
+ *      ready and fewer than `TURN_BATCH` iterations (and `TURN_WORK_BUDGET`
+ *      FFI calls plus events) ran in this Node turn, the next one runs in
+ *      the same turn: a microtask queued now queues it
  *      as a nextTick, which Node runs only once every microtask has run
  *      (`iterationAfterMicrotasks`), and it first checks that nothing on
  *      Node's side was created meanwhile (`iterationInTurn`). Otherwise the
@@ -156,6 +157,16 @@ interface HandlerEntry {
  */
 export const TURN_BATCH = 16;
 
+/**
+ * A batch also ends once its iterations have dispatched this many events
+ * and made this many FFI calls together: batching pays off for short
+ * iterations only (a libuv turn costs about what 2–10 FFI calls do), and
+ * Node's timers should wait for about one heavy iteration at most, as
+ * they do in libuv, which runs every ready I/O callback of one poll
+ * before its timers. docs/reactor.md says why 64.
+ */
+export const TURN_WORK_BUDGET = 64;
+
 /** The longest wait of an iteration inside a batch, in ms (see `pollTimeout`). */
 export const BATCHED_WAIT_CAP_MS = 10;
 
@@ -218,8 +229,10 @@ export class IOLoop {
   private readonly counts: IOLoopStats = {
     iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0, yields: 0, batched: 0, hops: 0,
   };
-  // Iterations run since Node's event loop last had a turn (phase 5's batch).
+  // Iterations run since Node's event loop last had a turn (phase 5's
+  // batch), and FFI calls plus events counted when that turn began.
   private inTurn = 0;
+  private turnWorkStart = 0;
   private ffiSeen = 0; // ffiCounter.calls at the last charge (see chargeFfiCalls)
   private readonly interop: NodeInterop | null = null;
   // Worker threads only: what lets another thread end this loop's wait
@@ -681,6 +694,7 @@ export class IOLoop {
         return this.finishStopping();
       }
       this.turnMark = asyncIdMark(); // Node ran meanwhile: a fresh baseline
+      this.turnWorkStart = ffiCounter.calls + this.counts.events;
       // Time has passed, and microtasks have run, since phase 2: compute again.
       this.pollDispatchAndYield(this.pollTimeout(false, true), false); // phases 3–5: poll, dispatch, yield
     } catch (error) {
@@ -725,6 +739,7 @@ export class IOLoop {
   /** An iteration after Node's turn: a fresh baseline for the batch's check. */
   private readonly iterationAfterNodeTurn = (): void => {
     this.turnMark = asyncIdMark();
+    this.turnWorkStart = ffiCounter.calls + this.counts.events;
     this.iteration();
   };
 
@@ -803,10 +818,12 @@ export class IOLoop {
    * Phase 5: the next iteration runs in this same Node turn, after every
    * microtask (see `iterationAfterMicrotasks`), while this one did work
    * (found I/O or ran something), libuv has no I/O ready and the batch is
-   * under `TURN_BATCH`; otherwise it yields to Node with `setImmediate`.
+   * under `TURN_BATCH` iterations and `TURN_WORK_BUDGET`; otherwise it
+   * yields to Node with `setImmediate`.
    */
   private scheduleNext(didWork: boolean, nodeReady: boolean): void {
-    if (didWork && !nodeReady && this.inTurn < TURN_BATCH - 1) {
+    const work = ffiCounter.calls + this.counts.events - this.turnWorkStart;
+    if (didWork && !nodeReady && this.inTurn < TURN_BATCH - 1 && work < TURN_WORK_BUDGET) {
       this.inTurn++;
       this.counts.batched++;
       tookOwnAsyncId(); // the nextTick

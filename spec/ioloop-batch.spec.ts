@@ -23,7 +23,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Socket as NetSocket } from 'node:net';
-import { IOLoop, TURN_BATCH, BATCHED_WAIT_CAP_MS } from '../reactor/ioloop.js';
+import { IOLoop, TURN_BATCH, TURN_WORK_BUDGET, BATCHED_WAIT_CAP_MS } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
 import { close as closeFd, readToChunk, setNonblocking, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
@@ -108,13 +108,48 @@ test('a loop busy with I/O gives Node a turn once every TURN_BATCH iterations, a
       });
     }), 30);
     const counted = handovers(loop, before);
+    const after = loop.stats();
     assert.ok(runs.longest <= TURN_BATCH, `${runs.longest} iterations in one Node turn`);
     // Every iteration did work, so each one either ran the next in the
-    // same turn or, at the end of a batch, yielded: about 1 in TURN_BATCH.
+    // same turn or, at the end of a batch, yielded: about 1 in TURN_BATCH,
+    // or sooner where TURN_WORK_BUDGET runs out first (the backend's FFI
+    // calls per iteration differ).
+    const work = Math.ceil((after.ffiCalls - before.ffiCalls + after.events - before.events) / counted.iterations);
+    const batch = Math.min(TURN_BATCH, Math.ceil(TURN_WORK_BUDGET / work));
     const turns = counted.yields + counted.hops;
-    assert.ok(turns >= Math.floor(iterations / TURN_BATCH) - 1, `${turns} Node turns in ${counted.iterations} iterations`);
-    assert.ok(turns <= Math.ceil(iterations / TURN_BATCH) + 2, `${turns} Node turns in ${counted.iterations} iterations`);
+    const what = `${turns} Node turns in ${counted.iterations} iterations, ${work} FFI calls and events each`;
+    assert.ok(turns >= Math.floor(iterations / TURN_BATCH) - 1, what);
+    assert.ok(turns <= Math.ceil(iterations / (batch - 1)) + 2, what);
     assert.ok(counted.batched >= counted.iterations - turns - 1, JSON.stringify(counted));
+  } finally {
+    loop.close();
+  }
+});
+
+test('heavy iterations are not batched: a batch ends once it made TURN_WORK_BUDGET FFI calls and events', async () => {
+  const loop = new IOLoop({ makeCurrent: false });
+  // Each iteration: one event per pair, a read and a write per pair, the poll.
+  const pairs = Math.ceil(TURN_WORK_BUDGET / 3);
+  try {
+    const runs = longestRunTracker(loop);
+    let before = loop.stats();
+    const rounds = 4 * TURN_BATCH;
+    await loop.runSync(() => new Promise<void>((resolve) => {
+      let calls = 0;
+      const all: Array<{ stop(): void }> = [];
+      for (let i = 0; i < pairs; i++) {
+        all.push(busyPair(loop, () => {
+          if (i !== 0) return;
+          runs.sample();
+          if (++calls === 1) before = loop.stats();
+          if (calls === rounds + 1) { for (const pair of all) pair.stop(); resolve(); }
+        }));
+      }
+    }), 30);
+    const counted = handovers(loop, before);
+    assert.is(runs.longest, 1, `${runs.longest} iterations in one Node turn`);
+    assert.ok(counted.batched <= 1, JSON.stringify(counted)); // the first, from a turn that began before the pairs
+    assert.ok(counted.yields >= rounds - 1, JSON.stringify(counted));
   } finally {
     loop.close();
   }
