@@ -72,6 +72,17 @@ function busyPair(loop: IOLoop, onIteration: () => void): { stop(): void } {
   };
 }
 
+/** Calls `seen(ms, ready)` after each of the loop's polls (ms: the wait it asked for). */
+function watchPolls(loop: IOLoop, seen: (ms: number, ready: number) => void): void {
+  const poller = (loop as unknown as { poller: { poll(ms: number): number } }).poller;
+  const poll = poller.poll.bind(poller);
+  poller.poll = (ms: number) => {
+    const n = poll(ms);
+    seen(ms, n);
+    return n;
+  };
+}
+
 /** The longest run of iterations the loop made without handing the thread to Node. */
 function longestRunTracker(loop: IOLoop): { sample(): void; longest: number } {
   let lastTurns = -1;
@@ -166,14 +177,8 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   const loop = new IOLoop({ makeCurrent: false });
   // Waits inside a batch that ended with nothing ready (the peer slower
   // than BATCHED_WAIT_CAP_MS on a loaded machine) end the batch too.
-  const poller = (loop as unknown as { poller: { poll(ms: number): number } }).poller;
-  const poll = poller.poll.bind(poller);
   let emptyWaits = 0;
-  poller.poll = (ms: number) => {
-    const n = poll(ms);
-    if (ms > 0 && n === 0) emptyWaits++;
-    return n;
-  };
+  watchPolls(loop, (ms, n) => { if (ms > 0 && n === 0) emptyWaits++; });
   const trips = 10 * TURN_BATCH;
   try {
     let counted = handovers(loop, loop.stats());
@@ -210,13 +215,8 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
 test('a wait inside a batch is capped at BATCHED_WAIT_CAP_MS; the first wait after Node\'s turn is not', async () => {
   const loop = new IOLoop({ makeCurrent: false });
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  const poller = (loop as unknown as { poller: { poll(ms: number): number } }).poller;
-  const poll = poller.poll.bind(poller);
   const waits: Array<{ ms: number; batched: number }> = [];
-  poller.poll = (ms: number) => {
-    waits.push({ ms, batched: loop.stats().batched });
-    return poll(ms);
-  };
+  watchPolls(loop, (ms) => { waits.push({ ms, batched: loop.stats().batched }); });
   try {
     await loop.runSync(async () => {
       const readable = new Future<void>();
@@ -290,13 +290,9 @@ test('while the loop is busy, a Node timer, an immediate and node:net data still
 
 test('nodeInterop: false: a busy loop still gives Node a turn every TURN_BATCH iterations, and never blocks inside a batch', async () => {
   const loop = new IOLoop({ makeCurrent: false, nodeInterop: false });
-  const poller = (loop as unknown as { poller: { poll(ms: number): number } }).poller;
-  const poll = poller.poll.bind(poller);
   let blockedInBatch = 0;
-  poller.poll = (ms: number) => {
-    if (ms !== 0 && (loop as unknown as { inTurn: number }).inTurn !== 0) blockedInBatch++;
-    return poll(ms);
-  };
+  const inTurn = () => (loop as unknown as { inTurn: number }).inTurn;
+  watchPolls(loop, (ms) => { if (ms !== 0 && inTurn() !== 0) blockedInBatch++; });
   try {
     const runs = longestRunTracker(loop);
     let immediateAfter = -1;
