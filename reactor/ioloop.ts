@@ -807,11 +807,16 @@ export class IOLoop {
   private pollDispatchAndYield(timeoutMs: number, ran: boolean): void {
     // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
-    const started = this.tracing ? performance.now() : 0;
+    const started = this.tracing || timeoutMs > 1 ? performance.now() : 0;
     const n = this.poller.poll(timeoutMs); // phase 3
     const nodeReady = this.dispatch(n); // phase 4
     if (this.tracing) this.traceIteration(timeoutMs, n, started);
-    this.scheduleNext(n !== 0 || ran, nodeReady); // phase 5
+    // A wait that ended well before its timeout with nothing to report was
+    // ended by the poller's own work — on a ring, the completion of a send
+    // the wait submitted (ping-pong's reply) — not by its timeout, which
+    // may be Node's next timer: the batch may go on.
+    const wokeEarly = n === 0 && timeoutMs > 1 && performance.now() - started < timeoutMs - 1;
+    this.scheduleNext(n !== 0 || ran || wokeEarly, nodeReady); // phase 5
   }
 
   /**

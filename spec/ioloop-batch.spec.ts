@@ -25,6 +25,8 @@ import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Socket as NetSocket } from 'node:net';
 import { IOLoop, TURN_BATCH, TURN_WORK_BUDGET, BATCHED_WAIT_CAP_MS } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
+import { Socket } from '../reactor/sys/socket.js';
+import { IOStream } from '../streams/iostream.js';
 import { close as closeFd, readToChunk, setNonblocking, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { fdLeakCheck } from './helpers.js';
@@ -72,13 +74,18 @@ function busyPair(loop: IOLoop, onIteration: () => void): { stop(): void } {
   };
 }
 
-/** Calls `seen(ms, ready)` after each of the loop's polls (ms: the wait it asked for). */
-function watchPolls(loop: IOLoop, seen: (ms: number, ready: number) => void): void {
+/**
+ * Calls `seen(ms, ready, elapsedMs)` after each of the loop's polls (ms: the
+ * wait it asked for; elapsedMs only tells a wait that ran out from one
+ * that was ended early, never asserted).
+ */
+function watchPolls(loop: IOLoop, seen: (ms: number, ready: number, elapsedMs: number) => void): void {
   const poller = (loop as unknown as { poller: { poll(ms: number): number } }).poller;
   const poll = poller.poll.bind(poller);
   poller.poll = (ms: number) => {
+    const started = performance.now();
     const n = poll(ms);
-    seen(ms, n);
+    seen(ms, n, performance.now() - started);
     return n;
   };
 }
@@ -208,6 +215,46 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   } finally {
     loop.close();
     closeFd(a); // cat sees EOF and exits
+    await exited;
+  }
+});
+
+test('ping-pong through an IOStream (await readBytes / await write): one Node turn per batch on every backend', async () => {
+  // On a ring a round trip is two iterations: the wait that submits the
+  // reply ends on the reply's completion, with nothing to report; that
+  // early end does not end the batch.
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
+  setNonblocking(a, true);
+  const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
+  closeFd(b);
+  const exited = once(child, 'exit');
+  const loop = new IOLoop({ makeCurrent: false });
+  const stream = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
+  // Waits that ran out their time (the peer slower than the wait on a
+  // loaded machine) end a batch, as they should.
+  let timedOut = 0;
+  watchPolls(loop, (ms, n, elapsedMs) => { if (ms > 1 && n === 0 && elapsedMs >= ms - 1) timedOut++; });
+  const trips = 10 * TURN_BATCH;
+  try {
+    let counted = handovers(loop, loop.stats());
+    await loop.runSync(async () => {
+      await stream.write(one);
+      await stream.readBytes(1);
+      const before = loop.stats();
+      timedOut = 0;
+      for (let i = 0; i < trips; i++) {
+        await stream.write(one);
+        await stream.readBytes(1);
+      }
+      counted = handovers(loop, before);
+    }, 30);
+    const turns = counted.yields + counted.hops;
+    const what = `${turns} Node turns over ${trips} round trips (${timedOut} waits timed out): ${JSON.stringify(counted)}`;
+    assert.ok(turns <= Math.ceil(counted.iterations / (TURN_BATCH - 1)) + timedOut + 2, what);
+    assert.ok(counted.iterations <= 2 * trips + timedOut + turns + 2, what);
+  } finally {
+    stream.close(); // cat sees EOF and exits
+    loop.close();
     await exited;
   }
 });
