@@ -444,11 +444,18 @@ test('stop() from a continuation inside a batch ends the run before the next pol
   try {
     let stoppedAt = -1;
     let calls = 0;
+    let last = loop.stats();
     loop.addHandler(a, () => {
       readToChunk(a);
       writeBytes(b, one); // keep the batch going
       calls++;
-      if (calls === TURN_BATCH / 2) {
+      // The first iteration that is itself batched (the one before it
+      // handed over without a libuv turn): on a busy machine Node may take
+      // a turn now and then, so which call that is is not fixed.
+      const now = loop.stats();
+      const batched = now.batched > last.batched && now.yields === last.yields && now.hops === last.hops;
+      last = now;
+      if ((batched && stoppedAt === -1) || calls === 1000) {
         void Promise.resolve().then(() => {
           stoppedAt = loop.stats().iterations;
           loop.stop();
@@ -458,8 +465,7 @@ test('stop() from a continuation inside a batch ends the run before the next pol
     writeBytes(b, one);
     await loop.start();
     assert.is(loop.stats().iterations, stoppedAt, 'no iteration after stop()');
-    assert.is(calls, TURN_BATCH / 2);
-    assert.ok(loop.stats().batched > 0);
+    assert.ok(calls < 1000, `${calls} handler calls before one ran inside a batch`);
   } finally {
     loop.close();
     closeFd(a);
