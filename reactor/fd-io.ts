@@ -3,34 +3,49 @@
  * read and written with read(2)/write(2)), each exactly one FFI call; the
  * completion transports use them where they fall back to a direct call.
  *
- * Reads of up to one arena chunk land in the thread's native chunk region,
- * passed to C as a plain number (the cheapest FFI argument), and are copied
- * out into an exactly sized Buffer — nanoseconds, against the microseconds a
- * Buffer argument would add. Larger reads go zero-copy into a Buffer of
- * their own.
+ * Reads land straight in a JS Buffer (through koffi a Buffer argument costs
+ * no more than an address: docs/ffi.md): a spare chunk-sized Buffer per
+ * thread takes each read; a read that fills half of it or more is handed
+ * over as it is (no copy, and a fresh spare takes its place), a smaller one
+ * is copied out into an exactly sized Buffer so that a few bytes never pin
+ * 64 KiB. Writes pass the caller's Buffer itself.
  *
  * Tornado: the bodies of `IOStream.read_from_fd`/`write_to_fd` (`recv`,
  * `send`) and `PipeIOStream`'s (`os.read`, `os.write`) in tornado/iostream.py.
  * Everything here sits below the transport contract (./transport.ts): it
  * moves bytes, it never buffers them.
  */
-import { CHUNK_SIZE, chunk as nativeChunk } from './sys/arena.js';
-import { readInto, readToChunk, writeBytes, writeGather } from './sys/libc.js';
+import { CHUNK_SIZE } from './sys/arena.js';
+import { readInto, writeBytes, writeGather } from './sys/libc.js';
 
 /** What a read at end of file returns: an empty Buffer (one, shared). */
 export const EOF = Buffer.alloc(0);
+
+// The next read's landing place (per thread: each worker has its own module
+// instance). Off-heap (allocUnsafeSlow), so handing it over costs no copy.
+let spare: Buffer | null = null;
 
 /**
  * Reads up to `size` bytes from `fd`. Returns the bytes, an empty Buffer at
  * end of file, or null if the fd would block. Throws `OSError` on failure.
  */
 export function readChunk(fd: number, size: number): Buffer | null {
-  if (size <= CHUNK_SIZE) {
-    const n = readToChunk(fd, size);
-    if (n < 0) return null;
-    if (n === 0) return EOF;
-    return Buffer.from(nativeChunk.view.subarray(0, n));
+  if (size > CHUNK_SIZE) return readOwnBuffer(fd, size);
+  const target = spare ??= Buffer.allocUnsafeSlow(CHUNK_SIZE);
+  const n = readInto(fd, target, size);
+  if (n < 0) return null;
+  if (n === 0) return EOF;
+  if (n >= CHUNK_SIZE / 2) {
+    spare = null; // handed over: the next read allocates another
+    return n === CHUNK_SIZE ? target : target.subarray(0, n);
   }
+  const bytes = Buffer.allocUnsafe(n);
+  target.copy(bytes, 0, 0, n);
+  return bytes;
+}
+
+// A read larger than a chunk: a Buffer of its own, zero-copy.
+function readOwnBuffer(fd: number, size: number): Buffer | null {
   const target = Buffer.allocUnsafeSlow(size);
   const n = readInto(fd, target);
   if (n < 0) return null;
@@ -40,17 +55,12 @@ export function readChunk(fd: number, size: number): Buffer | null {
 }
 
 /**
- * Reads from `fd` into `target` (zero-copy for large targets). Returns the
- * count, 0 at end of file, or -1 if the fd would block.
+ * Reads from `fd` into `target` (zero-copy). Returns the count, 0 at end of
+ * file, or -1 if the fd would block.
  */
 export function readChunkInto(fd: number, target: Uint8Array): number {
-  const length = target.byteLength;
-  if (length === 0) return -1;
-  if (length > CHUNK_SIZE / 4) return readInto(fd, target);
-  // Small targets: the numeric-pointer read plus a copy is cheaper than a Buffer argument.
-  const n = readToChunk(fd, length);
-  if (n > 0) target.set(nativeChunk.view.subarray(0, n), 0);
-  return n;
+  if (target.byteLength === 0) return -1;
+  return readInto(fd, target);
 }
 
 /** Writes `data` to `fd`; returns the bytes written, 0 if it would block. */

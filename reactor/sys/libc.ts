@@ -187,10 +187,13 @@ export function readToChunk(fd: number, max: number = CHUNK_SIZE): number {
   }
 }
 
-/** Reads straight into `target` (zero-copy). Returns the count, 0 at EOF, or -1 if it would block. */
-export function readInto(fd: number, target: Uint8Array): number {
+/**
+ * Reads up to `length` bytes (default: all of it) straight into `target`
+ * (zero-copy). Returns the count, 0 at EOF, or -1 if it would block.
+ */
+export function readInto(fd: number, target: Uint8Array, length: number = target.byteLength): number {
   for (;;) {
-    const n = c.readBuf(fd, target, target.byteLength) as number;
+    const n = c.readBuf(fd, target, length) as number;
     if (n >= 0) return n;
     const err = lastErrno();
     if (isWouldBlock(err)) return -1;
@@ -199,20 +202,14 @@ export function readInto(fd: number, target: Uint8Array): number {
 }
 
 /**
- * Writes `data` to `fd`. Small payloads are staged in the native outbox (a
- * copy costs nanoseconds; a Buffer argument costs microseconds); large ones
- * are passed zero-copy. Returns the bytes written, or -1 if it would block.
+ * Writes `data` to `fd`, passed zero-copy whatever its size: through koffi
+ * a Buffer argument costs no more than an address (docs/ffi.md), so staging
+ * it in the outbox would only add a copy. Returns the bytes written, or -1
+ * if it would block.
  */
 export function writeBytes(fd: number, data: Uint8Array): number {
-  const length = data.byteLength;
   for (;;) {
-    let n: number;
-    if (length <= CHUNK_SIZE) {
-      outbox.view.set(data, 0);
-      n = c.write(fd, outbox.addr, length) as number;
-    } else {
-      n = c.writeBuf(fd, data, length) as number;
-    }
+    const n = c.writeBuf(fd, data, data.byteLength) as number;
     if (n >= 0) return n;
     const err = lastErrno();
     if (isWouldBlock(err)) return -1;
@@ -222,9 +219,14 @@ export function writeBytes(fd: number, data: Uint8Array): number {
 
 /**
  * Writes several buffers with one syscall by coalescing them into the outbox
- * (up to its size). Returns the bytes written, or -1 if it would block.
+ * (up to its size); a single part is written from where it is, as
+ * `writeBytes` does. Returns the bytes written, or -1 if it would block.
  */
 export function writeGather(fd: number, parts: readonly Uint8Array[], first = 0, firstOffset = 0): number {
+  if (first === parts.length - 1) {
+    const only = parts[first]!;
+    return writeBytes(fd, firstOffset ? only.subarray(firstOffset) : only);
+  }
   let length = 0;
   const view = outbox.view;
   for (let i = first; i < parts.length && length < CHUNK_SIZE; i++) {
