@@ -89,12 +89,12 @@ test('a TLS connection (handshake, echo, close), both ends gale: bounded nextTic
       for (let i = 0; i < connections; i++) await once();
     });
     server.stop();
-    // Per connection, both ends together, measured: 16 nextTicks and 13.5
-    // immediates (the loop's own iterations among them, so not exact) with
-    // a stream.Duplex as the cipher pipe (its resume deferred the flow a
-    // tick whether or not anything waited); 14 and 11.6–12.3 now.
+    // Per connection, both ends together, measured: 21 nextTicks (23 on
+    // poll, 23 on epoll) with a stream.Duplex as the cipher pipe (its resume deferred
+    // the flow a tick whether or not anything waited), 19 (21, 20-21) now; 12
+    // immediates either way.
     const perConnection = `${counts.ticks / connections} nextTicks, ${counts.immediates / connections} immediates per connection`;
-    assert.ok(counts.ticks / connections <= 14, perConnection);
+    assert.ok(counts.ticks / connections <= 22, perConnection); // timing moves it by one on epoll
     assert.ok(counts.immediates / connections <= 13, perConnection);
   });
   leaks();
@@ -110,7 +110,23 @@ test('CipherPipe: a flowing engine takes fed bytes inside the call; records writ
   const early = Buffer.from('early');
   pipe.feed(early);
   pipe.on('data', (d: Buffer) => seen.push(d));
-  pipe.resume(); // the engine starts reading (JSStreamSocket's readStart)
+  // The engine starts and stops reading (JSStreamSocket's readStart and
+  // readStop): with nothing waiting that defers nothing.
+  const idle = new CipherPipe({ sendCiphertext: (_chunks, done) => done() });
+  let ticks = 0;
+  const nextTick = process.nextTick;
+  process.nextTick = ((...args: Parameters<typeof process.nextTick>) => { ticks++; nextTick(...args); }) as typeof process.nextTick;
+  try {
+    idle.resume();
+    idle.pause();
+    idle.resume();
+  } finally {
+    process.nextTick = nextTick;
+  }
+  assert.is(ticks, 0);
+  assert.is(idle.takesAtOnce(), true);
+  idle.destroy();
+  pipe.resume(); // with 'early' waiting: handed over a tick later
   assert.is(pipe.takesAtOnce(), false); // 'early' still waits for the flow to start
   assert.equal(seen, []); // not re-entering the engine's read start
   return new Promise<void>((resolve) => setImmediate(() => {
