@@ -23,16 +23,26 @@
  *   flows and holds nothing), and JSStreamSocket copies the bytes into the
  *   engine inside that call, so the caller's buffer may be reused at once;
  *   otherwise (before the engine's first read, or while it pauses) the
- *   bytes are `push`ed and kept by the duplex.
+ *   pipe keeps them until the engine reads again.
  * - `write` hands the sink each batch (all the buffers written between
  *   `cork` and `uncork`) directly, and runs the callbacks when the sink says
  *   so: synchronously when the kernel took everything, so JSStreamSocket's
  *   own completion (an immediate) is queued at once.
  *
+ * It is not a `stream.Duplex`, only the part of one that JSStreamSocket
+ * and TLSSocket use (an EventEmitter with `pause`/`resume`, `read`,
+ * `readableLength`, `cork`/`write`/`uncork`, `end`, `destroy`): a Duplex's
+ * two stream states, its construction and its destroy machinery were per
+ * connection cost that nothing read (spec/ssl-hops counts what it saves).
+ * JSStreamSocket wraps any object that is not a `net.Socket`; the TLS
+ * engine never learns the difference.
+ *
  * `allowHalfOpen` is false: the TLSSocket inherits it from the duplex, and
  * with `true` a client gets `'end'` but never `'close'` (TLS-NOTES trap 1).
+ * End of file is never fed through here: the SSLSocket ends the plaintext
+ * itself, so the pipe has no `'end'` to emit.
  */
-import { Duplex } from 'node:stream';
+import { EventEmitter } from 'node:events';
 
 /** Where the engine's records go. */
 export interface CiphertextSink {
@@ -42,14 +52,27 @@ export interface CiphertextSink {
 
 type WriteCallback = (error?: Error | null) => void;
 
-export class CipherPipe extends Duplex {
+export class CipherPipe extends EventEmitter {
+  /** Read by the TLSSocket, which inherits it (trap 1). */
+  readonly allowHalfOpen = false;
+  /** Read by JSStreamSocket (its `isClosing`). */
+  readable = true;
+  /** Read by JSStreamSocket (its `isClosing`). */
+  writable = true;
+  /** Whether `destroy` was called. */
+  destroyed = false;
   private readonly sink: CiphertextSink;
+  private flowing = false;
+  private flushQueued = false;
+  // What was fed while the engine was not reading, oldest first.
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
   private corks = 0;
   private batch: Buffer[] = [];
   private batchCallbacks: WriteCallback[] = [];
 
   constructor(sink: CiphertextSink) {
-    super({ allowHalfOpen: false });
+    super();
     this.sink = sink;
   }
 
@@ -58,8 +81,12 @@ export class CipherPipe extends Duplex {
    * `takesAtOnce()`, else kept (then `data` must not change) until it reads.
    */
   feed(data: Buffer): void {
-    if (this.takesAtOnce()) this.emit('data', data);
-    else this.push(data);
+    if (this.takesAtOnce()) {
+      this.emit('data', data);
+      return;
+    }
+    this.queue.push(data);
+    this.queued += data.length;
   }
 
   /**
@@ -68,28 +95,57 @@ export class CipherPipe extends Duplex {
    * be reused needs no copy.
    */
   takesAtOnce(): boolean {
-    return this.readableFlowing === true && this.readableLength === 0 && !this.destroyed;
+    return this.flowing && this.queued === 0 && !this.destroyed;
   }
 
-  /** Tells the engine the socket reached end of file. */
-  feedEnd(): void {
-    this.push(null);
+  /** Bytes fed that the engine has not taken (TLSSocket reads them at its start). */
+  get readableLength(): number {
+    return this.queued;
   }
 
-  override _read(): void {
-    // Data is fed when the socket has some; nothing to do on demand.
+  /** The oldest chunk fed and not taken, or null (TLSSocket's start drains them this way). */
+  read(): Buffer | null {
+    const data = this.queue.shift();
+    if (data === undefined) return null;
+    this.queued -= data.length;
+    return data;
   }
 
-  override cork(): void {
+  /** From the engine: stop handing it data. */
+  pause(): this {
+    this.flowing = false;
+    return this;
+  }
+
+  /**
+   * From the engine: it reads again. What waits goes to it a tick later, as
+   * a Readable's `resume` does (the engine calls this from inside its own
+   * read start, which must not be re-entered).
+   */
+  resume(): this {
+    this.flowing = true;
+    if (this.queued > 0 && !this.flushQueued) {
+      this.flushQueued = true;
+      process.nextTick(this.flush);
+    }
+    return this;
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    while (this.flowing && !this.destroyed && this.queue.length > 0) this.emit('data', this.read());
+  };
+
+  cork(): void {
     this.corks++;
   }
 
-  override uncork(): void {
+  uncork(): void {
     if (this.corks > 0 && --this.corks === 0) this.sendBatch();
   }
 
   /** From the engine: a record (or several) to send; batched while corked. */
-  override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+  write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     const done = (typeof encoding === 'function' ? encoding : callback) as WriteCallback | undefined;
     if (!Buffer.isBuffer(chunk)) throw new TypeError('CipherPipe.write takes Buffers (records from the TLS engine)');
     this.batch.push(chunk);
@@ -109,12 +165,33 @@ export class CipherPipe extends Duplex {
     });
   }
 
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: WriteCallback): void {
-    // Only reached through Writable.prototype.write called directly; same path.
-    this.sink.sendCiphertext([chunk], () => callback());
+  /**
+   * From the engine's shutdown (it sent its close_notify through `write`
+   * first): nothing more will be written. `callback` runs a tick later, as
+   * a Writable's `'finish'` would.
+   */
+  end(callback?: () => void): this {
+    this.writable = false;
+    if (typeof callback === 'function') process.nextTick(callback);
+    return this;
   }
 
-  override _final(callback: WriteCallback): void {
-    callback();
+  /**
+   * Ends the pipe: `'error'` (with `error`) and `'close'` follow a tick
+   * later, as a stream's do; JSStreamSocket destroys itself on `'close'`.
+   */
+  destroy(error?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.readable = false;
+    this.writable = false;
+    this.flowing = false;
+    this.queue.length = 0;
+    this.queued = 0;
+    process.nextTick(() => {
+      if (error) this.emit('error', error);
+      this.emit('close');
+    });
+    return this;
   }
 }

@@ -378,8 +378,8 @@ export class SSLSocket extends Socket implements CiphertextSink {
     this.lastReadShort = n < CHUNK_SIZE;
     // The chunk region is shared by every stream and reused by the next
     // read: handed over as it is only when the engine copies it in at once
-    // (it reads, and nothing waits in the duplex). Before its first read
-    // the duplex keeps what it is given: then a copy (feeding the region
+    // (it reads, and nothing waits in the pipe). Before its first read
+    // the pipe keeps what it is given: then a copy (feeding the region
     // itself there mixed up concurrent handshakes).
     const pipe = this.pipe!;
     const region = nativeChunk.view.subarray(0, n);
@@ -500,7 +500,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /**
    * Tells the engine its records are written. It learns only later —
-   * `done` runs the duplex's callbacks at once, but Node's JSStreamSocket
+   * `done` runs the pipe's callbacks at once, but Node's JSStreamSocket
    * passes the news on in an immediate — and until then it holds anything
    * new it encrypts. So `canSend` is false meanwhile. When the records
    * came from a plaintext write, the engine's callback for it

@@ -24,7 +24,10 @@
  *
  * Also run in-process (`role` argv): `serve gale|node` and `load MODE PORT`.
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
- * BENCH_TLS_WARMUP (1 s), BENCH_TLS_MODES (bulk,pipeline,handshake,resume).
+ * BENCH_TLS_WARMUP (1 s), BENCH_TLS_MODES (bulk,pipeline,handshake,resume),
+ * BENCH_TLS_SERVERS ("gale,node"; an entry `name=DIST` adds another build's
+ * gale server, DIST its dist/ directory, for an A/B run: e.g.
+ * `gale,main=/work/main/dist,node`). Ratios are against node:tls.
  */
 import { canPin, costRatio, envNumber, median, pinned, rateRatio } from './util.js';
 import { spawn } from 'node:child_process';
@@ -175,8 +178,21 @@ async function load(mode: Mode, port: number, ca: Buffer, seconds: number): Prom
 
 interface Sample { rate: number; cpuPerUnit: number | null }
 
-function startServer(kind: string, cert: string, key: string): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const argv = pinned(0, [process.execPath, self, 'serve', kind, cert, key]);
+/** The server kinds to run: `gale`, `node`, or `name=DIST` (another build's gale server). */
+function serverKinds(): Map<string, { script: string; kind: string }> {
+  const kinds = new Map<string, { script: string; kind: string }>();
+  for (const entry of (process.env.BENCH_TLS_SERVERS ?? 'gale,node').split(',').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    if (eq < 0) kinds.set(entry, { script: self, kind: entry });
+    else kinds.set(entry.slice(0, eq), { script: `${entry.slice(eq + 1)}/scripts/bench/tls.js`, kind: 'gale' });
+  }
+  if (!kinds.has('node')) throw new Error('BENCH_TLS_SERVERS must include node (the ratios are against it)');
+  return kinds;
+}
+
+function startServer(name: string, cert: string, key: string): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
+  const { script, kind } = serverKinds().get(name)!;
+  const argv = pinned(0, [process.execPath, script, 'serve', kind, cert, key]);
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = (): Promise<void> => new Promise((resolve) => {
     if (child.exitCode !== null) return resolve();
@@ -243,9 +259,10 @@ export async function main(): Promise<void> {
   const certs = { cert: made.server.cert, key: made.server.key, ca: made.ca.cert };
   const modes = MODES.filter((m) => wanted.includes(m.key));
   const samples = new Map<string, Sample[]>();
+  const kinds = [...serverKinds().keys()];
   for (let round = 0; round < rounds; round++) {
     for (const mode of modes) {
-      const order = round % 2 ? ['node', 'gale'] : ['gale', 'node'];
+      const order = round % 2 ? [...kinds].reverse() : kinds;
       for (const kind of order) {
         process.stderr.write(`tls bench: round ${round + 1}/${rounds} ${mode.key} ${kind}\n`);
         const sample = await measure(kind, mode.key, certs, seconds, warmup);
@@ -257,19 +274,23 @@ export async function main(): Promise<void> {
   const lines = [
     `### TLS echo: gale vs node:tls (median of ${rounds} rounds, ${warmup} s warm-up each${canPin ? ', server on CPU 0, load on CPU 1' : ''})`,
     '',
-    '| mode | gale | node:tls | gale/node rate | server CPU µs per unit, gale | node | node/gale CPU |',
-    '|---|---|---|---|---|---|---|',
+    '| mode | server | rate | ÷ node:tls rate | server CPU µs per unit | node:tls ÷ this CPU |',
+    '|---|---|---|---|---|---|',
   ];
   for (const mode of modes) {
-    const gale = samples.get(`${mode.key}/gale`) ?? [];
     const node = samples.get(`${mode.key}/node`) ?? [];
-    const g = median(gale.map((s) => s.rate));
     const n = median(node.map((s) => s.rate));
-    const gc = median(gale.map((s) => s.cpuPerUnit).filter((v): v is number => v !== null));
     const nc = median(node.map((s) => s.cpuPerUnit).filter((v): v is number => v !== null));
     const unit = mode.key === 'bulk' ? 'MB/s' : mode.key === 'pipeline' ? 'msg/s' : 'conn/s';
-    lines.push(`| ${mode.title} | ${fmt(g, mode.key === 'bulk' ? 1 : 0)} ${unit} | ${fmt(n, mode.key === 'bulk' ? 1 : 0)} ${unit} | `
-      + `**${fmt(rateRatio(g, n), 2)}×** | ${fmt(gc, 1)} / ${mode.unit} | ${fmt(nc, 1)} | ${fmt(costRatio(gc, nc), 2)}× |`);
+    const digits = mode.key === 'bulk' ? 1 : 0;
+    for (const kind of kinds) {
+      const runs = samples.get(`${mode.key}/${kind}`) ?? [];
+      const g = median(runs.map((s) => s.rate));
+      const gc = median(runs.map((s) => s.cpuPerUnit).filter((v): v is number => v !== null));
+      const name = kind === 'node' ? 'node:tls' : kind;
+      lines.push(`| ${mode.title} | ${name} | ${fmt(g, digits)} ${unit} | **${fmt(rateRatio(g, n), 2)}×** | `
+        + `${fmt(gc, 1)} / ${mode.unit} | ${fmt(costRatio(gc, nc), 2)}× |`);
+    }
   }
   console.log(lines.join('\n'));
 }
