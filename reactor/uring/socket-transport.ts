@@ -144,6 +144,8 @@ export interface CompletionStats {
   lingering: number;
   /** Lingering closes cut short (the bound ran out, or the loop closed): their unsent bytes were dropped. */
   lingerAborts: number;
+  /** Bytes copied into send slots (ring sends: the one copy a written byte costs). */
+  sendCopiedBytes: number;
 }
 
 /** What a completion socket needs from its poller, beyond any endpoint's needs. */
