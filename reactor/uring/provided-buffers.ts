@@ -129,7 +129,8 @@ export class ProvidedBuffers {
   /** A new buffer for `bid`, cut from the current group (a new group when it is used up: one FFI call). */
   private fresh(bid: number): void {
     if (this.groupNext === GROUP) {
-      this.group = Buffer.allocUnsafeSlow(GROUP * this.size);
+      // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
+      this.group = Buffer.allocUnsafeSlow(Math.max(GROUP * this.size, 4096));
       this.groupAddr = bufferAddress(this.group);
       this.groupNext = 0;
     }
