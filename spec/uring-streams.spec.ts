@@ -969,6 +969,36 @@ test('ring sends: a write after shutdown(SHUT_WR) fails with EPIPE and closes th
   });
 });
 
+test('closing over bytes received and never read resets a TCP peer, as on epoll (the RECV had taken them out of the kernel)', async () => {
+  // Found by the differential fuzz (seed 1428237045): b closes on its full
+  // read buffer with a's bytes unread; epoll leaves them in the kernel, whose
+  // close resets the connection; the ring's RECV had taken them, so b's close
+  // sent a FIN and a closed a step later, on an end of file.
+  for (const poller of ['epoll', 'uring'] as const) {
+    const loop = new IOLoop({ poller, makeCurrent: false });
+    const [s1, s2] = tcpSockets();
+    const a = new IOStream(s1, { ioLoop: loop });
+    const b = new IOStream(s2, { ioLoop: loop, maxBufferSize: 4096 });
+    try {
+      const errors = await loop.runSync(async () => {
+        const bRead = b.readUntilClose()!.then(() => null, (e: unknown) => e);
+        const aRead = a.readUntilClose()!.then(() => null, (e: unknown) => e);
+        await a.write(pattern(70_000, 9))!;
+        await bRead;
+        await aRead;
+        return { b: b.error, a: a.error };
+      }, 20);
+      assert.ok(b.closed() && a.closed(), `${poller}: both closed`);
+      assert.match(String(errors.b), /buffer/i, `${poller}: b closed on its full read buffer`);
+      assert.is((errors.a as { errno?: number } | null)?.errno, E.ECONNRESET, `${poller}: a saw a reset, not an end of file (${String(errors.a)})`);
+    } finally {
+      a.close();
+      b.close();
+      loop.close();
+    }
+  }
+});
+
 test('no fds leaked', () => {
   checkFds();
 });
