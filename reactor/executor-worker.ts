@@ -9,8 +9,8 @@
  * be blocked in its own poller and never look at libuv (`nodeInterop: false`).
  *
  * This module runs only inside a worker thread started by the executor. It
- * imports the syscall layer through ./waker.js; ffi-rs's library map was
- * filled by the main thread before the worker started (see ./sys/ffi.ts).
+ * imports the syscall layer through ./waker.js, which binds this thread's
+ * own C functions (koffi's are per thread: see ./sys/ffi.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { wakeFd } from './waker.js';

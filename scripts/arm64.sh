@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs gale's suite on arm64 (aarch64): the official arm64 Node 20 binary,
-# run through qemu-user on this x86_64 machine, with ffi-rs's arm64 binary.
+# run through qemu-user on this x86_64 machine, with koffi's arm64 binary.
 # qemu-user implements no io_uring, so io_uring_setup fails with ENOSYS and
 # the default poller falls back to epoll with its one log line: the suite
 # runs once on that default (epoll) and once under GALE_POLLER=poll. See docs/arm64.md for what this does and does not verify.
@@ -12,8 +12,8 @@
 #   pattern ...   the spec files whose names contain a pattern
 #
 # Setup is idempotent: it installs only what is missing (as root, from Debian
-# and the npm registry) and caches the Node binary and the arm64 ffi-rs
-# package under .cache/arm64 (ignored by git; GALE_ARM64_CACHE overrides).
+# and the npm registry) and caches the Node binary and koffi's arm64
+# package (@koromix/koffi-linux-arm64) under .cache/arm64 (ignored by git; GALE_ARM64_CACHE overrides).
 # Last line: `N passed, N failed, N skipped` over all backends.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
@@ -122,27 +122,30 @@ ensure_node() {
   chmod +x "$node_bin"
 }
 
-# ffi-rs's native binary for linux-arm64-gnu, at the version the lockfile
-# installed for x64, in a node_modules of its own. NODE_PATH points there:
-# the repo's node_modules (ffi-rs's JS, uvu, ...) is shared, and only the
-# platform package, which npm did not install for x64, is found through it.
+# koffi's native binary for linux-arm64 (the package @koromix/koffi-linux-arm64,
+# one of koffi's optional dependencies), at the version the lockfile installed
+# for x64, in a node_modules of its own. NODE_PATH points there: the repo's
+# node_modules (koffi's JS, uvu, ...) is shared, and only the platform
+# package, which npm did not install for x64, is found through it (koffi
+# looks for it with a plain require('@koromix/koffi-linux-arm64')).
 modules="$CACHE/modules"
-ensure_ffi_rs() {
+ensure_koffi() {
   local version pkg
-  version=$(node -p "require('./node_modules/ffi-rs/package.json').version")
-  pkg="$modules/node_modules/@yuuang/ffi-rs-linux-arm64-gnu/package.json"
+  version=$(node -p "require('./node_modules/koffi/package.json').version")
+  pkg="$modules/node_modules/@koromix/koffi-linux-arm64/package.json"
   if [ -f "$pkg" ] && [ "$(node -p "require('$pkg').version")" = "$version" ]; then return; fi
   mkdir -p "$modules"
   [ -f "$modules/package.json" ] || echo '{"private":true}' >"$modules/package.json"
-  # npm picks ffi-rs's optional dependencies for the given cpu/os/libc.
-  retry npm install --prefix "$modules" --no-audit --no-fund --cpu=arm64 --os=linux --libc=glibc "ffi-rs@$version"
+  # npm picks koffi's optional dependencies for the given cpu/os (a direct
+  # install of the platform package would be refused as for another platform).
+  retry npm install --prefix "$modules" --no-audit --no-fund --ignore-scripts --cpu=arm64 --os=linux --libc=glibc "koffi@$version"
 }
 
 ensure_qemu
 ensure_arm64_libs
 ensure_binfmt
 ensure_node
-ensure_ffi_rs
+ensure_koffi
 arch=$("$node_bin" -p 'process.arch + " " + process.version')
 echo "arm64.sh: $arch through $(qemu-aarch64-static --version | head -n 1)"
 [ "$setup_only" = 1 ] && exit 0

@@ -2,7 +2,8 @@
  * The FFI budget of DESIGN.md ("Streams"): an echo costs at most two FFI
  * calls per message (one read, one write) plus a share of the loop's poll,
  * and never churns the poll mask; and none of the server's calls passes a
- * Buffer argument (~1.7 µs more than an address: `ffiCounter.bufferCalls`).
+ * Buffer argument (`ffiCounter.bufferCalls`): small messages go through the
+ * arena's chunk and outbox, addressed by number, not through a caller's buffer.
  *
  * Counting, not timing: every FFI call on this thread bumps `ffiCounter`
  * (the figure behind `IOLoop.stats().ffiCalls`). The echo client is a raw
@@ -34,7 +35,7 @@ interface Measure {
   ctlFfi: number;
   iterations: number;
   total: number;
-  /** The server's FFI calls that passed a Buffer argument (~1.7 µs more each than an address). */
+  /** The server's FFI calls that passed a Buffer argument (a read or write that bypassed the arena). */
   serverBufferCalls: number;
   /** The server stream runs on completions (a uring loop). */
   completion: boolean;

@@ -2,15 +2,20 @@
  * The package as a user gets it: `npm pack` the repository, install the
  * tarball into an empty project, import it as ESM, run an echo through
  * TCPServer/TCPClient on loopback, and type-check a small TypeScript consumer
- * with `--strict` and `moduleResolution nodenext`.
+ * with `--strict` and `moduleResolution nodenext`. Installed with
+ * `--ignore-scripts`: gale and its FFI library (koffi, whose binary is an
+ * optional per-platform package) need no install script.
  *
- * The tarball must hold the library (dist/ .js + .d.ts), README and LICENSE,
- * and nothing of the specs, benchmarks or TypeScript sources.
+ * The tarball must hold the library as its users load it — the bundle in
+ * dist/bundle/ (scripts/bundle.mjs) and tsc's .d.ts files — README and
+ * LICENSE, and nothing of the specs, benchmarks, TypeScript sources or tsc's
+ * per-file .js (nothing loads those). The installed package must start its
+ * worker threads from the bundle (the thread pool, the threaded resolver).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,14 +47,16 @@ test.after(() => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('the tarball holds the compiled library, README and LICENSE, and no specs, scripts or sources', async () => {
+test('the tarball holds the bundle, the declarations, README and LICENSE, and no specs, scripts, sources or per-file modules', async () => {
   const files = (await run('tar', ['tzf', tarball], work)).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
-  for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts',
-    'dist/reactor/ioloop.js', 'dist/reactor/executor-worker.js', 'dist/net/index.d.ts']) {
+  const bundled = readdirSync(join(repo, 'dist/bundle')).filter((f) => f.endsWith('.js')).map((f) => `dist/bundle/${f}`);
+  for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.d.ts', 'dist/net/index.d.ts', 'dist/reactor/ioloop.d.ts',
+    'dist/bundle/index.js', 'dist/bundle/reactor.js', 'dist/bundle/executor-worker.js', 'dist/bundle/resolve-task.js', ...bundled]) {
     assert.ok(files.includes(needed), `${needed} missing from the tarball`);
   }
   const unwanted = files.filter((f) => f.startsWith('dist/spec/') || f.startsWith('dist/scripts/') ||
-    f.startsWith('spec/') || f.startsWith('scripts/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+    f.startsWith('spec/') || f.startsWith('scripts/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||
+    (f.endsWith('.js') && !f.startsWith('dist/bundle/')) || f === 'dist/bundle/metafile.json');
   assert.equal(unwanted, []);
 });
 
@@ -58,6 +65,10 @@ test('installed into an empty project, it imports as ESM and echoes through TCPS
   await run('mkdir', ['-p', consumer], work);
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts', tarball], consumer);
+  // koffi's native binary comes from its optional platform package; its own
+  // install script (a prebuild step) never ran, and none is needed.
+  assert.ok(existsSync(join(consumer, `node_modules/@koromix/koffi-${process.platform}-${process.arch}/package.json`)), 'koffi\'s platform package installed');
+  assert.not.ok(existsSync(join(consumer, 'node_modules/koffi/build')), 'no koffi build from an install script');
   // docs/using.md's "use it from your own project" example, as a user would save it.
   copyFileSync(join(repo, 'scripts/examples/from-your-project.mjs'), join(consumer, 'echo.mjs'));
   const out = await run(process.execPath, ['echo.mjs'], consumer, 30_000);
@@ -74,6 +85,36 @@ console.log(JSON.stringify([IOLoop === root.IOLoop, IOStream === root.IOStream, 
 `);
   const same = await run(process.execPath, ['subpaths.mjs'], consumer, 30_000);
   assert.equal(JSON.parse(same.trim()), [true, true, true, true]);
+});
+
+test('installed, it runs tasks on its thread pool and lookups on its threaded resolver (worker threads started from the bundle)', async () => {
+  // A task module of the user's own that imports gale in the worker, as tasks may.
+  writeFileSync(join(consumer, 'tasks.mjs'), `
+import { IOLoop } from 'gale';
+import { threadId } from 'node:worker_threads';
+export function where(a, b) { return { sum: a + b, threadId, ioloop: typeof IOLoop.current }; }
+`);
+  writeFileSync(join(consumer, 'threads.mjs'), `
+import { IOLoop, ThreadPoolExecutor, ThreadedResolver, defineTask } from 'gale';
+const loop = new IOLoop({ makeCurrent: false });
+const pool = new ThreadPoolExecutor({ maxWorkers: 1 });
+const resolver = new ThreadedResolver({ numThreads: 1 });
+const [task, addresses] = await loop.runSync(() => Promise.all([
+  pool.submit(defineTask(new URL('./tasks.mjs', import.meta.url), 'where'), 2, 3),
+  resolver.resolve('localhost', 80),
+]), 20);
+console.log(JSON.stringify({ task, resolved: addresses.length > 0 }));
+resolver.close();
+await loop.runSync(() => pool.shutdown(), 10);
+loop.close();
+`);
+  const out = await run(process.execPath, ['threads.mjs'], consumer, 30_000);
+  // (run() appends stderr, where a loop that falls back from a refused ring says so.)
+  const { task, resolved } = JSON.parse(/^\{.*\}$/m.exec(out)?.[0] ?? out) as { task: { sum: number; threadId: number; ioloop: string }; resolved: boolean };
+  assert.is(task.sum, 5);
+  assert.ok(task.threadId > 0, `the task ran on thread ${task.threadId}, not a worker`);
+  assert.is(task.ioloop, 'function');
+  assert.ok(resolved, out);
 });
 
 test('a strict TypeScript consumer type-checks against the installed declarations', async () => {

@@ -21,7 +21,7 @@ import {
 import * as sys from '../reactor/sys/libc.js';
 import { c, close as closeFd, lastErrno } from '../reactor/sys/libc.js';
 import { CHUNK_SIZE, SCRATCH, SCRATCH_SIZE, allocRegion, chunk, freeRegion, scratch, viewAt } from '../reactor/sys/arena.js';
-import { bind, ffiCounter, openLibrary } from '../reactor/sys/ffi.js';
+import { bind, ffiCounter, nativeView, openLibrary } from '../reactor/sys/ffi.js';
 import { Waker, wakeFd } from '../reactor/waker.js';
 import { fdLeakCheck } from './helpers.js';
 
@@ -644,6 +644,33 @@ test('ffi: bind counts every call (and those with a Buffer argument); arities 0-
     expectOSError(() => c.kqueue(), 'ENOSYS', 'kqueue');
     expectOSError(() => c.kevent(0, 0, 0, 0, 0, 0), 'ENOSYS', 'kevent');
   }
+});
+
+test('ffi: the edges of koffi that gale smooths or documents', () => {
+  // A null address would abort the process inside koffi.view: refused first.
+  assert.throws(() => nativeView(0, 8), (e: unknown) => e instanceof RangeError && /addr/.test((e as Error).message));
+  assert.throws(() => nativeView(chunk.addr, -1), RangeError);
+  assert.is(nativeView(chunk.addr, 16).byteLength, 16);
+  // A missing symbol binds; the call throws (as dlsym would tell only then).
+  const missing = bind('libc', 'gale_spec_no_such_function', 'i32', []);
+  assert.throws(() => missing(), /Cannot find function/);
+  assert.throws(() => bind('no-such-library', 'getpid', 'i32', []), /library 'no-such-library' is not open/);
+  // A u64 result beyond 2^53 comes back as a BigInt (memset returns its first argument; n = 0 touches nothing).
+  const memsetU64 = bind('libc', 'memset', 'u64', ['u64', 'i32', 'u64']);
+  assert.is(memsetU64(2 ** 53 + 2, 0, 0), 2n ** 53n + 2n);
+  assert.is(memsetU64(2 ** 40, 0, 0), 2 ** 40, 'below 2^53: a number');
+  // A 'buf' argument is the buffer's own memory, at a subarray's offset too.
+  const memsetBuf = bind('libc', 'memset', 'ptr', ['buf', 'i32', 'u64']);
+  const whole = Buffer.alloc(16);
+  memsetBuf(whole.subarray(4, 8), 0x41, 4);
+  assert.is(whole.toString('latin1'), '\0\0\0\0AAAA\0\0\0\0\0\0\0\0');
+  // errno, read through the view right after each failing call, is that call's.
+  assert.is(c.close(-1), -1);
+  assert.is(lastErrno(), E.EBADF);
+  assert.is(c.fcntl(0, 99999, 0), -1);
+  assert.is(lastErrno(), E.EINVAL);
+  assert.is(c.read(-1, chunk.addr, 1), -1);
+  assert.is(lastErrno(), E.EBADF);
 });
 
 test('no fds leaked', () => {

@@ -13,9 +13,10 @@
  * RFC 6125 host-name checks) and everything its engine supports: server
  * SNI and ALPN selection, client certificates, sessions.
  *
- * Calling OpenSSL directly through ffi-rs was probed and rejected: ffi-rs
- * cannot make the synchronous C→JS calls that server-side SNI, ALPN
- * selection and verify callbacks need, and a mistake with its raw pointers
+ * Calling OpenSSL directly through ffi-rs (the FFI backend then) was probed
+ * and rejected: ffi-rs cannot make the synchronous C→JS calls that
+ * server-side SNI, ALPN selection and verify callbacks need (koffi, the
+ * backend since, can; not revisited), and a mistake with its raw pointers
  * aborts the whole process rather than throwing.
  *
  * The price, documented for users: a certificate that fails verification

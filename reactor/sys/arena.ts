@@ -3,8 +3,8 @@
  * Python counterpart: CPython passes its own objects to C; an FFI call from
  * JS cannot, so gale keeps its C-side memory here.
  *
- * Passing a Buffer through ffi-rs costs ~1.7 µs more than passing a number,
- * so out-params, poll results, read chunks and sockaddrs live in malloc'd
+ * Passing an address as a number is the cheapest FFI argument (no buffer
+ * to pin, nothing to check), so out-params, poll results, read chunks and sockaddrs live in malloc'd
  * regions that we address by number (`addr + offset`) and read or write
  * through a Buffer view. Two kinds of region:
  * - the thread's shared regions below (`chunk`, `outbox`, `scratch`) are
@@ -13,15 +13,12 @@
  *   from `allocRegion` and is released with `freeRegion` when its owner is
  *   done with it (a poller's `close()`).
  */
-import { bind, externalView, openLibrary } from './ffi.js';
+import { bind, nativeView, openLibrary } from './ffi.js';
 
 openLibrary('libc', '');
 
 const malloc = bind('libc', 'malloc', 'ptr', ['u64']);
 const free = bind('libc', 'free', 'void', ['ptr']);
-// ffi-rs cannot turn an address number into an External; memset(p, 0, 0)
-// declared as returning one does so without touching memory (FFI-NOTES).
-const asExternal = bind('libc', 'memset', 'external', ['ptr', 'i32', 'u64']);
 
 /** A region of native memory: its address and a Buffer aliasing it. */
 export interface Region {
@@ -33,7 +30,7 @@ export interface Region {
 
 /** Maps `length` bytes at `addr` (memory we do not own, e.g. errno) into a Buffer view. */
 export function viewAt(addr: number, length: number): Buffer {
-  return externalView(asExternal(addr, 0, 0), length);
+  return Buffer.from(nativeView(addr, length));
 }
 
 /** Allocates a zeroed native region; its owner releases it with `freeRegion`. */

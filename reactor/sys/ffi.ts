@@ -1,22 +1,19 @@
 /**
- * The FFI backend: the one place that talks to ffi-rs. No Tornado module
+ * The FFI backend: the one place that talks to koffi. No Tornado module
  * matches it: under Tornado this boundary is CPython's C extension modules.
  *
  * Everything above this file sees a backend-neutral `bind(library, name,
  * returnType, paramTypes)` that returns a plain JS function over numbers and
  * buffers, so another FFI binding could be put here without touching the rest.
  *
- * Why the native binding and not ffi-rs's `load`/`define`: the exported
- * wrappers rebuild the call descriptor on every call (~3 µs of JS work). The
- * native `load` accepts one pre-built descriptor whose `paramsValue` array we
- * mutate in place before each call, which is safe for synchronous calls (the
- * native side keeps nothing). See docs/ffi.md for the costs and for
- * the descriptor mistakes that abort the process instead of throwing.
+ * koffi prepares each function once (`lib.func`) and marshals a call in
+ * ~0.1-0.3 µs above the C call itself, so a call costs about what the
+ * syscall does (docs/ffi.md has the figures). Its library handles and
+ * function objects belong to the thread that made them, so every thread
+ * (the main one or a worker) opens and binds its own: nothing here is shared
+ * between threads.
  */
-import { createRequire } from 'node:module';
-import { getEnvironmentData, isMainThread, setEnvironmentData } from 'node:worker_threads';
-
-const require = createRequire(import.meta.url);
+import koffi, { type LibraryHandle } from 'koffi';
 
 /** The C types the syscall layer uses. Pointers travel as plain numbers. */
 export type CType =
@@ -27,219 +24,107 @@ export type CType =
   | 'i64'
   | 'u64'
   | 'ptr' // an address as a number (u64)
-  | 'buf' // a Buffer/Uint8Array passed zero-copy
-  | 'external'; // an opaque native pointer object (only for createExternalBuffer)
+  | 'buf'; // a Buffer/Uint8Array passed zero-copy
 
 /** A bound C function: numbers (and buffers for `buf` params) in, a number out. */
 export type NativeFunction = (...args: Array<number | Uint8Array>) => any;
 
-interface NativeBinding {
-  DataType: Record<string, number>;
-  FFITypeTag: Record<string, number>;
-  open(params: { library: string; path: string }): void;
-  load(params: object): unknown;
-  createExternalBuffer(external: unknown, length: number): Buffer;
-}
-
 /**
  * Counts every FFI call made on this thread (`calls`; `IOLoop.stats()` reads
  * deltas of it) and, of those, the calls that passed a Buffer argument
- * (`bufferCalls`): each of those costs ~1.7 µs more than passing an address
- * as a number (docs/ffi.md), so the hot paths keep it at zero and the specs
- * count it.
+ * (`bufferCalls`): each of those pins a JS buffer for the call's length and
+ * costs more than passing an address into the arena as a number
+ * (docs/ffi.md), so the hot paths keep it at zero and the specs count it.
  */
 export const ffiCounter = { calls: 0, bufferCalls: 0 };
 
-function platformPackage(): string {
-  const { platform, arch } = process;
-  if (platform === 'linux') {
-    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
-    const libc = report?.header?.glibcVersionRuntime ? 'gnu' : 'musl';
-    return `@yuuang/ffi-rs-linux-${arch}-${libc}`;
-  }
-  if (platform === 'darwin') return `@yuuang/ffi-rs-darwin-${arch}`;
-  if (platform === 'win32') return `@yuuang/ffi-rs-win32-${arch}-msvc`;
-  return `@yuuang/ffi-rs-${platform}-${arch}`;
-}
-
-function loadNativeBinding(): NativeBinding {
-  // ffi-rs's index.js picks the same package; requiring it first makes npm's
-  // resolution (and its error message for an unsupported platform) apply.
-  require('ffi-rs');
-  const ffiRequire = createRequire(require.resolve('ffi-rs'));
-  return ffiRequire(platformPackage()) as NativeBinding;
-}
-
-// Set (through setEnvironmentData, which every Worker started afterwards
-// inherits) once the main thread has loaded gale's FFI layer.
-const READY_KEY = 'gale:ffi-ready';
-
 /**
- * A worker thread may load ffi-rs only after the main thread has: loaded
- * first in a worker, ffi-rs crashes the whole process (its first call
- * unwraps a library map that only exists once the main thread opened
- * libraries, and even without a call its addon segfaults when the worker
- * exits). A clear error instead, naming the fix.
+ * koffi's name for each CType. `ptr` is `uint64_t`, not `void *`: gale's
+ * pointers are arena addresses (numbers), and koffi takes a number for a
+ * `uint64_t` with no conversion. `buf` is `void *`, for which koffi passes a
+ * Buffer's or typed array's own memory (no copy: the kernel writes into it).
  */
-function checkThreadMayLoad(): void {
-  if (isMainThread || getEnvironmentData(READY_KEY) === true) return;
-  throw new Error('gale must be imported on the main thread before a worker thread imports it: add '
-    + "`import 'gale'` (or any gale module) to the main module, before it creates the Worker. "
-    + 'ffi-rs keeps one library table for the whole process, which only the main thread may fill, '
-    + 'and loaded first in a worker it crashes the process.');
-}
+const KOFFI_TYPES: Record<CType, string> = {
+  void: 'void',
+  i16: 'int16_t',
+  i32: 'int32_t',
+  u32: 'uint32_t',
+  i64: 'int64_t',
+  u64: 'uint64_t',
+  ptr: 'uint64_t',
+  buf: 'void *',
+};
 
-checkThreadMayLoad();
-const native = loadNativeBinding();
-if (isMainThread) setEnvironmentData(READY_KEY, true);
-const DT = native.DataType;
-
-const openLibraries = new Set<string>();
+const libraries = new Map<string, LibraryHandle>();
 
 /**
- * Opens a shared library under a short name. `path: ''` opens the running
- * program itself: libc, plus the OpenSSL and libuv symbols node exports.
+ * Opens a shared library under a short name, once per thread. `path: ''`
+ * opens the running program itself: libc, plus the OpenSSL and libuv
+ * symbols node exports.
  */
 export function openLibrary(library: string, path: string): void {
-  if (openLibraries.has(library)) return;
-  // ffi-rs keeps one unlocked library map for all threads: only the main
-  // thread may write it. Workers use what the main thread opened (gale's
-  // modules open their libraries on import, before any worker starts).
-  if (isMainThread) native.open({ library, path });
-  openLibraries.add(library);
+  if (libraries.has(library)) return;
+  libraries.set(library, koffi.load(path === '' ? null : path));
 }
 
-// Each symbol the main thread put in ffi-rs's table is published under its
-// own key (environment data is copied into each Worker when it is created;
-// one key per symbol keeps a bind O(1)).
-const PRIMED_PREFIX = 'gale:ffi-primed:';
-const primedHere = new Set<string>();
-let warnedUnprimed = false;
-
 /**
- * Puts `funcName` of `library` into ffi-rs's symbol table without calling it.
+ * Binds one C function. The returned function counts itself in
+ * `ffiCounter`; arity-specialised closures avoid `arguments` and rest-array
+ * allocation on the hot path.
  *
- * Why: ffi-rs 1.3.7 looks a symbol up on each `load` in one process-wide
- * HashMap per library (`get_symbol`: `func_map.entry(name).or_insert_with(dlsym)`),
- * with no lock. A function's first call anywhere inserts into that map (and
- * may grow and move it) while every other thread's calls read it: worker
- * threads making first calls at once (several workers starting children,
- * whose posix_spawn_* functions the main thread never calls) corrupted the
- * heap, segfaulted or hung. Done on the main thread before any worker starts,
- * the inserts never overlap a worker's call, and a worker's calls only read.
- *
- * How: a `load` whose value list is longer than its type list. ffi-rs looks
- * the symbol up (caching it, or its absence) before it compares the two
- * lengths, then throws without calling anything. That order is 1.3.7's
- * (package.json pins it; spec/subprocess-threads.spec.ts fails if priming
- * stops working). Workers never write the table: a function first bound in
- * a worker gets a warning instead.
- */
-function prime(library: string, funcName: string): void {
-  const key = `${library}:${funcName}`;
-  if (primedHere.has(key)) return;
-  primedHere.add(key);
-  if (!isMainThread) {
-    if (isPrimed(library, funcName) || warnedUnprimed) return;
-    // A module first imported in a worker: its first call will insert into
-    // the shared table, racing other threads' calls. Say how to avoid it, once.
-    warnedUnprimed = true;
-    process.emitWarning(`gale binds ${funcName}() first in a worker thread: import that gale module (or 'gale') `
-      + 'on the main thread before starting workers, or several workers calling it at once can crash the process '
-      + '(ffi-rs keeps one unlocked symbol table; see docs/ffi.md)', { code: 'GALE_FFI_UNPRIMED' });
-    return;
-  }
-  try {
-    native.load({ library, funcName, retType: DT.Void, paramsType: [], paramsValue: [0], freeResultMemory: false });
-  } catch (error) {
-    // The length check (symbol found) or a missing symbol (its absence is
-    // cached too): either way the table now holds the name.
-    const message = error instanceof Error ? error.message : '';
-    if (!message.includes('params_type length') && !message.includes('Cannot find')) throw error;
-  }
-  setEnvironmentData(PRIMED_PREFIX + key, true);
-}
-
-/**
- * Whether `funcName` of `library` is in ffi-rs's symbol table from the main
- * thread: bound there (in a worker: before the worker was started), so a
- * call from any thread only reads the table.
- */
-export function isPrimed(library: string, funcName: string): boolean {
-  return isMainThread ? primedHere.has(`${library}:${funcName}`) : getEnvironmentData(PRIMED_PREFIX + `${library}:${funcName}`) === true;
-}
-
-function dataType(type: CType): unknown {
-  switch (type) {
-    case 'void': return DT.Void;
-    case 'i16': return DT.I16;
-    case 'i32': return DT.I32;
-    case 'u32': return DT.U32;
-    case 'i64': return DT.I64;
-    case 'u64':
-    case 'ptr': return DT.U64;
-    case 'external': return DT.External;
-    // A bare DataType.U8Array aborts the process on the native path: it must
-    // be described by an array-constructor object (FFI-NOTES, sharp edges).
-    case 'buf': return { ffiTypeTag: native.FFITypeTag.Array, type: DT.U8Array, length: 0 };
-  }
-}
-
-/**
- * Binds one C function. The returned function reuses a single descriptor and
- * counts itself in `ffiCounter`. Arity-specialised closures avoid `arguments`
- * and rest-array allocation on the hot path.
+ * A symbol the library lacks binds to a function that throws when called
+ * (as `dlsym` would only tell at the call): gale binds its whole table at
+ * import and asks `hasSymbol()` before calling the newer glibc functions.
+ * A `u64`/`ptr` result above 2^53 comes back as a BigInt (koffi's rule);
+ * gale's results (addresses, counts, lengths) never get there.
  */
 export function bind(library: string, funcName: string, returnType: CType, paramTypes: CType[]): NativeFunction {
-  prime(library, funcName);
-  const call = bindCounted(library, funcName, returnType, paramTypes);
-  if (!paramTypes.includes('buf')) return call;
+  const handle = libraries.get(library);
+  if (!handle) throw new Error(`bind(${funcName}): library '${library}' is not open (openLibrary first)`);
+  let fn: NativeFunction;
+  try {
+    fn = handle.func(funcName, KOFFI_TYPES[returnType], paramTypes.map((type) => KOFFI_TYPES[type])) as NativeFunction;
+  } catch (error) {
+    if (!String((error as Error).message).startsWith('Cannot find function')) throw error;
+    return () => { throw error; };
+  }
   const counter = ffiCounter;
-  if (paramTypes.length > 4) return (...args) => { counter.bufferCalls++; return call(...args); };
-  return (a, b, c, d) => { counter.bufferCalls++; return call(a, b, c, d); };
-}
-
-function bindCounted(library: string, funcName: string, returnType: CType, paramTypes: CType[]): NativeFunction {
-  const paramsValue: unknown[] = new Array(paramTypes.length).fill(0);
-  const desc = {
-    library,
-    funcName,
-    retType: dataType(returnType),
-    paramsType: paramTypes.map(dataType),
-    paramsValue,
-    freeResultMemory: false, // true on a synchronous call double-frees
-  };
-  const load = native.load;
-  const counter = ffiCounter;
+  const buffers = paramTypes.includes('buf');
   switch (paramTypes.length) {
     case 0:
-      return () => { counter.calls++; return load(desc); };
+      return () => { counter.calls++; return fn(); };
     case 1:
-      return (a) => { paramsValue[0] = a; counter.calls++; return load(desc); };
+      return buffers ? (a) => { counter.calls++; counter.bufferCalls++; return fn(a); } : (a) => { counter.calls++; return fn(a); };
     case 2:
-      return (a, b) => { paramsValue[0] = a; paramsValue[1] = b; counter.calls++; return load(desc); };
+      return buffers
+        ? (a, b) => { counter.calls++; counter.bufferCalls++; return fn(a, b); }
+        : (a, b) => { counter.calls++; return fn(a, b); };
     case 3:
-      return (a, b, c) => {
-        paramsValue[0] = a; paramsValue[1] = b; paramsValue[2] = c;
-        counter.calls++;
-        return load(desc);
-      };
+      return buffers
+        ? (a, b, c) => { counter.calls++; counter.bufferCalls++; return fn(a, b, c); }
+        : (a, b, c) => { counter.calls++; return fn(a, b, c); };
     case 4:
-      return (a, b, c, d) => {
-        paramsValue[0] = a; paramsValue[1] = b; paramsValue[2] = c; paramsValue[3] = d;
-        counter.calls++;
-        return load(desc);
-      };
+      return buffers
+        ? (a, b, c, d) => { counter.calls++; counter.bufferCalls++; return fn(a, b, c, d); }
+        : (a, b, c, d) => { counter.calls++; return fn(a, b, c, d); };
     default:
       return (...args) => {
-        for (let i = 0; i < args.length; i++) paramsValue[i] = args[i];
         counter.calls++;
-        return load(desc);
+        if (buffers) counter.bufferCalls++;
+        return fn(...args);
       };
   }
 }
 
-/** A Buffer that aliases native memory (no copy; we own the memory's lifetime). */
-export function externalView(external: unknown, length: number): Buffer {
-  return native.createExternalBuffer(external, length);
+/**
+ * An ArrayBuffer aliasing `length` bytes of native memory at `addr` (no
+ * copy). The memory's owner keeps it alive: a view used after the memory
+ * is freed or unmapped reads garbage or faults.
+ */
+export function nativeView(addr: number, length: number): ArrayBuffer {
+  // koffi.view(0, n > 0) aborts the process (a failed Node assertion), so
+  // a null address is refused here.
+  if (!Number.isSafeInteger(addr) || addr <= 0) throw new RangeError(`nativeView: addr must be a native address, got ${addr}`);
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`nativeView: length must be a byte count, got ${length}`);
+  return koffi.view(addr, length);
 }

@@ -72,7 +72,7 @@ const messages = new Map<number, string>();
 export function gaiStrerror(status: number): string {
   let text = messages.get(status);
   if (text === undefined) {
-    // A non-number would reach the C call as garbage (ffi-rs throws an empty Error).
+    // koffi would truncate a fraction silently and name no argument for a non-number.
     if (!Number.isInteger(status)) throw new TypeError(`status must be an EAI_* integer, got ${describeValue(status)}`);
     text = callGaiStrerror(status) || `Unknown getaddrinfo error ${status}`;
     messages.set(status, text);

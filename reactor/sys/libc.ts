@@ -13,7 +13,7 @@
  *
  * Conventions of the wrappers:
  * - pointers travel as numbers into the thread's arena (./arena.ts), never as
- *   per-call Buffers, because each Buffer argument costs ~1.7 µs more;
+ *   per-call Buffers, because a Buffer argument costs more (docs/ffi.md);
  * - errno is read through a view of `__errno_location()` only after a -1;
  * - EAGAIN/EWOULDBLOCK is a normal outcome for nonblocking fds and comes back
  *   as `-1` (documented per wrapper), never as an exception;
@@ -107,8 +107,9 @@ const signatures = {
   sigemptyset: ['i32', ['ptr']],
   sigaddset: ['i32', ['ptr', 'i32']],
   // syscall(2) for pidfd_open and pidfd_send_signal, which glibc wraps only
-  // from 2.36; variadic, so called with five integer arguments (the kernel
-  // ignores the extra ones; integer varargs pass like fixed ones on Linux).
+  // from 2.36; variadic, so bound with five integer arguments (the kernel
+  // ignores the extra ones; integer varargs pass like fixed ones on Linux:
+  // ./uring-sys.ts says why that is correct and cheaper than koffi's variadic call).
   syscall: ['i64', ['i64', 'i64', 'i64', 'i64', 'i64'], undefined, linux],
   waitid: ['i32', ['i32', 'i32', 'ptr', 'i32']],
   waitpid: ['i32', ['i32', 'ptr', 'i32']],

@@ -18,7 +18,7 @@
  * ## Memory
  * One `MAP_SHARED | MAP_POPULATE` mapping at offset 0 holds both rings
  * (`SINGLE_MMAP`), a second at `IORING_OFF_SQES` the SQEs. JS reads and
- * writes them through typed arrays over External views. **A view used after
+ * writes them through typed arrays over views of native memory (koffi.view). **A view used after
  * `munmap` is a SIGSEGV, not an exception**: `close()` drops every view
  * (replacing it with an empty array) before it unmaps, so a late use reads
  * `undefined` instead of killing the process.

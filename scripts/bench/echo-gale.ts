@@ -19,21 +19,45 @@
  * the loop's own turns), so the runner can report FFI calls per echoed
  * message against the budget in DESIGN.md, and `ffiBufferCalls` (those of
  * them that passed a Buffer argument: none while reads and writes fit a chunk).
+ *
+ * What it loads is what a user gets: the package's entry, `import 'gale'`
+ * (package.json "exports": the bundle in dist/bundle/, scripts/bundle.mjs).
+ * `GALE_ECHO_MODULES=files` loads tsc's per-file modules instead (dist/*),
+ * to compare the two (the idle resident set is mostly the cost of loading
+ * code: docs/benchmarks.md, "Memory").
  */
-import { IOLoop } from '../../reactor/ioloop.js';
-import { ffiCounter } from '../../reactor/sys/ffi.js';
-import type { Address } from '../../reactor/sys/sockaddr.js';
-import { bindSockets } from '../../net/netutil.js';
-import { TCPServer } from '../../net/tcpserver.js';
-import { StreamClosedError } from '../../streams/errors.js';
-import type { IOStream } from '../../streams/iostream.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type * as Gale from 'gale';
+
+type FfiCounter = { calls: number; bufferCalls: number };
+const perFile = process.env.GALE_ECHO_MODULES === 'files';
+const { IOLoop, TCPServer, StreamClosedError, bindSockets }: typeof Gale = perFile
+  ? await import('../../index.js')
+  : await import('gale');
+
+/**
+ * The FFI layer's counter, which the package does not export. From the
+ * bundle: the chunk that holds reactor/sys/ffi.js (dist/bundle/metafile.json
+ * names it), the same module instance the package's entry already loaded.
+ */
+async function ffiCounterOfThisProcess(): Promise<FfiCounter> {
+  if (perFile) return (await import('../../reactor/sys/ffi.js')).ffiCounter;
+  const repo = fileURLToPath(new URL('../../../', import.meta.url));
+  const meta = JSON.parse(readFileSync(join(repo, 'dist/bundle/metafile.json'), 'utf8')) as { outputs: Record<string, { inputs: object }> };
+  const chunk = Object.keys(meta.outputs).find((file) => 'dist/reactor/sys/ffi.js' in meta.outputs[file]!.inputs);
+  if (!chunk) throw new Error('no bundled file holds reactor/sys/ffi.js: run `npm run build`');
+  return ((await import(pathToFileURL(join(repo, chunk)).href)) as { ffiCounter: FfiCounter }).ffiCounter;
+}
+const ffiCounter = await ffiCounterOfThisProcess();
 
 class EchoServer extends TCPServer {
   connections = 0;
   reads = 0;
   bytesEchoed = 0;
 
-  override async handleStream(stream: IOStream, _address: Address): Promise<void> {
+  override async handleStream(stream: Gale.IOStream, _address: Gale.Address): Promise<void> {
     this.connections++;
     stream.setNodelay(true); // as node:net's server does: small echoes go out at once
     try {

@@ -6,7 +6,7 @@
 Prints one markdown row per file: kernel, FFI marshalling, libc, JS + V8 runtime,
 JIT compiling, GC, the runtime's own native code. Samples are grouped by their
 leaf and the two frames above it (user stacks rarely unwind further: libc and
-ffi-rs have no frame pointers), so a `malloc` whose caller did not unwind lands
+the FFI addon, ffi-rs then and koffi now, may have no frame pointers), so a `malloc` whose caller did not unwind lands
 in "libc". See docs/benchmarks.md for how the echo profiles were taken.
 """
 import collections
@@ -42,8 +42,8 @@ def bucket(stack):
         return 'kernel'
     if re.search(r'Heap::|Scavenge|MarkCompact|GCTracer|Sweeper|ConcurrentMarking|MinorMarkSweep', syms):
         return 'GC'
-    if any('ffi-rs' in d or 'libffi' in d or s.startswith('ffi_call') for s, d in stack) or any(s.startswith('napi_') for s, _ in near):
-        return 'FFI marshalling'  # ffi-rs's .node, N-API, libffi and their allocations
+    if any('ffi-rs' in d or 'koffi' in d or 'libffi' in d or s.startswith('ffi_call') for s, d in stack) or any(s.startswith('napi_') for s, _ in near):
+        return 'FFI marshalling'  # the FFI addon's .node (ffi-rs or koffi), N-API, libffi and their allocations
     if re.search(r'compiler::|maglev::|Compiler::|baseline::', syms):
         return 'JIT compiling'
     if 'libc' in leaf_dso:

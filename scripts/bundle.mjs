@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+// Bundles tsc's per-file dist/ into what the package's users load:
+// dist/bundle/, one ESM file per public entry point (package.json
+// "exports") plus the worker-side entries, with code splitting, so that a
+// module reached from several entries lives in exactly one shared chunk
+// (importing both `gale` and `gale/reactor` gives one IOLoop class, one
+// current-loop state, one FFI layer).
+//
+// Why: each ESM module costs Node ~100 KiB of resident memory and its
+// resolver work at start-up; an idle server importing the 85 per-file
+// modules holds ~15 MiB more than node:net's (docs/benchmarks.md, "Memory:
+// where an idle gale server's resident set goes"; docs/using.md, "What the
+// package loads").
+//
+// The input is tsc's output (`npm run build` runs tsc first), so the bundle
+// is the very code the suite runs per file, only joined. Packages
+// (ffi-rs, koffi, ...) stay external: their native addons load as before.
+//
+// Worker threads: gale starts workers from a file URL relative to its own
+// module (`new URL('./executor-worker.js', import.meta.url)`), and names
+// task modules the same way. Every output lands in one flat folder, and each
+// such file is an entry of the same name, so the relative URL finds it from
+// whichever chunk the code ended up in; this script fails the build if a
+// bundled file names one that is not there.
+//
+// usage: node scripts/bundle.mjs        (after tsc; writes dist/bundle/)
+import { build } from 'esbuild';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The paths below, and the metafile's, are relative to the repository.
+const repo = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(repo);
+const dist = 'dist';
+const out = join(dist, 'bundle');
+
+/** The public entry points (package.json "exports") → tsc's file. */
+const publicEntries = {
+  index: `${dist}/index.js`,
+  reactor: `${dist}/reactor/index.js`,
+  streams: `${dist}/streams/index.js`,
+  net: `${dist}/net/index.js`,
+  resolvers: `${dist}/resolvers/index.js`,
+  ssl: `${dist}/ssl/index.js`,
+};
+/**
+ * What esbuild bundles, each into a file of the same name: the root, the
+ * reactor alone (an application may use the loop without streams, TLS or
+ * processes), and the files a worker thread loads by URL (see the header).
+ */
+const bundled = {
+  index: publicEntries.index,
+  reactor: publicEntries.reactor,
+  'executor-worker': `${dist}/reactor/executor-worker.js`,
+  'resolve-task': `${dist}/resolvers/resolve-task.js`,
+};
+/**
+ * The other subpaths re-export their names from the root's file rather than
+ * being entries of their own: every entry splits the chunks further, and the
+ * number of files (and imports between them) is what costs. With all six
+ * public entries esbuild made 16 files for `import 'gale'`, whose ~70
+ * imports made Node's resolver hot enough to be optimised (TurboFan's code
+ * paged in: +3.5 MiB idle); with these four, 6 files, within 0.3 MiB of one
+ * single file. These subpaths load the whole library; `gale/net` reaches
+ * nearly all of it anyway.
+ */
+const reexported = ['streams', 'net', 'resolvers', 'ssl'];
+
+const common = {
+  absWorkingDir: repo,
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  packages: 'external',
+  // Class and function names are observable (`error.name`, the
+  // `constructor.name` in reprs); joining modules into one scope must not
+  // rename them.
+  keepNames: true,
+  metafile: true,
+  logLevel: 'warning',
+};
+
+// Pass 1, in memory: each public entry's export names.
+const names = await build({ ...common, entryPoints: publicEntries, outdir: out, entryNames: '[name]', splitting: true, write: false });
+const exportsOf = (name) => names.metafile.outputs[`${out}/${name}.js`].exports;
+
+rmSync(out, { recursive: true, force: true });
+const result = await build({ ...common, entryPoints: bundled, outdir: out, entryNames: '[name]', chunkNames: 'chunk-[hash]', splitting: true });
+
+const rootExports = new Set(exportsOf('index'));
+for (const name of reexported) {
+  const exported = exportsOf(name);
+  const absent = exported.filter((e) => !rootExports.has(e));
+  if (absent.length) {
+    process.stderr.write(`bundle.mjs: gale/${name} exports what the root does not: ${absent.join(', ')}\n`);
+    process.exit(1);
+  }
+  const file = `${out}/${name}.js`;
+  writeFileSync(file, `// gale/${name}: its names, from the root's bundle (scripts/bundle.mjs).\nexport {\n${exported.map((e) => `  ${e},\n`).join('')}} from './index.js';\n`);
+  result.metafile.outputs[file] = {
+    imports: [{ path: `${out}/index.js`, kind: 'import-statement' }], exports: exported, entryPoint: publicEntries[name], inputs: {}, bytes: 0,
+  };
+}
+
+// The module → file map, for spec/bundle.spec.ts (not shipped: package.json "files").
+writeFileSync(join(out, 'metafile.json'), JSON.stringify(result.metafile, null, 1) + '\n');
+
+// Every `new URL('./x.js', import.meta.url)` (or '../…') left in the bundle
+// must name a file that is there, seen from the bundled file: the path was
+// written relative to a per-file module in another folder. (Other ways of
+// naming a file relative to a module — import.meta.dirname, a relative
+// require() — are not looked for; gale has none.)
+const missing = [];
+for (const file of Object.keys(result.metafile.outputs)) {
+  const text = readFileSync(file, 'utf8');
+  for (const [, target] of text.matchAll(/new URL\(\s*["'](\.\.?\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g)) {
+    if (!existsSync(join(dirname(file), target))) missing.push(`${file}: ${target}`);
+  }
+}
+if (missing.length) {
+  process.stderr.write(`bundle.mjs: files named relative to a bundled module are not where the bundle looks (make them bundled entries):\n  ${missing.join('\n  ')}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,122 @@
+/**
+ * What a program loads when it imports the package: the bundle
+ * (dist/bundle/, scripts/bundle.mjs), not tsc's per-file modules. Each ESM
+ * module costs Node ~100 KiB of resident memory and its imports make the
+ * loader's resolver work (docs/using.md, "What the package loads"), so the
+ * count of files and of the specifiers they resolve is what is checked,
+ * never a memory figure.
+ *
+ * Also: every module of gale is in exactly one bundled file, and a program
+ * that imports the root and subpaths gets one copy of everything — one
+ * IOLoop class, one current loop, one FFI layer. Each check runs in a fresh
+ * process, where nothing else has loaded gale's modules.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+interface Metafile {
+  outputs: Record<string, { inputs: Record<string, unknown>; imports: Array<{ path: string; external?: boolean }>; entryPoint?: string }>;
+}
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const meta = JSON.parse(readFileSync(new URL('../bundle/metafile.json', import.meta.url), 'utf8')) as Metafile;
+const SUBPATHS = ['gale', 'gale/reactor', 'gale/streams', 'gale/net', 'gale/resolvers', 'gale/ssl'];
+const fileOf = (specifier: string) => `dist/bundle/${specifier === 'gale' ? 'index' : specifier.slice('gale/'.length)}.js`;
+
+/**
+ * The most files `import 'gale'` may load. With an entry per subpath,
+ * esbuild split the code into 16 files whose ~70 imports made Node's
+ * resolver hot enough to be optimised, and an idle server held 3.5 MiB more
+ * than with the 6 files of today (tsc's per-file dist: 85 files). A change
+ * that splits the bundle further shows here first.
+ */
+const FILES_BUDGET = 8;
+
+/** The bundled files `file` loads: itself and, transitively, the chunks it imports. */
+function closure(file: string, into = new Set<string>()): Set<string> {
+  if (into.has(file)) return into;
+  into.add(file);
+  for (const imported of meta.outputs[file]!.imports) if (!imported.external) closure(imported.path, into);
+  return into;
+}
+
+function runFixture(name: string, args: string[] = []): string {
+  const child = spawnSync(process.execPath, [fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url)), ...args],
+    { encoding: 'utf8', timeout: 60_000 });
+  assert.is(child.status, 0, `${name} exited with ${child.status ?? child.signal}: ${child.stderr}`);
+  return child.stdout;
+}
+
+/** What importing `specifiers` loads of the package: its files (repo-relative) and the specifiers they resolve. */
+function loadedBy(specifiers: string[]): { files: string[]; resolved: Array<[string, string]> } {
+  const report = JSON.parse(runFixture('package-modules.js', specifiers).trim().split('\n').pop()!) as
+    { loaded: string[]; resolved: Array<[string, string]> };
+  const inPackage = (url: string) => url.startsWith(pathToFileURL(repo + 'dist/').href);
+  const relative = (url: string) => fileURLToPath(url).slice(repo.length);
+  return {
+    files: report.loaded.filter(inPackage).map(relative).sort(),
+    resolved: report.resolved.filter(([parent]) => inPackage(parent)).map(([parent, specifier]) => [relative(parent), specifier]),
+  };
+}
+
+test('import \'gale\' loads the root\'s bundled file and the chunks it imports, nothing else of the package', () => {
+  const { files, resolved } = loadedBy(['gale']);
+  assert.equal(files, [...closure(fileOf('gale'))].sort());
+  assert.ok(files.length <= FILES_BUDGET, `${files.length} files: ${files.join(', ')}`);
+  // The specifiers those files resolve: each one a file imports, once (Node's built-ins and packages included).
+  const fromBundle = resolved.filter(([parent]) => parent.startsWith('dist/bundle/'));
+  const imports = files.reduce((n, file) => n + new Set(meta.outputs[file]!.imports.map((i) => i.path)).size, 0);
+  assert.is(fromBundle.length, imports, JSON.stringify(fromBundle));
+});
+
+test('the root and every subpath together load each bundled file once, and no per-file module', () => {
+  const { files } = loadedBy(SUBPATHS);
+  const expected = new Set<string>();
+  for (const specifier of SUBPATHS) closure(fileOf(specifier), expected);
+  assert.equal(files, [...expected].sort());
+  assert.equal(files.filter((file) => !file.startsWith('dist/bundle/')), []);
+  assert.ok(files.length <= FILES_BUDGET + 4, `${files.length} files`); // the four subpaths that re-export the root's names
+});
+
+test('each of gale\'s modules is in exactly one bundled file', () => {
+  const holders = new Map<string, string[]>();
+  for (const [file, output] of Object.entries(meta.outputs)) {
+    for (const input of Object.keys(output.inputs)) holders.set(input, [...(holders.get(input) ?? []), file]);
+  }
+  assert.ok(holders.size > 50, `${holders.size} modules bundled`);
+  for (const module of ['dist/reactor/ioloop.js', 'dist/reactor/current-loop.js', 'dist/reactor/sys/ffi.js', 'dist/reactor/executor-task.js']) {
+    assert.ok(holders.has(module), `${module} is not bundled`);
+  }
+  assert.equal([...holders].filter(([, files]) => files.length !== 1), []);
+});
+
+test('a program importing the root and the subpaths gets one IOLoop class, one current loop and one FFI layer', () => {
+  const shared = JSON.parse(runFixture('package-shared.js').trim()) as {
+    sameClasses: Record<string, boolean>; currentShared: boolean; clearedShared: boolean; ffiCallsPerPair: number; leaked: string[];
+  };
+  assert.equal(shared.sameClasses, {
+    IOLoop: true, Future: true, IOStream: true, TCPServer: true, ThreadedResolver: true, SSLContext: true, OSError: true,
+  });
+  assert.ok(shared.currentShared, 'a loop made current through gale is not gale/reactor\'s current loop');
+  assert.ok(shared.clearedShared, 'clearing the current loop through gale/reactor did not clear it for gale');
+  // socketpair(2) and two close(2) per pair, counted by the loop's own FFI
+  // counter (give or take a few calls of the loop's own over 50 pairs); with a
+  // second FFI layer the loop would count none of them.
+  assert.ok(shared.ffiCallsPerPair > 2.5, `${shared.ffiCallsPerPair} FFI calls per socket pair reached the loop's count`);
+  assert.equal(shared.leaked, []);
+});
+
+test('the worker threads\' entry files are bundled under the names gale starts them by', () => {
+  // reactor/executor-pool.ts and resolvers/executor-resolver.ts name them relative to their own module.
+  for (const [file, source] of [['dist/bundle/executor-worker.js', 'dist/reactor/executor-worker.js'], ['dist/bundle/resolve-task.js', 'dist/resolvers/resolve-task.js']]) {
+    assert.is(meta.outputs[file!]?.entryPoint, source);
+  }
+  const starters = Object.entries(meta.outputs).filter(([, output]) => 'dist/reactor/executor-pool.js' in output.inputs || 'dist/resolvers/executor-resolver.js' in output.inputs);
+  assert.ok(starters.length >= 1);
+  for (const [file] of starters) assert.ok(file.startsWith('dist/bundle/') && !file.slice('dist/bundle/'.length).includes('/'), file);
+});
+
+test.run();
