@@ -4,6 +4,7 @@
  * the *UnlessCancelled helpers and the no-unhandled-rejection promise.
  * Ports the Future parts of Tornado 4.4's concurrent_test.
  */
+import { createHook } from 'node:async_hooks';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -176,6 +177,51 @@ test('a failed Future that nobody awaits raises no unhandled rejection', async (
   k.setException(new Error('caught'));
   await delay(20);
   assert.equal(unhandled, []);
+});
+
+// Promises created (async_hooks counts each one, deterministically) while
+// `awaitIt(x)` runs to its end, minus those of awaiting a native Promise:
+// what `await` on a Future costs beyond a Promise.
+async function promisesPerAwait(make: () => PromiseLike<unknown>, settle: (x: PromiseLike<unknown>) => void): Promise<number> {
+  const awaitIt = async (x: PromiseLike<unknown>): Promise<void> => { await x; };
+  let created = 0;
+  const hook = createHook({ init(_id, type) { if (type === 'PROMISE') created++; } });
+  const count = async (x: PromiseLike<unknown>, go: () => void): Promise<number> => {
+    created = 0;
+    hook.enable();
+    try {
+      const done = awaitIt(x);
+      go();
+      await done;
+    } finally {
+      hook.disable();
+    }
+    return created;
+  };
+  await count(Promise.resolve(1), () => {}); // the first run also counts the hook's own set-up
+  const native = await count(Promise.resolve(1), () => {});
+  const x = make();
+  return (await count(x, () => settle(x))) - native;
+}
+
+test('await on a Future costs three Promises more than on a native one (the thenable job\'s, the one behind then, its derived one), two when done with undefined', async () => {
+  const done = (): Future<number> => { const f = new Future<number>(); f.setResult(1); return f; };
+  assert.is(await promisesPerAwait(done, () => {}), 3);
+  assert.is(await promisesPerAwait(() => new Future<number>(), (f) => (f as Future<number>).setResult(1)), 3);
+  // A Future done with undefined (a flushed write's) shares one fulfilled Promise: two.
+  const doneVoid = (): Future<void> => { const f = new Future<void>(); f.setResult(); return f; };
+  assert.is(await promisesPerAwait(doneVoid, () => {}), 2);
+  // then() on it still gives each caller its own derived Promise.
+  const a = doneVoid();
+  const b = doneVoid();
+  const [pa, pb] = [a.then(() => 'a'), b.then(() => 'b')];
+  assert.is.not(pa, pb);
+  assert.equal(await Promise.all([pa, pb]), ['a', 'b']);
+  // The same for one that fails, and nothing goes unhandled.
+  const failed = new Future<number>();
+  const caught = (async () => { try { await failed; } catch (error) { return error; } return null; })();
+  failed.setException(new Error('boom'));
+  assert.is(((await caught) as Error).message, 'boom');
 });
 
 test('isFuture recognises Futures (also from another module copy), and nothing else', () => {

@@ -87,10 +87,10 @@
  */
 import { checkInteger, describeValue } from '../reactor/sys/validate.js';
 import { IOLoop } from '../reactor/ioloop.js';
-import { Future, futureSetExceptionUnlessCancelled, futureSetResultUnlessCancelled } from '../reactor/future.js';
+import { Future, futureSetResultUnlessCancelled } from '../reactor/future.js';
 import { appLog, genLog } from '../reactor/log.js';
 import { errno as E } from '../reactor/sys/errors.js';
-import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError } from './errors.js';
+import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError, closedErrorFor } from './errors.js';
 import { ReadBuffer } from './read-buffer.js';
 import { GATHER_LIMIT, WriteBuffer, type WriteSink } from './write-buffer.js';
 import { iterateChunks } from './stream-iterator.js';
@@ -513,9 +513,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const connectFuture = this.connectFuture;
     this.connectFuture = null;
     this.writeCallback = null;
-    if (read?.future) futureSetExceptionUnlessCancelled(read.future, new StreamClosedError(cause));
-    if (this.writeBuffer.waiting || this.writeBuffer.size) this.writeBuffer.failAll(new StreamClosedError(cause));
-    if (connectFuture !== null) futureSetExceptionUnlessCancelled(connectFuture, new StreamClosedError(cause));
+    // Built only for a Future that is still there to fail, and without a stack (closedErrorFor).
+    if (read?.future && !read.future.done()) read.future.setException(closedErrorFor(cause));
+    if (this.writeBuffer.waiting || this.writeBuffer.size) this.writeBuffer.failAll(closedErrorFor(cause));
+    if (connectFuture !== null && !connectFuture.done()) connectFuture.setException(closedErrorFor(cause));
     if (this.closeCallback !== null) {
       const callback = this.closeCallback;
       this.closeCallback = null;

@@ -53,7 +53,7 @@ import { SSLSocket } from '../ssl/ssl-socket.js';
 import { SSLCertVerificationError, SSLEOFError, SSLError } from '../ssl/errors.js';
 import type { StreamTransport } from '../reactor/transport.js';
 import { isConnReset } from './base-iostream.js';
-import { StreamClosedError } from './errors.js';
+import { StreamClosedError, closedErrorFor } from './errors.js';
 import { IOStream } from './iostream.js';
 import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
 
@@ -346,7 +346,7 @@ export class SSLIOStream extends IOStream {
       this.sslConnectCallback = null;
       const future = this.sslConnectFuture;
       this.sslConnectFuture = null;
-      if (future !== null && !future.done()) future.setException(new StreamClosedError(this.error));
+      if (future !== null && !future.done()) future.setException(closedErrorFor(this.error));
     }
     super.maybeRunCloseCallback();
   }
