@@ -22,12 +22,22 @@
  *   4. Dispatch `handler(fd, events)` for each ready fd. Readiness is
  *      snapshotted first: a handler removed by an earlier handler in the same
  *      iteration is not called (Tornado pops its pending events).
- *   5. Yield to Node with `setImmediate`, which starts the next iteration.
- *      This is the loop's only cooperation point: microtasks (`await`
- *      continuations, Promise reactions), `process.nextTick`, and whatever
- *      libuv has ready run here. An `async` function awaiting a gale Future
- *      therefore resumes right after the iteration that resolved it. (An
- *      `await Promise.resolve()` would not do: it starves nextTick and libuv.)
+ *   5. Hand over to the next iteration. `await` continuations (microtasks)
+ *      and `process.nextTick` callbacks always run before it starts. If
+ *      this iteration did work (found I/O, ran something), libuv has no I/O
+ *      ready and fewer than `TURN_BATCH` iterations (and `TURN_WORK_BUDGET`
+ *      FFI calls plus events) ran in this Node turn, the next one runs in
+ *      the same turn: a microtask queued now queues it
+ *      as a nextTick, which Node runs only once every microtask has run
+ *      (`iterationAfterMicrotasks`), and it first checks that nothing on
+ *      Node's side was created meanwhile (`iterationInTurn`). Otherwise the
+ *      loop yields to Node with `setImmediate`, and Node's timers,
+ *      immediates and I/O run first. A wait inside a batch is capped at
+ *      `BATCHED_WAIT_CAP_MS`, and without Node interop there is none
+ *      (`pollTimeout`). docs/reactor.md, "Several iterations per Node
+ *      turn", gives the reasons. (An `await Promise.resolve()` would not do
+ *      as the hand-over: it runs before the continuations it should follow,
+ *      and starves nextTick and libuv.)
  *
  * A loop that is no longer running stops at the top of an iteration, or
  * just before polling (Tornado's `if not self._running: break`).
@@ -65,7 +75,7 @@ import type {
 } from './transport.js';
 import type { Poller, PollerName } from './poller.js';
 import { TimerHeap, TimeoutHandle } from './timers.js';
-import { NodeInterop } from './node-interop.js';
+import { NodeInterop, asyncIdMark, tookOwnAsyncId } from './node-interop.js';
 import { MAX_POLL_MS, loopWaitMs, type LoopWaitFacts } from './wait-plan.js';
 import { Waker } from './waker.js';
 import { registerWorkerLoop, workerPollCapMs, type LoopRegistration } from './worker-loops.js';
@@ -113,6 +123,19 @@ export interface IOLoopStats {
   events: number;
   callbacks: number;
   timeouts: number;
+  /**
+   * Times the loop yielded to Node's event loop with `setImmediate` to start
+   * its next iteration: each costs a libuv turn (docs/reactor.md, "Several
+   * iterations per Node turn").
+   */
+  yields: number;
+  /**
+   * Times an iteration scheduled the next one in the same Node turn instead
+   * (one microtask and one `process.nextTick`, no libuv turn).
+   */
+  batched: number;
+  /** Iterations that hopped into libuv's poll phase to learn when Node's next timer is due. */
+  hops: number;
 }
 
 type Callback = (...args: any[]) => unknown;
@@ -124,6 +147,34 @@ interface HandlerEntry {
   removed: boolean;
 }
 
+
+/**
+ * The most iterations one Node turn runs back to back (phase 5). libuv's
+ * own turn (timers, immediates, its poll) then comes at least once every
+ * this many iterations, so Node's timers and the application's immediates
+ * wait at most this many non-blocking iterations; Node's I/O does not wait
+ * at all (a ready libuv fd ends the batch). Why 16: docs/reactor.md.
+ */
+export const TURN_BATCH = 16;
+
+/**
+ * A batch also ends once its iterations have dispatched this many events
+ * and made this many FFI calls together: batching pays off for short
+ * iterations only (a libuv turn costs about what 2–10 FFI calls do), and
+ * Node's timers should wait for about one heavy iteration at most, as
+ * they do in libuv, which runs every ready I/O callback of one poll
+ * before its timers. docs/reactor.md says why 64.
+ */
+export const TURN_WORK_BUDGET = 64;
+
+/** The longest wait of an iteration inside a batch, in ms (see `pollTimeout`). */
+export const BATCHED_WAIT_CAP_MS = 10;
+
+/** `pollTimeout`: yield to Node before the wait (a batch without Node interop). */
+const YIELD_BEFORE_BLOCKING = -2;
+
+// Already settled: `.then` on it queues a microtask with no async id.
+const afterMicrotasks = Promise.resolve();
 
 // Per thread: each worker thread gets its own module instance.
 let currentLoop: IOLoop | null = null;
@@ -173,7 +224,15 @@ export class IOLoop {
   private settleStart: (() => void) | null = null;
   private failStart: ((error: unknown) => void) | null = null;
   private previousCurrent: IOLoop | null = null;
-  private readonly counts: IOLoopStats = { iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0 };
+  // The async-id mark taken as the current iteration started (iterationInTurn).
+  private turnMark = -1;
+  private readonly counts: IOLoopStats = {
+    iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0, yields: 0, batched: 0, hops: 0,
+  };
+  // Iterations run since Node's event loop last had a turn (phase 5's
+  // batch), and FFI calls plus events counted when that turn began.
+  private inTurn = 0;
+  private turnWorkStart = 0;
   private ffiSeen = 0; // ffiCounter.calls at the last charge (see chargeFfiCalls)
   private readonly interop: NodeInterop | null = null;
   // Worker threads only: what lets another thread end this loop's wait
@@ -309,7 +368,9 @@ export class IOLoop {
     return new Promise<void>((resolve, reject) => {
       this.settleStart = resolve;
       this.failStart = reject;
-      setImmediate(this.iteration);
+      this.inTurn = 0;
+      tookOwnAsyncId(); // the Immediate
+      setImmediate(this.iterationAfterNodeTurn);
     });
   }
 
@@ -591,7 +652,8 @@ export class IOLoop {
 
   /**
    * One iteration, phases 1–5 of the comment at the top of this file.
-   * `start()` schedules the first; each one schedules the next (phase 5).
+   * `start()` schedules the first; each one schedules the next (phase 5),
+   * from a `setImmediate` or, within a batch, from `iterationInTurn`.
    */
   private readonly iteration = (): void => {
     try {
@@ -600,10 +662,20 @@ export class IOLoop {
       const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
       const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
       if (timeoutMs === null) {
-        // Only libuv can tell (rule 4): continue from its poll phase.
+        // Only libuv can tell (rule 4): continue from its poll phase, which
+        // is a Node turn of its own.
+        this.counts.hops++;
+        this.inTurn = 0;
         return this.interop!.hop(this.iterationInPollPhase);
       }
-      this.pollDispatchAndYield(timeoutMs); // phases 3–5: poll, dispatch, yield
+      if (timeoutMs === YIELD_BEFORE_BLOCKING) {
+        // Nothing ran and the loop would block inside a batch without
+        // Node interop: Node gets its turn first, and this did-nothing
+        // iteration is not counted; the next one, after Node's turn, blocks.
+        this.counts.iterations--;
+        return this.yieldToNode();
+      }
+      this.pollDispatchAndYield(timeoutMs, ran); // phases 3–5: poll, dispatch, yield
     } catch (error) {
       this.crash(error);
     } finally {
@@ -621,13 +693,54 @@ export class IOLoop {
         this.interop!.settle(); // stopped or closed while hopping: let the hop go
         return this.finishStopping();
       }
+      this.turnMark = asyncIdMark(); // Node ran meanwhile: a fresh baseline
+      this.turnWorkStart = ffiCounter.calls + this.counts.events;
       // Time has passed, and microtasks have run, since phase 2: compute again.
-      this.pollDispatchAndYield(this.pollTimeout(false, true)); // phases 3–5: poll, dispatch, yield
+      this.pollDispatchAndYield(this.pollTimeout(false, true), false); // phases 3–5: poll, dispatch, yield
     } catch (error) {
       this.crash(error);
     } finally {
       this.chargeFfiCalls();
     }
+  };
+
+  /**
+   * Phase 5 within a batch, part one: a microtask queued after the
+   * iteration, so it runs once every continuation the iteration resolved
+   * has been queued. It queues `iterationInTurn` as a nextTick, and Node
+   * runs nextTicks only once the microtask queue is empty — so the next
+   * iteration starts after every continuation, however many `await` hops
+   * it takes, has run (docs/reactor.md, "Several iterations per Node turn").
+   */
+  private readonly iterationAfterMicrotasks = (): void => {
+    process.nextTick(this.iterationInTurn);
+  };
+
+  /**
+   * Phase 5 within a batch, part two: the next iteration, in the same Node
+   * turn — unless something on this thread took an async id since the last
+   * iteration started (a Node timer, an immediate, a nextTick, a request:
+   * Node has new work, which may be what the loop's next wait depends on, as
+   * Node's TLS engine does on its own immediates); then Node gets its turn first.
+   */
+  private readonly iterationInTurn = (): void => {
+    if (asyncIdMark() !== this.turnMark) return this.yieldToNode();
+    this.iteration();
+  };
+
+  /** Phase 5 outside a batch: the next iteration after Node's next turn. */
+  private yieldToNode(): void {
+    this.inTurn = 0;
+    this.counts.yields++;
+    tookOwnAsyncId(); // the Immediate
+    setImmediate(this.iterationAfterNodeTurn);
+  }
+
+  /** An iteration after Node's turn: a fresh baseline for the batch's check. */
+  private readonly iterationAfterNodeTurn = (): void => {
+    this.turnMark = asyncIdMark();
+    this.turnWorkStart = ffiCounter.calls + this.counts.events;
+    this.iteration();
   };
 
   /** Phases 1–2. Returns whether anything ran. */
@@ -670,6 +783,12 @@ export class IOLoop {
   private pollTimeout(ranSomething: boolean, inPollPhase: true): number;
   private pollTimeout(ranSomething: boolean, inPollPhase?: false): number | null;
   private pollTimeout(ranSomething: boolean, inPollPhase = false): number | null {
+    // Within a batch (phase 5) without Node interop, Node's timers are
+    // unknown: before a wait, Node gets its turn, as it would without batches.
+    const batched = this.inTurn !== 0 && !inPollPhase;
+    if (batched && this.interop === null) {
+      return ranSomething || this.callbacks.length !== 0 ? 0 : YIELD_BEFORE_BLOCKING;
+    }
     const facts = this.waitFacts;
     facts.ranSomething = ranSomething;
     facts.callbacksQueued = this.callbacks.length !== 0;
@@ -677,26 +796,63 @@ export class IOLoop {
     facts.now = facts.nextDeadline === null ? 0 : this.time();
     // In a worker thread, the fallback for endings no hook sees (worker-loops.ts).
     facts.workerCapMs = this.threadWaker === null ? null : workerPollCapMs();
-    return loopWaitMs(facts, this.interop, inPollPhase);
+    const ms = loopWaitMs(facts, this.interop, inPollPhase);
+    // Node processes unhandled rejections only once its nextTick queue is
+    // empty, which a batch keeps from happening, and nothing shows whether
+    // one is pending: a wait inside a batch is kept short (docs/reactor.md).
+    return batched && ms !== null && ms > BATCHED_WAIT_CAP_MS ? BATCHED_WAIT_CAP_MS : ms;
   }
 
   /** Phases 3–5: poll, dispatch, and schedule the next iteration. */
-  private pollDispatchAndYield(timeoutMs: number): void {
+  private pollDispatchAndYield(timeoutMs: number, ran: boolean): void {
     // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
-    const started = this.tracing ? performance.now() : 0;
+    const started = this.tracing || timeoutMs > 1 ? performance.now() : 0;
     const n = this.poller.poll(timeoutMs); // phase 3
-    this.dispatch(n); // phase 4
+    const nodeReady = this.dispatch(n); // phase 4
     if (this.tracing) this.traceIteration(timeoutMs, n, started);
-    setImmediate(this.iteration); // phase 5
+    // A wait that ended well before its timeout with nothing to report was
+    // ended by the poller's own work — on a ring, the completion of a send
+    // the wait submitted (ping-pong's reply) — not by its timeout, which
+    // may be Node's next timer: the batch may go on.
+    const wokeEarly = n === 0 && timeoutMs > 1 && performance.now() - started < timeoutMs - 1;
+    this.scheduleNext(n !== 0 || ran || wokeEarly, nodeReady); // phase 5
   }
 
-  /** Phase 4: calls the handler of each of the `n` ready fds. */
-  private dispatch(n: number): void {
+  /**
+   * Phase 5: the next iteration runs in this same Node turn, after every
+   * microtask (see `iterationAfterMicrotasks`), while this one did work
+   * (found I/O or ran something), libuv has no I/O ready and the batch is
+   * under `TURN_BATCH` iterations and `TURN_WORK_BUDGET`; otherwise it
+   * yields to Node with `setImmediate`.
+   */
+  private scheduleNext(didWork: boolean, nodeReady: boolean): void {
+    const work = ffiCounter.calls + this.counts.events - this.turnWorkStart;
+    if (didWork && !nodeReady && this.inTurn < TURN_BATCH - 1 && work < TURN_WORK_BUDGET) {
+      this.inTurn++;
+      this.counts.batched++;
+      tookOwnAsyncId(); // the nextTick
+      void afterMicrotasks.then(this.iterationAfterMicrotasks);
+      return;
+    }
+    this.yieldToNode();
+  }
+
+  /**
+   * Phase 4: calls the handler of each of the `n` ready fds. Returns whether
+   * libuv's fd was among them (Node has I/O ready).
+   */
+  private dispatch(n: number): boolean {
     const poller = this.poller;
     const fds = poller.readyFds;
     const entries = this.readyEntries;
-    for (let i = 0; i < n; i++) entries[i] = this.handlers.get(fds[i]!);
+    const nodeFd = this.interop === null ? -1 : this.interop.fd;
+    let nodeReady = false;
+    for (let i = 0; i < n; i++) {
+      const fd = fds[i]!;
+      if (fd === nodeFd) nodeReady = true;
+      entries[i] = this.handlers.get(fd);
+    }
     let dispatched = 0;
     for (let i = 0; i < n; i++) {
       const entry = entries[i];
@@ -706,6 +862,7 @@ export class IOLoop {
       this.runHandler(entry, poller.readyEvents[i]!);
     }
     this.counts.events += dispatched;
+    return nodeReady;
   }
 
   /**

@@ -12,9 +12,9 @@
  *
  * 2. Node's timers are not fds. libuv computes its poll timeout from its
  *    timer heap, and `uv_backend_timeout()` exposes that number. But inside a
- *    `setImmediate` continuation — where the loop's iterations run — it always
- *    reads 0, because Node's immediate idle handle is active while immediates
- *    run. So when the loop is about to block, it first hops once into
+ *    `setImmediate` continuation — where the loop's iterations run, or in a
+ *    nextTick within one — it always reads 0, because Node's immediate idle
+ *    handle is active while immediates run. So when the loop is about to block, it first hops once into
  *    libuv's poll phase through a MessagePort message, where no idle handle
  *    is active and `uv_backend_timeout()` tells exactly how many ms remain
  *    until Node's next timer, and blocks for no longer than that. The hop
@@ -84,14 +84,29 @@ export function nodeTimeoutMs(): number {
 
 const probeOptions = { requireManualDestroy: true };
 
+// Async ids this thread's loops took themselves: their probes, and the
+// setImmediates and nextTicks that schedule their iterations.
+let ownAsyncIds = 0;
+
 /**
- * The async id counter's value, read by allocating one id (~20 ns). Every
- * async resource — a Timeout, ref'd or not, an Immediate, a request, a
- * nextTick — takes the next id, so an unchanged count (beyond the caller's
- * own allocations) means none was created in between.
+ * A loop took one async id itself (a `setImmediate` or `process.nextTick`
+ * scheduling its next iteration): `asyncIdMark()` leaves it out.
+ */
+export function tookOwnAsyncId(): void {
+  ownAsyncIds++;
+}
+
+/**
+ * How many async ids were taken on this thread by anything but the loops
+ * themselves, as of now (read by allocating one id, ~20 ns). Every async
+ * resource — a Timeout, ref'd or not, an Immediate, a request, a nextTick —
+ * takes the next id from one counter, so an unchanged mark means none was
+ * created in between, except by the loops (their ids are subtracted: see
+ * `tookOwnAsyncId`).
  */
 export function asyncIdMark(): number {
-  return new AsyncResource('GALE_PROBE', probeOptions).asyncId();
+  ownAsyncIds++;
+  return new AsyncResource('GALE_PROBE', probeOptions).asyncId() - ownAsyncIds;
 }
 
 /**
@@ -172,6 +187,8 @@ export class NodeInterop {
   private nodeTimerDeadline = Infinity;
   private answeredAt = 0;
   private asyncMark = -1;
+  // Whether the application had immediates queued when the mark was taken.
+  private immediatesAtMark = true;
 
   /** `now` is the loop's clock, in seconds (tests may fake it). */
   constructor(now: () => number) {
@@ -181,8 +198,14 @@ export class NodeInterop {
 
   /** See the class comment: `ms` capped by what is known, or null (hop first). */
   capBeforeBlocking(ms: number): number | null {
-    if (nodeHasImmediates()) return 0;
     const nodeMs = this.knownTimeoutMs();
+    // Listing Node's resources (~0.1-0.2 µs and an array) is skipped while
+    // no async id was taken since the last mark and none was queued then:
+    // an Immediate takes an id, so none can be queued now.
+    if (nodeMs === null || this.immediatesAtMark) {
+      this.immediatesAtMark = nodeHasImmediates();
+      if (this.immediatesAtMark) return 0;
+    }
     if (nodeMs === null) return null;
     return nodeMs >= 0 && nodeMs < ms ? nodeMs : ms;
   }
@@ -206,6 +229,8 @@ export class NodeInterop {
       this.answeredAt = this.now();
       this.nodeTimerDeadline = nodeMs < 0 ? Infinity : this.answeredAt + nodeMs / 1000;
       this.asyncMark = asyncIdMark();
+      // libuv answers 0 while ref'd immediates are queued (its idle handle).
+      this.immediatesAtMark = nodeMs === 0;
       if (nodeMs >= 0 && nodeMs < ms) ms = nodeMs;
     }
     this.pollPhase.settle();
@@ -229,19 +254,20 @@ export class NodeInterop {
    * It holds while nothing on this thread created an async resource since:
    * every Node timer, ref'd or not, is one (a Timeout takes a fresh async
    * id), and so is whatever could lead to one (a request, a connection, an
-   * immediate, a nextTick). Async ids come from one counter, so a probe
-   * that finds it moved by exactly two since the last one — the
-   * setImmediate that started this iteration, and this probe itself —
-   * proves it. Anything else, or the known deadline passing, means ask
+   * immediate, a nextTick). Async ids come from one counter, so a mark
+   * (`asyncIdMark`, which leaves out the loops' own ids) unchanged since
+   * the last one proves it. Anything else, or the known deadline passing, means ask
    * again. A rescheduled running timer (`refresh()`, an interval re-arming)
    * only moves later, so the old answer just wakes the loop early; a fired
    * timer that `refresh()` reactivates takes a fresh id.
    */
   private knownTimeoutMs(): number | null {
     const previous = this.asyncMark;
-    const mark = asyncIdMark();
-    this.asyncMark = mark;
-    if (previous < 0 || mark !== previous + 2) return null;
+    if (previous < 0) return null;
+    if (asyncIdMark() !== previous) {
+      this.asyncMark = -1; // stays unknown until libuv is asked again
+      return null;
+    }
     // A safety net for timers libuv starts with no async resource behind
     // them (V8's delayed platform tasks): trust an answer for a second only.
     const now = this.now();

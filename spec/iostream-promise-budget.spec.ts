@@ -9,7 +9,10 @@
  * message.
  *
  * The peer is a plain handler on the loop (no Promise of its own), so only
- * the stream's side is counted.
+ * the stream's side is counted — and the loop's own: an iteration that
+ * hands over to the next one inside a batch (reactor/ioloop.ts, phase 5)
+ * does so with one `then` on a settled Promise, counted apart through
+ * `stats().batched`.
  */
 import { createHook } from 'node:async_hooks';
 import { test } from 'uvu';
@@ -46,6 +49,7 @@ test('an echo round trip (await readBytes, await write) makes 7 Promises', async
         }
       }, IOLoop.READ);
       created = 0;
+      const batchedBefore = loop.stats().batched;
       hook.enable();
       try {
         const server = (async () => {
@@ -59,8 +63,10 @@ test('an echo round trip (await readBytes, await write) makes 7 Promises', async
       } finally {
         hook.disable();
       }
+      // The loop's hand-overs inside a batch, one Promise each, are not the stream's.
+      const loopsOwn = loop.stats().batched - batchedBefore;
       await peerDone;
-      return created / ROUND_TRIPS;
+      return (created - loopsOwn) / ROUND_TRIPS;
     }, 20);
     assert.is(Math.round(perRoundTrip), 7, `${perRoundTrip} Promises per round trip`);
   } finally {
