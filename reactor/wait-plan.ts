@@ -43,6 +43,14 @@
  *      wait for one CQE, at most that long (-1: forever). One CQE is enough:
  *      the next iteration does not block (handlers ran) and gathers the rest.
  *      A batch-wait timer would cost a wake-up of its own on every idle wait.
+ *      Nor does the wait skip the CQEs of SENDs submitted with it (asking
+ *      for one more CQE per such SEND, `min_wait_usec` bounding a SEND that
+ *      parks): tried for ping-pong, whose reply's SEND completes inside the
+ *      enter and ends the wait at once — 1.01 enters per round trip instead
+ *      of 2.00, but more server CPU per round trip and fewer round trips per
+ *      second on the 2-vCPU VM (docs/uring.md): the second enter works as a
+ *      short poll before the thread sleeps, and a sleep that starts sooner
+ *      more often ends in a full wake-up of the vCPU.
  *   8. **Batches**: otherwise enter without waiting, with no timeout at all
  *      (a zero timeout arms an already-expired hrtimer: a timer interrupt
  *      and two clock reprogrammings per enter, 15–20 % of bulk-echo server

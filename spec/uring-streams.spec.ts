@@ -82,7 +82,7 @@ function pattern(length: number, seed = 0): Buffer {
   return out;
 }
 
-test('a poller with completion sockets unmaps its provided buffers once closed', () => {
+test('a poller with completion sockets unmaps its buffer ring and unregisters its buffers once closed', () => {
   // Whether any mapping contains `addr` (a count of all mappings moves with V8's heap).
   const mapped = (addr: number) => readFileSync('/proc/self/maps', 'utf8').split('\n').some((line) => {
     const [from, to] = line.split(' ', 1)[0]!.split('-').map((h) => parseInt(h, 16));
@@ -91,21 +91,65 @@ test('a poller with completion sockets unmaps its provided buffers once closed',
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   let ringAddr = 0;
-  let slabAddr = 0;
+  let buffers: { ringAddr: number; buffers: Buffer[]; registered: boolean } | null = null;
   try {
     poller.attach(a)!;
     poller.register(a, READ);
     poller.poll(0);
-    const buffers = poller.providedBuffers() as unknown as { ringAddr: number; slabAddr: number };
-    ({ ringAddr, slabAddr } = buffers);
-    assert.ok(mapped(ringAddr) && mapped(slabAddr), 'buffer ring and slab mapped');
+    buffers = poller.providedBuffers() as unknown as { ringAddr: number; buffers: Buffer[]; registered: boolean };
+    ({ ringAddr } = buffers);
+    assert.ok(mapped(ringAddr), 'buffer ring mapped');
+    assert.is(buffers.buffers.length, 64, 'a JS buffer under every bid');
   } finally {
     poller.close();
     closeFd(a);
     closeFd(b);
   }
   assert.not.ok(mapped(ringAddr), 'buffer ring unmapped');
-  assert.not.ok(mapped(slabAddr), 'slab unmapped');
+  // The buffers are JS memory: dropped only after the group was unregistered (no kernel write can follow).
+  assert.not.ok(buffers!.registered, 'buffer group unregistered before the close');
+  assert.is(buffers!.buffers.length, 0, 'buffers dropped');
+});
+
+test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no copy), echoed with one copy into a send slot; a small one is copied', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const socket = poller.attach(a, true)!;
+    poller.register(a, READ);
+    assert.is(poller.poll(0), 0);
+    const buffers = poller.providedBuffers()!;
+    const stats = poller.completionStats;
+    const first = pattern(64 * 1024, 3);
+    assert.is(writeBytes(b, first), first.length);
+    assert.is(pollFor(poller, socket), READ);
+    const chunk1 = socket.read(1 << 20)!; // the Buffer the stream would get, not a copy of it
+    assert.ok(chunk1.equals(first));
+    assert.is(buffers.handedOverBytes, first.length, 'the chunk came in the buffer it arrived in');
+    assert.is(buffers.copiedBytes, 0, 'no copy on the way in');
+    // The kernel never writes into a handed-over buffer: cycle every bid, twice.
+    for (let i = 0; i < 2 * buffers.entries; i++) {
+      const more = pattern(64 * 1024, 100 + i);
+      assert.is(writeBytes(b, more), more.length);
+      assert.ok(receive(poller, socket, more.length).equals(more));
+    }
+    assert.ok(chunk1.equals(first), 'a held chunk is intact after every buffer was filled again');
+    // A small chunk is copied (it must not pin a 64 KiB buffer).
+    const small = Buffer.from('a short line\n');
+    assert.is(writeBytes(b, small), small.length);
+    assert.ok(receive(poller, socket, small.length).equals(small));
+    assert.is(buffers.copiedBytes, small.length);
+    // Echoing a chunk: one copy, into a send slot.
+    const copiedBefore = stats.sendCopiedBytes;
+    assert.is(socket.send([chunk1], 0, 0), chunk1.length);
+    assert.is(stats.sendCopiedBytes - copiedBefore, chunk1.length, 'one copy per echoed byte');
+    assert.ok(receiveFd(poller, b, first.length).equals(first), 'the echo arrived intact');
+    socket.detach();
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
+  }
 });
 
 test('a completion socket receives through the ring: READ while bytes wait, quiet once read', () => {
@@ -923,6 +967,36 @@ test('ring sends: a write after shutdown(SHUT_WR) fails with EPIPE and closes th
       loop.close();
     }
   });
+});
+
+test('closing over bytes received and never read resets a TCP peer, as on epoll (the RECV had taken them out of the kernel)', async () => {
+  // Found by the differential fuzz (seed 1428237045): b closes on its full
+  // read buffer with a's bytes unread; epoll leaves them in the kernel, whose
+  // close resets the connection; the ring's RECV had taken them, so b's close
+  // sent a FIN and a closed a step later, on an end of file.
+  for (const poller of ['epoll', 'uring'] as const) {
+    const loop = new IOLoop({ poller, makeCurrent: false });
+    const [s1, s2] = tcpSockets();
+    const a = new IOStream(s1, { ioLoop: loop });
+    const b = new IOStream(s2, { ioLoop: loop, maxBufferSize: 4096 });
+    try {
+      const errors = await loop.runSync(async () => {
+        const bRead = b.readUntilClose()!.then(() => null, (e: unknown) => e);
+        const aRead = a.readUntilClose()!.then(() => null, (e: unknown) => e);
+        await a.write(pattern(70_000, 9))!;
+        await bRead;
+        await aRead;
+        return { b: b.error, a: a.error };
+      }, 20);
+      assert.ok(b.closed() && a.closed(), `${poller}: both closed`);
+      assert.match(String(errors.b), /buffer/i, `${poller}: b closed on its full read buffer`);
+      assert.is((errors.a as { errno?: number } | null)?.errno, E.ECONNRESET, `${poller}: a saw a reset, not an end of file (${String(errors.a)})`);
+    } finally {
+      a.close();
+      b.close();
+      loop.close();
+    }
+  }
 });
 
 test('no fds leaked', () => {

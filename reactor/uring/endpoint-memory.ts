@@ -54,6 +54,11 @@ export class EndpointMemory {
     return this.buffers;
   }
 
+  /** The ring's requests are all cancelled: the kernel must fill no provided buffer from now on. */
+  release(): void {
+    this.buffers?.release(this.ring);
+  }
+
   /** Unmaps the buffers and frees every slot (the ring is closed: the kernel is done with them). */
   free(): void {
     this.buffers?.unmap();

@@ -82,7 +82,7 @@ export class URingPoller implements Poller, SocketHost {
   readonly sendBudget: SendBudget;
   /** SocketHost: counters of the completion sockets' slow paths. */
   readonly completionStats: CompletionStats = {
-    enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0,
+    enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0, sendCopiedBytes: 0,
   };
 
   /** The loop's uring options (which transports streams and listeners get). */
@@ -233,6 +233,10 @@ export class URingPoller implements Poller, SocketHost {
   /** Cancels every request, unmaps the rings and buffers, closes the ring fd. */
   close(): void {
     if (this.ring.fd < 0) return;
+    // Every request cancelled and complete, then no provided buffer can be
+    // filled any more (they are JS memory: ./provided-buffers.ts), then the close.
+    this.ring.cancelEverything();
+    this.memory.release();
     this.ring.close();
     for (const endpoint of this.endpoints) {
       if (endpoint === undefined) continue;

@@ -4,71 +4,117 @@
  * No Tornado counterpart (Tornado reads into Python bytes with recv()).
  *
  * ## Provided buffers
- * `entries` buffers of `size` bytes in one anonymous mapping (page-aligned,
- * faulted in as used), announced to the kernel through a buffer ring
- * (`IORING_REGISTER_PBUF_RING`). The kernel picks a buffer per RECV
- * completion and names it in `cqe.flags >> 16`; JS copies the bytes out and
- * hands the buffer straight back (a tail bump, no syscall), so a buffer is
- * out of the ring only between a CQE and the harvest that reads it.
+ * `entries` buffers of `size` bytes, announced to the kernel through a
+ * buffer ring (`IORING_REGISTER_PBUF_RING`, its entries in an anonymous
+ * mapping). The kernel picks a buffer per RECV completion and names it in
+ * `cqe.flags >> 16`; the buffer goes back to the kernel at once (a tail
+ * bump, no syscall), so a buffer is out of the ring only between a CQE and
+ * the harvest that reads it.
+ *
+ * ## Handing a chunk over without a copy
+ * The buffers are JS Buffers (`Buffer.allocUnsafeSlow`: off-heap, so their
+ * memory never moves; the address is learned once per `GROUP` of them,
+ * ./buffer-address.ts). A chunk of at least `HAND_OVER_MIN` bytes is handed
+ * to the stream as a view of the buffer it arrived in, and a fresh buffer
+ * takes that buffer's place in the ring: the kernel never writes into a
+ * Buffer JS holds, and the memory is V8's to free once nothing references
+ * it. A smaller chunk is copied out and its buffer reused: a copy of a few
+ * bytes is cheaper than a new allocation, and a small message must not pin
+ * 64 KiB. Bulk reads thus cost one copy per chunk (the kernel's), not two
+ * (`copiedBytes`, `handedOverBytes`; spec/uring-streams.spec.ts).
+ *
+ * A handed-over view shares its ArrayBuffer with the other buffers of its
+ * group (`GROUP` × `size`), as Node's pool shares one among small Buffers:
+ * a view kept for long keeps its group alive (at most GROUP × size /
+ * HAND_OVER_MIN times its own size), and `.buffer` reaches memory that is
+ * not the view's.
+ *
+ * Closing: the kernel may write into a buffer in the ring until the group
+ * is unregistered (`release`, after every request was cancelled), and only
+ * then are the buffers dropped.
  */
-import { viewAt } from '../sys/arena.js';
 import { check } from '../sys/libc.js';
 import { hi32, lo32 } from '../sys/constants.js';
+import { viewAt } from '../sys/arena.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
+import { bufferAddress } from './buffer-address.js';
 import type { Ring } from './ring.js';
 
 const BUF_ENTRY = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv }
+
+/** Buffers allocated (and their address learned) together. */
+const GROUP = 4;
 
 /** The provided-buffer ring of one io_uring (buffer group `bgid`). */
 export class ProvidedBuffers {
   readonly bgid: number;
   readonly entries: number;
   readonly size: number;
+  /** Chunks at least this long are handed over without a copy (half a buffer). */
+  readonly handOverMin: number;
+  /** Bytes copied out of buffers into new Buffers (chunks shorter than `handOverMin`). */
+  copiedBytes = 0;
+  /** Bytes handed to streams in the buffer they arrived in (no copy). */
+  handedOverBytes = 0;
   private ringWords: Uint32Array;
   private ringHalves: Uint16Array;
-  private slab: Buffer;
   private readonly ringAddr: number;
   private readonly ringBytes: number;
-  private readonly slabAddr: number;
-  private readonly slabBytes: number;
+  /** The buffer the kernel fills under each bid, and its address. */
+  private readonly buffers: Buffer[] = [];
+  private readonly addrs: number[] = [];
+  // The group fresh buffers are cut from.
+  private group: Buffer = Buffer.alloc(0);
+  private groupAddr = 0;
+  private groupNext = GROUP;
   private tail = 0;
   private readonly mask: number;
+  private registered = false;
 
-  /** Maps the buffers and registers them with `ring`. Throws OSError (EINVAL on kernels before 5.19). */
+  /** Maps the buffer ring and registers the buffers with `ring`. Throws OSError (EINVAL on kernels before 5.19). */
   constructor(ring: Ring, bgid: number, entries: number, size: number) {
     this.bgid = bgid;
     this.entries = entries;
     this.size = size;
+    this.handOverMin = size >>> 1;
     this.mask = entries - 1;
     this.ringBytes = entries * BUF_ENTRY;
-    this.slabBytes = entries * size;
     const anon = MAP_PRIVATE | MAP_ANONYMOUS;
     this.ringAddr = check(mmap(0, this.ringBytes, PROT_READ | PROT_WRITE, anon, -1, 0), 'mmap');
-    try {
-      this.slabAddr = check(mmap(0, this.slabBytes, PROT_READ | PROT_WRITE, anon, -1, 0), 'mmap');
-    } catch (error) {
-      munmap(this.ringAddr, this.ringBytes);
-      throw error;
-    }
     const ringView = viewAt(this.ringAddr, this.ringBytes);
     this.ringWords = new Uint32Array(ringView.buffer, ringView.byteOffset, this.ringBytes >>> 2);
     this.ringHalves = new Uint16Array(ringView.buffer, ringView.byteOffset, this.ringBytes >>> 1);
-    this.slab = viewAt(this.slabAddr, this.slabBytes);
     try {
       ring.registerBufferRing(this.ringAddr, entries, bgid);
     } catch (error) {
       this.unmap();
       throw error;
     }
-    for (let bid = 0; bid < entries; bid++) this.put(bid);
+    this.registered = true;
+    for (let bid = 0; bid < entries; bid++) {
+      this.fresh(bid);
+      this.put(bid);
+    }
     this.publish();
   }
 
-  /** Copies `length` bytes out of buffer `bid` and gives the buffer back to the kernel. */
+  /**
+   * The `length` bytes the kernel put in buffer `bid`, which goes back to
+   * the kernel: the buffer itself (a fresh one takes its place) when the
+   * chunk fills at least half of it, else a copy.
+   */
   take(bid: number, length: number): Buffer {
-    const at = bid * this.size;
-    const out = Buffer.allocUnsafe(length);
-    this.slab.copy(out, 0, at, at + length);
+    const buffer = this.buffers[bid]!;
+    let out: Buffer;
+    if (length >= this.handOverMin) {
+      out = buffer.subarray(0, length);
+      this.handedOverBytes += length;
+      this.fresh(bid);
+    } else {
+      out = Buffer.allocUnsafe(length);
+      buffer.copy(out, 0, 0, length);
+      this.copiedBytes += length;
+    }
     this.put(bid);
     this.publish();
     return out;
@@ -80,9 +126,22 @@ export class ProvidedBuffers {
     this.publish();
   }
 
+  /** A new buffer for `bid`, cut from the current group (a new group when it is used up: one FFI call). */
+  private fresh(bid: number): void {
+    if (this.groupNext === GROUP) {
+      // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
+      this.group = Buffer.allocUnsafeSlow(Math.max(GROUP * this.size, 4096));
+      this.groupAddr = bufferAddress(this.group);
+      this.groupNext = 0;
+    }
+    const at = this.groupNext++ * this.size;
+    this.buffers[bid] = this.group.subarray(at, at + this.size);
+    this.addrs[bid] = this.groupAddr + at;
+  }
+
   private put(bid: number): void {
     const entry = (this.tail & this.mask) * (BUF_ENTRY >>> 2);
-    const addr = this.slabAddr + bid * this.size;
+    const addr = this.addrs[bid]!;
     this.ringWords[entry] = lo32(addr);
     this.ringWords[entry + 1] = hi32(addr);
     this.ringWords[entry + 2] = this.size;
@@ -94,13 +153,27 @@ export class ProvidedBuffers {
     this.ringHalves[7] = this.tail; // the tail: u16 at byte 14 of the ring
   }
 
-  /** Unmaps both mappings (the ring must be closed first, or the group unregistered). */
+  /**
+   * The ring's requests are all cancelled and complete: unregister the
+   * group, so the kernel can no longer fill a buffer, and drop them.
+   */
+  release(ring: Ring): void {
+    if (!this.registered) return;
+    this.registered = false;
+    try {
+      ring.unregisterBufferRing(this.bgid);
+    } catch { /* the ring is going: its close unregisters too */ }
+    this.buffers.length = 0;
+    this.group = Buffer.alloc(0);
+    this.groupNext = GROUP;
+  }
+
+  /** Unmaps the buffer ring (after `release`, or once the ring is closed). */
   unmap(): void {
-    if (this.slab.length === 0) return;
+    if (this.ringWords.length === 0) return;
     this.ringWords = new Uint32Array(0);
     this.ringHalves = new Uint16Array(0);
-    this.slab = Buffer.alloc(0);
+    this.buffers.length = 0;
     munmap(this.ringAddr, this.ringBytes);
-    munmap(this.slabAddr, this.slabBytes);
   }
 }

@@ -104,6 +104,8 @@ export const IORING_ACCEPT_MULTISHOT = 1 << 0;
 export const IORING_RECV_MULTISHOT = 1 << 1;
 /** io_uring_register opcode: register a provided-buffer ring. */
 const IORING_REGISTER_PBUF_RING = 22;
+/** io_uring_register opcode: unregister a provided-buffer ring. */
+const IORING_UNREGISTER_PBUF_RING = 23;
 
 /** ASYNC_CANCEL flags: match any request. */
 export const IORING_ASYNC_CANCEL_ALL = 1 << 0;
@@ -416,6 +418,35 @@ export class Ring {
     check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
   }
 
+  /**
+   * Unregisters buffer group `bgid` (after `cancelAll`): from then on the
+   * kernel cannot pick one of its buffers, so their memory may go back to
+   * its owner. Throws OSError.
+   */
+  unregisterBufferRing(bgid: number): void {
+    if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_register');
+    const view = this.mem.view;
+    view.fill(0, 0, 40);
+    view.writeUInt16LE(bgid, 12);
+    check(ioUringRegister(this.fd, IORING_UNREGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
+  }
+
+  /**
+   * Cancels every request in flight and runs their completions, without
+   * closing: what `close` starts with, for an owner that must act between
+   * the two (unregistering buffers the kernel could otherwise still fill).
+   */
+  cancelEverything(): void {
+    if (this.fd < 0 || this.cancelledEverything) return;
+    this.cancelledEverything = true;
+    try {
+      this.cancelAll();
+      this.flush();
+    } catch { /* closing anyway: the kernel cancels on close too */ }
+  }
+
+  private cancelledEverything = false;
+
   /** Queues an ASYNC_CANCEL of every request in flight. */
   cancelAll(): void {
     const w = this.getSqe();
@@ -547,10 +578,7 @@ export class Ring {
    */
   close(): void {
     if (this.fd < 0) return;
-    try {
-      this.cancelAll();
-      this.flush();
-    } catch { /* closing anyway: the kernel cancels on close too */ }
+    this.cancelEverything();
     const empty32 = new Uint32Array(0);
     this.ringWords = empty32;
     this.sqeWords = empty32;

@@ -64,7 +64,7 @@ export interface SendHost {
   readonly ring: Ring;
   readonly slots: SendSlots;
   readonly sendBudget: SendBudget;
-  readonly completionStats: { shortSends: number };
+  readonly completionStats: { shortSends: number; sendCopiedBytes: number };
 }
 
 /** The queued and in-flight SENDs of one socket. */
@@ -143,6 +143,7 @@ export class SendQueue {
       start += take;
     }
     this.host.sendBudget.adjust(copied);
+    this.host.completionStats.sendCopiedBytes += copied;
     return copied;
   }
 

@@ -74,6 +74,7 @@ import { Operation } from './operation.js';
 import { sendsQueued } from './send-flush.js';
 import { EOF_CHUNK, ReceivedChunks, readOnce } from './received.js';
 import { kernelReportsHangup } from './hangup.js';
+import { resetOnClose } from './reset-on-close.js';
 
 /**
  * How long a lingering close (ring sends) may wait for its peer to take
@@ -144,6 +145,8 @@ export interface CompletionStats {
   lingering: number;
   /** Lingering closes cut short (the bound ran out, or the loop closed): their unsent bytes were dropped. */
   lingerAborts: number;
+  /** Bytes copied into send slots (ring sends: the one copy a written byte costs). */
+  sendCopiedBytes: number;
 }
 
 /** What a completion socket needs from its poller, beyond any endpoint's needs. */
@@ -432,6 +435,9 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   cancelForClose(): boolean {
     this.wanted = 0;
     this.registered = false;
+    // Received and never read: on epoll still in the kernel, whose close
+    // then resets the connection (./reset-on-close.ts).
+    if (this.closeWanted && this.buffered > 0) resetOnClose(this.fd);
     this.dropReceived();
     const ring = this.host.ring;
     // Each returns whether its operation is still in flight (its cancel written now or before).
