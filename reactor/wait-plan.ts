@@ -26,6 +26,13 @@
  *      poll phase and plans again there (where rule 3 is libuv's own: it
  *      answers 0 while immediates are queued). See ./node-interop.ts.
  *
+ *   Inside a batch (several iterations in one Node turn: ./ioloop.ts,
+ *   phase 5), `IOLoop.pollTimeout` bounds rules 1–4 further: a wait is at
+ *   most `BATCHED_WAIT_CAP_MS` (10 ms), because Node reports unhandled
+ *   rejections only once its nextTick queue empties, which a batch defers;
+ *   and without Node interop there is no wait at all: the loop yields to
+ *   Node first and the iteration after that plans again.
+ *
  * On a ring (./uring/poller.ts), with what rules 1–4 allowed:
  *
  *   5. **Ready endpoints wait for nothing**: an endpoint that has events to
