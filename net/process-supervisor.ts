@@ -27,9 +27,20 @@
  * SIGCHLD (no zombies), and an IOLoop blocked in its poller wakes for them
  * because it watches libuv's backend fd.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess, spawn as Spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { genLog } from '../reactor/log.js';
+
+// node:child_process is loaded by the first forkProcesses, not at import:
+// every gale program imports this module (through netutil), few fork, and
+// the built-in costs an idle process resident memory (docs/using.md).
+const require = createRequire(import.meta.url);
+let spawnChild: typeof Spawn | null = null;
+function spawn(...args: Parameters<typeof Spawn>): ChildProcess {
+  spawnChild ??= (require('node:child_process') as typeof import('node:child_process')).spawn;
+  return spawnChild(...args);
+}
 
 /** One bind call of the parent, as a worker sees it: its description and fds (null: bind anew). */
 export interface InheritedGroup { call: string; fds: number[] | null }

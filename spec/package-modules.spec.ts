@@ -119,4 +119,14 @@ test('the worker threads\' entry files are bundled under the names gale starts t
   for (const [file] of starters) assert.ok(file.startsWith('dist/bundle/') && !file.slice('dist/bundle/'.length).includes('/'), file);
 });
 
+test('node:tls, node:crypto and node:child_process load at first use, not when a TCP server starts', () => {
+  // Each costs an idle process resident memory (ssl/node-tls.ts,
+  // net/process-supervisor.ts): a plain TCP server must not load them.
+  const report = JSON.parse(runFixture('builtins-on-demand.js').trim().split('\n').pop()!) as
+    { afterServer: string[]; afterContext: string[] };
+  assert.equal(report.afterServer, []);
+  assert.ok(report.afterContext.includes('NativeModule tls'), JSON.stringify(report));
+  assert.ok(!report.afterContext.includes('NativeModule child_process'), JSON.stringify(report));
+});
+
 test.run();

@@ -15,8 +15,8 @@
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
-import { X509Certificate } from 'node:crypto';
+import type * as tls from 'node:tls';
+import { nodeTls, x509Certificate } from './node-tls.js';
 import { OSError, errno as E } from '../reactor/sys/errors.js';
 import { toSSLError } from './errors.js';
 import type { ServernameCallback } from './servername-callback.js';
@@ -60,7 +60,7 @@ function pemCertificates(text: string, where: string): string[] {
   const found = text.match(PEM_CERT) ?? [];
   for (const pem of found) {
     try {
-      new X509Certificate(pem);
+      new (x509Certificate())(pem);
     } catch (error) {
       throw toSSLError(Object.assign(error as Error, { message: `${(error as Error).message} in ${where}` }));
     }
@@ -138,7 +138,7 @@ export class SSLContext {
     if (passphrase !== undefined && typeof passphrase !== 'string') throw new TypeError('password must be a string');
     const chain = passphrase === undefined ? { cert, key } : { cert, key, passphrase };
     try {
-      tls.createSecureContext(chain);
+      nodeTls().createSecureContext(chain);
     } catch (error) {
       throw toSSLError(error);
     }
@@ -184,7 +184,7 @@ export class SSLContext {
         added.push(...found);
       } else {
         try {
-          added.push(new X509Certificate(cadata).toString());
+          added.push(new (x509Certificate())(cadata).toString());
         } catch (error) {
           throw toSSLError(error);
         }
@@ -196,8 +196,8 @@ export class SSLContext {
 
   /** Trusts Node's bundled root CAs (Mozilla's list), and the system store where Node offers it. */
   loadDefaultCerts(): void {
-    this.caCerts.push(...tls.rootCertificates);
-    const withSystem = tls as unknown as { getCACertificates?: (type: string) => string[] };
+    this.caCerts.push(...nodeTls().rootCertificates);
+    const withSystem = nodeTls() as unknown as { getCACertificates?: (type: string) => string[] };
     if (typeof withSystem.getCACertificates === 'function') {
       try {
         this.caCerts.push(...withSystem.getCACertificates('system'));
@@ -212,7 +212,7 @@ export class SSLContext {
   setCiphers(ciphers: string): void {
     if (typeof ciphers !== 'string') throw new TypeError('ciphers must be a string');
     try {
-      tls.createSecureContext({ ciphers });
+      nodeTls().createSecureContext({ ciphers });
     } catch (error) {
       throw toSSLError(error);
     }
@@ -265,7 +265,7 @@ export class SSLContext {
       if (this.minimumVersion) options.minVersion = this.minimumVersion;
       if (this.maximumVersion) options.maxVersion = this.maximumVersion;
       try {
-        this.built = tls.createSecureContext(options);
+        this.built = nodeTls().createSecureContext(options);
       } catch (error) {
         throw toSSLError(error);
       }

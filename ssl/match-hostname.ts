@@ -12,7 +12,8 @@
  * host and every name the certificate holds, so whoever reads it can see
  * what the certificate is for.
  */
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import type { PeerCertificate } from 'node:tls';
+import { nodeTls } from './node-tls.js';
 import { isIP } from 'node:net';
 
 /** The names `cert` holds, for a message: its subjectAltName entries, else its commonName. */
@@ -33,7 +34,7 @@ function certificateNames(cert: PeerCertificate): string {
  * turns it into an `SSLCertVerificationError` with that `verifyCode`.
  */
 export function hostnameMismatch(hostname: string, cert: PeerCertificate): Error | undefined {
-  const nodeError = checkServerIdentity(hostname, cert);
+  const nodeError = nodeTls().checkServerIdentity(hostname, cert);
   if (nodeError === undefined) return undefined;
   const what = isIP(hostname) ? 'IP address' : 'hostname';
   const rule = isIP(hostname) ? ' (an IP address matches only IP Address entries)' : '';

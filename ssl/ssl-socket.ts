@@ -31,7 +31,8 @@
  *   `CERT_REQUIRED`/`CERT_OPTIONAL` on a presented certificate nor reports
  *   EOF mid-handshake (traps 2 and 3): both are checked here.
  */
-import * as tls from 'node:tls';
+import type * as tls from 'node:tls';
+import { nodeTls } from './node-tls.js';
 import { isIP } from 'node:net';
 import { CHUNK_SIZE, chunk as nativeChunk } from '../reactor/sys/arena.js';
 import { readToChunk, writeBytes, writeGather } from '../reactor/sys/libc.js';
@@ -217,7 +218,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
         }
       };
     }
-    const engine = new tls.TLSSocket(pipe as unknown as import('node:net').Socket, options);
+    const engine = new (nodeTls().TLSSocket)(pipe as unknown as import('node:net').Socket, options);
     engine.on('secure', () => this.serverHandshakeDone(engine));
     return engine;
   }
@@ -239,7 +240,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (hostname && !isIP(hostname)) options.servername = hostname;
     const alpn = context.alpnProtocols();
     if (alpn) options.ALPNProtocols = alpn;
-    const engine = tls.connect(options);
+    const engine = nodeTls().connect(options);
     engine.on('secureConnect', () => this.handshakeFinished());
     return engine;
   }
