@@ -72,7 +72,7 @@ test('a TLS echo round trip, both ends gale: bounded nextTicks and immediates', 
 
 test('a TLS connection (handshake, echo, close), both ends gale: bounded nextTicks and immediates', async () => {
   const leaks = fdLeakCheck();
-  await inLoop(async () => {
+  await inLoop(async (loop) => {
     const server = new EchoTlsServer(serverContext());
     const context = clientContext();
     const once = async (): Promise<void> => {
@@ -85,17 +85,28 @@ test('a TLS connection (handshake, echo, close), both ends gale: bounded nextTic
     };
     await once(); // warm up
     const connections = 8;
+    const before = loop.stats();
     const counts = await countDeferrals(async () => {
       for (let i = 0; i < connections; i++) await once();
     });
+    // The loop's own hand-overs are not TLS's: a nextTick per iteration run
+    // in the same Node turn, an immediate per yield to Node
+    // (docs/reactor.md). How many iterations the waits above take depends
+    // on timing (on a busy machine the count moved by two), so they are
+    // left out, as in the round-trip test.
+    const after = loop.stats();
+    counts.ticks -= after.batched - before.batched;
+    counts.immediates -= after.yields - before.yields;
     server.stop();
-    // Per connection, both ends together, measured: 21 nextTicks (23 on
-    // poll, 23 on epoll) with a stream.Duplex as the cipher pipe (its resume deferred
-    // the flow a tick whether or not anything waited), 19 (21, 20-21) now; 12
-    // immediates either way.
+    // Per connection, both ends together, the loop's own hand-overs left
+    // out: 14 nextTicks and 4 immediates on every backend, measured (with a
+    // stream.Duplex as the cipher pipe, whose resume deferred the flow a
+    // tick whether or not anything waited, two more nextTicks). One more of
+    // each is allowed: a record split differently by the kernel can cost
+    // the engine one more read.
     const perConnection = `${counts.ticks / connections} nextTicks, ${counts.immediates / connections} immediates per connection`;
-    assert.ok(counts.ticks / connections <= 22, perConnection); // timing moves it by one on epoll
-    assert.ok(counts.immediates / connections <= 13, perConnection);
+    assert.ok(counts.ticks / connections <= 15, perConnection);
+    assert.ok(counts.immediates / connections <= 5, perConnection);
   });
   leaks();
 });
