@@ -21,6 +21,8 @@ export const SO_REUSEPORT = linux ? 15 : 0x0200;
 export const SO_ERROR = linux ? 4 : 0x1007;
 export const SO_SNDBUF = linux ? 7 : 0x1001;
 export const SO_RCVBUF = linux ? 8 : 0x1002;
+/** struct linger { int l_onoff; int l_linger; }: {1, 0} makes close(2) reset a TCP connection. */
+export const SO_LINGER = linux ? 13 : 0x0080;
 export const IPPROTO_TCP = 6;
 export const TCP_NODELAY = 1;
 export const IPPROTO_IPV6 = 41;

@@ -9,10 +9,8 @@
  * nothing either way: docs/differential.md). No Tornado counterpart.
  */
 import { setsockoptBytes } from '../sys/libc.js';
-import { SOL_SOCKET } from '../sys/constants.js';
+import { SOL_SOCKET, SO_LINGER } from '../sys/constants.js';
 
-/** Linux's SO_LINGER (the ring exists only there). */
-const SO_LINGER = 13;
 /** struct linger { int l_onoff = 1; int l_linger = 0; } */
 const LINGER_ZERO = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
 

@@ -15,6 +15,7 @@ import { Future } from '../../reactor/future.js';
 import { liveRegions } from '../../reactor/sys/arena.js';
 import { setLogger, stderrLogger } from '../../reactor/log.js';
 import { AF_UNIX, SHUT_WR, SOCK_STREAM, SOL_SOCKET, Socket, socketpair } from '../../reactor/sys/socket.js';
+import { SO_LINGER } from '../../reactor/sys/constants.js';
 import { addAcceptHandler, bindSockets } from '../../net/netutil.js';
 import { sslWrapSocket } from '../../ssl/ssl-socket.js';
 import { IOStream } from '../../streams/iostream.js';
@@ -77,7 +78,6 @@ export interface Trace {
   violations: string[];
 }
 
-const SO_LINGER = 13;
 /** Unread bytes past which a uring stream's read-ahead may be paused (its HIGH_WATER, 256 KiB, less a margin). */
 export const MUCH_UNREAD = 128 * 1024;
 const SETTLE_TICK = 0.002;
