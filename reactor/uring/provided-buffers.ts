@@ -14,7 +14,7 @@
  * ## Handing a chunk over without a copy
  * The buffers are JS Buffers (`Buffer.allocUnsafeSlow`: off-heap, so their
  * memory never moves; the address is learned once per `GROUP` of them,
- * ./buffer-address.ts). A chunk of at least `HAND_OVER_MIN` bytes is handed
+ * `bufferAddress` in ../sys/libc.ts). A chunk of at least `HAND_OVER_MIN` bytes is handed
  * to the stream as a view of the buffer it arrived in, and a fresh buffer
  * takes that buffer's place in the ring: the kernel never writes into a
  * Buffer JS holds, and the memory is V8's to free once nothing references
@@ -33,11 +33,10 @@
  * is unregistered (`release`, after every request was cancelled), and only
  * then are the buffers dropped.
  */
-import { check } from '../sys/libc.js';
+import { bufferAddress, check } from '../sys/libc.js';
 import { hi32, lo32 } from '../sys/constants.js';
 import { viewAt } from '../sys/arena.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
-import { bufferAddress } from './buffer-address.js';
 import type { Ring } from './ring.js';
 
 const BUF_ENTRY = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv }
