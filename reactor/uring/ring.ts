@@ -406,16 +406,7 @@ export class Ring {
    * page-aligned `ringAddr`) as buffer group `bgid`. Throws OSError.
    */
   registerBufferRing(ringAddr: number, entries: number, bgid: number): void {
-    if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_register');
-    // struct io_uring_buf_reg { u64 ring_addr; u32 ring_entries; u16 bgid; u16 flags; u64 resv[3] },
-    // written over the params, which are not needed after setup.
-    const view = this.mem.view;
-    view.fill(0, 0, 40);
-    view.writeUInt32LE(lo32(ringAddr), 0);
-    view.writeUInt32LE(hi32(ringAddr), 4);
-    view.writeUInt32LE(entries, 8);
-    view.writeUInt16LE(bgid, 12);
-    check(ioUringRegister(this.fd, IORING_REGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
+    this.bufferRingRegistration(IORING_REGISTER_PBUF_RING, ringAddr, entries, bgid);
   }
 
   /**
@@ -424,11 +415,21 @@ export class Ring {
    * its owner. Throws OSError.
    */
   unregisterBufferRing(bgid: number): void {
+    this.bufferRingRegistration(IORING_UNREGISTER_PBUF_RING, 0, 0, bgid);
+  }
+
+  // Both take a struct io_uring_buf_reg { u64 ring_addr; u32 ring_entries;
+  // u16 bgid; u16 flags; u64 resv[3] } (unregistering reads only bgid),
+  // written over the params, which are not needed after setup.
+  private bufferRingRegistration(opcode: number, ringAddr: number, entries: number, bgid: number): void {
     if (this.fd < 0) throw new OSError(E.EBADF, 'io_uring_register');
     const view = this.mem.view;
     view.fill(0, 0, 40);
+    view.writeUInt32LE(lo32(ringAddr), 0);
+    view.writeUInt32LE(hi32(ringAddr), 4);
+    view.writeUInt32LE(entries, 8);
     view.writeUInt16LE(bgid, 12);
-    check(ioUringRegister(this.fd, IORING_UNREGISTER_PBUF_RING, this.mem.addr, 1), 'io_uring_register');
+    check(ioUringRegister(this.fd, opcode, this.mem.addr, 1), 'io_uring_register');
   }
 
   /**
