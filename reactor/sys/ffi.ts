@@ -32,9 +32,9 @@ export type NativeFunction = (...args: Array<number | Uint8Array>) => any;
 /**
  * Counts every FFI call made on this thread (`calls`; `IOLoop.stats()` reads
  * deltas of it) and, of those, the calls that passed a Buffer argument
- * (`bufferCalls`): each of those pins a JS buffer for the call's length and
- * costs more than passing an address into the arena as a number
- * (docs/ffi.md), so the hot paths keep it at zero and the specs count it.
+ * (`bufferCalls`): through koffi one costs what an address does, so stream
+ * reads and writes pass the caller's Buffer itself rather than copy through
+ * the arena, and the specs count which path a call took (docs/ffi.md).
  */
 export const ffiCounter = { calls: 0, bufferCalls: 0 };
 

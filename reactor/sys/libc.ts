@@ -12,8 +12,9 @@
  * read `lastErrno()` themselves and say so.
  *
  * Conventions of the wrappers:
- * - pointers travel as numbers into the thread's arena (./arena.ts), never as
- *   per-call Buffers, because a Buffer argument costs more (docs/ffi.md);
+ * - out-params, sockaddrs and C strings travel as numbers into the thread's
+ *   arena (./arena.ts); payloads (`readInto`, `writeBytes`) pass the JS
+ *   Buffer itself, which through koffi costs what an address does;
  * - errno is read through a view of `__errno_location()` only after a -1;
  * - EAGAIN/EWOULDBLOCK is a normal outcome for nonblocking fds and comes back
  *   as `-1` (documented per wrapper), never as an exception;
