@@ -14,7 +14,7 @@
 //
 // The input is tsc's output (`npm run build` runs tsc first), so the bundle
 // is the very code the suite runs per file, only joined. Packages
-// (ffi-rs, koffi, ...) stay external: their native addons load as before.
+// (koffi, ...) stay external: their native addons load as before.
 //
 // Worker threads: gale starts workers from a file URL relative to its own
 // module (`new URL('./executor-worker.js', import.meta.url)`), and names
@@ -104,7 +104,7 @@ for (const name of reexported) {
   };
 }
 
-// The module → file map, for spec/bundle.spec.ts (not shipped: package.json "files").
+// The module → file map, for spec/package-modules.spec.ts and the bench (not shipped: package.json "files").
 writeFileSync(join(out, 'metafile.json'), JSON.stringify(result.metafile, null, 1) + '\n');
 
 // Every `new URL('./x.js', import.meta.url)` (or '../…') left in the bundle
