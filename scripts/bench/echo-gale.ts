@@ -18,7 +18,7 @@
  * layer's counter) and `loopFfiCalls` (what `IOLoop.stats()` attributes to
  * the loop's own turns), so the runner can report FFI calls per echoed
  * message against the budget in DESIGN.md, and `ffiBufferCalls` (those of
- * them that passed a Buffer argument: none while reads and writes fit a chunk).
+ * them that passed a Buffer argument: on readiness every read and write).
  *
  * What it loads is what a user gets: the package's entry, `import 'gale'`
  * (package.json "exports": the bundle in dist/bundle/, scripts/bundle.mjs).
