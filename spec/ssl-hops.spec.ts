@@ -80,6 +80,10 @@ test('a TLS connection (handshake, echo, close), both ends gale: bounded nextTic
     const perConnection = `${counts.ticks / connections} nextTicks, ${counts.immediates / connections} immediates per connection`;
     assert.ok(counts.ticks / connections <= 15, perConnection);
     assert.ok(counts.immediates / connections <= 5, perConnection);
+    // Loop callbacks: one per end (the close that follows the peer's EOF).
+    // The end of each handshake queued one more, which ran the WRITE path
+    // for a `write('')` that might be waiting; now only when one is.
+    assert.ok(counts.callbacks / connections <= 2, `${counts.callbacks / connections} loop callbacks per connection`);
   });
   leaks();
 });
