@@ -186,7 +186,11 @@ export class SSLIOStream extends IOStream {
     return future;
   }
 
-  /** Tornado's `write`; one made during the handshake waits for it (see the top). */
+  /**
+   * Tornado's `write`. A write of nothing made before the handshake is
+   * done is noted: it queues no data, so `afterTls` runs the WRITE path
+   * once the handshake ends, which settles it.
+   */
   override write(data: Buffer | Uint8Array | string, callback?: () => void): Future<void> | null {
     const empty = typeof data === 'string' ? data.length === 0 : data instanceof Uint8Array && data.byteLength === 0;
     if (empty && this.connecting && !this.handshakeReported) this.emptyWriteWaiting = true;
