@@ -700,11 +700,14 @@ export function bufferAddress(buffer: Uint8Array): number {
   return c.memsetBuf(buffer, 0, 0) as number;
 }
 
-/** Copies `length` bytes at a native address into a new Buffer (one memcpy into the chunk). */
+/**
+ * Copies `length` bytes at a native address into a new Buffer, from a view
+ * of that memory (no FFI call; not through the chunk, which name resolution
+ * would otherwise make in every server that binds a host name).
+ */
 export function peek(addr: number, length: number): Buffer {
   if (length > CHUNK_SIZE) throw new RangeError('peek is limited to one chunk');
-  c.memcpy(chunk.addr, addr, length);
-  return Buffer.from(chunk.view.subarray(0, length));
+  return length === 0 ? Buffer.alloc(0) : Buffer.from(viewAt(addr, length));
 }
 
 /** Reads the NUL-terminated C string at `addr`. */
