@@ -25,6 +25,7 @@ import type { Ring } from './ring.js';
 const scheduled = new WeakSet<Ring>();
 const withSends = new Set<Ring>();
 let exitHooked = false;
+const settled = Promise.resolve();
 
 /**
  * `ring` has SENDs queued: they are submitted at exit if nothing has by
@@ -41,7 +42,11 @@ export function sendsQueued(ring: Ring, eachTurn: boolean): void {
   }
   if (eachTurn && !scheduled.has(ring)) {
     scheduled.add(ring);
-    queueMicrotask(() => {
+    // Not queueMicrotask: it takes an async id, which tells the loop Node
+    // may have a new timer, so its next blocking wait would first hop
+    // through libuv (reactor/node-interop.ts: a port message and an FFI
+    // call). `.then` on a settled Promise takes none.
+    settled.then(() => {
       scheduled.delete(ring);
       if (ring.fd >= 0 && ring.pending() > 0) ring.flush();
     });
