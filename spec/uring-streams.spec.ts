@@ -999,6 +999,36 @@ test('closing over bytes received and never read resets a TCP peer, as on epoll 
   }
 });
 
+test("uring.submit 'turn' submits with no async id of its own: awaited writes do not make every blocking wait hop through libuv", async () => {
+  // queueMicrotask takes an async id, which tells the loop Node may have a
+  // new timer, so its next blocking wait first hops through libuv's poll
+  // phase (reactor/node-interop.ts): one hop per awaited write before the
+  // fix (40 in 40 rounds); an answer of a hop is trusted for a while, so a
+  // few remain.
+  const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring', submit: 'turn' }, makeCurrent: false });
+  const [s1, s2] = tcpSockets();
+  const w = new IOStream(s1, { ioLoop: loop });
+  const r = new IOStream(s2, { ioLoop: loop });
+  try {
+    const rounds = 40;
+    const hops = await loop.runSync(async () => {
+      await w.write('first\n');
+      await r.readBytes(6);
+      const before = loop.stats().hops;
+      for (let i = 0; i < rounds; i++) {
+        await w.write('small\n'); // flushed at the end of the turn
+        await r.readBytes(6);
+      }
+      return loop.stats().hops - before;
+    }, 20);
+    assert.ok(hops < rounds / 4, `${hops} hops in ${rounds} rounds`);
+  } finally {
+    w.close();
+    r.close();
+    loop.close();
+  }
+});
+
 test('no fds leaked', () => {
   checkFds();
 });
