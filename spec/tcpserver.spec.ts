@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IOLoop } from '../reactor/ioloop.js';
 import { multi } from '../reactor/gen.js';
+import { Future } from '../reactor/future.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { bindSockets, bindUnixSocket } from '../net/netutil.js';
 import { AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../reactor/sys/socket.js';
@@ -150,8 +151,40 @@ test('a handleStream that throws or rejects is logged, its stream closed, and th
   const errors = logs.filter(([level]) => level === 'error');
   assert.is(errors.length, 2);
   assert.match(errors[0]![1], /^Error in connection callback[^]*sync failure/);
-  assert.match(errors[1]![1], /^Exception in callback [^]*async failure/);
+  assert.match(errors[1]![1], /^Exception in callback <anonymous function>[^]*async failure/);
   assert.not.match(errors[1]![1], /Error in connection callback/);
+  leaks();
+});
+
+test('a handleStream that returns a gale Future goes through addFuture: a failed one is logged and its stream closed', async () => {
+  const leaks = fdLeakCheck();
+  const loop = new IOLoop({ makeCurrent: false });
+  let calls = 0;
+  class FutureServer extends EchoServer {
+    override handleStream(stream: IOStream): Promise<void> {
+      calls++;
+      if (calls > 1) return super.handleStream(stream);
+      // Not a native Promise: a Future, failed on the next iteration.
+      const failed = new Future<void>();
+      loop.addCallback(() => failed.setException(new Error('future failure')));
+      return failed as unknown as Promise<void>;
+    }
+  }
+  const server = new FutureServer();
+  const { logs } = await captureLogs(() => loop.runSync(async () => {
+    const port = listenLocal(server);
+    const doomed = await connectTo(['127.0.0.1', port]);
+    assert.is((await doomed.readUntilClose())!.length, 0); // closed by the server
+    doomed.close();
+    const healthy = await connectTo(['127.0.0.1', port]);
+    assert.is(await roundTrip(healthy, 'still here\n'), 'still here\n');
+    healthy.close();
+  }, 10));
+  server.stop();
+  loop.close(true);
+  const errors = logs.filter(([level]) => level === 'error');
+  assert.is(errors.length, 1);
+  assert.match(errors[0]![1], /^Exception in callback <anonymous function>[^]*future failure/);
   leaks();
 });
 
