@@ -60,7 +60,6 @@
  * counts them per iteration and reports them in `stats()`; the benchmarks
  * and the FFI budget in DESIGN.md are checked against that figure.
  */
-import { performance } from 'node:perf_hooks';
 import { isMainThread } from 'node:worker_threads';
 import { ffiCounter } from './sys/ffi.js';
 import { close as closeFd } from './sys/libc.js';
@@ -86,6 +85,21 @@ import { defaultExecutor } from './executor-pool.js';
 import { provideCurrentLoop } from './current-loop.js';
 
 export { TimeoutHandle };
+
+/**
+ * Milliseconds on the monotonic clock, as `performance.now()` reads it but
+ * without `node:perf_hooks`: importing that (or touching the global
+ * `performance`) loads nine of Node's internal modules, ~0.45 MiB of an idle
+ * process (docs/using.md, "What the package loads"). `process.hrtime()`
+ * reads the same clock for the same cost (~70 ns).
+ */
+function monotonicMs(): number {
+  const time = process.hrtime(); // [seconds, nanoseconds]
+  return time[0]! * 1e3 + time[1]! / 1e6;
+}
+
+/** Wall-clock ms at the monotonic clock's zero: `time()` reads like epoch seconds. */
+const CLOCK_ORIGIN_MS = Date.now() - monotonicMs();
 
 /** Something the loop can watch: an fd number or an object with `fileno()`. */
 export type FdLike = number | { fileno(): number };
@@ -600,7 +614,7 @@ export class IOLoop {
    * epoch seconds. Tests may replace it on an instance to fake time.
    */
   time(): number {
-    return (performance.timeOrigin + performance.now()) / 1000;
+    return (CLOCK_ORIGIN_MS + monotonicMs()) / 1000;
   }
 
   // ------------------------------------------------------------ executors
@@ -807,7 +821,7 @@ export class IOLoop {
   private pollDispatchAndYield(timeoutMs: number, ran: boolean): void {
     // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
-    const started = this.tracing || timeoutMs > 1 ? performance.now() : 0;
+    const started = this.tracing || timeoutMs > 1 ? monotonicMs() : 0;
     const n = this.poller.poll(timeoutMs); // phase 3
     const nodeReady = this.dispatch(n); // phase 4
     if (this.tracing) this.traceIteration(timeoutMs, n, started);
@@ -815,7 +829,7 @@ export class IOLoop {
     // ended by the poller's own work — on a ring, the completion of a send
     // the wait submitted (ping-pong's reply) — not by its timeout, which
     // may be Node's next timer: the batch may go on.
-    const wokeEarly = n === 0 && timeoutMs > 1 && performance.now() - started < timeoutMs - 1;
+    const wokeEarly = n === 0 && timeoutMs > 1 && monotonicMs() - started < timeoutMs - 1;
     this.scheduleNext(n !== 0 || ran || wokeEarly, nodeReady); // phase 5
   }
 
@@ -878,7 +892,7 @@ export class IOLoop {
   }
 
   private runCallback(callback: Callback, args: any[]): void {
-    const started = this.blockingThresholdMs ? performance.now() : 0;
+    const started = this.blockingThresholdMs ? monotonicMs() : 0;
     try {
       const result = args.length ? callback(...args) : callback();
       if (isThenable(result)) {
@@ -891,7 +905,7 @@ export class IOLoop {
   }
 
   private runHandler(entry: HandlerEntry, events: number): void {
-    const started = this.blockingThresholdMs ? performance.now() : 0;
+    const started = this.blockingThresholdMs ? monotonicMs() : 0;
     try {
       entry.handler(entry.target, events);
     } catch (error) {
@@ -914,7 +928,7 @@ export class IOLoop {
   }
 
   private checkBlocking(callback: unknown, started: number): void {
-    const elapsed = performance.now() - started;
+    const elapsed = monotonicMs() - started;
     if (elapsed > this.blockingThresholdMs) {
       genLog.warn(`IOLoop blocked for ${(elapsed / 1000).toFixed(3)} seconds in ${describeCallback(callback)}`);
     }
@@ -930,7 +944,7 @@ export class IOLoop {
     genLog.info(
       `[trace] iteration ${this.counts.iterations}: ran ${this.traceRan} callbacks, ${this.traceTimeouts} timeouts; ` +
         `poll(${timeoutMs === MAX_POLL_MS ? 'idle' : `${timeoutMs} ms`}) -> ${n} ready [${ready.join(' ')}]; ` +
-        `poll+dispatch ${(performance.now() - started).toFixed(3)} ms; ${this.timers.size} timeouts pending`,
+        `poll+dispatch ${(monotonicMs() - started).toFixed(3)} ms; ${this.timers.size} timeouts pending`,
     );
     const below = this.poller.traceLastPoll?.();
     if (below) genLog.info(`[trace]   ${below}`);

@@ -24,7 +24,7 @@
 // bundled file names one that is not there.
 //
 // usage: node scripts/bundle.mjs        (after tsc; writes dist/bundle/)
-import { build } from 'esbuild';
+import { build, transform } from 'esbuild';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,66 @@ const bundled = {
  */
 const reexported = ['streams', 'net', 'resolvers', 'ssl'];
 
+/**
+ * The file's text without the comments esbuild carries over from tsc's
+ * output (the TSDoc of class members, section rules), and in ASCII only.
+ *
+ * Why: Node keeps every module's source text in V8's heap for as long as the
+ * module lives (functions compile lazily from it), and one non-ASCII
+ * character — an em dash in a comment — makes V8 store the whole text as
+ * UTF-16, two bytes a character. The two large files of `import 'gale'` held
+ * 772 KB that way; ASCII and without comments, 297 KB. The documentation
+ * stays where readers get it: the sources and the `.d.ts` files.
+ *
+ * Only whole-line comments go (a line that starts one, through the line that
+ * ends it; the `// dist/…` lines naming each bundled module stay, to find
+ * one's code), and what non-ASCII is left is escaped as `\uXXXX`, which
+ * means the same character in a string, a template or a regular expression,
+ * and nothing in a comment. Then the proof: esbuild must minify the result
+ * and the original to the same code, or the build fails.
+ */
+/**
+ * esbuild's `keepNames` helper, which names a function after its source
+ * name in case bundling renamed it, but leaves it alone when it already
+ * bears that name: an own `name` redefined with the same value and the same
+ * attributes changes nothing, except that V8 then keeps the function's
+ * properties in a dictionary (a hash table per function or class: ~350 of
+ * the ~380 named at import are named right already).
+ */
+const NAME_HELPER = 'var __name = (target, value) => __defProp(target, "name", { value, configurable: true });';
+const NAME_IF_RENAMED = 'var __name = (target, value) => target.name === value ? target : __defProp(target, "name", { value, configurable: true });';
+
+function namingOnlyRenamed(file, text) {
+  if (!text.includes('__name(')) return text;
+  if (text.includes(NAME_HELPER)) return text.replace(NAME_HELPER, NAME_IF_RENAMED);
+  if (/^var __name\b/m.test(text)) throw new Error(`bundle.mjs: ${file}: esbuild's __name helper changed; update NAME_HELPER`);
+  return text; // the helper is imported from the chunk that defines it
+}
+
+async function withoutComments(file, text) {
+  const kept = [];
+  let inBlock = false;
+  for (const line of text.split('\n')) {
+    const trimmed = line.trimStart();
+    if (inBlock) {
+      if (trimmed.includes('*/')) inBlock = false;
+      if (!inBlock && !trimmed.endsWith('*/')) throw new Error(`bundle.mjs: ${file}: code after a comment on one line: ${line}`);
+      continue;
+    }
+    if (trimmed.startsWith('/*') && !trimmed.startsWith('/*#') && !trimmed.startsWith('/* @__PURE__')) {
+      const end = trimmed.indexOf('*/', 2);
+      if (end === -1) { inBlock = true; continue; }
+      if (end === trimmed.length - 2) continue;
+    }
+    if (trimmed.startsWith('//') && !trimmed.startsWith('// dist/')) continue;
+    kept.push(line);
+  }
+  const stripped = kept.join('\n').replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const minified = async (code) => (await transform(code, { minifyWhitespace: true, format: 'esm', charset: 'ascii' })).code;
+  if (await minified(stripped) !== await minified(text)) throw new Error(`bundle.mjs: ${file}: removing its comments changed its code`);
+  return stripped;
+}
+
 const common = {
   absWorkingDir: repo,
   bundle: true,
@@ -103,6 +163,8 @@ for (const name of reexported) {
     imports: [{ path: `${out}/index.js`, kind: 'import-statement' }], exports: exported, entryPoint: publicEntries[name], inputs: {}, bytes: 0,
   };
 }
+
+for (const file of Object.keys(result.metafile.outputs)) writeFileSync(file, namingOnlyRenamed(file, await withoutComments(file, readFileSync(file, 'utf8'))));
 
 // The module → file map, for spec/package-modules.spec.ts and the bench (not shipped: package.json "files").
 writeFileSync(join(out, 'metafile.json'), JSON.stringify(result.metafile, null, 1) + '\n');

@@ -16,6 +16,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CHUNK_SIZE, SCRATCH_SIZE } from '../reactor/sys/arena.js';
 
 interface Metafile {
   outputs: Record<string, { inputs: Record<string, unknown>; imports: Array<{ path: string; external?: boolean }>; entryPoint?: string }>;
@@ -119,7 +120,7 @@ test('the worker threads\' entry files are bundled under the names gale starts t
   for (const [file] of starters) assert.ok(file.startsWith('dist/bundle/') && !file.slice('dist/bundle/'.length).includes('/'), file);
 });
 
-test('node:tls, node:crypto and node:child_process load at first use, not when a TCP server starts', () => {
+test('node:tls, node:crypto and node:child_process load at first use, node:perf_hooks never, not when a TCP server starts', () => {
   // Each costs an idle process resident memory (ssl/node-tls.ts,
   // net/process-supervisor.ts): a plain TCP server must not load them.
   const report = JSON.parse(runFixture('builtins-on-demand.js').trim().split('\n').pop()!) as
@@ -127,6 +128,51 @@ test('node:tls, node:crypto and node:child_process load at first use, not when a
   assert.equal(report.afterServer, []);
   assert.ok(report.afterContext.includes('NativeModule tls'), JSON.stringify(report));
   assert.ok(!report.afterContext.includes('NativeModule child_process'), JSON.stringify(report));
+  assert.ok(!report.afterContext.includes('NativeModule perf_hooks'), JSON.stringify(report));
+});
+
+test('the bundled files are ASCII and carry no whole-line comments', () => {
+  // Node keeps each module's source in V8's heap; one non-ASCII character
+  // makes V8 store all of it as UTF-16 (twice the bytes), and the TSDoc
+  // esbuild carries over was 40 % of the text (scripts/bundle.mjs,
+  // withoutComments). The `// dist/…` lines that name each module stay.
+  for (const file of Object.keys(meta.outputs)) {
+    const text = readFileSync(repo + file, 'utf8');
+    assert.ok(/^[\x00-\x7f]*$/.test(text), `${file} has non-ASCII characters`);
+    const comments = text.split('\n').filter((line) => /^\s*(\/\*|\/\/(?! dist\/)|\*(\s|\/|$))/.test(line));
+    assert.equal(comments.slice(0, 3), [], `${file}: ${comments.length} comment lines`);
+  }
+});
+
+test('importing gale names only the functions bundling renamed (no name redefined in place)', () => {
+  // esbuild's keepNames helper redefines `name` on every function and
+  // class it wraps, which puts each one's properties in a dictionary;
+  // bundle.mjs makes it skip a function that already bears the name.
+  const report = JSON.parse(runFixture('package-names.js').trim()) as { same: number; renamed: number };
+  assert.ok(report.renamed > 0, 'no function was renamed: the watch saw nothing'); // bundling renames a few (IOLoop, Future, …)
+  assert.is(report.same, 0, `${report.same} names redefined to the name the function already had`);
+});
+
+test('a loop serving TCP binds only the libc functions it calls and a readiness loop makes no 64 KiB chunk', () => {
+  // reactor/sys/libc.ts binds each function at its first call: a binding
+  // costs ~4 KiB, and spawning, waiting for children or kqueue are not a
+  // TCP server's calls. reactor/sys/arena.ts makes its read chunk at first
+  // use, which streams (reading into Buffers) and name resolution never are.
+  for (const poller of ['epoll', 'poll', 'uring']) {
+    const child = spawnSync(process.execPath, [fileURLToPath(new URL('./fixtures/echo-footprint.js', import.meta.url))],
+      { encoding: 'utf8', timeout: 60_000, env: { ...process.env, GALE_POLLER: poller } });
+    assert.is(child.status, 0, child.stderr);
+    const report = JSON.parse(child.stdout.trim()) as { poller: string; echoed: string; bound: string[]; functions: number; regionBytes: number };
+    assert.is(report.echoed, 'hello');
+    // The outbox (CHUNK_SIZE), the scratch slots and the resolver's hints;
+    // on io_uring a completion socket's direct read(2) lands in the chunk
+    // (reactor/uring/received.ts), so it is made there.
+    const chunks = report.poller === 'uring' ? 2 : 1;
+    assert.ok(report.regionBytes >= chunks * CHUNK_SIZE + SCRATCH_SIZE && report.regionBytes < chunks * CHUNK_SIZE + 4 * SCRATCH_SIZE,
+      `${report.poller}: ${report.regionBytes} bytes of regions held`);
+    assert.ok(report.bound.length > 3 && report.bound.length <= report.functions / 2, `${report.poller}: ${report.bound.length} of ${report.functions} bound: ${report.bound.join(' ')}`);
+    for (const name of ['posixSpawn', 'spawnattrInit', 'kqueue', 'waitid']) assert.not.ok(report.bound.includes(name), `${report.poller} bound ${name}`);
+  }
 });
 
 test.run();

@@ -8,7 +8,8 @@
  * regions that we address by number (`addr + offset`) and read or write
  * through a Buffer view. Two kinds of region:
  * - the thread's shared regions below (`chunk`, `outbox`, `scratch`) are
- *   carved once at import and never freed: they live as long as the thread;
+ *   carved once (`chunk` at its first use, the others at import) and never
+ *   freed: they live as long as the thread;
  * - an owner's region (a poller's event array, the resolver's strings) comes
  *   from `allocRegion` and is released with `freeRegion` when its owner is
  *   done with it (a poller's `close()`).
@@ -99,8 +100,23 @@ export const SCRATCH = {
 /** The size of `scratch`: the end of its last slot, rounded up. */
 export const SCRATCH_SIZE = 1024;
 
-/** Where `read`/`recv` land before the bytes are copied out. */
-export const chunk = allocRegion(CHUNK_SIZE);
+/**
+ * A shared region made at its first use: 64 KiB zeroed (so touched) at
+ * import would sit in every idle process, and streams read into Buffers
+ * (through koffi a Buffer costs what an address does), so a TCP server may
+ * never land a read here. Reading `addr` or `view` makes it; it then lives
+ * as long as the thread, like the others.
+ */
+function regionOnFirstUse(size: number): Region {
+  let region: Region | null = null;
+  return {
+    get addr() { return (region ??= allocRegion(size)).addr; },
+    get view() { return (region ??= allocRegion(size)).view; },
+  };
+}
+
+/** Where `read`/`recv` land before the bytes are copied out (made at first use). */
+export const chunk = regionOnFirstUse(CHUNK_SIZE);
 /** Where small writes are staged (and coalesced) before `write`. */
 export const outbox = allocRegion(CHUNK_SIZE);
 /** Small out-params, in the slots of `SCRATCH`. */

@@ -124,20 +124,42 @@ const signatures = {
 
 type Libc = { [K in keyof typeof signatures]: NativeFunction };
 
-function bindAll(): Libc {
-  const bound: Partial<Record<string, NativeFunction>> = {};
+/**
+ * The table, each function bound at its first call. koffi's binding of one
+ * function costs ~4 KiB of memory (its native description, the JS function
+ * and gale's counting wrapper), and a TCP server calls about a third of the
+ * table: spawning, name resolution or kqueue are bound only by a program
+ * that uses them. Until then a slot holds a stub that binds, puts the bound
+ * function in its place and calls it; every caller reads the slot (`c.read`),
+ * so the stub runs once per function. A symbol the library lacks still
+ * throws at the call, as `bind` arranges.
+ */
+function bindOnFirstCall(): Libc {
+  const table: Partial<Record<string, NativeFunction>> = {};
   for (const [name, [ret, params, symbol, available]] of Object.entries(signatures) as Array<[string, Signature]>) {
     if (available === false) {
-      bound[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
+      table[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
       continue;
     }
-    bound[name] = bind('libc', symbol ?? name, ret, [...params]);
+    table[name] = (...args) => {
+      const bound = bind('libc', symbol ?? name, ret, [...params]);
+      table[name] = bound;
+      boundNames.push(name);
+      return bound(...args);
+    };
   }
-  return bound as Libc;
+  return table as Libc;
+}
+
+const boundNames: string[] = [];
+
+/** The names of the table's functions this thread has bound so far (the rest cost nothing yet): for the specs. */
+export function boundLibcFunctions(): readonly string[] {
+  return boundNames;
 }
 
 /** The raw bound functions: for `reactor/sys` and the specs only; everything else calls the wrappers below. */
-export const c: Libc = bindAll();
+export const c: Libc = bindOnFirstCall();
 
 // errno lives in thread-local storage; one view per thread reads it for ~5 ns.
 const errnoView = new Int32Array(viewAt(c.errnoLocation() as number, 4).buffer, 0, 1);
@@ -678,11 +700,14 @@ export function bufferAddress(buffer: Uint8Array): number {
   return c.memsetBuf(buffer, 0, 0) as number;
 }
 
-/** Copies `length` bytes at a native address into a new Buffer (one memcpy into the chunk). */
+/**
+ * Copies `length` bytes at a native address into a new Buffer, from a view
+ * of that memory (no FFI call; not through the chunk, which name resolution
+ * would otherwise make in every server that binds a host name).
+ */
 export function peek(addr: number, length: number): Buffer {
   if (length > CHUNK_SIZE) throw new RangeError('peek is limited to one chunk');
-  c.memcpy(chunk.addr, addr, length);
-  return Buffer.from(chunk.view.subarray(0, length));
+  return length === 0 ? Buffer.alloc(0) : Buffer.from(viewAt(addr, length));
 }
 
 /** Reads the NUL-terminated C string at `addr`. */
