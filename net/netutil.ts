@@ -226,12 +226,14 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
     watching = false;
   };
 
-  // The next connection (acceptBatch runs only after a first watch made a transport).
-  const next = (): [Socket, Address] | null => {
+  // The next connection, its peer in transport.acceptedAddress (acceptBatch
+  // runs only after a first watch made a transport).
+  const acceptedType = sock.type | (nonblocking ? SOCK_NONBLOCK : 0);
+  const next = (): Socket | null => {
     const conn = transport!.accept();
     if (conn < 0) return null;
     // The listener's family, type and mode are known: wrapping costs no call.
-    return [new Socket(sock.family, sock.type | (nonblocking ? SOCK_NONBLOCK : 0), sock.proto, conn), transport!.acceptedAddress];
+    return new Socket(sock.family, acceptedType, sock.proto, conn);
   };
 
   const pause = (error: OSError): void => {
@@ -252,7 +254,7 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
     // ACCEPTs keep the listener open until then; on epoll nothing is reported.)
     if (sock.fileno() < 0) return unwatch();
     for (let i = 0; i < ACCEPT_BATCH && !removed; i++) {
-      let accepted: [Socket, Address] | null;
+      let accepted: Socket | null;
       try {
         accepted = next();
       } catch (error) {
@@ -265,7 +267,7 @@ export function addAcceptHandler(sock: Socket, callback: (connection: Socket, ad
       if (accepted === null) return; // drained (EAGAIN)
       backoff = RETRY_FIRST;
       reported = false;
-      callback(accepted[0], accepted[1]);
+      callback(accepted, transport!.acceptedAddress);
     }
   }
 

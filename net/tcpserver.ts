@@ -14,8 +14,9 @@
  */
 import { IOLoop } from '../reactor/ioloop.js';
 import { appLog } from '../reactor/log.js';
-import { isThenable } from '../reactor/future.js';
+import { Future, isThenable } from '../reactor/future.js';
 import { IOStream } from '../streams/iostream.js';
+import type { StreamOptions } from '../streams/options.js';
 import { SSLIOStream } from '../streams/ssl-iostream.js';
 import { SSLSocket } from '../ssl/ssl-socket.js';
 import type { SSLContext } from '../ssl/context.js';
@@ -57,6 +58,8 @@ export class TCPServer {
   private started = false;
   private multiProcess = false;
   private stopped = false;
+  /** What every connection's stream is made with: built at the first connection (the loop is known by then), shared after. */
+  private streamOptions: StreamOptions | null = null;
 
   constructor(options: TCPServerOptions = {}) {
     this.options = options;
@@ -153,7 +156,7 @@ export class TCPServer {
     let stream: IOStream | null = null;
     let connection = accepted;
     try {
-      const streamOptions = {
+      const streamOptions = this.streamOptions ??= {
         ioLoop: this.ioLoop!,
         maxBufferSize: this.options.maxBufferSize,
         readChunkSize: this.options.readChunkSize,
@@ -164,24 +167,43 @@ export class TCPServer {
       if (this.sslContext !== null) connection = new SSLSocket(accepted, this.sslContext, { serverSide: true, doHandshakeOnConnect: false });
       stream = this.sslContext === null ? new IOStream(connection, streamOptions) : new SSLIOStream(connection, streamOptions);
       const result = this.handleStream(stream, address);
-      if (isThenable(result)) {
-        // Tornado 4.4: io_loop.add_future(future, lambda f: f.result()), so an
-        // async failure is logged by the loop as "Exception in callback …";
-        // only a synchronous throw is "Error in connection callback".
+      if (result instanceof Promise) {
+        // An async handler (the usual case). Tornado 4.4 passes its Future to
+        // io_loop.add_future(future, lambda f: f.result()); what that does
+        // when it fulfils is nothing, so only a rejection is looked at: it
+        // takes the path addFuture would (failedHandler), with no Future
+        // and no loop callback per connection that ends well.
         const owned = stream;
-        this.ioLoop!.addFuture(result, (done) => {
-          if (done.exception() !== null) owned.close();
-          done.result();
-        });
+        result.then(undefined, (error: unknown) => this.failedHandler(owned, error));
+      } else if (isThenable(result)) {
+        const owned = stream;
+        this.ioLoop!.addFuture(result, (done) => closeIfFailed(owned, done));
       }
     } catch (error) {
       this.connectionFailed(stream, connection, error);
     }
   };
 
+  /**
+   * An async `handleStream` rejected: what `addFuture` does with a failed
+   * Future, in the same microtask — a loop callback that closes the stream
+   * and rethrows, so the loop logs "Exception in callback …" (Tornado 4.4).
+   */
+  private failedHandler(stream: IOStream, error: unknown): void {
+    const failed = new Future<void>();
+    failed.setException(error);
+    this.ioLoop!.addCallback((done: Future<void>) => closeIfFailed(stream, done), failed);
+  }
+
   private connectionFailed(stream: IOStream | null, connection: Socket, error: unknown): void {
     appLog.error('Error in connection callback', error);
     if (stream) stream.close();
     else connection.close();
   }
+}
+
+/** The callback a handler's Future is given (Tornado: `lambda f: f.result()`), closing the stream first if it failed. */
+function closeIfFailed<T>(stream: IOStream, done: Future<T>): void {
+  if (done.exception() !== null) stream.close();
+  done.result();
 }

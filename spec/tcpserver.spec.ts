@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { IOLoop } from '../reactor/ioloop.js';
 import { multi } from '../reactor/gen.js';
+import { Future } from '../reactor/future.js';
 import { TCPServer } from '../net/tcpserver.js';
 import { bindSockets, bindUnixSocket } from '../net/netutil.js';
 import { AF_INET6, AF_UNIX, SOCK_STREAM, Socket } from '../reactor/sys/socket.js';
@@ -119,7 +120,7 @@ test('the default handleStream says it must be overridden, and that connection i
   leaks();
 });
 
-test('a handleStream that throws or rejects is logged, its stream closed, and the server keeps serving', async () => {
+test('a handleStream that throws, rejects or returns a failed Future is logged, its stream closed, and the server keeps serving', async () => {
   const leaks = fdLeakCheck();
   const loop = new IOLoop({ makeCurrent: false });
   let calls = 0;
@@ -128,13 +129,20 @@ test('a handleStream that throws or rejects is logged, its stream closed, and th
       calls++;
       if (calls === 1) throw new Error('sync failure');
       if (calls === 2) return Promise.reject(new Error('async failure'));
+      if (calls === 3) {
+        // Not a native Promise (those get one rejection handler): a gale
+        // Future, failed on the next iteration, goes through addFuture.
+        const failed = new Future<void>();
+        loop.addCallback(() => failed.setException(new Error('future failure')));
+        return failed as unknown as Promise<void>;
+      }
       return super.handleStream(stream);
     }
   }
   const server = new Flaky();
   const { logs } = await captureLogs(() => loop.runSync(async () => {
     const port = listenLocal(server);
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       const doomed = await connectTo(['127.0.0.1', port]);
       assert.is((await doomed.readUntilClose())!.length, 0); // closed by the server
       doomed.close();
@@ -148,10 +156,11 @@ test('a handleStream that throws or rejects is logged, its stream closed, and th
   // Tornado 4.4's wording: a throw is "Error in connection callback"; a
   // rejection goes through add_future, so it is "Exception in callback …" (issue 10).
   const errors = logs.filter(([level]) => level === 'error');
-  assert.is(errors.length, 2);
+  assert.is(errors.length, 3);
   assert.match(errors[0]![1], /^Error in connection callback[^]*sync failure/);
-  assert.match(errors[1]![1], /^Exception in callback [^]*async failure/);
+  assert.match(errors[1]![1], /^Exception in callback <anonymous function>[^]*async failure/);
   assert.not.match(errors[1]![1], /Error in connection callback/);
+  assert.match(errors[2]![1], /^Exception in callback <anonymous function>[^]*future failure/);
   leaks();
 });
 

@@ -13,6 +13,14 @@ import { poll } from '../sys/libc.js';
 
 const [OFFSET] = SCRATCH.VALUE;
 
+/**
+ * The poll(2) calls made here (this thread's). They happen while the poller
+ * harvests completions, among its own calls: the specs that count a
+ * connection's FFI calls (spec/iostream-connection-budget.spec.ts) read
+ * them here.
+ */
+export const hangupChecks = { calls: 0 };
+
 /** Whether poll(2) reports POLLHUP on `fd` (false for a closed fd). */
 export function kernelReportsHangup(fd: number): boolean {
   if (fd < 0) return false;
@@ -21,6 +29,7 @@ export function kernelReportsHangup(fd: number): boolean {
   view.setInt32(0, fd, true);
   view.setInt16(4, POLLIN, true);
   view.setInt16(6, 0, true);
+  hangupChecks.calls++;
   if (poll(scratch.addr + OFFSET, 1, 0) !== 1) return false;
   return (view.getInt16(6, true) & POLLHUP) !== 0;
 }
