@@ -133,12 +133,24 @@ type Libc = { [K in keyof typeof signatures]: NativeFunction };
  * function in its place and calls it; every caller reads the slot (`c.read`),
  * so the stub runs once per function. A symbol the library lacks still
  * throws at the call, as `bind` arranges.
+ *
+ * `read`, `write` and `close` are bound at once: a loop's teardown makes
+ * them (draining and closing its waker) when the thread may be exiting, and
+ * koffi cannot bind then — a worker that called `process.exit` before its
+ * first read aborted with "FATAL ERROR: napi_throw" from the stub.
  */
+const BOUND_AT_ONCE: ReadonlySet<string> = new Set(['read', 'write', 'close']);
+
 function bindOnFirstCall(): Libc {
   const table: Partial<Record<string, NativeFunction>> = {};
   for (const [name, [ret, params, symbol, available]] of Object.entries(signatures) as Array<[string, Signature]>) {
     if (available === false) {
       table[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
+      continue;
+    }
+    if (BOUND_AT_ONCE.has(name)) {
+      table[name] = bind('libc', symbol ?? name, ret, [...params]);
+      boundNames.push(name);
       continue;
     }
     table[name] = (...args) => {
