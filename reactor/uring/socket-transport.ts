@@ -58,7 +58,7 @@
  */
 import { OSError, errno as E } from '../sys/errors.js';
 import { close as closeFdNow, getsockoptInt } from '../sys/libc.js';
-import { POLLERR, POLLHUP, POLLOUT, SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
+import { AF_INET, AF_INET6, IPPROTO_TCP, POLLERR, POLLHUP, POLLOUT, SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
 import type { Address } from '../sys/sockaddr.js';
 import { writeChunk, writeChunks } from '../fd-io.js';
 import type { URingConfig } from '../loop-options.js';
@@ -243,12 +243,17 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** Whether writes go through the ring (`send`) rather than write(2). */
   readonly ringSends: boolean;
 
+  /** A TCP socket (its source a Socket of AF_INET/AF_INET6): an EOF while its writes are open is no hang-up. */
+  private readonly tcp: boolean;
+
   /** Where the fd comes from (asked whether its writes were shut down: ring sends refuse bytes then). */
   private readonly source: FdSource | null;
 
   constructor(host: SocketHost, fd: number, id: number, gen: number, ringSends = false,
     timers: TransportTimers | null = null, source: FdSource | null = null) {
     this.source = source;
+    const socket = source as { family?: number; proto?: number } | null;
+    this.tcp = (socket?.family === AF_INET || socket?.family === AF_INET6) && (socket.proto === 0 || socket.proto === IPPROTO_TCP);
     this.host = host;
     this.ringSends = ringSends;
     this.timers = timers;
@@ -613,7 +618,11 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** End of file received: a hang-up too if the kernel says so (./hangup.ts). */
   private endOfFile(): void {
     this.eof = true;
-    if (!this.hungUp) this.hungUp = !this.detached && kernelReportsHangup(this.fd);
+    // TCP reports POLLHUP only once both directions are shut down or the
+    // connection is gone; with this side's writes open, an EOF is the
+    // peer's FIN and nothing more yet (a reset after it: the hang-up poll
+    // armed below reports it at the next enter). No poll(2) then.
+    if (!this.hungUp && !(this.tcp && this.source?.writesShutDown?.() !== true)) this.hungUp = !this.detached && kernelReportsHangup(this.fd);
     // Not a hang-up yet: arm the hang-up poll for the one to come.
     if (!this.hungUp) this.host.markDirty(this);
   }
