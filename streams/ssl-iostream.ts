@@ -97,6 +97,8 @@ export class SSLIOStream extends IOStream {
   private readEventQueued = false;
   // While close() takes the queued plaintext over (see close): every write goes here.
   private lingerData: Uint8Array[] | null = null;
+  // A write of nothing is waiting for the handshake (see afterTls).
+  private emptyWriteWaiting = false;
 
   /**
    * Wraps `socket`: an `SSLSocket` (from `sslWrapSocket`, as `TCPServer`
@@ -184,6 +186,17 @@ export class SSLIOStream extends IOStream {
     return future;
   }
 
+  /**
+   * Tornado's `write`. A write of nothing made before the handshake is
+   * done is noted: it queues no data, so `afterTls` runs the WRITE path
+   * once the handshake ends, which settles it.
+   */
+  override write(data: Buffer | Uint8Array | string, callback?: () => void): Future<void> | null {
+    const empty = typeof data === 'string' ? data.length === 0 : data instanceof Uint8Array && data.byteLength === 0;
+    if (empty && this.connecting && !this.handshakeReported) this.emptyWriteWaiting = true;
+    return super.write(data, callback);
+  }
+
   // ------------------------------------------------------------ the TLS transport
 
   private beginHandshake(): void {
@@ -240,10 +253,12 @@ export class SSLIOStream extends IOStream {
     }
     const wantsWrite = tls.wantsWrite();
     this.connecting = this.tcpConnecting || !this.handshakeReported || wantsWrite;
-    if (handshakeJustDone && !this.connecting && !super.writing()) {
+    if (handshakeJustDone && this.emptyWriteWaiting && !this.connecting && !super.writing()) {
       // A write of nothing made during the handshake (`write('', callback)`)
       // queued no data, so nothing would ever run its callback: run the
-      // WRITE path once, which runs it (regression: it hung).
+      // WRITE path once, which runs it (regression: it hung). Only then: it
+      // was a loop callback per connection, for every connection.
+      this.emptyWriteWaiting = false;
       this.ioLoop.addCallback(() => {
         if (!this.closed() && !this.connecting) this.transportWritable();
       });
