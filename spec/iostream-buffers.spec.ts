@@ -173,6 +173,44 @@ function recordingSink(accept: (offered: number) => number): WriteSink & { calls
   };
 }
 
+test('WriteBuffer: one write at a time (an echo) reuses its arrays, a lone part is written alone and partly, and a burst lets its arrays go', () => {
+  type Internals = { single: Uint8Array | null; parts: Uint8Array[]; waitIndex: number[]; waitFutures: unknown[] };
+  const buffer = new WriteBuffer();
+  const inside = buffer as unknown as Internals;
+  const arrays = [inside.parts, inside.waitIndex, inside.waitFutures];
+  const half = recordingSink((offered) => Math.ceil(offered / 2));
+  for (let i = 0; i < 100; i++) {
+    const data = Buffer.from(`message ${i}`);
+    const future = new Future<void>();
+    buffer.append(data);
+    buffer.addWaiter(future);
+    assert.is(inside.single, data, 'a lone part waits outside the array of parts');
+    buffer.writeOnce(half);
+    buffer.resolveFlushed();
+    assert.not.ok(future.done(), 'half written');
+    while (buffer.size) buffer.writeOnce(half);
+    buffer.resolveFlushed();
+    assert.ok(future.done());
+    assert.is(inside.single, null, "the caller's buffer is let go");
+  }
+  // Emptying an array (length = 0) frees its backing store: none was emptied or replaced.
+  assert.equal([inside.parts, inside.waitIndex, inside.waitFutures], arrays);
+  assert.is(inside.parts.length, 0);
+  assert.is(Buffer.concat(half.out).toString(), Array.from({ length: 100 }, (_, i) => `message ${i}`).join(''));
+  // A burst of 100 waiters grows the waiters' arrays; once flushed they are let go.
+  const burst = Array.from({ length: 100 }, () => new Future<void>());
+  for (const future of burst) {
+    buffer.append(Buffer.from('y'));
+    buffer.addWaiter(future);
+  }
+  assert.is(buffer.waiting, 100);
+  while (buffer.size) buffer.writeOnce(recordingSink((offered) => offered));
+  buffer.resolveFlushed();
+  assert.ok(burst.every((future) => future.done()));
+  assert.is(inside.waitFutures.length, 0);
+  assert.is.not(inside.waitFutures, arrays[2]);
+});
+
 test('WriteBuffer gathers small parts, writes big ones alone, and resolves each Future in turn', () => {
   const buffer = new WriteBuffer();
   const f1 = new Future<void>();

@@ -15,8 +15,10 @@ import { buffered, pipes, streamTest, tcp, turns, unixPair, type Transport } fro
 
 const MiB = 1024 * 1024;
 
+/** The write buffer's size and the buffers it holds (a lone one is kept apart from the array of parts). */
 function writeBufferOf(stream: BaseIOStream): { size: number; parts: Uint8Array[] } {
-  return (stream as unknown as { writeBuffer: { size: number; parts: Uint8Array[] } }).writeBuffer;
+  const buffer = (stream as unknown as { writeBuffer: { size: number; single: Uint8Array | null; parts: Uint8Array[] } }).writeBuffer;
+  return { size: buffer.size, parts: buffer.single !== null ? [buffer.single] : buffer.parts };
 }
 
 function defineFlow(transport: Transport): void {
