@@ -50,7 +50,6 @@ async function ffiCounterOfThisProcess(): Promise<FfiCounter> {
   if (!chunk) throw new Error('no bundled file holds reactor/sys/ffi.js: run `npm run build`');
   return ((await import(pathToFileURL(join(repo, chunk)).href)) as { ffiCounter: FfiCounter }).ffiCounter;
 }
-const ffiCounter = await ffiCounterOfThisProcess();
 
 class EchoServer extends TCPServer {
   connections = 0;
@@ -88,8 +87,12 @@ server.addSockets(sockets);
 const bound = sockets[0].getsockname() as [string, number];
 process.stdout.write(JSON.stringify({ server: 'gale', ready: true, port: bound[1], pid: process.pid, poller: loop.pollerName }) + '\n');
 
-process.on('SIGTERM', () => {
+// The counter is looked up at the end, not at start: reading the bundle's
+// metafile (~85 KB of JSON) at start-up would add its garbage to the idle
+// RSS this server reports for gale.
+process.on('SIGTERM', async () => {
   const stats = loop.stats();
+  const ffiCounter = await ffiCounterOfThisProcess();
   process.stderr.write(JSON.stringify({
     server: 'gale',
     connections: server.connections,
