@@ -11,8 +11,8 @@
  * - setting a done Future's result throws `InvalidStateError`.
  *
  * A Future that fails and is never awaited does not trigger Node's
- * unhandled-rejection machinery: a failing Future's native Promise gets a
- * handler of its own before it is rejected.
+ * unhandled-rejection machinery: the Promise behind `then` is made lazily, only
+ * when someone awaits, and always has a handler attached.
  */
 import { appLog, describeCallback } from './log.js';
 
@@ -38,53 +38,20 @@ type State = typeof PENDING | typeof RESULT | typeof FAILED | typeof CANCELLED;
 
 const futureBrand = Symbol.for('gale.Future');
 
-const nativeThen = Promise.prototype.then;
+// The Promise behind `then` of every done Future whose result is undefined.
+const FULFILLED_UNDEFINED: Promise<unknown> = Promise.resolve(undefined);
 
-// The resolving functions of the Future being constructed: one executor for
-// every Future, so none allocates a closure of its own to capture them.
-let capturedResolve: ((value: any) => void) | null = null;
-let capturedReject: ((error: unknown) => void) | null = null;
-function captureResolvers(resolve: (value: any) => void, reject: (error: unknown) => void): void {
-  capturedResolve = resolve;
-  capturedReject = reject;
-}
-
-function ignoreRejection(): void {}
-
-/**
- * A placeholder for an asynchronous result (Tornado's `Future`).
- *
- * It is a native Promise underneath, settled together with the Future,
- * and its prototype's `constructor` is `Promise`: so `await future` is
- * V8's await of a native Promise (one reaction, no thenable job, no
- * Promise made per await), where a thenable object costs a job, a Promise
- * and a pair of resolving functions per `await`, most of a gale echo's
- * garbage per message (docs/reactor.md, "Future is a Promise"). A subclass
- * (class syntax gives it a `constructor` of its own) is awaited as a
- * thenable instead, through `then`, so an overriding `result()` is
- * honoured. Derived Promises (`then`, `catch`, `finally`) are plain
- * Promises (`Symbol.species`).
- */
-export class Future<T> extends Promise<T> implements PromiseLike<T> {
+/** A placeholder for an asynchronous result (Tornado's `Future`). */
+export class Future<T> implements PromiseLike<T> {
   private state: State = PENDING;
-  private value: T | undefined = undefined;
+  private value: T | undefined;
   private error: unknown = null;
   private callbacks: Array<(future: Future<T>) => void> | null = null;
-  private resolveNative: ((value: T) => void) | null;
-  private rejectNative: ((error: unknown) => void) | null;
-
-  /** Promise methods that make a new Promise (`then`, `finally`…) make a plain one, never a Future. */
-  static override get [Symbol.species](): PromiseConstructor {
-    return Promise;
-  }
-
-  constructor() {
-    super(captureResolvers);
-    this.resolveNative = capturedResolve;
-    this.rejectNative = capturedReject;
-    capturedResolve = null;
-    capturedReject = null;
-  }
+  // The native Promise behind `then`, made on the first `then` (never for a
+  // Future nobody awaits), and its resolving functions while it is pending.
+  private promise: Promise<T> | null = null;
+  private resolvePromise: ((value: T) => void) | null = null;
+  private rejectPromise: ((error: unknown) => void) | null = null;
 
   /** Whether the result (or exception) is available. */
   done(): boolean {
@@ -151,20 +118,49 @@ export class Future<T> extends Promise<T> implements PromiseLike<T> {
   }
 
   /**
-   * Lets Promise chains consume the Future. What they get is what
-   * `result()` returns or throws, as Tornado's `yield future` does: a
+   * Lets `await` and Promise chains consume the Future. What they get is
+   * what `result()` returns or throws, as Tornado's `yield future` does: a
    * subclass that overrides `result()` (say, to hand out a context
-   * manager) is honoured, under `await` too (a subclass is awaited
-   * through `then`).
+   * manager) is honoured under `await`.
    */
-  override then<R1 = T, R2 = never>(
+  then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    // Future's own result() returns the value the native Promise carries.
-    if (this.result === Future.prototype.result) return nativeThen.call(this, onFulfilled, onRejected) as Promise<R1 | R2>;
+    // Future's own result() returns the stored value: the settled Promise
+    // carries it already, with no extra step per await.
+    if (this.result === Future.prototype.result) return this.asPromise().then(onFulfilled, onRejected);
     const read = (): T => this.result();
-    return (nativeThen.call(this, read, read) as Promise<T>).then(onFulfilled, onRejected);
+    return this.asPromise().then(read, read).then(onFulfilled, onRejected);
+  }
+
+  /** `Promise.prototype.catch` over the Future's outcome. */
+  catch(onRejected: (error: unknown) => unknown): Promise<unknown> {
+    return this.then(undefined, onRejected);
+  }
+
+  /**
+   * The native Promise behind `then`. It needs no handler of its own
+   * against unhandled rejections: it is only ever made by `then`, which
+   * attaches one at once (the caller's derived Promise then carries the
+   * rejection, as a native Promise's would). Without that extra `catch`
+   * an `await` costs one Promise and one microtask less.
+   */
+  private asPromise(): Promise<T> {
+    if (this.promise) return this.promise;
+    switch (this.state) {
+      // A write's Future is done with undefined by the time it is awaited,
+      // as often as not: they all share one fulfilled Promise.
+      case RESULT: this.promise = this.value === undefined ? (FULFILLED_UNDEFINED as Promise<T>) : Promise.resolve(this.value as T); break;
+      case FAILED: this.promise = Promise.reject(this.error); break;
+      case CANCELLED: this.promise = Promise.reject(new CancelledError()); break;
+      default:
+        this.promise = new Promise<T>((resolve, reject) => {
+          this.resolvePromise = resolve;
+          this.rejectPromise = reject;
+        });
+    }
+    return this.promise;
   }
 
   private assertPending(): void {
@@ -174,18 +170,13 @@ export class Future<T> extends Promise<T> implements PromiseLike<T> {
   }
 
   private finish(): void {
-    const resolve = this.resolveNative!;
-    const reject = this.rejectNative!;
-    this.resolveNative = null;
-    this.rejectNative = null;
-    if (this.state === RESULT) {
-      resolve(this.value as T);
-    } else {
-      // A failed Future nobody awaits is not an unhandled rejection (Tornado
-      // logs nothing for it either): the Promise gets a handler of its own
-      // first. Awaiting it still rejects.
-      nativeThen.call(this, undefined, ignoreRejection);
-      reject(this.state === FAILED ? this.error : new CancelledError());
+    const resolve = this.resolvePromise;
+    if (resolve !== null) {
+      const reject = this.rejectPromise!;
+      this.resolvePromise = null;
+      this.rejectPromise = null;
+      if (this.state === RESULT) resolve(this.value as T);
+      else reject(this.state === FAILED ? this.error : new CancelledError());
     }
     const callbacks = this.callbacks;
     if (!callbacks) return;
@@ -199,15 +190,10 @@ export class Future<T> extends Promise<T> implements PromiseLike<T> {
   }
 
   /** @internal */
-  override get [Symbol.toStringTag](): string {
+  get [Symbol.toStringTag](): string {
     return 'Future';
   }
 }
-
-// `await future` takes V8's native path only when the object's `constructor`
-// is `Promise` itself (PromiseResolve's check); a subclass's own class keeps
-// its `constructor`, and is awaited through `then`.
-Object.defineProperty(Future.prototype, 'constructor', { value: Promise, writable: true, configurable: true, enumerable: false });
 
 function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>): void {
   try {
