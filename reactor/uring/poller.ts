@@ -39,6 +39,7 @@ import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './r
 import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
 import { EndpointMemory } from './endpoint-memory.js';
+import { submitAtExit } from './send-flush.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
   GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
@@ -282,17 +283,32 @@ export class URingPoller implements Poller, SocketHost {
   /**
    * EndpointHost: the endpoint's fd is about to be closed. A request in
    * flight holds a reference to the file (a socket closed under it would
-   * stay open, no FIN for the peer), so the endpoint's cancels are submitted
-   * at once, with the deferred completions run: one FFI call, as
-   * epoll_ctl(DEL) costs on epoll. Their CQEs free the id later; until then
-   * its generation keeps them apart from a new endpoint on the same fd.
+   * stay open, no FIN for the peer), so when the owner closes the fd (or
+   * hands it over) the endpoint's cancels are submitted at once, with the
+   * deferred completions run: one FFI call, as epoll_ctl(DEL) costs on
+   * epoll. When the ring closes it (a stream's close: its CLOSE queued
+   * behind the cancels), nothing needs them in the kernel before the loop's
+   * next enter, and they wait for it (docs/uring.md, "Closing through the
+   * ring"). Their CQEs free the id later; until then its generation keeps
+   * them apart from a new endpoint on the same fd.
    */
   detach(endpoint: CompletionEndpoint): void {
     if (endpoint.detached) return;
     endpoint.detached = true;
     if (this.endpointByFd[endpoint.fd] === endpoint) this.endpointByFd[endpoint.fd] = undefined;
     if (this.ring.fd < 0) return;
-    if (endpoint.cancelForClose() || this.ring.pending() > 0) this.ring.flush();
+    const inFlight = endpoint.cancelForClose();
+    if (endpoint.closesThroughRing?.() === true) {
+      // The ring closes the fd, so it stays open (and its number taken)
+      // until that CLOSE runs: the cancels and the CLOSE go with the loop's
+      // next enter, with everything else, as SENDs do (a loop that stops or
+      // closes submits what is pending, and so does the exit hook).
+      submitAtExit(this.ring);
+    } else if (inFlight || this.ring.pending() > 0) {
+      // Its owner closes the fd or hands it over right after: the cancels
+      // must be in the kernel first.
+      this.ring.flush();
+    }
     this.maybeFree(endpoint);
   }
 
