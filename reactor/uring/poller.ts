@@ -39,7 +39,6 @@ import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './r
 import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
 import { EndpointMemory } from './endpoint-memory.js';
-import { submitAtExit } from './send-flush.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
   GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
@@ -298,17 +297,13 @@ export class URingPoller implements Poller, SocketHost {
     if (this.endpointByFd[endpoint.fd] === endpoint) this.endpointByFd[endpoint.fd] = undefined;
     if (this.ring.fd < 0) return;
     const inFlight = endpoint.cancelForClose();
-    if (endpoint.closesThroughRing?.() === true) {
-      // The ring closes the fd, so it stays open (and its number taken)
-      // until that CLOSE runs: the cancels and the CLOSE go with the loop's
-      // next enter, with everything else, as SENDs do (a loop that stops or
-      // closes submits what is pending, and so does the exit hook).
-      submitAtExit(this.ring);
-    } else if (inFlight || this.ring.pending() > 0) {
-      // Its owner closes the fd or hands it over right after: the cancels
-      // must be in the kernel first.
-      this.ring.flush();
-    }
+    // The ring closes the fd: it stays open (its number taken) until that
+    // CLOSE runs, and the cancels and the CLOSE go with the loop's next
+    // enter, as SENDs do (a loop that stops or closes submits what is
+    // pending; at exit the kernel closes the fd, and a worker thread's
+    // exit closes its loops: ../worker-loops.ts). An fd its owner closes
+    // or hands over right after needs its cancels in the kernel first.
+    if (endpoint.closesThroughRing?.() !== true && (inFlight || this.ring.pending() > 0)) this.ring.flush();
     this.maybeFree(endpoint);
   }
 

@@ -6,8 +6,7 @@
  * resolves inside `write()`. The SEND SQEs are submitted with the loop's
  * next io_uring_enter — the one call per iteration that is the point of
  * the ring — and in three more places, so that no byte a Future called
- * written is left behind (nor a stream's CLOSE, which waits for the same
- * enter: ./poller.ts `detach`):
+ * written is left behind:
  * - when the loop stops (`IOLoop.start()` returns: reactor/ioloop.ts);
  * - when the loop closes (the poller's close submits before it cancels);
  * - when the process or thread exits (`process.on('exit')`, here).
@@ -33,7 +32,14 @@ const settled = Promise.resolve();
  * then, and with `eachTurn` (`uring.submit: 'turn'`) at the end of this turn.
  */
 export function sendsQueued(ring: Ring, eachTurn: boolean): void {
-  submitAtExit(ring);
+  if (!withSends.has(ring)) {
+    if (withSends.size >= 16) for (const known of withSends) if (known.fd < 0) withSends.delete(known);
+    withSends.add(ring);
+    if (!exitHooked) {
+      exitHooked = true;
+      process.on('exit', submitAll);
+    }
+  }
   if (eachTurn && !scheduled.has(ring)) {
     scheduled.add(ring);
     // Not queueMicrotask: it takes an async id, which tells the loop Node
@@ -44,21 +50,6 @@ export function sendsQueued(ring: Ring, eachTurn: boolean): void {
       scheduled.delete(ring);
       if (ring.fd >= 0 && ring.pending() > 0) ring.flush();
     });
-  }
-}
-
-/**
- * `ring` has SQEs queued that must not be lost if the process or thread
- * exits before the loop's next enter (SENDs; a stream's deferred CLOSE,
- * ./poller.ts `detach`: a worker thread's exit closes no fd).
- */
-export function submitAtExit(ring: Ring): void {
-  if (withSends.has(ring)) return;
-  if (withSends.size >= 16) for (const known of withSends) if (known.fd < 0) withSends.delete(known);
-  withSends.add(ring);
-  if (!exitHooked) {
-    exitHooked = true;
-    process.on('exit', submitAll);
   }
 }
 
