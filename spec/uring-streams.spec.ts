@@ -7,8 +7,8 @@
  * control, zero read(2) calls for data the ring received, no fd leaks.
  */
 import { test } from 'uvu';
-import { readFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { readFileSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -621,6 +621,44 @@ test('a closed IOStream on a uring loop: the peer sees EOF and nothing is left b
     b.close();
     poller.poll(0);
     assert.is(poller.socketCount(), 0, 'every socket id freed');
+  } finally {
+    a.close();
+    b.close();
+    loop.close();
+  }
+});
+
+test('a stream closed through the ring keeps its fd until the loop\'s next enter; a child started meanwhile does not inherit it; then the peer sees EOF', async () => {
+  const loop = new IOLoop({ poller: 'uring', makeCurrent: false });
+  const [s1, s2] = tcpSockets();
+  const a = new IOStream(s1, { ioLoop: loop });
+  const b = new IOStream(s2, { ioLoop: loop });
+  // The child lists what its fds are (sockets by inode).
+  const listFds = "const fs = require('fs'); for (const n of fs.readdirSync('/proc/self/fd')) { try { console.log(fs.readlinkSync('/proc/self/fd/' + n)); } catch {} }";
+  try {
+    const rest = await loop.runSync(async () => {
+      const pending = b.readUntilClose()!;
+      await a.write('bye');
+      const fd = a.socket.fileno();
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      assert.match(target, /^socket:/);
+      a.close();
+      // Found when the CLOSE stopped having an enter of its own: a fork
+      // spec counted one socket more in a worker that listed its fds in
+      // the turn it closed a connection.
+      assert.is(readlinkSync(`/proc/self/fd/${fd}`), target, 'open until the loop\'s next enter');
+      const child = spawnSync(process.execPath, ['-e', listFds], { encoding: 'utf8' });
+      assert.is(child.status, 0, child.stderr);
+      const childFds = child.stdout.split('\n');
+      assert.ok(childFds.some((line) => line.startsWith('socket:') || line.startsWith('pipe:') || line.startsWith('/')), 'the child listed its fds');
+      assert.not.ok(childFds.includes(target), `the child does not hold ${target}`);
+      const received = await pending;
+      let now: string | null = null;
+      try { now = readlinkSync(`/proc/self/fd/${fd}`); } catch { /* closed, not reused */ }
+      assert.is.not(now, target, 'closed by the time the peer saw EOF');
+      return received;
+    }, 10);
+    assert.is(rest.toString(), 'bye');
   } finally {
     a.close();
     b.close();

@@ -102,6 +102,12 @@ export interface CompletionEndpoint {
    * at once (a request in flight holds a reference to the file).
    */
   cancelForClose(): boolean;
+  /**
+   * Whether the ring itself closes the fd (its CLOSE queued behind the
+   * cancels `cancelForClose` wrote, or once the SENDs are done): then
+   * nothing needs those SQEs in the kernel before the loop's next enter.
+   */
+  closesThroughRing?(): boolean;
   /** Whether a request of it is still in flight (its id stays taken until none is). */
   inFlight(): boolean;
   /** The ring is gone: forget every request and drop what it holds. */

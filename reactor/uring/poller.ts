@@ -282,17 +282,28 @@ export class URingPoller implements Poller, SocketHost {
   /**
    * EndpointHost: the endpoint's fd is about to be closed. A request in
    * flight holds a reference to the file (a socket closed under it would
-   * stay open, no FIN for the peer), so the endpoint's cancels are submitted
-   * at once, with the deferred completions run: one FFI call, as
-   * epoll_ctl(DEL) costs on epoll. Their CQEs free the id later; until then
-   * its generation keeps them apart from a new endpoint on the same fd.
+   * stay open, no FIN for the peer), so when the owner closes the fd (or
+   * hands it over) the endpoint's cancels are submitted at once, with the
+   * deferred completions run: one FFI call, as epoll_ctl(DEL) costs on
+   * epoll. When the ring closes it (a stream's close: its CLOSE queued
+   * behind the cancels), nothing needs them in the kernel before the loop's
+   * next enter, and they wait for it (docs/uring.md, "Closing through the
+   * ring"). Their CQEs free the id later; until then its generation keeps
+   * them apart from a new endpoint on the same fd.
    */
   detach(endpoint: CompletionEndpoint): void {
     if (endpoint.detached) return;
     endpoint.detached = true;
     if (this.endpointByFd[endpoint.fd] === endpoint) this.endpointByFd[endpoint.fd] = undefined;
     if (this.ring.fd < 0) return;
-    if (endpoint.cancelForClose() || this.ring.pending() > 0) this.ring.flush();
+    const inFlight = endpoint.cancelForClose();
+    // The ring closes the fd: it stays open (its number taken) until that
+    // CLOSE runs, and the cancels and the CLOSE go with the loop's next
+    // enter, as SENDs do (a loop that stops or closes submits what is
+    // pending; at exit the kernel closes the fd, and a worker thread's
+    // exit closes its loops: ../worker-loops.ts). An fd its owner closes
+    // or hands over right after needs its cancels in the kernel first.
+    if (endpoint.closesThroughRing?.() !== true && (inFlight || this.ring.pending() > 0)) this.ring.flush();
     this.maybeFree(endpoint);
   }
 

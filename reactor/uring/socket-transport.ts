@@ -466,6 +466,11 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     return true;
   }
 
+  /** Whether the ring closes the fd (the stream announced its close: `willClose`). */
+  closesThroughRing(): boolean {
+    return this.closeWanted;
+  }
+
   /** Whether a request of this socket is in flight, or its fd still open for a close to come. */
   inFlight(): boolean {
     return this.recvOp.armed || this.pollOutOp.armed || this.hangupOp.armed || this.connectOp.armed || this.sends.inFlight > 0 || this.lingering ||
@@ -703,7 +708,7 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /**
    * The stream closes the fd. Announced by `willClose`: the ring stops its
    * RECV and POLLOUT and closes the fd itself (IORING_OP_CLOSE, behind the
-   * cancels), at once if no SEND is queued, else once they are done
+   * cancels, all with the loop's next enter), at once if no SEND is queued, else once they are done
    * (`lingering`, bounded by LINGER_SECONDS on the loop's clock). Otherwise
    * (the fd was closed or handed over behind the stream's back) the owner
    * closes what it still holds.
