@@ -73,8 +73,9 @@ export function openLibrary(library: string, path: string): void {
  * allocation on the hot path.
  *
  * A symbol the library lacks binds to a function that throws when called
- * (as `dlsym` would only tell at the call): gale binds its whole table at
- * import and asks `hasSymbol()` before calling the newer glibc functions.
+ * (as `dlsym` would only tell at the call): gale binds a table of functions
+ * (./libc.ts, each at its first call) and asks `hasSymbol()` before calling
+ * the newer glibc functions.
  * A `u64`/`ptr` result above 2^53 comes back as a BigInt (koffi's rule);
  * gale's results (addresses, counts, lengths) never get there.
  */

@@ -148,17 +148,14 @@ function bindOnFirstCall(): Libc {
       table[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
       continue;
     }
-    if (BOUND_AT_ONCE.has(name)) {
-      table[name] = bind('libc', symbol ?? name, ret, [...params]);
-      boundNames.push(name);
-      continue;
-    }
-    table[name] = (...args) => {
+    const bindNow = (): NativeFunction => {
       const bound = bind('libc', symbol ?? name, ret, [...params]);
       table[name] = bound;
       boundNames.push(name);
-      return bound(...args);
+      return bound;
     };
+    if (BOUND_AT_ONCE.has(name)) bindNow();
+    else table[name] = (...args) => bindNow()(...args);
   }
   return table as Libc;
 }
