@@ -707,8 +707,7 @@ export class IOLoop {
         this.interop!.settle(); // stopped or closed while hopping: let the hop go
         return this.finishStopping();
       }
-      this.turnMark = asyncIdMark(); // Node ran meanwhile: a fresh baseline
-      this.turnWorkStart = ffiCounter.calls + this.counts.events;
+      this.markTurnStart(); // Node ran meanwhile
       // Time has passed, and microtasks have run, since phase 2: compute again.
       this.pollDispatchAndYield(this.pollTimeout(false, true), false); // phases 3–5: poll, dispatch, yield
     } catch (error) {
@@ -750,12 +749,17 @@ export class IOLoop {
     setImmediate(this.iterationAfterNodeTurn);
   }
 
-  /** An iteration after Node's turn: a fresh baseline for the batch's check. */
+  /** An iteration after Node's turn. */
   private readonly iterationAfterNodeTurn = (): void => {
-    this.turnMark = asyncIdMark();
-    this.turnWorkStart = ffiCounter.calls + this.counts.events;
+    this.markTurnStart();
     this.iteration();
   };
+
+  /** A Node turn begins: the batch's baselines (async ids, FFI calls plus events) start again. */
+  private markTurnStart(): void {
+    this.turnMark = asyncIdMark();
+    this.turnWorkStart = ffiCounter.calls + this.counts.events;
+  }
 
   /** Phases 1–2. Returns whether anything ran. */
   private runCallbacksAndTimeouts(): boolean {
