@@ -187,6 +187,7 @@ export class Ring {
   private readonly argAddr: number;
   private readonly tsAddr: number;
   private readonly canSkipCqe: boolean;
+  private cancelledEverything = false; // cancelEverything ran (close runs it too)
 
   /** Sets up a ring; throws OSError (ENOSYS, EPERM, EINVAL, ENOMEM, …) if the kernel refuses. */
   constructor(options: RingOptions = {}) {
@@ -445,8 +446,6 @@ export class Ring {
       this.flush();
     } catch { /* closing anyway: the kernel cancels on close too */ }
   }
-
-  private cancelledEverything = false;
 
   /** Queues an ASYNC_CANCEL of every request in flight. */
   cancelAll(): void {

@@ -623,13 +623,20 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   /** End of file received: a hang-up too if the kernel says so (./hangup.ts). */
   private endOfFile(): void {
     this.eof = true;
-    // TCP reports POLLHUP only once both directions are shut down or the
-    // connection is gone; with this side's writes open, an EOF is the
-    // peer's FIN and nothing more yet (a reset after it: the hang-up poll
-    // armed below reports it at the next enter). No poll(2) then.
-    if (!this.hungUp && !(this.tcp && this.source?.writesShutDown?.() !== true)) this.hungUp = !this.detached && kernelReportsHangup(this.fd);
+    if (!this.hungUp && this.eofMayBeHangup()) this.hungUp = !this.detached && kernelReportsHangup(this.fd);
     // Not a hang-up yet: arm the hang-up poll for the one to come.
     if (!this.hungUp) this.host.markDirty(this);
+  }
+
+  /**
+   * Whether poll(2) could report a hang-up at this end of file. TCP reports
+   * POLLHUP only once both directions are shut down or the connection is
+   * gone; with this side's writes open, an EOF is the peer's FIN and nothing
+   * more yet (a reset after it: the hang-up poll armed at EOF reports it at
+   * the next enter), so no poll(2) is made then.
+   */
+  private eofMayBeHangup(): boolean {
+    return !this.tcp || this.source?.writesShutDown?.() === true;
   }
 
   /** Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet. */
