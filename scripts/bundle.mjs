@@ -68,24 +68,6 @@ const bundled = {
 const reexported = ['streams', 'net', 'resolvers', 'ssl'];
 
 /**
- * The file's text without the comments esbuild carries over from tsc's
- * output (the TSDoc of class members, section rules), and in ASCII only.
- *
- * Why: Node keeps every module's source text in V8's heap for as long as the
- * module lives (functions compile lazily from it), and one non-ASCII
- * character — an em dash in a comment — makes V8 store the whole text as
- * UTF-16, two bytes a character. The two large files of `import 'gale'` held
- * 772 KB that way; ASCII and without comments, 297 KB. The documentation
- * stays where readers get it: the sources and the `.d.ts` files.
- *
- * Only whole-line comments go (a line that starts one, through the line that
- * ends it; the `// dist/…` lines naming each bundled module stay, to find
- * one's code), and what non-ASCII is left is escaped as `\uXXXX`, which
- * means the same character in a string, a template or a regular expression,
- * and nothing in a comment. Then the proof: esbuild must minify the result
- * and the original to the same code, or the build fails.
- */
-/**
  * esbuild's `keepNames` helper, which names a function after its source
  * name in case bundling renamed it, but leaves it alone when it already
  * bears that name: an own `name` redefined with the same value and the same
@@ -103,6 +85,24 @@ function namingOnlyRenamed(file, text) {
   return text; // the helper is imported from the chunk that defines it
 }
 
+/**
+ * The file's text without the comments esbuild carries over from tsc's
+ * output (the TSDoc of class members, section rules), and in ASCII only.
+ *
+ * Why: Node keeps every module's source text in V8's heap for as long as the
+ * module lives (functions compile lazily from it), and one non-ASCII
+ * character — an em dash in a comment — makes V8 store the whole text as
+ * UTF-16, two bytes a character. The two large files of `import 'gale'` held
+ * 772 KB that way; ASCII and without comments, 297 KB. The documentation
+ * stays where readers get it: the sources and the `.d.ts` files.
+ *
+ * Only whole-line comments go (a line that starts one, through the line that
+ * ends it; the `// dist/…` lines naming each bundled module stay, to find
+ * one's code), and what non-ASCII is left is escaped as `\uXXXX`, which
+ * means the same character in a string, a template or a regular expression,
+ * and nothing in a comment. Then the proof: esbuild must minify the result
+ * and the original to the same code, or the build fails.
+ */
 async function withoutComments(file, text) {
   const kept = [];
   let inBlock = false;
