@@ -3,7 +3,8 @@
  * whether and how it enters the kernel — every rule in one place, listed
  * the way libuv's design document lists its own. The IOLoop computes
  * rules 1–4 (`loopWaitMs`) and hands every poller the result; a poller that
- * does I/O itself (the ring) refines it with rules 5–8 (`planRingWait`).
+ * does I/O itself (the ring) refines it with rules 5–9 (`planRingWait`,
+ * `ringWaitAgainMs`).
  * epoll, poll and kqueue obey rules 1–4 as they are: their wait is the
  * timeout they are given.
  *
@@ -65,6 +66,20 @@
  *      (a backlog: the kernel runs only max(20, min_complete) deferred
  *      completions per enter), then ask for `batch` with a zero timeout, so
  *      one enter drains up to that many.
+ *   9. **Internal completions do not end a wait**: when a blocking enter
+ *      (rule 7) returns with CQEs, none of which gives the loop anything to
+ *      report (a SEND's, a cancel's, a CLOSE's: no endpoint ready, no
+ *      polled fd, so no waker, libuv or Node readiness either), and no
+ *      signal interrupted it, the poll plans and enters again (rules 5–8)
+ *      for what is left of its wait, measured from the clock, inside the
+ *      same `poll()`. Ping-pong's reply SEND completes inside the enter
+ *      that submits it and ends that wait at once (rule 7): the loop used
+ *      to return to JavaScript, run an empty iteration and enter again,
+ *      2.00 loop iterations per round trip; now 1.00, with the same two
+ *      enters (the second still the short poll rule 7 keeps) — measured:
+ *      docs/uring.md, "Figures". What ran for those CQEs (slots freed, a
+ *      lingering close's CLOSE queued) can only make later timeouts later,
+ *      never earlier, so the loop has nothing to do until the next wait ends.
  */
 import type { NodeInterop } from './node-interop.js';
 
@@ -150,4 +165,20 @@ export function planRingWait(plan: RingWaitPlan, loopMs: number, facts: RingWait
     plan.minComplete = 0; // rule 8
     plan.timeoutMs = null;
   }
+}
+
+/**
+ * Rule 9: after a blocking enter of `plan` (rule 7) on a poll given
+ * `loopMs`, the wait left to make again in the same poll, in ms (-1:
+ * forever), or null to return to the loop: something was reported
+ * (`reported`), nothing completed (`cqes` 0: the timeout ran out), a
+ * signal interrupted the enter, or the wait is over by the clock
+ * (`elapsedMs` since the poll began).
+ */
+export function ringWaitAgainMs(plan: RingWaitPlan, loopMs: number, reported: number, cqes: number,
+  interrupted: boolean, elapsedMs: number): number | null {
+  if (reported !== 0 || cqes === 0 || interrupted || plan.minComplete === 0 || plan.timeoutMs === null || plan.timeoutMs === 0) return null;
+  if (loopMs < 0) return -1;
+  const left = Math.ceil(loopMs - elapsedMs);
+  return left > 0 ? left : null;
 }
