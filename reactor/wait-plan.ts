@@ -3,8 +3,7 @@
  * whether and how it enters the kernel — every rule in one place, listed
  * the way libuv's design document lists its own. The IOLoop computes
  * rules 1–4 (`loopWaitMs`) and hands every poller the result; a poller that
- * does I/O itself (the ring) refines it with rules 5–9 (`planRingWait`,
- * `ringWaitAgainMs`).
+ * does I/O itself (the ring) refines it with rules 5–8 (`planRingWait`).
  * epoll, poll and kqueue obey rules 1–4 as they are: their wait is the
  * timeout they are given.
  *
@@ -58,7 +57,14 @@
  *      of 2.00, but more server CPU per round trip and fewer round trips per
  *      second on the 2-vCPU VM (docs/uring.md): the second enter works as a
  *      short poll before the thread sleeps, and a sleep that starts sooner
- *      more often ends in a full wake-up of the vCPU.
+ *      more often ends in a full wake-up of the vCPU. Nor does a wait that
+ *      only internal CQEs ended (that SEND's) wait again inside the same
+ *      poll: built and measured twice (issue 18), under ffi-rs and under
+ *      koffi — one loop iteration per round trip instead of two, the same
+ *      two enters, and no less server CPU (ping-pong: cheaper in 16 of 46
+ *      interleaved A/B pairs, medians 5 % higher; connect 5 of 12, bulk
+ *      14 of 28; docs/uring.md). Why is not proven; likely the reason
+ *      above: the empty iteration delays the sleep a few microseconds more.
  *   8. **Batches**: otherwise enter without waiting, with no timeout at all
  *      (a zero timeout arms an already-expired hrtimer: a timer interrupt
  *      and two clock reprogrammings per enter, 15–20 % of bulk-echo server
@@ -66,20 +72,6 @@
  *      (a backlog: the kernel runs only max(20, min_complete) deferred
  *      completions per enter), then ask for `batch` with a zero timeout, so
  *      one enter drains up to that many.
- *   9. **Internal completions do not end a wait**: when a blocking enter
- *      (rule 7) returns with CQEs, none of which gives the loop anything to
- *      report (a SEND's, a cancel's, a CLOSE's: no endpoint ready, no
- *      polled fd, so no waker, libuv or Node readiness either), and no
- *      signal interrupted it, the poll plans and enters again (rules 5–8)
- *      for what is left of its wait, measured from the clock, inside the
- *      same `poll()`. Ping-pong's reply SEND completes inside the enter
- *      that submits it and ends that wait at once (rule 7): the loop used
- *      to return to JavaScript, run an empty iteration and enter again,
- *      2.00 loop iterations per round trip; now 1.00, with the same two
- *      enters (the second still the short poll rule 7 keeps) — measured:
- *      docs/uring.md, "Figures". What ran for those CQEs (slots freed, a
- *      lingering close's CLOSE queued) can only make later timeouts later,
- *      never earlier, so the loop has nothing to do until the next wait ends.
  */
 import type { NodeInterop } from './node-interop.js';
 
@@ -165,20 +157,4 @@ export function planRingWait(plan: RingWaitPlan, loopMs: number, facts: RingWait
     plan.minComplete = 0; // rule 8
     plan.timeoutMs = null;
   }
-}
-
-/**
- * Rule 9: after a blocking enter of `plan` (rule 7) on a poll given
- * `loopMs`, the wait left to make again in the same poll, in ms (-1:
- * forever), or null to return to the loop: something was reported
- * (`reported`), nothing completed (`cqes` 0: the timeout ran out), a
- * signal interrupted the enter, or the wait is over by the clock
- * (`elapsedMs` since the poll began).
- */
-export function ringWaitAgainMs(plan: RingWaitPlan, loopMs: number, reported: number, cqes: number,
-  interrupted: boolean, elapsedMs: number): number | null {
-  if (reported !== 0 || cqes === 0 || interrupted || plan.minComplete === 0 || plan.timeoutMs === null || plan.timeoutMs === 0) return null;
-  if (loopMs < 0) return -1;
-  const left = Math.ceil(loopMs - elapsedMs);
-  return left > 0 ? left : null;
 }

@@ -34,7 +34,7 @@ import { resolveURing, type URingConfig } from '../loop-options.js';
 import type { FdSource, TransportTimers } from '../transport.js';
 import { URingTransports } from './transports.js';
 import { PollSet } from './poll-set.js';
-import { TASKRUN_BATCH, planRingWait, ringWaitAgainMs, type RingWaitFacts, type RingWaitPlan } from '../wait-plan.js';
+import { TASKRUN_BATCH, planRingWait, type RingWaitFacts, type RingWaitPlan } from '../wait-plan.js';
 import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './ring.js';
 import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
@@ -46,19 +46,6 @@ import {
 } from './endpoint.js';
 
 
-
-/** The monotonic clock in ms (the loop's own clock: process.hrtime, ~70 ns). */
-function monotonicMs(): number {
-  const time = process.hrtime();
-  return time[0]! * 1e3 + time[1]! / 1e6;
-}
-
-/**
- * The most times one poll waits again after internal CQEs (the wait plan's
- * rule 9) before it returns to the loop anyway: a bound on the count, as
- * the clock bounds its time.
- */
-const MAX_WAITS_AGAIN = 64;
 
 /** Options of the uring poller: the ring's, the provided buffers' (a power of two of them), the loop's. */
 export interface URingPollerOptions extends RingOptions {
@@ -108,8 +95,6 @@ export class URingPoller implements Poller, SocketHost {
   /** Non-blocking polls that made no enter (the wait plan's rule 6). */
   deferredEnters = 0;
   private deferredLast = false;
-  /** Blocking waits made again inside one poll because only internal CQEs ended the last (rule 9). */
-  waitedAgain = 0;
   // The wait plan's inputs and output, reused (planning allocates nothing).
   private readonly waitFacts: RingWaitFacts = {
     endpointReady: false, armedNow: false, completed: false, cqesPosted: false, skippedLast: false, backlog: false,
@@ -203,42 +188,31 @@ export class URingPoller implements Poller, SocketHost {
   poll(timeoutMs: number): number {
     const ring = this.ring;
     if (ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
-    // Rule 9 measures what is left of a bounded wait from here (../wait-plan.ts).
-    const started = timeoutMs > 0 ? monotonicMs() : 0;
-    let waitMs = timeoutMs;
+    const queuedBefore = ring.pending();
+    this.polls.arm(ring);
+    this.armDirtyEndpoints();
+    // The wait plan's rules 5–8 (../wait-plan.ts) on the loop's timeout.
+    const facts = this.waitFacts;
+    const posted = ring.cqReady() !== 0;
+    facts.endpointReady = timeoutMs !== 0 && this.anyEndpointReady();
+    facts.armedNow = ring.pending() !== queuedBefore;
+    facts.cqesPosted = posted;
+    facts.completed = posted || ring.taskWorkPending();
+    facts.skippedLast = this.deferredLast;
+    const plan = this.waitPlan;
+    planRingWait(plan, timeoutMs, facts, MAX_EVENTS);
+    this.deferredLast = plan.skip;
     const trace = this.trace;
-    for (let enters = 0; ; enters++) {
-      const queuedBefore = ring.pending();
-      this.polls.arm(ring);
-      this.armDirtyEndpoints();
-      // The wait plan's rules 5–8 (../wait-plan.ts) on the loop's timeout.
-      const facts = this.waitFacts;
-      const posted = ring.cqReady() !== 0;
-      facts.endpointReady = waitMs !== 0 && this.anyEndpointReady();
-      facts.armedNow = ring.pending() !== queuedBefore;
-      facts.cqesPosted = posted;
-      facts.completed = posted || ring.taskWorkPending();
-      facts.skippedLast = this.deferredLast;
-      const plan = this.waitPlan;
-      planRingWait(plan, waitMs, facts, MAX_EVENTS);
-      this.deferredLast = plan.skip;
-      if (trace !== null && enters === 0) trace.start(plan.skip, ring.pending());
-      if (plan.skip) {
-        this.deferredEnters++;
-        return this.reportEndpoints(0);
-      }
-      if (trace !== null && enters > 0) trace.again(ring.pending());
-      const uninterrupted = ring.submitAndWait(plan.minComplete, plan.timeoutMs);
-      facts.backlog = ring.cqReady() >= TASKRUN_BATCH;
-      this.nready = 0;
-      const cqes = ring.forEachCqe(this.routeCqe);
-      const n = this.reportEndpoints(this.nready);
-      // Rule 9: a blocking wait that only internal CQEs ended waits again.
-      const again = ringWaitAgainMs(plan, timeoutMs, n, cqes, !uninterrupted, timeoutMs > 0 ? monotonicMs() - started : 0);
-      if (again === null || enters === MAX_WAITS_AGAIN) return n;
-      waitMs = again;
-      this.waitedAgain++;
+    if (trace !== null) trace.start(plan.skip, ring.pending());
+    if (plan.skip) {
+      this.deferredEnters++;
+      return this.reportEndpoints(0);
     }
+    const uninterrupted = ring.submitAndWait(plan.minComplete, plan.timeoutMs);
+    facts.backlog = ring.cqReady() >= TASKRUN_BATCH;
+    let n = this.harvest();
+    n = this.reportEndpoints(n);
+    return uninterrupted || n > 0 ? n : 0;
   }
 
   /** Trace mode: count what each poll submits and completes (see `traceLastPoll`). */
@@ -396,7 +370,14 @@ export class URingPoller implements Poller, SocketHost {
     else this.markActive(endpoint);
   }
 
-  private nready = 0; // ready fds routeCqe has written in this enter's walk
+  /** Reads CQEs into readyFds/readyEvents (at most MAX_EVENTS; the rest wait in the CQ). */
+  private harvest(): number {
+    this.nready = 0;
+    this.ring.forEachCqe(this.routeCqe);
+    return this.nready;
+  }
+
+  private nready = 0; // ready fds harvest() has written so far
 
   /**
    * One CQE: an endpoint's goes to it, a poll's reports its fd (unless
@@ -433,22 +414,14 @@ const KIND_NAMES: Record<number, string> = {
 class PollTrace {
   private skipped = false;
   private submitted = 0;
-  private enters = 0;
   private readonly kinds = new Uint32Array(KIND_ACCEPT_SLOT + 1);
   endpointsReported = 0;
 
   start(skipped: boolean, submitted: number): void {
     this.skipped = skipped;
     this.submitted = submitted;
-    this.enters = skipped ? 0 : 1;
     this.kinds.fill(0);
     this.endpointsReported = 0;
-  }
-
-  /** The poll waits again (the wait plan's rule 9). */
-  again(submitted: number): void {
-    this.enters++;
-    this.submitted += submitted;
   }
 
   cqe(kind: number): void {
@@ -466,8 +439,7 @@ class PollTrace {
       total += count;
       cqes.push(`${KIND_NAMES[kind] ?? `kind ${kind}`} ${count}`);
     });
-    const again = this.enters > 1 ? `, then ${this.enters - 1} more blocking enter(s) after internal CQEs only (the wait plan's rule 9)` : '';
-    return `ring: 1 enter submitted ${this.submitted} SQE(s); ${total} CQE(s)${total ? ` (${cqes.join(', ')})` : ''}${again}; ` +
+    return `ring: 1 enter submitted ${this.submitted} SQE(s); ${total} CQE(s)${total ? ` (${cqes.join(', ')})` : ''}; ` +
       `${this.endpointsReported} fd(s) reported from completion state`;
   }
 }
