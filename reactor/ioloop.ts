@@ -674,7 +674,12 @@ export class IOLoop {
       if (!this.running) return this.finishStopping();
       this.counts.iterations++;
       const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
+      // `turnMark` was taken as this iteration started (iterationInTurn or
+      // markTurnStart); if nothing ran since, it is still the mark, and the
+      // wait plan need not take another (an AsyncResource each).
+      if (!ran) this.interop?.markStillHolds(this.turnMark);
       const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
+      this.interop?.markStillHolds(-1);
       if (timeoutMs === null) {
         // Only libuv can tell (rule 4): continue from its poll phase, which
         // is a Node turn of its own.

@@ -22,6 +22,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { AsyncResource } from 'node:async_hooks';
 import { createServer, connect, type AddressInfo, type Socket as NetSocket } from 'node:net';
 import { IOLoop, TURN_BATCH, TURN_WORK_BUDGET, BATCHED_WAIT_CAP_MS } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
@@ -215,6 +216,58 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   } finally {
     loop.close();
     closeFd(a); // cat sees EOF and exits
+    await exited;
+  }
+});
+
+test('a blocking wait that follows an iteration which ran nothing takes one async-id probe, not two', async () => {
+  // Each probe (node-interop.ts, asyncIdMark) is an AsyncResource; the one
+  // the iteration took as it started still holds when the wait is planned
+  // if nothing ran in between, so the wait plan does not take another.
+  // Counted through AsyncResource#asyncId, which each probe calls once.
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
+  setNonblocking(a, true);
+  const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
+  closeFd(b);
+  const exited = once(child, 'exit');
+  const loop = new IOLoop({ makeCurrent: false });
+  const asyncId = AsyncResource.prototype.asyncId;
+  let probes = 0;
+  const trips = 4 * TURN_BATCH;
+  try {
+    let counted = handovers(loop, loop.stats());
+    await loop.runSync(async () => {
+      let echoed: Future<void> | null = null;
+      loop.addHandler(a, () => {
+        if (readToChunk(a) > 0) echoed?.setResult(undefined);
+      }, IOLoop.READ);
+      const roundTrip = async () => {
+        echoed = new Future<void>();
+        writeBytes(a, one);
+        await echoed;
+      };
+      await roundTrip();
+      const before = loop.stats();
+      AsyncResource.prototype.asyncId = function countedAsyncId(this: AsyncResource) {
+        probes++;
+        return asyncId.call(this);
+      };
+      try {
+        for (let i = 0; i < trips; i++) await roundTrip();
+      } finally {
+        AsyncResource.prototype.asyncId = asyncId;
+      }
+      counted = handovers(loop, before);
+      loop.removeHandler(a);
+    }, 30);
+    // One probe per iteration (iterationInTurn's, or markTurnStart's after
+    // a yield), one more per hop into libuv; it was two per iteration.
+    assert.ok(probes <= counted.iterations + counted.hops + 2, `${probes} probes over ${JSON.stringify(counted)}`);
+    assert.ok(counted.iterations >= trips, JSON.stringify(counted));
+  } finally {
+    AsyncResource.prototype.asyncId = asyncId;
+    loop.close();
+    closeFd(a);
     await exited;
   }
 });
