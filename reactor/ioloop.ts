@@ -776,9 +776,14 @@ export class IOLoop {
     this.callbacks = this.spareCallbacks;
     this.callbackArgs = this.spareArgs;
     const ncallbacks = callbacks.length;
-    for (let i = 0; i < ncallbacks; i++) this.runCallback(callbacks[i]!, args[i]!);
-    callbacks.length = 0;
-    args.length = 0;
+    if (ncallbacks !== 0) {
+      for (let i = 0; i < ncallbacks; i++) this.runCallback(callbacks[i]!, args[i]!);
+      // Setting an array's length is a call into V8's runtime, even to
+      // the length it has: an iteration that ran nothing (every blocking
+      // wait of a ping-pong) does not pay for three of them.
+      callbacks.length = 0;
+      args.length = 0;
+    }
     this.spareCallbacks = callbacks;
     this.spareArgs = args;
     let ntimeouts = 0;
@@ -790,7 +795,7 @@ export class IOLoop {
       ntimeouts++;
       this.runCallback(callback, timeout.args);
     }
-    due.length = 0;
+    if (due.length !== 0) due.length = 0;
     this.counts.callbacks += ncallbacks;
     this.counts.timeouts += ntimeouts;
     this.traceRan = ncallbacks;
