@@ -244,6 +244,11 @@ export class IOLoop {
   private previousCurrent: IOLoop | null = null;
   // The async-id mark taken as the current iteration started (iterationInTurn).
   private turnMark = -1;
+  // The clock as phase 1 read it (-1: it did not), and that reading while
+  // the loop plans a wait after an iteration that ran nothing (-1
+  // otherwise): microseconds old, it stands for now (see planningTime).
+  private phaseOneTime = -1;
+  private planningNow = -1;
   private readonly counts: IOLoopStats = {
     iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0, yields: 0, batched: 0, hops: 0,
   };
@@ -259,6 +264,11 @@ export class IOLoop {
   private readonly registration: LoopRegistration | null = null;
   private blockingThresholdMs = 0;
   private readonly tracing: boolean;
+  // Whether the poller's wait can end before its timeout with nothing to
+  // report: a ring's does, on the completion of a send it submitted. A
+  // readiness poller's empty return is its timeout (or a signal), so the
+  // loop reads no clock around its waits (phase 5, pollDispatchAndYield).
+  private readonly waitsEndEarly: boolean;
   private failingCallback: unknown = null;
   private executor: Executor | null = null;
   // What pollTimeout hands the wait plan (reused: planning allocates nothing).
@@ -289,9 +299,10 @@ export class IOLoop {
     this.pollerName = this.poller.name;
     this.transports = this.poller.transports ?? readinessTransports;
     this.tracing = backend.trace;
+    this.waitsEndEarly = this.poller.name === 'uring';
     if (this.tracing) this.poller.traceOn?.();
     if (nodeInterop) {
-      const interop = new NodeInterop(() => this.time());
+      const interop = new NodeInterop(() => this.planningTime());
       this.interop = interop;
       this.poller.register(interop.fd, IOLoop.READ);
     }
@@ -680,10 +691,15 @@ export class IOLoop {
       const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
       // `turnMark` was taken as this iteration started (iterationInTurn or
       // markTurnStart); if nothing ran since, it is still the mark, and the
-      // wait plan need not take another (an AsyncResource each).
-      if (!ran) this.interop?.markStillHolds(this.turnMark);
+      // wait plan need not take another (an AsyncResource each). Nor does
+      // it read the clock again if phase 1 did (planningTime).
+      if (!ran) {
+        this.interop?.markStillHolds(this.turnMark);
+        this.planningNow = this.phaseOneTime;
+      }
       const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
       this.interop?.markStillHolds(-1);
+      this.planningNow = -1;
       if (timeoutMs === null) {
         // Only libuv can tell (rule 4): continue from its poll phase, which
         // is a Node turn of its own.
@@ -770,10 +786,20 @@ export class IOLoop {
     this.turnWorkStart = ffiCounter.calls + this.counts.events;
   }
 
+  /**
+   * The clock for planning a wait: phase 1's reading when nothing ran
+   * since (the wait is planned microseconds later, and rounded up to whole
+   * ms), else a fresh one. One clock read per iteration, not three.
+   */
+  private planningTime(): number {
+    return this.planningNow >= 0 ? this.planningNow : this.time();
+  }
+
   /** Phases 1–2. Returns whether anything ran. */
   private runCallbacksAndTimeouts(): boolean {
     const due = this.dueTimeouts;
-    if (this.timers.size) this.timers.popDue(this.time(), due);
+    this.phaseOneTime = -1;
+    if (this.timers.size) this.timers.popDue(this.phaseOneTime = this.time(), due);
     // Swap the queue out: callbacks added from here on wait for next time.
     const callbacks = this.callbacks;
     const args = this.callbackArgs;
@@ -825,7 +851,7 @@ export class IOLoop {
     facts.ranSomething = ranSomething;
     facts.callbacksQueued = this.callbacks.length !== 0;
     facts.nextDeadline = ranSomething || facts.callbacksQueued ? null : this.timers.nextDeadline();
-    facts.now = facts.nextDeadline === null ? 0 : this.time();
+    facts.now = facts.nextDeadline === null ? 0 : this.planningTime();
     // In a worker thread, the fallback for endings no hook sees (worker-loops.ts).
     facts.workerCapMs = this.threadWaker === null ? null : workerPollCapMs();
     const ms = loopWaitMs(facts, this.interop, inPollPhase);
@@ -839,7 +865,8 @@ export class IOLoop {
   private pollDispatchAndYield(timeoutMs: number, ran: boolean): void {
     // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
-    const started = this.tracing || timeoutMs > 1 ? monotonicMs() : 0;
+    const timed = this.waitsEndEarly && timeoutMs > 1;
+    const started = this.tracing || timed ? monotonicMs() : 0;
     const n = this.poller.poll(timeoutMs); // phase 3
     const nodeReady = this.dispatch(n); // phase 4
     if (this.tracing) this.traceIteration(timeoutMs, n, started);
@@ -847,7 +874,7 @@ export class IOLoop {
     // ended by the poller's own work — on a ring, the completion of a send
     // the wait submitted (ping-pong's reply) — not by its timeout, which
     // may be Node's next timer: the batch may go on.
-    const wokeEarly = n === 0 && timeoutMs > 1 && monotonicMs() - started < timeoutMs - 1;
+    const wokeEarly = timed && n === 0 && monotonicMs() - started < timeoutMs - 1;
     this.scheduleNext(n !== 0 || ran || wokeEarly, nodeReady); // phase 5
   }
 

@@ -220,7 +220,7 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   }
 });
 
-test('a blocking wait that follows an iteration which ran nothing takes one async-id probe, not two', async () => {
+test('an iteration that ran nothing before its blocking wait takes one async-id probe and, on a readiness poller, one clock read', async () => {
   // Each probe (node-interop.ts, asyncIdMark) is an AsyncResource; the one
   // the iteration took as it started still holds when the wait is planned
   // if nothing ran in between, so the wait plan does not take another.
@@ -232,7 +232,9 @@ test('a blocking wait that follows an iteration which ran nothing takes one asyn
   const exited = once(child, 'exit');
   const loop = new IOLoop({ makeCurrent: false });
   const asyncId = AsyncResource.prototype.asyncId;
+  const hrtime = process.hrtime;
   let probes = 0;
+  let clockReads = 0;
   const trips = 4 * TURN_BATCH;
   try {
     let counted = handovers(loop, loop.stats());
@@ -252,10 +254,15 @@ test('a blocking wait that follows an iteration which ran nothing takes one asyn
         probes++;
         return asyncId.call(this);
       };
+      process.hrtime = Object.assign((time?: [number, number]) => {
+        clockReads++;
+        return hrtime(time);
+      }, { bigint: hrtime.bigint });
       try {
         for (let i = 0; i < trips; i++) await roundTrip();
       } finally {
         AsyncResource.prototype.asyncId = asyncId;
+        process.hrtime = hrtime;
       }
       counted = handovers(loop, before);
       loop.removeHandler(a);
@@ -263,9 +270,19 @@ test('a blocking wait that follows an iteration which ran nothing takes one asyn
     // One probe per iteration (iterationInTurn's, or markTurnStart's after
     // a yield), one more per hop into libuv; it was two per iteration.
     assert.ok(probes <= counted.iterations + counted.hops + 2, `${probes} probes over ${JSON.stringify(counted)}`);
+    // The clock (runSync's timeout is pending): once per iteration, for
+    // the due timeouts and for planning the wait (the next timeout, whether
+    // Node's next timer is still as far as libuv said), and on a ring once
+    // more around the wait (did it end before its timeout?). A readiness
+    // poller's wait ends by its timeout or with events, so it reads no
+    // clock around it. It was three reads per iteration, four on a ring.
+    const perWait = loop.pollerName === 'uring' ? 2 : 1;
+    assert.ok(clockReads <= perWait * counted.iterations + 2 * counted.hops + 4,
+      `${clockReads} clock reads over ${JSON.stringify(counted)} (${loop.pollerName})`);
     assert.ok(counted.iterations >= trips, JSON.stringify(counted));
   } finally {
     AsyncResource.prototype.asyncId = asyncId;
+    process.hrtime = hrtime;
     loop.close();
     closeFd(a);
     await exited;
