@@ -689,17 +689,7 @@ export class IOLoop {
       if (!this.running) return this.finishStopping();
       this.counts.iterations++;
       const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
-      // `turnMark` was taken as this iteration started (iterationInTurn or
-      // markTurnStart); if nothing ran since, it is still the mark, and the
-      // wait plan need not take another (an AsyncResource each). Nor does
-      // it read the clock again if phase 1 did (planningTime).
-      if (!ran) {
-        this.interop?.markStillHolds(this.turnMark);
-        this.planningNow = this.phaseOneTime;
-      }
-      const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
-      this.interop?.markStillHolds(-1);
-      this.planningNow = -1;
+      const timeoutMs = this.planWait(ran); // how long phase 3 may block
       if (timeoutMs === null) {
         // Only libuv can tell (rule 4): continue from its poll phase, which
         // is a Node turn of its own.
@@ -784,6 +774,25 @@ export class IOLoop {
   private markTurnStart(): void {
     this.turnMark = asyncIdMark();
     this.turnWorkStart = ffiCounter.calls + this.counts.events;
+  }
+
+  /**
+   * `pollTimeout` right after phases 1–2. `turnMark` was taken as this
+   * iteration started (iterationInTurn or markTurnStart): if nothing ran
+   * since, it is still the mark, and the wait plan need not take another
+   * (an AsyncResource each); nor does it read the clock again if phase 1
+   * did (planningTime).
+   */
+  private planWait(ran: boolean): number | null {
+    if (ran) return this.pollTimeout(ran);
+    this.interop?.markStillHolds(this.turnMark);
+    this.planningNow = this.phaseOneTime;
+    try {
+      return this.pollTimeout(ran);
+    } finally {
+      this.interop?.markStillHolds(-1);
+      this.planningNow = -1;
+    }
   }
 
   /**
