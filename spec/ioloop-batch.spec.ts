@@ -174,14 +174,39 @@ test('heavy iterations are not batched: a batch ends once it made TURN_WORK_BUDG
   }
 });
 
-test('ping-pong with a peer in another process: one Node turn per batch, not per round trip', async () => {
-  // The peer is `cat` on the other end of a socket pair: each byte the loop
-  // writes comes back, and the loop blocks in its poller meanwhile.
+/**
+ * A peer in another process: `cat` on the other end of a socket pair, so
+ * each byte written to `fd` (nonblocking) comes back. Closing `fd` ends it.
+ */
+function catPeer(): { fd: number; exited: Promise<unknown> } {
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
   setNonblocking(a, true);
   const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
   closeFd(b);
-  const exited = once(child, 'exit');
+  return { fd: a, exited: once(child, 'exit') };
+}
+
+/**
+ * Watches `fd` (a `catPeer`) on `loop` and returns one round trip: write a
+ * byte, await its echo — resolved in the handler, as `await
+ * stream.readBytes()` is. The caller removes the handler.
+ */
+function catRoundTrip(loop: IOLoop, fd: number): () => Promise<void> {
+  let echoed: Future<void> | null = null;
+  loop.addHandler(fd, () => {
+    if (readToChunk(fd) > 0) echoed?.setResult(undefined);
+  }, IOLoop.READ);
+  return async () => {
+    echoed = new Future<void>();
+    writeBytes(fd, one);
+    await echoed;
+  };
+}
+
+test('ping-pong with a peer in another process: one Node turn per batch, not per round trip', async () => {
+  // The peer is `cat` on the other end of a socket pair: each byte the loop
+  // writes comes back, and the loop blocks in its poller meanwhile.
+  const { fd: a, exited } = catPeer();
   const loop = new IOLoop({ makeCurrent: false });
   // Waits inside a batch that ended with nothing ready (the peer slower
   // than BATCHED_WAIT_CAP_MS on a loaded machine) end the batch too.
@@ -191,15 +216,7 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   try {
     let counted = handovers(loop, loop.stats());
     await loop.runSync(async () => {
-      let echoed: Future<void> | null = null;
-      loop.addHandler(a, () => {
-        if (readToChunk(a) > 0) echoed?.setResult(undefined);
-      }, IOLoop.READ);
-      const roundTrip = async () => {
-        echoed = new Future<void>();
-        writeBytes(a, one);
-        await echoed; // as `await stream.readBytes()` does: resolved in a handler
-      };
+      const roundTrip = catRoundTrip(loop, a);
       await roundTrip(); // the first one may hop into libuv to learn Node's timers
       const before = loop.stats();
       emptyWaits = 0;
@@ -225,11 +242,7 @@ test('an iteration that ran nothing before its blocking wait takes one async-id 
   // the iteration took as it started still holds when the wait is planned
   // if nothing ran in between, so the wait plan does not take another.
   // Counted through AsyncResource#asyncId, which each probe calls once.
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
-  setNonblocking(a, true);
-  const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
-  closeFd(b);
-  const exited = once(child, 'exit');
+  const { fd: a, exited } = catPeer();
   const loop = new IOLoop({ makeCurrent: false });
   const asyncId = AsyncResource.prototype.asyncId;
   const hrtime = process.hrtime;
@@ -239,15 +252,7 @@ test('an iteration that ran nothing before its blocking wait takes one async-id 
   try {
     let counted = handovers(loop, loop.stats());
     await loop.runSync(async () => {
-      let echoed: Future<void> | null = null;
-      loop.addHandler(a, () => {
-        if (readToChunk(a) > 0) echoed?.setResult(undefined);
-      }, IOLoop.READ);
-      const roundTrip = async () => {
-        echoed = new Future<void>();
-        writeBytes(a, one);
-        await echoed;
-      };
+      const roundTrip = catRoundTrip(loop, a);
       await roundTrip();
       const before = loop.stats();
       AsyncResource.prototype.asyncId = function countedAsyncId(this: AsyncResource) {
@@ -293,11 +298,7 @@ test('ping-pong through an IOStream (await readBytes / await write): one Node tu
   // On a ring a round trip is two iterations: the wait that submits the
   // reply ends on the reply's completion, with nothing to report; that
   // early end does not end the batch.
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
-  setNonblocking(a, true);
-  const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
-  closeFd(b);
-  const exited = once(child, 'exit');
+  const { fd: a, exited } = catPeer();
   const loop = new IOLoop({ makeCurrent: false });
   const stream = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
   // Waits that ran out their time (the peer slower than the wait on a
