@@ -13,11 +13,12 @@
  * The engine works partly asynchronously (TLS-NOTES trap 6): what is fed
  * is decrypted at once (a server's flight is made inside the feed of the
  * ClientHello), but the engine sends its next flight only once it learns,
- * an immediate later, that the previous one was written, and the end of
- * the handshake is an event. So `doHandshake()` can only
- * feed what the fd holds, flush what is queued, and throw
- * `SSLWantReadError`/`SSLWantWriteError` until the handshake is done; it
- * progresses between loop turns, never within a synchronous spin. Things
+ * a microtask later (`CipherPipe`), that the previous one was written; it
+ * starts reading a tick after it is made, and the end of the handshake is
+ * an event. So `doHandshake()` can only feed what the fd holds, flush what
+ * is queued, and throw `SSLWantReadError`/`SSLWantWriteError` until the
+ * handshake is done; it progresses once the caller returns to the loop
+ * (or awaits), never within a synchronous spin. Things
  * the engine does on its own (handshake finished or failed, records to
  * send that the kernel refused) are reported through `onProgress`.
  *
@@ -87,6 +88,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * handshake ends.
    */
   matchHostname = false;
+  /**
+   * Runs `callback` once the owner's current work is over, its Promise
+   * continuations included: records the engine made while data was fed
+   * (session tickets) wait there for the owner's reply to take them
+   * along. `setImmediate` unless the owner knows better (`SSLIOStream`:
+   * its loop's next iteration, which is no hand-over to Node).
+   */
+  runSoon: (callback: () => void) => void = setImmediate;
 
   private engine: tls.TLSSocket | null = null;
   private pipe: CipherPipe | null = null;
@@ -113,6 +122,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
   // A plaintext write handed to the engine whose callback has not run: the
   // engine runs it the moment it learns its records were written.
   private plainWriteInFlight = false;
+  private heldFlushQueued = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -287,8 +297,10 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /**
    * Tells the owner the engine changed something. Inside our own calls the
-   * owner is mid-operation: tell it right after (a nextTick runs once the
-   * loop's current turn returns), not in the middle.
+   * owner is mid-operation: tell it right after (a microtask runs once the
+   * synchronous work under way returns; unlike a nextTick it takes no
+   * async id, which would make the loop hand its turn to Node), not in
+   * the middle.
    */
   private progress(): void {
     if (this.busy === 0) {
@@ -297,7 +309,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     if (this.progressQueued) return;
     this.progressQueued = true;
-    process.nextTick(this.queuedProgress);
+    queueMicrotask(this.queuedProgress);
   }
 
   private readonly queuedProgress = (): void => {
@@ -501,26 +513,35 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /**
    * Tells the engine its records are written. It learns only later —
-   * `done` runs the pipe's callbacks at once, but Node's JSStreamSocket
-   * passes the news on in an immediate — and until then it holds anything
-   * new it encrypts. So `canSend` is false meanwhile. When the records
-   * came from a plaintext write, the engine's callback for it
-   * (`engineWriteDone`, inside Node's immediate) says when it is over;
-   * else (handshake flights, session tickets) an immediate queued now,
-   * behind Node's.
+   * `done` tells the pipe at once, but the pipe passes the news on in a
+   * microtask (the engine's own call may still be on the stack) — and
+   * until then it holds anything new it encrypts. So `canSend` is false
+   * meanwhile. When the records came from a plaintext write, the engine's
+   * callback for it (`engineWriteDone`, inside the pipe's microtask) says
+   * when it is over; else (handshake flights, session tickets) a microtask
+   * queued now, behind the pipe's.
    */
   private finishCiphertextWrite(done: () => void): void {
     done();
     if (this.lowerWriteFinishing) return;
     this.lowerWriteFinishing = true;
-    if (!this.plainWriteInFlight) setImmediate(this.lowerWriteFinished);
+    if (!this.plainWriteInFlight) queueMicrotask(this.lowerWriteFinished);
   }
 
   private readonly lowerWriteFinished = (): void => {
     this.lowerWriteFinishing = false;
     if (this.state !== 'done') return;
     this.progress();
-    // Held records nothing else took along: write them now.
+    // Held records: the owner's reply (a Promise continuation or two away
+    // still) takes them along; if none comes, they go alone a little later.
+    if (this.outHeld && this.state === 'done' && !this.heldFlushQueued) {
+      this.heldFlushQueued = true;
+      this.runSoon(this.flushHeld);
+    }
+  };
+
+  private readonly flushHeld = (): void => {
+    this.heldFlushQueued = false;
     if (this.outHeld && this.state === 'done') {
       this.outHeld = false;
       if (!this.flushCiphertext()) this.progress();
@@ -607,7 +628,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (this.outSize > 0 && !this.outHeld && !this.flushCiphertext()) return 0;
     const engine = this.engine!;
     // One write in flight at a time: the engine encrypts a write at once
-    // unless the previous one is still finishing (until the next immediate);
+    // unless the previous one is still finishing (until the pipe's microtask);
     // then this would only queue plaintext out of anyone's sight.
     if (engine.writableLength > 0 || this.lowerWriteFinishing) return 0;
     let length = 0;

@@ -14,7 +14,7 @@
  *   waiting records. (Tornado's SSLIOStream diverts `_handle_read` and
  *   `_handle_write` into `_do_ssl_handshake` the same way.)
  * - **The engine acts on its own**: it finishes or fails the handshake in a
- *   Node event, and may send records from an immediate. The SSLSocket
+ *   Node event, and may send records from a microtask. The SSLSocket
  *   reports that through `onProgress`, and `afterTls` brings the stream up
  *   to date (callbacks, WRITE interest, closing on failure).
  * - **Data out of the poller's sight** (TLS-NOTES trap 7): decrypted bytes
@@ -24,7 +24,7 @@
  *   the bytes.
  *
  * And one for speed: the engine takes one write at a time and learns a
- * loop turn later that it is done. Meanwhile the stream does not watch
+ * microtask later that it is done. Meanwhile the stream does not watch
  * WRITE (`waitsForWritable`: the fd is writable, waiting on it would spin
  * or churn the poll mask); when the engine is free, everything queued goes
  * in as one engine write of up to 256 KiB (`writeGatherLimit`), at once
@@ -111,6 +111,7 @@ export class SSLIOStream extends IOStream {
     super(wrapForStream(socket, sslOptions), streamOptions);
     this.tls = this.socket as SSLSocket;
     this.tls.onProgress = () => this.afterTls();
+    this.tls.runSoon = (callback) => this.ioLoop.addCallback(callback);
     // Tornado's `_verify_cert`: a verified certificate must also cover the
     // server's host name, whichever way the stream was given one.
     if (!this.tls.serverSide) this.tls.matchHostname = true;
