@@ -15,6 +15,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { AsyncResource } from 'node:async_hooks';
 import { Socket as NetSocket } from 'node:net';
 import { CipherPipe } from '../ssl/cipher-pipe.js';
 import { nodeTls } from '../ssl/node-tls.js';
@@ -136,17 +137,26 @@ test('CipherPipe: keeps what is fed before the engine reads; passes for a connec
   const setImmediate = globalThis.setImmediate;
   process.nextTick = ((...args: Parameters<typeof process.nextTick>) => { ticks++; nextTick(...args); }) as typeof process.nextTick;
   globalThis.setImmediate = ((...args: Parameters<typeof globalThis.setImmediate>) => { immediates++; return setImmediate(...args); }) as typeof globalThis.setImmediate;
+  // Async ids taken meanwhile (each is what makes gale's loop hand its turn
+  // to Node): a probe resource's id, before and after, less the probe's own.
+  const asyncIdMark = (): number => new AsyncResource('SPEC_PROBE').asyncId();
+  let idsTaken = -1;
   try {
+    const before = asyncIdMark();
     written!();
     assert.equal(finished, []); // not inside the sink's call: the engine's own call may be on the stack
     await Promise.resolve();
     assert.equal(finished, [0]); // a microtask later
+    idsTaken = asyncIdMark() - before - 1;
   } finally {
     process.nextTick = nextTick;
     globalThis.setImmediate = setImmediate;
   }
   assert.is(ticks, 0);
   assert.is(immediates, 0);
+  // Not even a queueMicrotask's (an AsyncResource per call; regression:
+  // it took one per engine write, which made every TLS iteration a hand-over).
+  assert.is(idsTaken, 0);
   // The engine's read start (a tick after it was made) lets fed bytes through at once.
   await new Promise((resolve) => setImmediate(resolve));
   assert.is(pipe.takesAtOnce(), true);

@@ -49,6 +49,7 @@
 import { EventEmitter } from 'node:events';
 import { Socket as NetSocket } from 'node:net';
 import { jsStreamHandleClass, type JSStreamHandle } from './node-tls.js';
+import { inMicrotask } from './microtask.js';
 
 /** Where the engine's records go. */
 export interface CiphertextSink {
@@ -183,7 +184,7 @@ export class CipherPipe extends EventEmitter {
     this.reading = true;
     if (this.queued > 0 && !this.flushQueued) {
       this.flushQueued = true;
-      queueMicrotask(this.flush);
+      inMicrotask(this.flush);
     }
   }
 
@@ -218,7 +219,7 @@ export class CipherPipe extends EventEmitter {
   private queueFinish(): void {
     if (this.finishQueued) return;
     this.finishQueued = true;
-    queueMicrotask(this.finish);
+    inMicrotask(this.finish);
   }
 
   private readonly finish = (): void => {
@@ -256,7 +257,7 @@ export class CipherPipe extends EventEmitter {
     this.reading = false;
     this.queue.length = 0;
     this.queued = 0;
-    queueMicrotask(() => {
+    inMicrotask(() => {
       const handle = this._handle;
       this._handle = null;
       if (handle !== null) {

@@ -42,6 +42,7 @@ import { SOCK_NONBLOCK, Socket } from '../reactor/sys/socket.js';
 import { CERT_NONE, CERT_REQUIRED, SSLContext } from './context.js';
 import { sslOptionsToContext, type SSLOptions } from './options.js';
 import { CipherPipe, type CiphertextSink } from './cipher-pipe.js';
+import { inMicrotask } from './microtask.js';
 import {
   SSLCertVerificationError, SSLEOFError, SSLWantReadError, SSLWantWriteError, toSSLError,
 } from './errors.js';
@@ -322,7 +323,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     if (this.progressQueued) return;
     this.progressQueued = true;
-    queueMicrotask(this.queuedProgress);
+    inMicrotask(this.queuedProgress);
   }
 
   private readonly queuedProgress = (): void => {
@@ -538,7 +539,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     done();
     if (this.lowerWriteFinishing) return;
     this.lowerWriteFinishing = true;
-    if (!this.plainWriteInFlight) queueMicrotask(this.lowerWriteFinished);
+    if (!this.plainWriteInFlight) inMicrotask(this.lowerWriteFinished);
   }
 
   private readonly lowerWriteFinished = (): void => {
