@@ -188,16 +188,16 @@ export class SSLSocket extends Socket implements CiphertextSink {
     // Node's stream code hands the TLSSocket each decrypted chunk with
     // `push(chunk)`: taken there, it skips the Readable — its buffering, its
     // 'data' event and its `maybeReadMore`, a nextTick per delivery, whose
-    // async id made gale's loop hand its turn to Node. The end (null) goes
-    // the usual way, and a Node that delivered otherwise would still reach
-    // `plaintext` through 'data'.
+    // async id made gale's loop hand its turn to Node. So nothing listens
+    // for 'data' either (that resumed the Readable: another nextTick, per
+    // connection). The end (null) goes the usual way: 'end' comes without
+    // the Readable flowing.
     const push = engine.push;
     engine.push = function pushPlaintext(this: tls.TLSSocket, chunk: unknown, encoding?: BufferEncoding): boolean {
       if (!(chunk instanceof Uint8Array) || this.destroyed) return push.call(this, chunk, encoding);
       plaintext(chunk as Buffer);
       return true;
     };
-    engine.on('data', plaintext);
     engine.on('end', () => {
       this.plainEnded = true;
       this.dataArrived();
