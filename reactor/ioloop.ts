@@ -60,6 +60,10 @@
  * counts them per iteration and reports them in `stats()`; the benchmarks
  * and the FFI budget in DESIGN.md are checked against that figure.
  */
+// The global \`process\` is a getter on globalThis, called at every use in
+// the loop's hot path (the clock, the nextTick of phase 5); the module's
+// binding is the same object, read directly.
+import process from 'node:process';
 import { isMainThread } from 'node:worker_threads';
 import { ffiCounter } from './sys/ffi.js';
 import { close as closeFd } from './sys/libc.js';
@@ -240,6 +244,11 @@ export class IOLoop {
   private previousCurrent: IOLoop | null = null;
   // The async-id mark taken as the current iteration started (iterationInTurn).
   private turnMark = -1;
+  // The clock as phase 1 read it (-1: it did not), and that reading while
+  // the loop plans a wait after an iteration that ran nothing (-1
+  // otherwise): microseconds old, it stands for now (see planningTime).
+  private phaseOneTime = -1;
+  private planningNow = -1;
   private readonly counts: IOLoopStats = {
     iterations: 0, ffiCalls: 0, events: 0, callbacks: 0, timeouts: 0, yields: 0, batched: 0, hops: 0,
   };
@@ -255,6 +264,11 @@ export class IOLoop {
   private readonly registration: LoopRegistration | null = null;
   private blockingThresholdMs = 0;
   private readonly tracing: boolean;
+  // Whether the poller's wait can end before its timeout with nothing to
+  // report: a ring's does, on the completion of a send it submitted. A
+  // readiness poller's empty return is its timeout (or a signal), so the
+  // loop reads no clock around its waits (phase 5, pollDispatchAndYield).
+  private readonly waitsEndEarly: boolean;
   private failingCallback: unknown = null;
   private executor: Executor | null = null;
   // What pollTimeout hands the wait plan (reused: planning allocates nothing).
@@ -285,9 +299,10 @@ export class IOLoop {
     this.pollerName = this.poller.name;
     this.transports = this.poller.transports ?? readinessTransports;
     this.tracing = backend.trace;
+    this.waitsEndEarly = this.poller.name === 'uring';
     if (this.tracing) this.poller.traceOn?.();
     if (nodeInterop) {
-      const interop = new NodeInterop(() => this.time());
+      const interop = new NodeInterop(() => this.planningTime());
       this.interop = interop;
       this.poller.register(interop.fd, IOLoop.READ);
     }
@@ -674,7 +689,7 @@ export class IOLoop {
       if (!this.running) return this.finishStopping();
       this.counts.iterations++;
       const ran = this.runCallbacksAndTimeouts(); // phases 1–2: take, run
-      const timeoutMs = this.pollTimeout(ran); // how long phase 3 may block
+      const timeoutMs = this.planWait(ran); // how long phase 3 may block
       if (timeoutMs === null) {
         // Only libuv can tell (rule 4): continue from its poll phase, which
         // is a Node turn of its own.
@@ -761,19 +776,53 @@ export class IOLoop {
     this.turnWorkStart = ffiCounter.calls + this.counts.events;
   }
 
+  /**
+   * `pollTimeout` right after phases 1–2. `turnMark` was taken as this
+   * iteration started (iterationInTurn or markTurnStart): if nothing ran
+   * since, it is still the mark, and the wait plan need not take another
+   * (an AsyncResource each); nor does it read the clock again if phase 1
+   * did (planningTime).
+   */
+  private planWait(ran: boolean): number | null {
+    if (ran) return this.pollTimeout(ran);
+    this.interop?.markStillHolds(this.turnMark);
+    this.planningNow = this.phaseOneTime;
+    try {
+      return this.pollTimeout(ran);
+    } finally {
+      this.interop?.markStillHolds(-1);
+      this.planningNow = -1;
+    }
+  }
+
+  /**
+   * The clock for planning a wait: phase 1's reading when nothing ran
+   * since (the wait is planned microseconds later, and rounded up to whole
+   * ms), else a fresh one. One clock read per iteration, not three.
+   */
+  private planningTime(): number {
+    return this.planningNow >= 0 ? this.planningNow : this.time();
+  }
+
   /** Phases 1–2. Returns whether anything ran. */
   private runCallbacksAndTimeouts(): boolean {
     const due = this.dueTimeouts;
-    if (this.timers.size) this.timers.popDue(this.time(), due);
+    this.phaseOneTime = -1;
+    if (this.timers.size) this.timers.popDue(this.phaseOneTime = this.time(), due);
     // Swap the queue out: callbacks added from here on wait for next time.
     const callbacks = this.callbacks;
     const args = this.callbackArgs;
     this.callbacks = this.spareCallbacks;
     this.callbackArgs = this.spareArgs;
     const ncallbacks = callbacks.length;
-    for (let i = 0; i < ncallbacks; i++) this.runCallback(callbacks[i]!, args[i]!);
-    callbacks.length = 0;
-    args.length = 0;
+    if (ncallbacks !== 0) {
+      for (let i = 0; i < ncallbacks; i++) this.runCallback(callbacks[i]!, args[i]!);
+      // Setting an array's length is a call into V8's runtime, even to
+      // the length it has: an iteration that ran nothing (every blocking
+      // wait of a ping-pong) does not pay for three of them.
+      callbacks.length = 0;
+      args.length = 0;
+    }
     this.spareCallbacks = callbacks;
     this.spareArgs = args;
     let ntimeouts = 0;
@@ -785,7 +834,7 @@ export class IOLoop {
       ntimeouts++;
       this.runCallback(callback, timeout.args);
     }
-    due.length = 0;
+    if (due.length !== 0) due.length = 0;
     this.counts.callbacks += ncallbacks;
     this.counts.timeouts += ntimeouts;
     this.traceRan = ncallbacks;
@@ -811,7 +860,7 @@ export class IOLoop {
     facts.ranSomething = ranSomething;
     facts.callbacksQueued = this.callbacks.length !== 0;
     facts.nextDeadline = ranSomething || facts.callbacksQueued ? null : this.timers.nextDeadline();
-    facts.now = facts.nextDeadline === null ? 0 : this.time();
+    facts.now = facts.nextDeadline === null ? 0 : this.planningTime();
     // In a worker thread, the fallback for endings no hook sees (worker-loops.ts).
     facts.workerCapMs = this.threadWaker === null ? null : workerPollCapMs();
     const ms = loopWaitMs(facts, this.interop, inPollPhase);
@@ -825,7 +874,8 @@ export class IOLoop {
   private pollDispatchAndYield(timeoutMs: number, ran: boolean): void {
     // Stopped by a callback: end before polling (Tornado's `if not self._running: break`).
     if (!this.running) return this.finishStopping();
-    const started = this.tracing || timeoutMs > 1 ? monotonicMs() : 0;
+    const timed = this.waitsEndEarly && timeoutMs > 1;
+    const started = this.tracing || timed ? monotonicMs() : 0;
     const n = this.poller.poll(timeoutMs); // phase 3
     const nodeReady = this.dispatch(n); // phase 4
     if (this.tracing) this.traceIteration(timeoutMs, n, started);
@@ -833,7 +883,7 @@ export class IOLoop {
     // ended by the poller's own work — on a ring, the completion of a send
     // the wait submitted (ping-pong's reply) — not by its timeout, which
     // may be Node's next timer: the batch may go on.
-    const wokeEarly = n === 0 && timeoutMs > 1 && monotonicMs() - started < timeoutMs - 1;
+    const wokeEarly = timed && n === 0 && monotonicMs() - started < timeoutMs - 1;
     this.scheduleNext(n !== 0 || ran || wokeEarly, nodeReady); // phase 5
   }
 

@@ -189,6 +189,9 @@ export class NodeInterop {
   private asyncMark = -1;
   // Whether the application had immediates queued when the mark was taken.
   private immediatesAtMark = true;
+  // The async-id mark as of now, when the loop has just taken one and
+  // nothing ran since (-1: take one). See `markStillHolds`.
+  private currentMark = -1;
 
   /** `now` is the loop's clock, in seconds (tests may fake it). */
   constructor(now: () => number) {
@@ -208,6 +211,16 @@ export class NodeInterop {
     }
     if (nodeMs === null) return null;
     return nodeMs >= 0 && nodeMs < ms ? nodeMs : ms;
+  }
+
+  /**
+   * Tells the next `capBeforeBlocking` that `asyncIdMark()` would return
+   * `mark` now (the loop took it as its iteration started and nothing ran
+   * since), so it need not take one again; -1 forgets it. The loop sets it
+   * just before it plans a wait and clears it right after.
+   */
+  markStillHolds(mark: number): void {
+    this.currentMark = mark;
   }
 
   /** Runs `resume` from libuv's next poll phase (one at a time). */
@@ -264,7 +277,8 @@ export class NodeInterop {
   private knownTimeoutMs(): number | null {
     const previous = this.asyncMark;
     if (previous < 0) return null;
-    if (asyncIdMark() !== previous) {
+    const mark = this.currentMark >= 0 ? this.currentMark : asyncIdMark();
+    if (mark !== previous) {
       this.asyncMark = -1; // stays unknown until libuv is asked again
       return null;
     }

@@ -57,7 +57,14 @@
  *      of 2.00, but more server CPU per round trip and fewer round trips per
  *      second on the 2-vCPU VM (docs/uring.md): the second enter works as a
  *      short poll before the thread sleeps, and a sleep that starts sooner
- *      more often ends in a full wake-up of the vCPU.
+ *      more often ends in a full wake-up of the vCPU. Nor does a wait that
+ *      only internal CQEs ended (that SEND's) wait again inside the same
+ *      poll: built and measured twice (issue 18), under ffi-rs and under
+ *      koffi — one loop iteration per round trip instead of two, the same
+ *      two enters, and no less server CPU (ping-pong: cheaper in 16 of 46
+ *      interleaved A/B pairs, medians 5 % higher; connect 5 of 12, bulk
+ *      14 of 28; docs/uring.md). Why is not proven; likely the reason
+ *      above: the empty iteration delays the sleep a few microseconds more.
  *   8. **Batches**: otherwise enter without waiting, with no timeout at all
  *      (a zero timeout arms an already-expired hrtimer: a timer interrupt
  *      and two clock reprogrammings per enter, 15–20 % of bulk-echo server

@@ -22,6 +22,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { AsyncResource } from 'node:async_hooks';
 import { createServer, connect, type AddressInfo, type Socket as NetSocket } from 'node:net';
 import { IOLoop, TURN_BATCH, TURN_WORK_BUDGET, BATCHED_WAIT_CAP_MS } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
@@ -173,14 +174,39 @@ test('heavy iterations are not batched: a batch ends once it made TURN_WORK_BUDG
   }
 });
 
-test('ping-pong with a peer in another process: one Node turn per batch, not per round trip', async () => {
-  // The peer is `cat` on the other end of a socket pair: each byte the loop
-  // writes comes back, and the loop blocks in its poller meanwhile.
+/**
+ * A peer in another process: `cat` on the other end of a socket pair, so
+ * each byte written to `fd` (nonblocking) comes back. Closing `fd` ends it.
+ */
+function catPeer(): { fd: number; exited: Promise<unknown> } {
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
   setNonblocking(a, true);
   const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
   closeFd(b);
-  const exited = once(child, 'exit');
+  return { fd: a, exited: once(child, 'exit') };
+}
+
+/**
+ * Watches `fd` (a `catPeer`) on `loop` and returns one round trip: write a
+ * byte, await its echo — resolved in the handler, as `await
+ * stream.readBytes()` is. The caller removes the handler.
+ */
+function catRoundTrip(loop: IOLoop, fd: number): () => Promise<void> {
+  let echoed: Future<void> | null = null;
+  loop.addHandler(fd, () => {
+    if (readToChunk(fd) > 0) echoed?.setResult(undefined);
+  }, IOLoop.READ);
+  return async () => {
+    echoed = new Future<void>();
+    writeBytes(fd, one);
+    await echoed;
+  };
+}
+
+test('ping-pong with a peer in another process: one Node turn per batch, not per round trip', async () => {
+  // The peer is `cat` on the other end of a socket pair: each byte the loop
+  // writes comes back, and the loop blocks in its poller meanwhile.
+  const { fd: a, exited } = catPeer();
   const loop = new IOLoop({ makeCurrent: false });
   // Waits inside a batch that ended with nothing ready (the peer slower
   // than BATCHED_WAIT_CAP_MS on a loaded machine) end the batch too.
@@ -190,15 +216,7 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   try {
     let counted = handovers(loop, loop.stats());
     await loop.runSync(async () => {
-      let echoed: Future<void> | null = null;
-      loop.addHandler(a, () => {
-        if (readToChunk(a) > 0) echoed?.setResult(undefined);
-      }, IOLoop.READ);
-      const roundTrip = async () => {
-        echoed = new Future<void>();
-        writeBytes(a, one);
-        await echoed; // as `await stream.readBytes()` does: resolved in a handler
-      };
+      const roundTrip = catRoundTrip(loop, a);
       await roundTrip(); // the first one may hop into libuv to learn Node's timers
       const before = loop.stats();
       emptyWaits = 0;
@@ -219,15 +237,68 @@ test('ping-pong with a peer in another process: one Node turn per batch, not per
   }
 });
 
+test('an iteration that ran nothing before its blocking wait takes one async-id probe and, on a readiness poller, one clock read', async () => {
+  // Each probe (node-interop.ts, asyncIdMark) is an AsyncResource; the one
+  // the iteration took as it started still holds when the wait is planned
+  // if nothing ran in between, so the wait plan does not take another.
+  // Counted through AsyncResource#asyncId, which each probe calls once.
+  const { fd: a, exited } = catPeer();
+  const loop = new IOLoop({ makeCurrent: false });
+  const asyncId = AsyncResource.prototype.asyncId;
+  const hrtime = process.hrtime;
+  let probes = 0;
+  let clockReads = 0;
+  const trips = 4 * TURN_BATCH;
+  try {
+    let counted = handovers(loop, loop.stats());
+    await loop.runSync(async () => {
+      const roundTrip = catRoundTrip(loop, a);
+      await roundTrip();
+      const before = loop.stats();
+      AsyncResource.prototype.asyncId = function countedAsyncId(this: AsyncResource) {
+        probes++;
+        return asyncId.call(this);
+      };
+      process.hrtime = Object.assign((time?: [number, number]) => {
+        clockReads++;
+        return hrtime(time);
+      }, { bigint: hrtime.bigint });
+      try {
+        for (let i = 0; i < trips; i++) await roundTrip();
+      } finally {
+        AsyncResource.prototype.asyncId = asyncId;
+        process.hrtime = hrtime;
+      }
+      counted = handovers(loop, before);
+      loop.removeHandler(a);
+    }, 30);
+    // One probe per iteration (iterationInTurn's, or markTurnStart's after
+    // a yield), one more per hop into libuv; it was two per iteration.
+    assert.ok(probes <= counted.iterations + counted.hops + 2, `${probes} probes over ${JSON.stringify(counted)}`);
+    // The clock (runSync's timeout is pending): once per iteration, for
+    // the due timeouts and for planning the wait (the next timeout, whether
+    // Node's next timer is still as far as libuv said), and on a ring once
+    // more around the wait (did it end before its timeout?). A readiness
+    // poller's wait ends by its timeout or with events, so it reads no
+    // clock around it. It was three reads per iteration, four on a ring.
+    const perWait = loop.pollerName === 'uring' ? 2 : 1;
+    assert.ok(clockReads <= perWait * counted.iterations + 2 * counted.hops + 4,
+      `${clockReads} clock reads over ${JSON.stringify(counted)} (${loop.pollerName})`);
+    assert.ok(counted.iterations >= trips, JSON.stringify(counted));
+  } finally {
+    AsyncResource.prototype.asyncId = asyncId;
+    process.hrtime = hrtime;
+    loop.close();
+    closeFd(a);
+    await exited;
+  }
+});
+
 test('ping-pong through an IOStream (await readBytes / await write): one Node turn per batch on every backend', async () => {
   // On a ring a round trip is two iterations: the wait that submits the
   // reply ends on the reply's completion, with nothing to report; that
   // early end does not end the batch.
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, false);
-  setNonblocking(a, true);
-  const child = spawn('cat', [], { stdio: [b, b, 'ignore'] });
-  closeFd(b);
-  const exited = once(child, 'exit');
+  const { fd: a, exited } = catPeer();
   const loop = new IOLoop({ makeCurrent: false });
   const stream = new IOStream(new Socket(AF_UNIX, SOCK_STREAM, 0, a), { ioLoop: loop });
   // Waits that ran out their time (the peer slower than the wait on a

@@ -98,7 +98,7 @@ import type { StreamTransport } from '../reactor/transport.js';
 import * as reads from './pending-read.js';
 import type { PendingRead } from './pending-read.js';
 import {
-  splitCallback, toBytes,
+  callbackOf, optionsOf, toBytes,
   type ReadBytesOptions, type ReadCallback, type ReadUntilCloseOptions, type ReadUntilOptions, type StreamOptions,
 } from './options.js';
 
@@ -349,7 +349,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   readUntilRegex(regex: RegExp, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
     const pattern = reads.searchable(regex);
-    const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
+    const callback = callbackOf<ReadCallback>(callbackOrOptions);
+    const options = optionsOf<ReadUntilOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
     this.pendingRead = { kind: 'regex', callback, future, regex: pattern, maxBytes: maxBytesOf(options) };
     return this.startRead(future);
@@ -362,7 +363,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   readUntil(delimiter: Buffer | Uint8Array | string, callbackOrOptions?: ReadCallback | ReadUntilOptions): Future<Buffer> | null {
     const needle = this.delimiterBytes(delimiter);
-    const [callback, options] = splitCallback<ReadCallback, ReadUntilOptions>(callbackOrOptions);
+    const callback = callbackOf<ReadCallback>(callbackOrOptions);
+    const options = optionsOf<ReadUntilOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
     this.pendingRead = { kind: 'delimiter', callback, future, delimiter: needle, scanned: 0, maxBytes: maxBytesOf(options) };
     return this.startRead(future);
@@ -376,7 +378,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    */
   readBytes(numBytes: number, callbackOrOptions?: ReadCallback | ReadBytesOptions): Future<Buffer> | null {
     checkInteger('numBytes', numBytes);
-    const [callback, options] = splitCallback<ReadCallback, ReadBytesOptions>(callbackOrOptions);
+    const callback = callbackOf<ReadCallback>(callbackOrOptions);
+    const options = optionsOf<ReadBytesOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
     this.pendingRead = {
       kind: 'bytes', callback, future,
@@ -392,7 +395,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * Returns a Future, or null with a callback.
    */
   readUntilClose(callbackOrOptions?: ReadCallback | ReadUntilCloseOptions): Future<Buffer> | null {
-    const [callback, options] = splitCallback<ReadCallback, ReadUntilCloseOptions>(callbackOrOptions);
+    const callback = callbackOf<ReadCallback>(callbackOrOptions);
+    const options = optionsOf<ReadUntilCloseOptions>(callbackOrOptions);
     const future = this.setReadCallback(callback);
     this.pendingRead = { kind: 'untilClose', callback, future, streamingCallback: options.streamingCallback ?? null };
     if (this.closedFlag) {
