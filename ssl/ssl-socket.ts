@@ -562,6 +562,17 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
   };
 
+  /**
+   * Whether plaintext the engine took has not all reached the kernel: its
+   * records wait here (held ones too), or the engine is still turning a
+   * write into records (it hands them over a batch at a time, each after
+   * learning the last was written). A close now would lose them.
+   */
+  sending(): boolean {
+    if (this.state !== 'done') return false;
+    return this.outSize > 0 || this.plainWriteInFlight || this.lowerWriteFinishing || (this.engine?.writableLength ?? 0) > 0;
+  }
+
   /** Whether records are waiting for the kernel to take them (watch WRITE). */
   wantsWrite(): boolean {
     return this.outSize > 0 && !this.outHeld;

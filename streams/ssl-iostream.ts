@@ -316,23 +316,27 @@ export class SSLIOStream extends IOStream {
    * until it is encrypted and written (at most LINGER_SECONDS). A plain
    * socket does the same for what its kernel buffer holds; without this,
    * `write(data); close()` lost `data` (regression, Tornado's
-   * test_read_until_close_after_close). Not after an error, before the
-   * handshake, or once the peer ended the session.
+   * test_read_until_close_after_close). The same for what the engine has
+   * taken but the kernel not yet (`SSLSocket.sending`: records waiting for
+   * it, or still being made): without it, a close right after a large
+   * write's Future resolved cut the stream short (regression). Not after
+   * an error, before the handshake, or once the peer ended the session.
    */
   override close(excInfo?: boolean | Error): void {
     if (!this.closed() && this.lingerData === null && !(excInfo instanceof Error) && this.error === null
-      && this.handshakeReported && this.tls.failure() === null && !this.tls.atEof() && super.writing()) {
+      && this.handshakeReported && this.tls.failure() === null && !this.tls.atEof()
+      && (super.writing() || this.tls.sending())) {
       // Run the WRITE path once with writeToFd taking everything into
       // lingerData: the write Futures and callback settle as written.
       this.lingerData = [];
-      this.transportWritable();
+      if (super.writing()) this.transportWritable();
     }
     super.close(excInfo);
   }
 
   override closeFd(): void {
     const data = this.lingerData;
-    if (data !== null && (data.length > 0 || this.tls.wantsWrite()) && this.tls.failure() === null) {
+    if (data !== null && (data.length > 0 || this.tls.sending()) && this.tls.failure() === null) {
       try {
         new TlsLinger(this.tls, data, this.ioLoop).start();
         return;
@@ -500,7 +504,8 @@ class TlsLinger {
     if (this.finished) return;
     const tls = this.tls;
     try {
-      if (tls.wantsWrite()) tls.flushCiphertext();
+      // Held records (session tickets waiting for a reply) go too.
+      tls.flushCiphertext();
       if (this.data.length > 0 && tls.canSend()) {
         let taken = 0;
         let length = 0;
@@ -514,7 +519,7 @@ class TlsLinger {
       this.finish();
       return;
     }
-    if (tls.failure() !== null || tls.fileno() < 0 || (this.data.length === 0 && !tls.wantsWrite() && tls.canSend())) {
+    if (tls.failure() !== null || tls.fileno() < 0 || (this.data.length === 0 && !tls.sending())) {
       this.finish();
       return;
     }
