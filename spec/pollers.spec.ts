@@ -226,9 +226,19 @@ for (const [name, make] of backends) {
     const [r, w] = pipe();
     try {
       poller.register(r, READ);
+      // A wait may end early with 0 though no handler ran: the kernel ends
+      // epoll_wait/poll with EINTR after a stop and continue (signal(7)) and
+      // when task work is queued for the thread (TIF_NOTIFY_SIGNAL). Seen
+      // once in a whole-suite run, cause not pinned down. So wait out the
+      // 40 ms in at most three polls: a poller that does not wait would
+      // spend every attempt at once.
       const start = performance.now();
-      assert.is(poller.poll(40), 0);
-      assert.ok(performance.now() - start >= 35, 'waited');
+      let polls = 0;
+      while (polls < 3 && performance.now() - start < 35) {
+        polls++;
+        assert.is(poller.poll(Math.max(1, Math.ceil(40 - (performance.now() - start)))), 0);
+      }
+      assert.ok(performance.now() - start >= 35, `waited (${polls} polls)`);
       writeBytes(w, Buffer.from('x'));
       assert.equal([...ready(poller, 5000)], [[r, READ]]);
     } finally {

@@ -96,6 +96,9 @@ export interface Sample {
   p99?: number;
   /** Server CPU µs per unit of work over the measured window. */
   cpuPerUnit?: number;
+  /** The same split: time in user space (JS, the FFI, libc) and in the kernel (syscalls, wake-ups, TCP). */
+  userPerUnit?: number;
+  kernelPerUnit?: number;
   /** FFI calls (every one the server's thread made) per echoed message; gale only. */
   ffiPerMsg?: number;
   /** The same, counting only what `IOLoop.stats()` attributes to the loop. */
@@ -198,6 +201,8 @@ interface LoadgenResult {
   lat_us?: { p50: number; p99: number };
   server_cpu_s?: number;
   server_cpu_pct?: number;
+  server_user_s?: number;
+  server_sys_s?: number;
 }
 
 /** Runs a command to completion (killed after `timeoutMs`). */
@@ -353,6 +358,10 @@ async function measure(spec: ServerSpec, mode: ModeSpec, round: number, settings
     // Ours reports seconds; another load generator (BENCH_LOADGEN) may report a percentage of the window.
     const cpuS = result.server_cpu_s ?? (result.server_cpu_pct !== undefined ? (result.server_cpu_pct / 100) * elapsed : undefined);
     if (cpuS !== undefined && units > 0) sample.cpuPerUnit = (cpuS * 1e6) / units;
+    if (result.server_user_s !== undefined && result.server_sys_s !== undefined && units > 0) {
+      sample.userPerUnit = (result.server_user_s * 1e6) / units;
+      sample.kernelPerUnit = (result.server_sys_s * 1e6) / units;
+    }
     sample.ok = sample.rate !== undefined;
     if (!sample.ok) sample.error = `load generator result has no rate: ${line}`;
   } finally {
@@ -452,6 +461,15 @@ export function renderTable(samples: Sample[], servers: string[], modes: ModeSpe
       '', `server CPU µs per ${mode.unit}`,
       ...servers.map((s) => shown(cells[s], fmt(med(cells[s], cpu)))),
       ...ratios(cpu, costRatio),
+      ...blanks,
+    ]);
+    // Where that CPU went: what every server pays in the kernel for the same
+    // syscalls and wake-ups, and what its own code costs (ratios: user time).
+    const user = (s: Sample) => s.userPerUnit;
+    row([
+      '', `  of which user / kernel µs`,
+      ...servers.map((s) => shown(cells[s], `${fmt(med(cells[s], user))} / ${fmt(med(cells[s], (x) => x.kernelPerUnit))}`)),
+      ...ratios(user, costRatio).map((r) => `${r} (user)`),
       ...blanks,
     ]);
   }

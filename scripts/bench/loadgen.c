@@ -17,8 +17,8 @@
  * drain (stop sending, read back everything in flight, bounded) → close.
  * Each phase is guarded by alarm(): if one overruns, the SIGALRM handler
  * prints a failure line and exits. With --server-pid the server's CPU time
- * (utime+stime from /proc/PID/stat, all its threads) is sampled at the exact
- * edges of the measured window.
+ * (utime and stime from /proc/PID/stat, all its threads: reported apart and
+ * summed) is sampled at the exact edges of the measured window.
  *
  * Output: exactly one JSON line on stdout (ok:true or ok:false with an
  * error), exit status 0 on success, 1 on failure, 2 on a phase timeout,
@@ -148,24 +148,27 @@ static void set_phase(const char *name, unsigned seconds) {
 }
 
 /* ---------------------------------------------------------------- measurements */
-/* utime+stime of PID in clock ticks, -1 if unreadable. The comm field may hold
- * spaces and parentheses, so parse from the last ')'. */
-static long long proc_cpu_ticks(int pid) {
+/* utime and stime of PID in clock ticks (user and kernel time, all its
+ * threads); false if unreadable. The comm field may hold spaces and
+ * parentheses, so parse from the last ')'. */
+static int proc_cpu_ticks(int pid, long long *user, long long *sys) {
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
-    if (!f) return -1;
+    if (!f) return 0;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')');
-    if (!p) return -1;
+    if (!p) return 0;
     /* after ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt
      * majflt cmajflt utime(14) stime(15) */
     unsigned long long utime = 0, stime = 0;
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-        return -1;
-    return (long long)(utime + stime);
+        return 0;
+    *user = (long long)utime;
+    *sys = (long long)stime;
+    return 1;
 }
 
 static double self_cpu_s(void) {
@@ -176,7 +179,7 @@ static double self_cpu_s(void) {
 
 typedef struct {
     uint64_t t, msgs, rx, tx, conns;
-    long long srv_ticks;
+    long long srv_user, srv_sys; /* -1: unreadable */
     double self_cpu;
 } snap_t;
 
@@ -186,7 +189,7 @@ static void take_snap(snap_t *s) {
     s->rx = t_rx;
     s->tx = t_tx;
     s->conns = t_conns;
-    s->srv_ticks = g_server_pid > 0 ? proc_cpu_ticks(g_server_pid) : -1;
+    if (g_server_pid <= 0 || !proc_cpu_ticks(g_server_pid, &s->srv_user, &s->srv_sys)) s->srv_user = s->srv_sys = -1;
     s->self_cpu = self_cpu_s();
 }
 
@@ -518,9 +521,11 @@ int main(int argc, char **argv) {
     printf(",\"client_cpu_pct\":%.1f", 100.0 * (s1.self_cpu - s0.self_cpu) / el);
     if (g_server_pid > 0) {
         printf(",\"server_pid\":%d", g_server_pid);
-        if (s0.srv_ticks >= 0 && s1.srv_ticks >= s0.srv_ticks) {
-            double cpu = (double)(s1.srv_ticks - s0.srv_ticks) / (double)sysconf(_SC_CLK_TCK);
-            printf(",\"server_cpu_s\":%.4f,\"server_cpu_pct\":%.1f", cpu, 100.0 * cpu / el);
+        if (s0.srv_user >= 0 && s1.srv_user >= s0.srv_user && s1.srv_sys >= s0.srv_sys) {
+            double tick = (double)sysconf(_SC_CLK_TCK);
+            double user = (double)(s1.srv_user - s0.srv_user) / tick, sys = (double)(s1.srv_sys - s0.srv_sys) / tick;
+            printf(",\"server_cpu_s\":%.4f,\"server_cpu_pct\":%.1f,\"server_user_s\":%.4f,\"server_sys_s\":%.4f",
+                   user + sys, 100.0 * (user + sys) / el, user, sys);
         }
     }
     printf("}\n");
