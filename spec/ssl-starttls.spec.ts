@@ -160,7 +160,7 @@ test('SSLSocket.doHandshake: want-read while spinning synchronously, done across
     assert.match(thrown(() => client.getpeercert()).message, /handshake not done/);
     // A synchronous spin never finishes the handshake (trap 6): the client
     // may finish its side (the server's flight is decrypted inside the feed),
-    // but its last flight goes out only once the engine learns, an immediate
+    // but its last flight goes out only once the engine learns, a microtask
     // later, that the ClientHello was written, so the server waits for a turn.
     for (let i = 0; i < 100; i++) {
       const error = thrown(() => server.doHandshake());

@@ -1,48 +1,55 @@
 /**
- * The ciphertext side of a TLS connection: a JS `Duplex` that Node's TLS
- * engine (a `tls.TLSSocket`) reads records from and writes records to,
- * while the fd stays with gale (the role `ssl.MemoryBIO` plays for
- * asyncio's `sslproto.py`).
+ * The ciphertext side of a TLS connection: the stream handle Node's TLS
+ * engine (a `tls.TLSSocket`, TLSWrap over OpenSSL) reads records from and
+ * writes records to, while the fd stays with gale (the role
+ * `ssl.MemoryBIO` plays for asyncio's `sslproto.py`).
  *
  * - What gale reads from the socket is `feed()`-ed in; the engine decrypts
  *   it at once (application data reaches the TLSSocket's `'data'` inside
  *   the call).
- * - What the engine wants sent arrives in `write` and goes to the
- *   `CiphertextSink`, which writes it to the fd and calls back once it is
- *   all in the kernel. The engine sends nothing more until then (one write
- *   in flight), which is the TLS layer's backpressure.
+ * - What the engine wants sent arrives as one batch of records per engine
+ *   write and goes to the `CiphertextSink`, which writes it to the fd and
+ *   calls back once it is all in the kernel. The engine sends nothing more
+ *   until it is told (one write in flight), which is the TLS layer's
+ *   backpressure.
  *
- * The engine's side is Node's `JSStreamSocket`, which uses a small part of
- * the duplex: `'data'`/`'end'`/`'close'`, `pause`/`resume`, and
- * `cork`/`write(buffer, callback)`/`uncork` for each batch of records. Both
- * hot paths skip the stream machinery in between (measured per pipelined
- * event: two `nextTick`s, the Writable's buffering and the Readable's
- * `maybeReadMore`, and a copy of every read):
+ * TLSWrap sits on a C++ stream. Over a JS stream Node gives it a `JSStream`
+ * handle, whose reads and writes call into JavaScript, driven by Node's
+ * `JSStreamSocket` — itself a `net.Socket` (a Duplex with both stream
+ * states, built and destroyed per connection), which reports every write
+ * done from a `setImmediate`. That immediate was a hand-over to Node per
+ * engine write: gale's loop yields to Node whenever something took an
+ * async id (docs/reactor.md), and a handshake is three or four engine
+ * writes. So the pipe drives the `JSStream` handle itself:
  *
- * - `feedNow` emits `'data'` itself while the engine reads (the duplex
- *   flows and holds nothing), and JSStreamSocket copies the bytes into the
- *   engine inside that call, so the caller's buffer may be reused at once;
- *   otherwise (before the engine's first read, or while it pauses) the
- *   pipe keeps them until the engine reads again.
- * - `write` hands the sink each batch (all the buffers written between
- *   `cork` and `uncork`) directly, and runs the callbacks when the sink says
- *   so: synchronously when the kernel took everything, so JSStreamSocket's
- *   own completion (an immediate) is queued at once.
+ * - the engine's `onwrite(req, records)` hands the records (Node's copies)
+ *   to the sink; once the sink says they are written the pipe reports the
+ *   write done (`finishWrite`) from a microtask — after the engine's own
+ *   call has returned, as it needs, but with no async id and within the
+ *   same loop iteration, so the engine's next records (the reply to a
+ *   request, after the session tickets) move at once;
+ * - `feed` hands the bytes to `readBuffer`, which copies them into the
+ *   engine inside the call, so the caller's buffer may be reused at once;
+ *   before the engine's first read start (or while it stops reading) the
+ *   pipe keeps them (then they must not change) until it reads.
  *
- * It is not a `stream.Duplex`, only the part of one that JSStreamSocket
- * and TLSSocket use (an EventEmitter with `pause`/`resume`, `read`,
- * `readableLength`, `cork`/`write`/`uncork`, `end`, `destroy`): a Duplex's
- * two stream states, its construction and its destroy machinery were per
- * connection cost that nothing read (spec/ssl-hops counts what it saves).
- * JSStreamSocket wraps any object that is not a `net.Socket`; the TLS
- * engine never learns the difference.
+ * The TLSSocket takes the pipe for a connected `net.Socket` whose `_handle`
+ * is that handle (`instanceof` and `_handle` are what it checks), and uses
+ * a few members of it: `on`/`once` (`'close'`, `'error'`, `'connect'`),
+ * `_parent` (null: the end of the chain its timeouts walk), `connecting`, `allowHalfOpen`, `writableLength`, `readableLength`/`read`
+ * (bytes fed before its start) and `destroy` (its handle's close). Nothing
+ * else of `net.Socket` runs: the pipe's prototype is chained to it only
+ * for `instanceof`, and every member the TLSSocket reads is the pipe's own.
  *
- * `allowHalfOpen` is false: the TLSSocket inherits it from the duplex, and
+ * `allowHalfOpen` is false: the TLSSocket inherits it from its parent, and
  * with `true` a client gets `'end'` but never `'close'` (TLS-NOTES trap 1).
  * End of file is never fed through here: the SSLSocket ends the plaintext
- * itself, so the pipe has no `'end'` to emit.
+ * itself.
  */
 import { EventEmitter } from 'node:events';
+import { Socket as NetSocket } from 'node:net';
+import { jsStreamHandleClass, type JSStreamHandle } from './node-tls.js';
+import { inMicrotask } from './microtask.js';
 
 /** Where the engine's records go. */
 export interface CiphertextSink {
@@ -50,30 +57,93 @@ export interface CiphertextSink {
   sendCiphertext(chunks: Buffer[], done: () => void): void;
 }
 
-type WriteCallback = (error?: Error | null) => void;
+// libuv's ECANCELED, as Node reports a write or shutdown cut short by a close.
+const UV_ECANCELED = -125;
+// The handle's callbacks find their pipe through this key.
+const PIPE = Symbol('CipherPipe');
+
+function handlePipe(handle: JSStreamHandle): CipherPipe {
+  return (handle as unknown as { [PIPE]: CipherPipe })[PIPE];
+}
+
+// The handle's callbacks (C++ calls them with the handle as `this`).
+function isClosing(this: JSStreamHandle): boolean {
+  return handlePipe(this).destroyed;
+}
+function onreadstart(this: JSStreamHandle): number {
+  handlePipe(this).readStart();
+  return 0;
+}
+function onreadstop(this: JSStreamHandle): number {
+  handlePipe(this).readStop();
+  return 0;
+}
+function onwrite(this: JSStreamHandle, req: object, records: Buffer[]): number {
+  handlePipe(this).engineWrite(req, records);
+  return 0;
+}
+function onshutdown(this: JSStreamHandle, req: object): number {
+  handlePipe(this).engineShutdown(req);
+  return 0;
+}
 
 export class CipherPipe extends EventEmitter {
-  /** Read by the TLSSocket, which inherits it (trap 1). */
-  readonly allowHalfOpen = false;
-  /** Read by JSStreamSocket (its `isClosing`). */
-  readable = true;
-  /** Read by JSStreamSocket (its `isClosing`). */
-  writable = true;
-  /** Whether `destroy` was called. */
-  destroyed = false;
+  /** The engine's stream handle (read by the TLSSocket). */
+  _handle: JSStreamHandle | null;
+  /** The end of the TLSSocket's `_parent` chain (net.Socket walks it for its timeouts). */
+  readonly _parent = null;
+  private closed = false;
   private readonly sink: CiphertextSink;
-  private flowing = false;
+  private reading = false;
   private flushQueued = false;
   // What was fed while the engine was not reading, oldest first.
   private readonly queue: Buffer[] = [];
   private queued = 0;
-  private corks = 0;
-  private batch: Buffer[] = [];
-  private batchCallbacks: WriteCallback[] = [];
+  // The engine's write request whose records are with the sink, and its
+  // shutdown request waiting behind it (Node's TLSWrap may ask for both).
+  private currentWrite: object | null = null;
+  private pendingShutdown: object | null = null;
+  private finishQueued = false;
 
   constructor(sink: CiphertextSink) {
     super();
     this.sink = sink;
+    const handle = new (jsStreamHandleClass())();
+    (handle as unknown as { [PIPE]: CipherPipe })[PIPE] = this;
+    handle.isClosing = isClosing;
+    handle.onreadstart = onreadstart;
+    handle.onreadstop = onreadstop;
+    handle.onwrite = onwrite;
+    handle.onshutdown = onshutdown;
+    this._handle = handle;
+  }
+
+  /**
+   * Whether `destroy` was called. (Accessors, not fields, for everything
+   * net.Socket's prototype also defines: the pipe's own always win.)
+   */
+  get destroyed(): boolean {
+    return this.closed;
+  }
+
+  /** Read by the TLSSocket, which inherits it (trap 1). */
+  get allowHalfOpen(): boolean {
+    return false;
+  }
+
+  /** Read by the TLSSocket: the connection is up (gale connected the fd). */
+  get connecting(): boolean {
+    return false;
+  }
+
+  /** Read by the TLSSocket: no write of a previous owner is in flight. */
+  get writableLength(): number {
+    return 0;
+  }
+
+  /** Bytes fed that the engine has not taken (the TLSSocket reads them at its start). */
+  get readableLength(): number {
+    return this.queued;
   }
 
   /**
@@ -82,7 +152,7 @@ export class CipherPipe extends EventEmitter {
    */
   feed(data: Buffer): void {
     if (this.takesAtOnce()) {
-      this.emit('data', data);
+      this._handle!.readBuffer(data);
       return;
     }
     this.queue.push(data);
@@ -95,15 +165,10 @@ export class CipherPipe extends EventEmitter {
    * be reused needs no copy.
    */
   takesAtOnce(): boolean {
-    return this.flowing && this.queued === 0 && !this.destroyed;
+    return this.reading && this.queued === 0 && !this.closed;
   }
 
-  /** Bytes fed that the engine has not taken (TLSSocket reads them at its start). */
-  get readableLength(): number {
-    return this.queued;
-  }
-
-  /** The oldest chunk fed and not taken, or null (TLSSocket's start drains them this way). */
+  /** The oldest chunk fed and not taken, or null (the TLSSocket's start drains them this way). */
   read(): Buffer | null {
     const data = this.queue.shift();
     if (data === undefined) return null;
@@ -111,87 +176,109 @@ export class CipherPipe extends EventEmitter {
     return data;
   }
 
-  /** From the engine: stop handing it data. */
-  pause(): this {
-    this.flowing = false;
-    return this;
-  }
-
   /**
-   * From the engine: it reads again. What waits goes to it a tick later, as
-   * a Readable's `resume` does (the engine calls this from inside its own
-   * read start, which must not be re-entered).
+   * From the engine: it reads. What waits goes to it in a microtask (this
+   * runs inside the engine's own read start, which must not be re-entered).
    */
-  resume(): this {
-    this.flowing = true;
+  readStart(): void {
+    this.reading = true;
     if (this.queued > 0 && !this.flushQueued) {
       this.flushQueued = true;
-      process.nextTick(this.flush);
+      inMicrotask(this.flush);
     }
-    return this;
+  }
+
+  /** From the engine: stop handing it data. */
+  readStop(): void {
+    this.reading = false;
   }
 
   private readonly flush = (): void => {
     this.flushQueued = false;
-    while (this.flowing && !this.destroyed && this.queue.length > 0) this.emit('data', this.read());
+    while (this.reading && !this.closed && this.queue.length > 0) this._handle!.readBuffer(this.read()!);
   };
 
-  cork(): void {
-    this.corks++;
+  /** From the engine: a batch of records to send (its copies, ours to keep). */
+  engineWrite(req: object, records: Buffer[]): void {
+    if (this.closed) {
+      // After close the engine's last words have nowhere to go (trap 5): done.
+      this.currentWrite = req;
+      this.queueFinish();
+      return;
+    }
+    this.currentWrite = req;
+    this.sink.sendCiphertext(records, this.written);
   }
 
-  uncork(): void {
-    if (this.corks > 0 && --this.corks === 0) this.sendBatch();
+  // The sink's word: the records are in the kernel (or dropped).
+  private readonly written = (): void => {
+    this.queueFinish();
+  };
+
+  /** Tells the engine, from a microtask, that its write (and a shutdown behind it) is done. */
+  private queueFinish(): void {
+    if (this.finishQueued) return;
+    this.finishQueued = true;
+    inMicrotask(this.finish);
   }
 
-  /** From the engine: a record (or several) to send; batched while corked. */
-  write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-    const done = (typeof encoding === 'function' ? encoding : callback) as WriteCallback | undefined;
-    if (!Buffer.isBuffer(chunk)) throw new TypeError('CipherPipe.write takes Buffers (records from the TLS engine)');
-    this.batch.push(chunk);
-    if (done) this.batchCallbacks.push(done);
-    if (this.corks === 0) this.sendBatch();
-    return true;
-  }
-
-  private sendBatch(): void {
-    const chunks = this.batch;
-    if (chunks.length === 0) return;
-    const callbacks = this.batchCallbacks;
-    this.batch = [];
-    this.batchCallbacks = [];
-    this.sink.sendCiphertext(chunks, () => {
-      for (let i = 0; i < callbacks.length; i++) callbacks[i]!();
-    });
-  }
+  private readonly finish = (): void => {
+    this.finishQueued = false;
+    const handle = this._handle;
+    if (handle === null) return;
+    const req = this.currentWrite;
+    this.currentWrite = null;
+    if (req !== null) handle.finishWrite(req, 0);
+    if (this.currentWrite === null && this.pendingShutdown !== null) {
+      const shutdown = this.pendingShutdown;
+      this.pendingShutdown = null;
+      handle.finishShutdown(shutdown, 0);
+    }
+  };
 
   /**
-   * From the engine's shutdown (it sent its close_notify through `write`
-   * first): nothing more will be written. `callback` runs a tick later, as
-   * a Writable's `'finish'` would.
+   * From the engine's shutdown (its close_notify went through `onwrite`
+   * first): nothing more will be written. Done once that write is.
    */
-  end(callback?: () => void): this {
-    this.writable = false;
-    if (typeof callback === 'function') process.nextTick(callback);
-    return this;
+  engineShutdown(req: object): void {
+    this.pendingShutdown = req;
+    if (this.currentWrite === null) this.queueFinish();
   }
 
   /**
-   * Ends the pipe: `'error'` (with `error`) and `'close'` follow a tick
-   * later, as a stream's do; JSStreamSocket destroys itself on `'close'`.
+   * The engine's handle closes (the TLSSocket was destroyed), or the owner
+   * ends the pipe: a write or shutdown still in flight is cancelled and
+   * `'close'` follows in a microtask (the TLSSocket finishes its own close
+   * on it). With `error`, `'error'` comes first.
    */
   destroy(error?: Error): this {
-    if (this.destroyed) return this;
-    this.destroyed = true;
-    this.readable = false;
-    this.writable = false;
-    this.flowing = false;
+    if (this.closed) return this;
+    this.closed = true;
+    this.reading = false;
     this.queue.length = 0;
     this.queued = 0;
-    process.nextTick(() => {
+    inMicrotask(() => {
+      const handle = this._handle;
+      this._handle = null;
+      if (handle !== null) {
+        const req = this.currentWrite;
+        const shutdown = this.pendingShutdown;
+        this.currentWrite = null;
+        this.pendingShutdown = null;
+        if (req !== null) handle.finishWrite(req, UV_ECANCELED);
+        if (shutdown !== null) handle.finishShutdown(shutdown, UV_ECANCELED);
+      }
       if (error) this.emit('error', error);
       this.emit('close');
     });
     return this;
   }
+}
+
+// The TLSSocket takes a `net.Socket` with a `_handle` for a stream it can
+// sit on directly: chained for `instanceof` only. The pipe's event methods
+// are EventEmitter's (net.Socket's Readable ones would look for stream state).
+Object.setPrototypeOf(CipherPipe.prototype, NetSocket.prototype);
+for (const name of ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener', 'off', 'removeListener', 'removeAllListeners', 'emit'] as const) {
+  Object.defineProperty(CipherPipe.prototype, name, { value: EventEmitter.prototype[name], writable: true, configurable: true });
 }

@@ -7,7 +7,7 @@
  * The fd stays on gale's reactor; the TLS protocol runs in Node's own
  * engine. gale reads ciphertext from the socket and writes ciphertext to it
  * with its own nonblocking calls, and a `tls.TLSSocket` built over a JS
- * duplex (./cipher-pipe.ts) turns it into plaintext — the shape of
+ * stream handle that gale drives (./cipher-pipe.ts) turns it into plaintext — the shape of
  * asyncio's `sslproto.py` over `ssl.MemoryBIO`. No libuv handle exists for
  * the socket. This gives Node's defaults (TLS 1.2 minimum, bundled roots,
  * RFC 6125 host-name checks) and everything its engine supports: server

@@ -35,3 +35,43 @@ export function x509Certificate(): typeof X509Certificate {
 export function nodeTlsLoaded(): boolean {
   return tls !== null;
 }
+
+/** Node's `JSStream` handle: a C++ stream (for TLSWrap to sit on) whose I/O calls into JavaScript. */
+export interface JSStreamHandle {
+  /** Hands bytes to the stream's reader (the engine), which copies them in. */
+  readBuffer(data: Uint8Array): void;
+  /** Reports the write `req` done (`status` 0, or a negative libuv error). */
+  finishWrite(req: object, status: number): void;
+  /** Reports the shutdown `req` done. */
+  finishShutdown(req: object, status: number): void;
+  isClosing: () => boolean;
+  onreadstart: () => number;
+  onreadstop: () => number;
+  onwrite: (req: object, records: Buffer[]) => number;
+  onshutdown: (req: object) => number;
+}
+
+let jsStream: (new () => JSStreamHandle) | null = null;
+
+/**
+ * Node's `JSStream` class, which it exposes only on the handle of the
+ * `JSStreamSocket` a `TLSSocket` builds over a JS stream: learnt once, from
+ * a throwaway one (ssl/cipher-pipe.ts says why gale drives the handle itself).
+ */
+export function jsStreamHandleClass(): new () => JSStreamHandle {
+  if (jsStream !== null) return jsStream;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Duplex } = require('node:stream') as typeof import('node:stream');
+  const probe = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
+  const engine = new (nodeTls().TLSSocket)(probe);
+  const handle = (engine as unknown as { _handle?: { _parent?: object } })._handle?._parent;
+  engine.destroy();
+  probe.destroy();
+  const found = handle?.constructor as (new () => JSStreamHandle) | undefined;
+  const proto = found?.prototype as Partial<Record<string, unknown>> | undefined;
+  if (typeof found !== 'function' || typeof proto?.readBuffer !== 'function' || typeof proto.finishWrite !== 'function'
+    || typeof proto.finishShutdown !== 'function') {
+    throw new Error(`gale's TLS needs Node's JSStream handle, which this Node (${process.version}) does not expose as expected`);
+  }
+  return jsStream = found;
+}

@@ -13,11 +13,12 @@
  * The engine works partly asynchronously (TLS-NOTES trap 6): what is fed
  * is decrypted at once (a server's flight is made inside the feed of the
  * ClientHello), but the engine sends its next flight only once it learns,
- * an immediate later, that the previous one was written, and the end of
- * the handshake is an event. So `doHandshake()` can only
- * feed what the fd holds, flush what is queued, and throw
- * `SSLWantReadError`/`SSLWantWriteError` until the handshake is done; it
- * progresses between loop turns, never within a synchronous spin. Things
+ * a microtask later (`CipherPipe`), that the previous one was written; it
+ * starts reading a tick after it is made, and the end of the handshake is
+ * an event. So `doHandshake()` can only feed what the fd holds, flush what
+ * is queued, and throw `SSLWantReadError`/`SSLWantWriteError` until the
+ * handshake is done; it progresses once the caller returns to the loop
+ * (or awaits), never within a synchronous spin. Things
  * the engine does on its own (handshake finished or failed, records to
  * send that the kernel refused) are reported through `onProgress`.
  *
@@ -41,6 +42,7 @@ import { SOCK_NONBLOCK, Socket } from '../reactor/sys/socket.js';
 import { CERT_NONE, CERT_REQUIRED, SSLContext } from './context.js';
 import { sslOptionsToContext, type SSLOptions } from './options.js';
 import { CipherPipe, type CiphertextSink } from './cipher-pipe.js';
+import { inMicrotask } from './microtask.js';
 import {
   SSLCertVerificationError, SSLEOFError, SSLWantReadError, SSLWantWriteError, toSSLError,
 } from './errors.js';
@@ -87,6 +89,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
    * handshake ends.
    */
   matchHostname = false;
+  /**
+   * Runs `callback` once the owner's current work is over, its Promise
+   * continuations included: records the engine made while data was fed
+   * (session tickets) wait there for the owner's reply to take them
+   * along. `setImmediate` unless the owner knows better (`SSLIOStream`:
+   * its loop's next iteration, which is no hand-over to Node).
+   */
+  runSoon: (callback: () => void) => void = setImmediate;
 
   private engine: tls.TLSSocket | null = null;
   private pipe: CipherPipe | null = null;
@@ -113,6 +123,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
   // A plaintext write handed to the engine whose callback has not run: the
   // engine runs it the moment it learns its records were written.
   private plainWriteInFlight = false;
+  private heldFlushQueued = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -169,11 +180,24 @@ export class SSLSocket extends Socket implements CiphertextSink {
     this.pipe = pipe;
     this.engine = engine;
     this.state = 'running';
-    engine.on('data', (data: Buffer) => {
+    const plaintext = (data: Buffer): void => {
       this.plain.push(data);
       this.plainSize += data.length;
       this.dataArrived();
-    });
+    };
+    // Node's stream code hands the TLSSocket each decrypted chunk with
+    // `push(chunk)`: taken there, it skips the Readable — its buffering, its
+    // 'data' event and its `maybeReadMore`, a nextTick per delivery, whose
+    // async id made gale's loop hand its turn to Node. So nothing listens
+    // for 'data' either (that resumed the Readable: another nextTick, per
+    // connection). The end (null) goes the usual way: 'end' comes without
+    // the Readable flowing.
+    const push = engine.push;
+    engine.push = function pushPlaintext(this: tls.TLSSocket, chunk: unknown, encoding?: BufferEncoding): boolean {
+      if (!(chunk instanceof Uint8Array) || this.destroyed) return push.call(this, chunk, encoding);
+      plaintext(chunk as Buffer);
+      return true;
+    };
     engine.on('end', () => {
       this.plainEnded = true;
       this.dataArrived();
@@ -287,8 +311,10 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /**
    * Tells the owner the engine changed something. Inside our own calls the
-   * owner is mid-operation: tell it right after (a nextTick runs once the
-   * loop's current turn returns), not in the middle.
+   * owner is mid-operation: tell it right after (a microtask runs once the
+   * synchronous work under way returns; unlike a nextTick it takes no
+   * async id, which would make the loop hand its turn to Node), not in
+   * the middle.
    */
   private progress(): void {
     if (this.busy === 0) {
@@ -297,7 +323,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     }
     if (this.progressQueued) return;
     this.progressQueued = true;
-    process.nextTick(this.queuedProgress);
+    inMicrotask(this.queuedProgress);
   }
 
   private readonly queuedProgress = (): void => {
@@ -501,31 +527,51 @@ export class SSLSocket extends Socket implements CiphertextSink {
 
   /**
    * Tells the engine its records are written. It learns only later —
-   * `done` runs the pipe's callbacks at once, but Node's JSStreamSocket
-   * passes the news on in an immediate — and until then it holds anything
-   * new it encrypts. So `canSend` is false meanwhile. When the records
-   * came from a plaintext write, the engine's callback for it
-   * (`engineWriteDone`, inside Node's immediate) says when it is over;
-   * else (handshake flights, session tickets) an immediate queued now,
-   * behind Node's.
+   * `done` tells the pipe at once, but the pipe passes the news on in a
+   * microtask (the engine's own call may still be on the stack) — and
+   * until then it holds anything new it encrypts. So `canSend` is false
+   * meanwhile. When the records came from a plaintext write, the engine's
+   * callback for it (`engineWriteDone`, inside the pipe's microtask) says
+   * when it is over; else (handshake flights, session tickets) a microtask
+   * queued now, behind the pipe's.
    */
   private finishCiphertextWrite(done: () => void): void {
     done();
     if (this.lowerWriteFinishing) return;
     this.lowerWriteFinishing = true;
-    if (!this.plainWriteInFlight) setImmediate(this.lowerWriteFinished);
+    if (!this.plainWriteInFlight) inMicrotask(this.lowerWriteFinished);
   }
 
   private readonly lowerWriteFinished = (): void => {
     this.lowerWriteFinishing = false;
     if (this.state !== 'done') return;
     this.progress();
-    // Held records nothing else took along: write them now.
+    // Held records: the owner's reply (a Promise continuation or two away
+    // still) takes them along; if none comes, they go alone a little later.
+    if (this.outHeld && this.state === 'done' && !this.heldFlushQueued) {
+      this.heldFlushQueued = true;
+      this.runSoon(this.flushHeld);
+    }
+  };
+
+  private readonly flushHeld = (): void => {
+    this.heldFlushQueued = false;
     if (this.outHeld && this.state === 'done') {
       this.outHeld = false;
       if (!this.flushCiphertext()) this.progress();
     }
   };
+
+  /**
+   * Whether plaintext the engine took has not all reached the kernel: its
+   * records wait here (held ones too), or the engine is still turning a
+   * write into records (it hands them over a batch at a time, each after
+   * learning the last was written). A close now would lose them.
+   */
+  sending(): boolean {
+    if (this.state !== 'done') return false;
+    return this.outSize > 0 || this.plainWriteInFlight || this.lowerWriteFinishing || (this.engine?.writableLength ?? 0) > 0;
+  }
 
   /** Whether records are waiting for the kernel to take them (watch WRITE). */
   wantsWrite(): boolean {
@@ -607,7 +653,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (this.outSize > 0 && !this.outHeld && !this.flushCiphertext()) return 0;
     const engine = this.engine!;
     // One write in flight at a time: the engine encrypts a write at once
-    // unless the previous one is still finishing (until the next immediate);
+    // unless the previous one is still finishing (until the pipe's microtask);
     // then this would only queue plaintext out of anyone's sight.
     if (engine.writableLength > 0 || this.lowerWriteFinishing) return 0;
     let length = 0;

@@ -14,7 +14,7 @@
  *   waiting records. (Tornado's SSLIOStream diverts `_handle_read` and
  *   `_handle_write` into `_do_ssl_handshake` the same way.)
  * - **The engine acts on its own**: it finishes or fails the handshake in a
- *   Node event, and may send records from an immediate. The SSLSocket
+ *   Node event, and may send records from a microtask. The SSLSocket
  *   reports that through `onProgress`, and `afterTls` brings the stream up
  *   to date (callbacks, WRITE interest, closing on failure).
  * - **Data out of the poller's sight** (TLS-NOTES trap 7): decrypted bytes
@@ -24,7 +24,7 @@
  *   the bytes.
  *
  * And one for speed: the engine takes one write at a time and learns a
- * loop turn later that it is done. Meanwhile the stream does not watch
+ * microtask later that it is done. Meanwhile the stream does not watch
  * WRITE (`waitsForWritable`: the fd is writable, waiting on it would spin
  * or churn the poll mask); when the engine is free, everything queued goes
  * in as one engine write of up to 256 KiB (`writeGatherLimit`), at once
@@ -111,6 +111,7 @@ export class SSLIOStream extends IOStream {
     super(wrapForStream(socket, sslOptions), streamOptions);
     this.tls = this.socket as SSLSocket;
     this.tls.onProgress = () => this.afterTls();
+    this.tls.runSoon = (callback) => this.ioLoop.addCallback(callback);
     // Tornado's `_verify_cert`: a verified certificate must also cover the
     // server's host name, whichever way the stream was given one.
     if (!this.tls.serverSide) this.tls.matchHostname = true;
@@ -315,23 +316,27 @@ export class SSLIOStream extends IOStream {
    * until it is encrypted and written (at most LINGER_SECONDS). A plain
    * socket does the same for what its kernel buffer holds; without this,
    * `write(data); close()` lost `data` (regression, Tornado's
-   * test_read_until_close_after_close). Not after an error, before the
-   * handshake, or once the peer ended the session.
+   * test_read_until_close_after_close). The same for what the engine has
+   * taken but the kernel not yet (`SSLSocket.sending`: records waiting for
+   * it, or still being made): without it, a close right after a large
+   * write's Future resolved cut the stream short (regression). Not after
+   * an error, before the handshake, or once the peer ended the session.
    */
   override close(excInfo?: boolean | Error): void {
     if (!this.closed() && this.lingerData === null && !(excInfo instanceof Error) && this.error === null
-      && this.handshakeReported && this.tls.failure() === null && !this.tls.atEof() && super.writing()) {
+      && this.handshakeReported && this.tls.failure() === null && !this.tls.atEof()
+      && (super.writing() || this.tls.sending())) {
       // Run the WRITE path once with writeToFd taking everything into
       // lingerData: the write Futures and callback settle as written.
       this.lingerData = [];
-      this.transportWritable();
+      if (super.writing()) this.transportWritable();
     }
     super.close(excInfo);
   }
 
   override closeFd(): void {
     const data = this.lingerData;
-    if (data !== null && (data.length > 0 || this.tls.wantsWrite()) && this.tls.failure() === null) {
+    if (data !== null && (data.length > 0 || this.tls.sending()) && this.tls.failure() === null) {
       try {
         new TlsLinger(this.tls, data, this.ioLoop).start();
         return;
@@ -499,7 +504,8 @@ class TlsLinger {
     if (this.finished) return;
     const tls = this.tls;
     try {
-      if (tls.wantsWrite()) tls.flushCiphertext();
+      // Held records (session tickets waiting for a reply) go too.
+      tls.flushCiphertext();
       if (this.data.length > 0 && tls.canSend()) {
         let taken = 0;
         let length = 0;
@@ -513,7 +519,7 @@ class TlsLinger {
       this.finish();
       return;
     }
-    if (tls.failure() !== null || tls.fileno() < 0 || (this.data.length === 0 && !tls.wantsWrite() && tls.canSend())) {
+    if (tls.failure() !== null || tls.fileno() < 0 || (this.data.length === 0 && !tls.sending())) {
       this.finish();
       return;
     }
