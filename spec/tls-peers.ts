@@ -16,12 +16,17 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 
   return waitFor([child.stdout!, child.stderr!], pattern, { timeoutMs, child });
 }
 
-/** Kills `child` (if still running) and waits for it to exit. */
+/** Kills `child` (if still running) and waits for it to exit and its stdio pipes to close. */
 export function stopped(child: ChildProcess): Promise<void> {
+  // 'close', not 'exit': it comes once the child's stdio pipes are closed
+  // too. On Node 24 a child's 'exit' can come while the socket of a stdio
+  // pipe is still open, and the spec's fd check then counts it as a leak.
   return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGKILL');
+    const stdioOpen = [child.stdin, child.stdout, child.stderr].some((stream) => stream !== null && !stream.closed);
+    const exited = child.exitCode !== null || child.signalCode !== null;
+    if (exited && !stdioOpen) return resolve();
+    child.once('close', () => resolve());
+    if (!exited) child.kill('SIGKILL');
   });
 }
 
