@@ -49,15 +49,8 @@ done
 if [ "$all" = 0 ] && [ ${#patterns[@]} -eq 0 ]; then patterns=("${ARM64_SPECS[@]}"); fi
 
 # A registry hiccup should not fail the run: each network step gets three tries.
-retry() {
-  local i
-  for i in 1 2 3; do
-    "$@" && return 0
-    echo "arm64.sh: '$*' failed (try $i of 3)" >&2
-    sleep $((i * 10))
-  done
-  return 1
-}
+# retry, run_counted, report_counted
+source scripts/suite-runs.sh
 
 need_root() {
   if [ "$(id -u)" != 0 ]; then echo "arm64.sh: installing $1 needs root" >&2; exit 1; fi
@@ -153,28 +146,14 @@ echo "arm64.sh: $arch through $(qemu-aarch64-static --version | head -n 1)"
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run build --silent
 
-passed=0
-failed=0
-skipped=0
 # qemu offers epoll and poll: the default poller is epoll there, reached
 # through the fallback from the refused ring (ENOSYS), so `default` is the
 # epoll run (and the fallback's), and GALE_POLLER=epoll would repeat it.
 for backend in default poll; do
   echo "=== arm64 suite under $backend"
-  log=$(mktemp)
   env_args=(NODE_PATH="$modules/node_modules" GALE_TEST_FILE_TIMEOUT_MS=600000)
   [ "$backend" = default ] || env_args+=(GALE_POLLER="$backend")
-  env "${env_args[@]}" "$node_bin" scripts/test.mjs --no-coverage --except=uring- ${patterns[@]+"${patterns[@]}"} 2>&1 | tee "$log" || true
-  last=$(tail -n 1 "$log")
-  rm -f "$log"
-  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
-    passed=$((passed + BASH_REMATCH[1]))
-    failed=$((failed + BASH_REMATCH[2]))
-    skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
-  else
-    echo "arm64 suite under $backend printed no summary"
-    failed=$((failed + 1))
-  fi
+  run_counted "arm64 suite under $backend" \
+    env "${env_args[@]}" "$node_bin" scripts/test.mjs --no-coverage --except=uring- ${patterns[@]+"${patterns[@]}"}
 done
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+report_counted

@@ -19,15 +19,8 @@ cd "$(dirname "$0")/.."
 read -r -a VERSIONS <<<"${GALE_NODE_VERSIONS:-24.22.3}"
 CACHE=${GALE_NODE_CACHE:-$PWD/.cache/node}
 
-retry() {
-  local attempt
-  for attempt in 1 2 3; do
-    "$@" && return 0
-    echo "retrying ($attempt): $*" >&2
-    sleep $((attempt * 5))
-  done
-  return 1
-}
+# retry, run_counted, report_counted
+source scripts/suite-runs.sh
 
 ensure_node() {
   local version=$1 dir="$CACHE/node-v$1"
@@ -47,7 +40,6 @@ if [ "$(uname -m)" != x86_64 ]; then
   exit 1
 fi
 
-passed=0 failed=0 skipped=0
 for version in "${VERSIONS[@]}"; do
   if ! ensure_node "$version"; then
     echo "could not fetch Node $version from the npm registry"
@@ -55,19 +47,7 @@ for version in "${VERSIONS[@]}"; do
     continue
   fi
   echo "=== Node $version"
-  log=$(mktemp)
   # The dist/ build is Node-independent JavaScript; only the runtime changes.
-  PATH="$CACHE/node-v$version/bin:$PATH" node scripts/test.mjs --no-coverage "$@" 2>&1 | tee "$log" || true
-  last=$(tail -n 1 "$log")
-  rm -f "$log"
-  if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed(,\ ([0-9]+)\ skipped)?$ ]]; then
-    passed=$((passed + BASH_REMATCH[1]))
-    failed=$((failed + BASH_REMATCH[2]))
-    skipped=$((skipped + ${BASH_REMATCH[4]:-0}))
-  else
-    echo "Node $version: the suite printed no summary"
-    failed=$((failed + 1))
-  fi
+  run_counted "Node $version" env PATH="$CACHE/node-v$version/bin:$PATH" node scripts/test.mjs --no-coverage "$@"
 done
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ]
+report_counted
