@@ -16,7 +16,7 @@ import { OSError, errnoCode, errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, SOL_SOCKET, SO_ERROR, TCP_NODELAY, type Address, type Socket } from '../reactor/sys/socket.js';
 import { BaseIOStream } from './base-iostream.js';
 import type { StreamTransport } from '../reactor/transport.js';
-import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
+import { callbackOf, type ConnectOptions, type StreamOptions } from './options.js';
 import type { SSLIOStream } from './ssl-iostream.js';
 import type { SSLContext } from '../ssl/context.js';
 import type { SSLOptions } from '../ssl/options.js';
@@ -124,7 +124,7 @@ export class IOStream extends BaseIOStream {
    * null with a callback.
    */
   connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
-    const [callback] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
+    const callback = callbackOf<() => void>(callbackOrOptions);
     this.connecting = true;
     let future: Future<IOStream> | null = null;
     if (callback !== null) this.connectCallback = callback;

@@ -64,9 +64,9 @@ const NO_OPTIONS = Object.freeze({});
 /**
  * The callback of a "callback or options" argument, or null; throws a
  * TypeError for anything else, or for a `callback` option that is not a
- * function. With `optionsOf`, what `splitCallback` returns without its
- * array: the read methods run once per read, and the array was 64 bytes of
- * garbage each time.
+ * function. Two functions (with `optionsOf`) rather than one returning a
+ * pair: the read methods run once per read, and a pair array was 64 bytes
+ * of garbage each time.
  */
 export function callbackOf<C extends (...args: any[]) => void>(arg: C | { callback?: C } | undefined | null): C | null {
   if (arg === undefined || arg === null) return null;
@@ -82,13 +82,6 @@ export function callbackOf<C extends (...args: any[]) => void>(arg: C | { callba
 /** The options of a "callback or options" argument (none for a callback); validate it with `callbackOf` first. */
 export function optionsOf<O extends object>(arg: ((...args: any[]) => void) | O | undefined | null): Partial<O> {
   return arg !== null && typeof arg === 'object' ? arg : NO_OPTIONS;
-}
-
-/** Splits the "callback or options" argument into its callback and its options. */
-export function splitCallback<C extends (...args: any[]) => void, O extends { callback?: C }>(
-  arg: C | O | undefined | null,
-): [C | null, Partial<O>] {
-  return [callbackOf<C>(arg), optionsOf<O>(arg)];
 }
 
 export { toBytes } from '../reactor/sys/validate.js';

@@ -55,7 +55,7 @@ import type { StreamTransport } from '../reactor/transport.js';
 import { isConnReset } from './base-iostream.js';
 import { StreamClosedError, closedErrorFor } from './errors.js';
 import { IOStream } from './iostream.js';
-import { splitCallback, type ConnectOptions, type StreamOptions } from './options.js';
+import { callbackOf, optionsOf, type ConnectOptions, type StreamOptions } from './options.js';
 
 const READ = IOLoop.READ;
 const WRITE = IOLoop.WRITE;
@@ -150,7 +150,8 @@ export class SSLIOStream extends IOStream {
    * `StreamClosedError` whose `realError` is the `OSError` or `SSLError`.
    */
   override connect(address: Address, callbackOrOptions?: (() => void) | ConnectOptions): Future<IOStream> | null {
-    const [callback, options] = splitCallback<() => void, ConnectOptions>(callbackOrOptions);
+    const callback = callbackOf<() => void>(callbackOrOptions);
+    const options = optionsOf<ConnectOptions>(callbackOrOptions);
     if (options.serverHostname !== undefined) this.tls.serverHostname = options.serverHostname;
     if (this.tls.context.checkHostname && !this.tls.serverHostname) {
       throw new Error('the SSL context checks host names: connect needs { serverHostname }');
