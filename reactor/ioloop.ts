@@ -66,6 +66,7 @@
 import process from 'node:process';
 import { isMainThread } from 'node:worker_threads';
 import { ffiCounter } from './sys/ffi.js';
+import { inMicrotask } from './microtask.js';
 import { close as closeFd } from './sys/libc.js';
 import { errno as E } from './sys/errors.js';
 import { appLog, describeCallback, genLog } from './log.js';
@@ -190,9 +191,6 @@ export const BATCHED_WAIT_CAP_MS = 10;
 
 /** `pollTimeout`: yield to Node before the wait (a batch without Node interop). */
 const YIELD_BEFORE_BLOCKING = -2;
-
-// Already settled: `.then` on it queues a microtask with no async id.
-const afterMicrotasks = Promise.resolve();
 
 // Per thread: each worker thread gets its own module instance.
 let currentLoop: IOLoop | null = null;
@@ -900,7 +898,7 @@ export class IOLoop {
       this.inTurn++;
       this.counts.batched++;
       tookOwnAsyncId(); // the nextTick
-      void afterMicrotasks.then(this.iterationAfterMicrotasks);
+      inMicrotask(this.iterationAfterMicrotasks); // no async id of its own
       return;
     }
     this.yieldToNode();

@@ -49,7 +49,7 @@
 import { EventEmitter } from 'node:events';
 import { Socket as NetSocket } from 'node:net';
 import { jsStreamHandleClass, type JSStreamHandle } from './node-tls.js';
-import { inMicrotask } from './microtask.js';
+import { inMicrotask } from '../reactor/microtask.js';
 
 /** Where the engine's records go. */
 export interface CiphertextSink {

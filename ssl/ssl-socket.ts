@@ -42,7 +42,7 @@ import { SOCK_NONBLOCK, Socket } from '../reactor/sys/socket.js';
 import { CERT_NONE, CERT_REQUIRED, SSLContext } from './context.js';
 import { sslOptionsToContext, type SSLOptions } from './options.js';
 import { CipherPipe, type CiphertextSink } from './cipher-pipe.js';
-import { inMicrotask } from './microtask.js';
+import { inMicrotask } from '../reactor/microtask.js';
 import {
   SSLCertVerificationError, SSLEOFError, SSLWantReadError, SSLWantWriteError, toSSLError,
 } from './errors.js';

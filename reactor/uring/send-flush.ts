@@ -20,12 +20,12 @@
  * resolved): safe for such code, at the cost of a second FFI call in most
  * iterations (docs/uring.md, "When a write reaches the kernel").
  */
+import { inMicrotask } from '../microtask.js';
 import type { Ring } from './ring.js';
 
 const scheduled = new WeakSet<Ring>();
 const withSends = new Set<Ring>();
 let exitHooked = false;
-const settled = Promise.resolve();
 
 /**
  * `ring` has SENDs queued: they are submitted at exit if nothing has by
@@ -45,8 +45,8 @@ export function sendsQueued(ring: Ring, eachTurn: boolean): void {
     // Not queueMicrotask: it takes an async id, which tells the loop Node
     // may have a new timer, so its next blocking wait would first hop
     // through libuv (reactor/node-interop.ts: a port message and an FFI
-    // call). `.then` on a settled Promise takes none.
-    settled.then(() => {
+    // call). inMicrotask takes none.
+    inMicrotask(() => {
       scheduled.delete(ring);
       if (ring.fd >= 0 && ring.pending() > 0) ring.flush();
     });
