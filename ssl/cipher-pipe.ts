@@ -200,14 +200,10 @@ export class CipherPipe extends EventEmitter {
 
   /** From the engine: a batch of records to send (its copies, ours to keep). */
   engineWrite(req: object, records: Buffer[]): void {
-    if (this.closed) {
-      // After close the engine's last words have nowhere to go (trap 5): done.
-      this.currentWrite = req;
-      this.queueFinish();
-      return;
-    }
     this.currentWrite = req;
-    this.sink.sendCiphertext(records, this.written);
+    // After close the engine's last words have nowhere to go (trap 5): done.
+    if (this.closed) this.queueFinish();
+    else this.sink.sendCiphertext(records, this.written);
   }
 
   // The sink's word: the records are in the kernel (or dropped).
