@@ -59,7 +59,7 @@ function readOwnBuffer(fd: number, size: number): Buffer | null {
  * file, or -1 if the fd would block.
  */
 export function readChunkInto(fd: number, target: Uint8Array): number {
-  if (target.byteLength === 0) return -1;
+  if (target.length === 0) return -1;
   return readInto(fd, target);
 }
 

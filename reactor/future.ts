@@ -43,15 +43,29 @@ const FULFILLED_UNDEFINED: Promise<unknown> = Promise.resolve(undefined);
 
 /** A placeholder for an asynchronous result (Tornado's `Future`). */
 export class Future<T> implements PromiseLike<T> {
-  private state: State = PENDING;
-  private value: T | undefined;
-  private error: unknown = null;
-  private callbacks: Array<(future: Future<T>) => void> | null = null;
+  // Declared here, set in the constructor: class field initialisers run as
+  // a separate initialiser function, which the optimising compiler looks up
+  // on the class with a generic property load at every `new Future()` (two
+  // per echo round trip).
+  private declare state: State;
+  private declare value: T | undefined;
+  private declare error: unknown;
+  private declare callbacks: Array<(future: Future<T>) => void> | null;
   // The native Promise behind `then`, made on the first `then` (never for a
   // Future nobody awaits), and its resolving functions while it is pending.
-  private promise: Promise<T> | null = null;
-  private resolvePromise: ((value: T) => void) | null = null;
-  private rejectPromise: ((error: unknown) => void) | null = null;
+  private declare promise: Promise<T> | null;
+  private declare resolvePromise: ((value: T) => void) | null;
+  private declare rejectPromise: ((error: unknown) => void) | null;
+
+  constructor() {
+    this.state = PENDING;
+    this.value = undefined;
+    this.error = null;
+    this.callbacks = null;
+    this.promise = null;
+    this.resolvePromise = null;
+    this.rejectPromise = null;
+  }
 
   /** Whether the result (or exception) is available. */
   done(): boolean {

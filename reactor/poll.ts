@@ -16,12 +16,29 @@ import { ERROR, MAX_EVENTS, type Poller } from './poller.js';
 
 const POLLFD_SIZE = 8;
 
+/**
+ * The pollfd array as 32-bit words (fd: word 2i) and 16-bit halves
+ * (revents: half 4i+3), for the scan after each poll: typed-array reads are
+ * compiled inline, where each Buffer `readInt32LE` was a call through a
+ * generic property load (Buffer.prototype's methods are not inlined).
+ */
+interface PollfdViews {
+  readonly words: Int32Array;
+  readonly halves: Uint16Array;
+}
+
+function viewsOf(region: Region): PollfdViews {
+  const { buffer, byteOffset, length } = region.view;
+  return { words: new Int32Array(buffer, byteOffset, length / 4), halves: new Uint16Array(buffer, byteOffset, length / 2) };
+}
+
 /** The poll backend. */
 export class PollPoller implements Poller {
   readonly name = 'poll' as const;
   readonly readyFds = new Int32Array(MAX_EVENTS);
   readonly readyEvents = new Int32Array(MAX_EVENTS);
   private region: Region;
+  private views: PollfdViews;
   private capacity = 64;
   private count = 0;
   private closed = false;
@@ -29,6 +46,7 @@ export class PollPoller implements Poller {
 
   constructor() {
     this.region = allocRegion(this.capacity * POLLFD_SIZE);
+    this.views = viewsOf(this.region);
   }
 
   register(fd: number, events: number): void {
@@ -65,11 +83,11 @@ export class PollPoller implements Poller {
     this.assertOpen('poll');
     const n = poll(this.region.addr, this.count, timeoutMs);
     let found = 0;
-    const view = this.region.view;
-    for (let i = 0, at = 6; i < this.count && found < n && found < MAX_EVENTS; i++, at += POLLFD_SIZE) {
-      const revents = view.readUInt16LE(at);
+    const { words, halves } = this.views;
+    for (let i = 0; i < this.count && found < n && found < MAX_EVENTS; i++) {
+      const revents = halves[4 * i + 3]!;
       if (revents === 0) continue;
-      this.readyFds[found] = view.readInt32LE(at - 6);
+      this.readyFds[found] = words[2 * i]!;
       // A closed-but-registered fd reports POLLNVAL; surface it as an error.
       this.readyEvents[found++] = revents & POLLNVAL ? ERROR : revents;
     }
@@ -95,6 +113,7 @@ export class PollPoller implements Poller {
     this.region.view.copy(bigger.view, 0, 0, this.count * POLLFD_SIZE);
     freeRegion(this.region);
     this.region = bigger;
+    this.views = viewsOf(bigger);
     this.capacity *= 2;
   }
 }

@@ -12,6 +12,8 @@
  * read `lastErrno()` themselves and say so.
  *
  * Conventions of the wrappers:
+ * - a payload's size is its `length` (a Uint8Array's bytes): Node 20's
+ *   optimising compiler inlines that, not `byteLength` (a generic load);
  * - out-params, sockaddrs and C strings travel as numbers into the thread's
  *   arena (./arena.ts); payloads (`readInto`, `writeBytes`) pass the JS
  *   Buffer itself, which through koffi costs what an address does;
@@ -225,7 +227,7 @@ export function readToChunk(fd: number, max: number = CHUNK_SIZE): number {
  * Reads up to `length` bytes (default: all of it) straight into `target`
  * (zero-copy). Returns the count, 0 at EOF, or -1 if it would block.
  */
-export function readInto(fd: number, target: Uint8Array, length: number = target.byteLength): number {
+export function readInto(fd: number, target: Uint8Array, length: number = target.length): number {
   for (;;) {
     const n = c.readBuf(fd, target, length) as number;
     if (n >= 0) return n;
@@ -243,7 +245,7 @@ export function readInto(fd: number, target: Uint8Array, length: number = target
  */
 export function writeBytes(fd: number, data: Uint8Array): number {
   for (;;) {
-    const n = c.writeBuf(fd, data, data.byteLength) as number;
+    const n = c.writeBuf(fd, data, data.length) as number;
     if (n >= 0) return n;
     const err = lastErrno();
     if (isWouldBlock(err)) return -1;
@@ -265,8 +267,8 @@ export function writeGather(fd: number, parts: readonly Uint8Array[], first = 0,
   const view = outbox.view;
   for (let i = first; i < parts.length && length < CHUNK_SIZE; i++) {
     const part = i === first && firstOffset ? parts[i]!.subarray(firstOffset) : parts[i]!;
-    const take = Math.min(part.byteLength, CHUNK_SIZE - length);
-    view.set(take === part.byteLength ? part : part.subarray(0, take), length);
+    const take = Math.min(part.length, CHUNK_SIZE - length);
+    view.set(take === part.length ? part : part.subarray(0, take), length);
     length += take;
   }
   for (;;) {
