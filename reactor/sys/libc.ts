@@ -144,10 +144,17 @@ type Libc = { [K in keyof typeof signatures]: NativeFunction };
 const BOUND_AT_ONCE: ReadonlySet<string> = new Set(['read', 'write', 'close']);
 
 function bindOnFirstCall(): Libc {
-  const table: Partial<Record<string, NativeFunction>> = {};
+  // Made in one go by Object.fromEntries, which gives the object fast
+  // properties; ~60 keyed stores one by one would put it in dictionary
+  // mode, where the optimising compiler leaves every `c.readBuf` a generic
+  // lookup (a LoadIC call per read, write and wait). Replacing a slot's
+  // value later keeps it fast.
+  let table: Record<string, NativeFunction> = {};
+  const slots: Array<[string, NativeFunction]> = [];
+  const bindAtOnce: Array<() => NativeFunction> = [];
   for (const [name, [ret, params, symbol, available]] of Object.entries(signatures) as Array<[string, Signature]>) {
     if (available === false) {
-      table[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
+      slots.push([name, () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); }]);
       continue;
     }
     const bindNow = (): NativeFunction => {
@@ -156,9 +163,11 @@ function bindOnFirstCall(): Libc {
       boundNames.push(name);
       return bound;
     };
-    if (BOUND_AT_ONCE.has(name)) bindNow();
-    else table[name] = (...args) => bindNow()(...args);
+    slots.push([name, (...args) => bindNow()(...args)]);
+    if (BOUND_AT_ONCE.has(name)) bindAtOnce.push(bindNow);
   }
+  table = Object.fromEntries(slots);
+  for (const bindNow of bindAtOnce) bindNow();
   return table as Libc;
 }
 
