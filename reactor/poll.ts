@@ -18,8 +18,9 @@ const POLLFD_SIZE = 8;
 
 /**
  * The pollfd array as 32-bit words (fd: word 2i) and 16-bit halves
- * (revents: half 4i+3), for the scan after each poll: typed-array reads are
- * compiled inline, where each Buffer `readInt32LE` was a call through a
+ * (events: half 4i+2, revents: half 4i+3), in the platform's byte order as
+ * the kernel reads them. Typed-array reads and writes are compiled inline,
+ * where each Buffer `readInt32LE`/`writeInt16LE` was a call through a
  * generic property load (Buffer.prototype's methods are not inlined).
  */
 interface PollfdViews {
@@ -53,10 +54,11 @@ export class PollPoller implements Poller {
     this.assertOpen('poll');
     if (this.slots.has(fd)) throw new OSError(E.EEXIST, 'poll', `fd ${fd} is already registered`);
     if (this.count === this.capacity) this.grow();
-    const at = this.count * POLLFD_SIZE;
-    this.region.view.writeInt32LE(fd, at);
-    this.region.view.writeInt16LE(events, at + 4);
-    this.region.view.writeInt16LE(0, at + 6);
+    const { words, halves } = this.views;
+    const i = this.count;
+    words[2 * i] = fd;
+    halves[4 * i + 2] = events;
+    halves[4 * i + 3] = 0;
     this.slots.set(fd, this.count++);
   }
 
@@ -64,7 +66,7 @@ export class PollPoller implements Poller {
     this.assertOpen('poll');
     const index = this.slots.get(fd);
     if (index === undefined) throw new OSError(E.ENOENT, 'poll', `fd ${fd} is not registered`);
-    this.region.view.writeInt16LE(events, index * POLLFD_SIZE + 4);
+    this.views.halves[4 * index + 2] = events;
   }
 
   unregister(fd: number): void {
@@ -73,9 +75,10 @@ export class PollPoller implements Poller {
     this.slots.delete(fd);
     const last = --this.count;
     if (index !== last) {
-      const view = this.region.view;
-      view.copy(view, index * POLLFD_SIZE, last * POLLFD_SIZE, (last + 1) * POLLFD_SIZE);
-      this.slots.set(view.readInt32LE(index * POLLFD_SIZE), index);
+      const words = this.views.words;
+      words[2 * index] = words[2 * last]!;
+      words[2 * index + 1] = words[2 * last + 1]!; // events and revents
+      this.slots.set(words[2 * index]!, index);
     }
   }
 
