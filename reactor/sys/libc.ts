@@ -24,7 +24,7 @@
  *   result" where the caller must go back to Node (the poll).
  */
 import { bind, type CType, type NativeFunction } from './ffi.js';
-import { CHUNK_SIZE, SCRATCH, chunk, outbox, scratch, viewAt } from './arena.js';
+import { CHUNK_SIZE, SCRATCH, SCRATCH_SIZE, chunk, outbox, scratch, viewAt } from './arena.js';
 import { OSError, errno as E } from './errors.js';
 import { SIGINFO_SIZE, WEXITED, WNOHANG, returncodeFromSiginfo, returncodeFromWaitStatus } from './siginfo.js';
 import { FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK } from './constants.js';
@@ -33,6 +33,13 @@ const linux = process.platform === 'linux';
 const [VALUE, VALUE_SIZE] = SCRATCH.VALUE;
 const OPTLEN = SCRATCH.OPTLEN[0];
 const WAKE = SCRATCH.WAKE[0];
+// `scratch` as native 32-bit words, for the ints staged on every connection
+// (accept's socklen, setsockopt's and getsockopt's int): typed-array reads
+// and stores are compiled inline, where Buffer's readUInt32LE/writeInt32LE
+// are a generic property load and a call each. Every slot is 4-aligned.
+const scratchWords = new Int32Array(scratch.view.buffer, scratch.view.byteOffset, SCRATCH_SIZE / 4);
+const VALUE_WORD = VALUE / 4;
+const OPTLEN_WORD = OPTLEN / 4;
 const EPOLL_CTL_DEL = 2;
 const bsd = !linux && process.platform !== 'win32';
 
@@ -357,7 +364,7 @@ export function socketpair(family: number, type: number, nonblocking: boolean): 
 
 /** setsockopt with an int value. */
 export function setsockoptInt(fd: number, level: number, option: number, value: number): void {
-  scratch.view.writeInt32LE(value, VALUE);
+  scratchWords[VALUE_WORD] = value;
   check(c.setsockopt(fd, level, option, scratch.addr + VALUE, 4) as number, 'setsockopt');
 }
 
@@ -370,10 +377,10 @@ export function setsockoptBytes(fd: number, level: number, option: number, value
 
 /** getsockopt returning an int. */
 export function getsockoptInt(fd: number, level: number, option: number): number {
-  scratch.view.writeInt32LE(0, VALUE);
-  scratch.view.writeUInt32LE(4, OPTLEN);
+  scratchWords[VALUE_WORD] = 0;
+  scratchWords[OPTLEN_WORD] = 4;
   check(c.getsockopt(fd, level, option, scratch.addr + VALUE, scratch.addr + OPTLEN) as number, 'getsockopt');
-  return scratch.view.readInt32LE(VALUE);
+  return scratchWords[VALUE_WORD]!;
 }
 
 /** getsockopt returning up to `buflen` raw bytes. */
@@ -388,6 +395,7 @@ export function getsockoptBytes(fd: number, level: number, option: number, bufle
 export const SOCKADDR_OFFSET = SCRATCH.SOCKADDR[0];
 const SOCKADDR_SIZE = SCRATCH.SOCKADDR[1];
 const SOCKLEN_OFFSET = SCRATCH.SOCKLEN[0];
+const SOCKLEN_WORD = SOCKLEN_OFFSET / 4;
 
 /** bind(2) with the sockaddr already staged at SOCKADDR_OFFSET. */
 export function bindStaged(fd: number, length: number): void {
@@ -414,9 +422,8 @@ export function listen(fd: number, backlog: number): void {
  * `acceptedAddressLength`. Returns -1 if none is pending.
  */
 export function accept(fd: number, nonblocking = true): number {
-  const view = scratch.view;
   for (;;) {
-    view.writeUInt32LE(SOCKADDR_SIZE, SOCKLEN_OFFSET);
+    scratchWords[SOCKLEN_WORD] = SOCKADDR_SIZE;
     const conn = linux
       ? c.accept4(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)) as number
       : c.accept(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number;
@@ -434,12 +441,12 @@ export function accept(fd: number, nonblocking = true): number {
 
 /** The length of the sockaddr staged by the last accept/getsockname/getpeername. */
 export function stagedAddressLength(): number {
-  return scratch.view.readUInt32LE(SOCKLEN_OFFSET);
+  return scratchWords[SOCKLEN_WORD]!;
 }
 
 /** getsockname(2)/getpeername(2): stages the sockaddr and returns its length. */
 export function sockname(fd: number, peer: boolean): number {
-  scratch.view.writeUInt32LE(SOCKADDR_SIZE, SOCKLEN_OFFSET);
+  scratchWords[SOCKLEN_WORD] = SOCKADDR_SIZE;
   const fn = peer ? c.getpeername : c.getsockname;
   check(fn(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number, peer ? 'getpeername' : 'getsockname');
   return stagedAddressLength();
