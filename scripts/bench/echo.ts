@@ -77,7 +77,7 @@ const MODES: ModeSpec[] = [
 
 // ------------------------------------------------------------------ samples
 
-interface ServerSpec {
+export interface ServerSpec {
   name: string;
   /** argv; `{PORT}` is replaced by the port. */
   argv: string[];
@@ -554,7 +554,12 @@ function uvloopPython(leaveOut: (why: string) => void): string | null {
   return null;
 }
 
-function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
+/**
+ * The servers BENCH_SERVERS names (gale on epoll and io_uring, node:net,
+ * uvloop, the C server) and BENCH_EXTRA_SERVERS adds; instructions.ts runs
+ * the same set under callgrind.
+ */
+export function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
   const gale = (poller: string, streams = '2'): string[] =>
     ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
   const known: Record<string, () => ServerSpec | null> = {
