@@ -32,9 +32,9 @@
  *
  * Servers: as echo.ts (BENCH_SERVERS, BENCH_EXTRA_SERVERS). Other settings:
  * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 200 chunks,
- * 1000 connections), COUNT_PROFILE=SERVER (after its table row, the
- * functions that cost most in that server's ping-pong, with gale's JIT
- * code named from `node --perf-basic-prof`'s map).
+ * 1000 connections), COUNT_PROFILE=SERVER (after the table, the
+ * functions that cost most in that server, with gale's JIT
+ * code named from `node --perf-basic-prof`'s map), for every mode.
  *
  * Not part of `npm run bench`: it needs valgrind and takes several minutes
  * (every server runs 20-50× slower under it). When valgrind is missing it
@@ -303,11 +303,11 @@ export async function main(): Promise<void> {
   try {
     for (const mode of modes) {
       for (const spec of specs) {
-        const profile = spec.name === profiled && mode.key === 'pingpong';
+        const profile = spec.name === profiled;
         const count = await countOne(spec, mode, dir, profile);
         counts.set(key(spec.name, mode.key), count);
         log(`  ${mode.key.padEnd(8)} ${spec.name.padEnd(12)} ${fmt(count.main)} instructions per ${mode.unit} (main thread), ${fmt(count.all)} all threads`);
-        if (profile) profiles.push(`### Where ${spec.name}'s ping-pong instructions go (main thread)\n\n${renderProfile(count, mode)}`);
+        if (profile) profiles.push(`### Where ${spec.name}'s instructions go: ${mode.title} (main thread)\n\n${renderProfile(count, mode)}`);
         rmSync(`/tmp/perf-${count.pid}.map`, { force: true });
       }
     }
