@@ -30,7 +30,9 @@
  * - `chunk`: 1 connection, one 64 KiB message at a time; per MB (10^6 B).
  * - `connect`: connect, send 64 bytes, read the echo, close; per connection.
  *
- * Servers: as echo.ts (BENCH_SERVERS, BENCH_EXTRA_SERVERS). Other settings:
+ * Servers: as echo.ts (BENCH_SERVERS, BENCH_EXTRA_SERVERS), with `floor`
+ * (echo-floor.ts: JavaScript over gale's FFI and epoll with none of gale's
+ * machinery) in the default set. Other settings:
  * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 200 chunks,
  * 1000 connections), COUNT_PROFILE=SERVER (after the table, the
  * functions that cost most in that server, with gale's JIT
@@ -279,7 +281,8 @@ function renderProfile(count: Count, mode: CountMode, top = 30): string {
 
 // ------------------------------------------------------------------ main
 
-const REFERENCES = ['node:net', 'uvloop', 'c-epoll'];
+/** Ratio columns: gale against each of these that ran (js-floor: how much of gale's count is the floor). */
+const REFERENCES = ['js-floor', 'node:net', 'uvloop', 'c-epoll'];
 const fmt = (x: number) => (Number.isFinite(x) ? (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2)) : 'n/a');
 
 export async function main(): Promise<void> {
@@ -291,6 +294,7 @@ export async function main(): Promise<void> {
     }
   }
   const leftOut: string[] = [];
+  process.env.BENCH_SERVERS ??= 'gale,gale-uring,floor,node,uvloop,c-epoll';
   const specs = serverSpecs((why) => { log(`(${why})`); leftOut.push(why); });
   const wanted = (process.env.COUNT_MODES ?? 'pingpong,chunk,connect').split(',').map((s) => s.trim());
   const modes = countModes(envNumber('COUNT_UNITS', 1)).filter((m) => wanted.includes(m.key));
