@@ -33,7 +33,7 @@
  * Servers: as echo.ts (BENCH_SERVERS, BENCH_EXTRA_SERVERS), with `floor`
  * (echo-floor.ts: JavaScript over gale's FFI and epoll with none of gale's
  * machinery) in the default set. Other settings:
- * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 200 chunks,
+ * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 1000 chunks,
  * 1000 connections), COUNT_PROFILE=SERVER (after the table, the
  * functions that cost most in that server, with gale's JIT
  * code named from `node --perf-basic-prof`'s map), for every mode.
@@ -69,7 +69,7 @@ function countModes(scale: number): CountMode[] {
   const n = (x: number) => Math.max(1, Math.round(x * scale));
   return [
     { key: 'pingpong', title: 'ping-pong (64 B)', size: 64, warmup: 20_000, units: n(5000), unit: 'round trip', perUnit: 1 },
-    { key: 'chunk', title: 'chunk ping-pong (64 KiB)', size: 65536, warmup: 3000, units: n(200), unit: 'MB', perUnit: 65536 / 1e6 },
+    { key: 'chunk', title: 'chunk ping-pong (64 KiB)', size: 65536, warmup: 2000, units: n(1000), unit: 'MB', perUnit: 65536 / 1e6 },
     { key: 'connect', title: 'connect, echo 64 B, close', size: 64, warmup: 3000, units: n(1000), unit: 'connection', perUnit: 1 },
   ];
 }
