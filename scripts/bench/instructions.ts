@@ -27,13 +27,16 @@
  *
  * Modes (COUNT_MODES, default all):
  * - `pingpong`: 1 connection, one 64-byte message at a time; per round trip.
+ * - `pipeline`: 50 connections, each with 16 64-byte messages in flight
+ *   (echo.ts's pipelined load); per message.
  * - `chunk`: 1 connection, one 64 KiB message at a time; per MB (10^6 B).
  * - `connect`: connect, send 64 bytes, read the echo, close; per connection.
  *
  * Servers: as echo.ts (BENCH_SERVERS, BENCH_EXTRA_SERVERS), with `floor`
  * (echo-floor.ts: JavaScript over gale's FFI and epoll with none of gale's
  * machinery) in the default set. Other settings:
- * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 1000 chunks,
+ * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 100,000
+ * pipelined messages, 1000 chunks,
  * 1000 connections), COUNT_PROFILE=SERVER (after the table, the
  * functions that cost most in that server, with gale's JIT
  * code named from `node --perf-basic-prof`'s map), for every mode.
@@ -51,7 +54,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-type ModeKey = 'pingpong' | 'chunk' | 'connect';
+type ModeKey = 'pingpong' | 'pipeline' | 'chunk' | 'connect';
 
 interface CountMode {
   key: ModeKey;
@@ -63,14 +66,18 @@ interface CountMode {
   unit: string;
   /** Units of work per measured unit of load (a 64 KiB chunk is 0.065536 MB). */
   perUnit: number;
+  /** Connections kept open, each with `depth` messages in flight (pipelined); 1 otherwise. */
+  conns: number;
+  depth: number;
 }
 
 function countModes(scale: number): CountMode[] {
   const n = (x: number) => Math.max(1, Math.round(x * scale));
   return [
-    { key: 'pingpong', title: 'ping-pong (64 B)', size: 64, warmup: 20_000, units: n(5000), unit: 'round trip', perUnit: 1 },
-    { key: 'chunk', title: 'chunk ping-pong (64 KiB)', size: 65536, warmup: 2000, units: n(1000), unit: 'MB', perUnit: 65536 / 1e6 },
-    { key: 'connect', title: 'connect, echo 64 B, close', size: 64, warmup: 3000, units: n(1000), unit: 'connection', perUnit: 1 },
+    { key: 'pingpong', title: 'ping-pong (64 B)', size: 64, warmup: 20_000, units: n(5000), unit: 'round trip', perUnit: 1, conns: 1, depth: 1 },
+    { key: 'pipeline', title: 'pipelined (50 conns × 16 × 64 B)', size: 64, warmup: 200_000, units: n(100_000), unit: 'msg', perUnit: 1, conns: 50, depth: 16 },
+    { key: 'chunk', title: 'chunk ping-pong (64 KiB)', size: 65536, warmup: 2000, units: n(1000), unit: 'MB', perUnit: 65536 / 1e6, conns: 1, depth: 1 },
+    { key: 'connect', title: 'connect, echo 64 B, close', size: 64, warmup: 3000, units: n(1000), unit: 'connection', perUnit: 1, conns: 1, depth: 1 },
   ];
 }
 
@@ -87,7 +94,7 @@ class EchoClient {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.received += chunk.length;
-      if (this.received >= this.wanted && this.arrived) this.settle();
+      if (this.arrived) this.settle(); // echoed() checks whether it is enough
     });
     socket.on('error', (error) => { this.failure = error; this.settle(); });
     socket.on('close', () => { this.failure ??= new Error('the server closed the connection'); this.settle(); });
@@ -102,9 +109,23 @@ class EchoClient {
 
   /** Sends `message` and waits for its echo. */
   async roundTrip(message: Buffer): Promise<void> {
+    this.send(message);
+    await this.echoed(this.sent);
+  }
+
+  /** Bytes sent so far. */
+  get sent(): number {
+    return this.wanted;
+  }
+
+  send(message: Buffer): void {
     this.wanted += message.length;
     this.socket.write(message);
-    while (this.received < this.wanted) {
+  }
+
+  /** Resolves once `bytes` bytes in all have come back. */
+  async echoed(bytes: number): Promise<void> {
+    while (this.received < bytes) {
       if (this.failure) throw this.failure;
       await new Promise<void>((done) => (this.arrived = done));
     }
@@ -121,18 +142,31 @@ class EchoClient {
   }
 }
 
-/** Runs `count` units of `mode`'s load; `client` is the long-lived connection of the one-connection modes. */
-async function runLoad(mode: CountMode, port: number, client: EchoClient | null, count: number): Promise<void> {
+/**
+ * Runs `count` units of `mode`'s load on `clients`, the connections kept
+ * open between the warm-up and the measured window (none in connect mode:
+ * each unit opens its own).
+ */
+async function runLoad(mode: CountMode, port: number, clients: EchoClient[], count: number): Promise<void> {
   const message = Buffer.alloc(mode.size, 0x78);
-  for (let i = 0; i < count; i++) {
-    if (client) {
-      await client.roundTrip(message);
-    } else {
+  if (mode.key === 'connect') {
+    for (let i = 0; i < count; i++) {
       const fresh = await EchoClient.connect(port);
       await fresh.roundTrip(message);
       await fresh.close();
     }
+    return;
   }
+  // Every connection keeps `depth` messages in flight until `count` have been echoed in all.
+  let unsent = count;
+  await Promise.all(clients.map(async (client) => {
+    let inFlight = 0;
+    while (unsent > 0 || inFlight > 0) {
+      for (; inFlight < mode.depth && unsent > 0; inFlight++, unsent--) client.send(message);
+      await client.echoed(client.sent - (inFlight - 1) * mode.size);
+      inFlight--;
+    }
+  }));
 }
 
 // ------------------------------------------------------------------ the server under callgrind
@@ -192,12 +226,12 @@ async function countOne(spec: ServerSpec, mode: CountMode, dir: string, profile:
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
   try {
     await waitForPort(port, child, spec.name, () => stderr.slice(-2000));
-    const client = mode.key === 'connect' ? null : await EchoClient.connect(port);
-    await runLoad(mode, port, client, mode.warmup);
+    const clients = mode.key === 'connect' ? [] : await Promise.all(Array.from({ length: mode.conns }, () => EchoClient.connect(port)));
+    await runLoad(mode, port, clients, mode.warmup);
     callgrindControl('-z', child.pid!);
-    await runLoad(mode, port, client, mode.units);
+    await runLoad(mode, port, clients, mode.units);
     callgrindControl('-d', child.pid!);
-    await client?.close();
+    await Promise.all(clients.map((client) => client.close()));
   } finally {
     const exited = new Promise((done) => child.once('exit', done));
     child.kill('SIGTERM');
@@ -296,9 +330,9 @@ export async function main(): Promise<void> {
   const leftOut: string[] = [];
   process.env.BENCH_SERVERS ??= 'gale,gale-uring,floor,node,uvloop,c-epoll';
   const specs = serverSpecs((why) => { log(`(${why})`); leftOut.push(why); });
-  const wanted = (process.env.COUNT_MODES ?? 'pingpong,chunk,connect').split(',').map((s) => s.trim());
+  const wanted = (process.env.COUNT_MODES ?? 'pingpong,pipeline,chunk,connect').split(',').map((s) => s.trim());
   const modes = countModes(envNumber('COUNT_UNITS', 1)).filter((m) => wanted.includes(m.key));
-  if (modes.length === 0) throw new Error('COUNT_MODES selects no mode (known: pingpong, chunk, connect)');
+  if (modes.length === 0) throw new Error('COUNT_MODES selects no mode (known: pingpong, pipeline, chunk, connect)');
   const profiled = process.env.COUNT_PROFILE;
   const dir = mkdtempSync(join(tmpdir(), 'gale-callgrind-'));
   const counts = new Map<string, Count>();
