@@ -180,9 +180,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const loop = options.ioLoop ?? IOLoop.current();
     if (!loop) throw new Error('no IOLoop: pass ioLoop or make one current');
     this.ioLoop = loop;
-    for (const name of ['maxBufferSize', 'readChunkSize', 'maxWriteBufferSize'] as const) {
-      if (options[name] !== undefined && options[name] !== null) checkInteger(name, options[name], 1);
-    }
+    // Named one by one, not looped over: `options[name]` with a varying
+    // name is a generic keyed load, three per stream made.
+    checkSizeOption('maxBufferSize', options.maxBufferSize);
+    checkSizeOption('readChunkSize', options.readChunkSize);
+    checkSizeOption('maxWriteBufferSize', options.maxWriteBufferSize);
     this.maxBufferSize = options.maxBufferSize || DEFAULT_MAX_BUFFER_SIZE;
     // A chunk too close to maxBufferSize would trip the limit spuriously (Tornado).
     this.readChunkSize = Math.max(1, Math.min(options.readChunkSize || DEFAULT_READ_CHUNK_SIZE, Math.floor(this.maxBufferSize / 2)));
@@ -959,6 +961,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       this.ioLoop.updateHandler(this.fileno(), this.state);
     }
   }
+}
+
+/** A size option, when given (not undefined or null), must be an integer of at least 1. */
+function checkSizeOption(name: string, value: number | null | undefined): void {
+  if (value !== undefined && value !== null) checkInteger(name, value, 1);
 }
 
 /** The `maxBytes` option of a delimiter or regex read: null for none. */
