@@ -200,7 +200,11 @@ export class Future<T> implements PromiseLike<T> {
         failed = true;
       }
     }
-    if (!failed) return typeof onFulfilled === 'function' ? onFulfilled(outcome as T) : (outcome as T);
+    if (!failed) {
+      // A thenable result is adopted first, as a native Promise resolved with it would be.
+      if (isAdoptable(outcome)) return (Promise.resolve(outcome) as Promise<T>).then(onFulfilled, onRejected);
+      return typeof onFulfilled === 'function' ? onFulfilled(outcome as T) : (outcome as T);
+    }
     if (typeof onRejected !== 'function') throw outcome;
     return onRejected(outcome);
   }
@@ -232,6 +236,22 @@ export class Future<T> implements PromiseLike<T> {
   get [Symbol.toStringTag](): string {
     return 'Future';
   }
+}
+
+/**
+ * Whether a Future's result is a thenable that `then` adopts before its
+ * callback sees it (a Promise, a Future), as resolving a native Promise
+ * with it would. A typed array (every read's Buffer) is taken as not
+ * thenable without looking its `then` up: that lookup is what whenDone
+ * exists to avoid (a typed array with a `then` of its own is not adopted).
+ */
+function isAdoptable(value: unknown): boolean {
+  if (typeof value === 'object') {
+    if (value === null || value instanceof Uint8Array) return false;
+  } else if (typeof value !== 'function') {
+    return false;
+  }
+  return typeof (value as { then?: unknown }).then === 'function';
 }
 
 function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>): void {

@@ -227,6 +227,29 @@ test('await on a Future costs three Promises more than on a native one (the then
   assert.is(((await caught) as Error).message, 'boom');
 });
 
+test('then() adopts a thenable result before its callback sees it, as a native Promise would; a Buffer result is passed as it is', async () => {
+  const ofPromise = new Future<Promise<number>>();
+  ofPromise.setResult(Promise.resolve(5));
+  // The callback sees the number itself (returning a thenable would be adopted anyway, so look at it).
+  assert.is(await ofPromise.then((value) => typeof value), 'number');
+  const inner = new Future<number>();
+  const ofFuture = new Future<Future<number>>();
+  const seen = ofFuture.then((value) => [typeof value, value]);
+  ofFuture.setResult(inner);
+  inner.setResult(6);
+  assert.equal(await seen, ['number', 6]);
+  // Done before then() is called: the same.
+  assert.is(await ofFuture.then((value) => typeof value), 'number');
+  const failing = new Future<Promise<number>>();
+  failing.setResult(Promise.reject(new Error('inner')));
+  assert.is(await failing.then(() => 'fulfilled', (error) => (error as Error).message), 'inner');
+  const bytes = Buffer.from('abc');
+  const ofBytes = new Future<Buffer>();
+  const got = ofBytes.then((value) => value);
+  ofBytes.setResult(bytes);
+  assert.is(await got, bytes);
+});
+
 test('isFuture recognises Futures (also from another module copy), and nothing else', () => {
   assert.ok(isFuture(new Future()));
   assert.not.ok(isFuture(Promise.resolve(1)));
