@@ -88,13 +88,18 @@ const probeOptions = { requireManualDestroy: true };
 // setImmediates and nextTicks that schedule their iterations), and those
 // Node took for its bookkeeping (see `beginNodeBookkeeping`).
 let ownAsyncIds = 0;
+// Open `beginNodeBookkeeping` calls, the probe's id when the outermost
+// began, and whether one took ids since the loop last looked (see below).
+let bookkeepingDepth = 0;
+let bookkeepingStart = 0;
+let bookkeepingTookIds = false;
 
 /**
  * A loop took one async id itself (a `setImmediate` or `process.nextTick`
  * scheduling its next iteration): `asyncIdMark()` leaves it out.
  */
 export function tookOwnAsyncId(): void {
-  ownAsyncIds++;
+  if (bookkeepingDepth === 0) ownAsyncIds++; // inside a bracket, the bracket counts it
 }
 
 /**
@@ -107,7 +112,7 @@ export function tookOwnAsyncId(): void {
  * bookkeeping (`beginNodeBookkeeping`, `tookBookkeepingId`).
  */
 export function asyncIdMark(): number {
-  ownAsyncIds++;
+  if (bookkeepingDepth === 0) ownAsyncIds++; // inside a bracket, the bracket counts it
   return probeAsyncId() - ownAsyncIds;
 }
 
@@ -129,9 +134,10 @@ function probeAsyncId(): number {
 // - a synchronous call into Node's TLS machinery that runs no application
 //   code (starting an engine, handing it plaintext or ciphertext, destroying
 //   it) is bracketed by `beginNodeBookkeeping`/`endNodeBookkeeping`, and
-//   every id taken inside is left out. spec/ssl-hops pins which kinds of
-//   resource Node creates inside (write requests, ticks, the engine's own
-//   handles: never an Immediate or a Timeout, which would need Node's turn);
+//   every id taken inside is left out. spec/ssl-bookkeeping pins which
+//   kinds of resource Node creates inside (write requests, ticks, the
+//   engine's own handles, the immediate below: never a Timeout, a socket or
+//   a request for libuv, which need Node's turn);
 // - outside such a call, `tookBookkeepingId()` declares one id that is known
 //   to be bookkeeping (a `JSStream` write request: each `onwrite` follows
 //   the creation of exactly one).
@@ -141,9 +147,6 @@ function probeAsyncId(): number {
 // Node's next timer still holds, but it must run before the loop blocks. So
 // a call that took ids makes the next wait look for queued immediates
 // (`NodeInterop.capBeforeBlocking`), as a changed mark does.
-let bookkeepingDepth = 0;
-let bookkeepingStart = 0;
-let bookkeepingTookIds = false;
 
 /**
  * Begins a synchronous call into Node's own machinery whose new async ids
