@@ -302,7 +302,9 @@ export class Ring {
     const slot = this.sqTail & this.sqMask;
     this.sqTail = (this.sqTail + 1) >>> 0;
     const w = slot * (SQE_SIZE >>> 2);
-    this.sqeWords.fill(0, w, w + (SQE_SIZE >>> 2));
+    // Sixteen stores: TypedArray#fill is a C++ builtin (~150 instructions a call).
+    const words = this.sqeWords;
+    for (let i = w; i < w + (SQE_SIZE >>> 2); i++) words[i] = 0;
     return w;
   }
 
