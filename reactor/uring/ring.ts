@@ -37,6 +37,7 @@ import { allocRegion, freeRegion, viewAt, type Region } from '../sys/arena.js';
 import { check, close as closeFd, lastErrno } from '../sys/libc.js';
 import { OSError, errno as E } from '../sys/errors.js';
 import { hi32, lo32 } from '../sys/constants.js';
+import { storeU64 } from './u64.js';
 import {
   MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE, ioUringEnter, ioUringRegister, ioUringSetup, mmap, munmap,
 } from '../sys/uring-sys.js';
@@ -266,8 +267,7 @@ export class Ring {
     // only the timespec changes between enters.
     const argAt = PARAMS_SIZE >>> 2;
     this.argWords.fill(0, argAt, argAt + 4);
-    this.argWords[argAt + 4] = lo32(this.tsAddr);
-    this.argWords[argAt + 5] = hi32(this.tsAddr);
+    storeU64(this.argWords, argAt + 4, this.tsAddr);
     this.canSkipCqe = (this.features & IORING_FEAT_CQE_SKIP) !== 0;
   }
 
@@ -310,8 +310,7 @@ export class Ring {
 
   /** Stores `value` (an address) as the u64 at SQE word `w` (little-endian: low word first). */
   private setU64(w: number, value: number): void {
-    this.sqeWords[w] = lo32(value);
-    this.sqeWords[w + 1] = hi32(value);
+    storeU64(this.sqeWords, w, value);
   }
 
   private writeHeader(w: number, op: number, flags: number, fd: number, udLo: number, udHi: number): void {
