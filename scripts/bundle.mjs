@@ -8,7 +8,7 @@
 //
 // Why: each ESM module costs Node ~100 KiB of resident memory and its
 // resolver work at start-up; an idle server importing the 85 per-file
-// modules holds ~15 MiB more than node:net's (docs/benchmarks.md, "Memory:
+// modules holds ~15 MiB more than node:net's (docs/benchmarks-history.md, "Memory:
 // where an idle gale server's resident set goes"; docs/using.md, "What the
 // package loads").
 //

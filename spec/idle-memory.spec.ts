@@ -2,7 +2,7 @@
  * What an idle server holds in native memory: regions from
  * reactor/sys/arena.ts, counted in bytes. The idle resident set of a gale
  * server is mostly Node's, koffi's and the module graph's
- * (docs/benchmarks.md, "Memory"); these counts keep gale's own share small,
+ * (docs/benchmarks-history.md, "Memory"); these counts keep gale's own share small,
  * so that a buffer pool or slot table made eager by mistake shows up here
  * rather than as a few MiB in a benchmark nobody reads.
  */

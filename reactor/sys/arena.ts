@@ -55,7 +55,7 @@ export function liveRegions(): number {
 
 /**
  * How many bytes those regions hold, the thread's shared ones included:
- * what a check that something is sized lazily counts (docs/benchmarks.md).
+ * what a check that something is sized lazily counts (docs/benchmarks-history.md).
  */
 export function liveRegionBytes(): number {
   return liveBytes;

@@ -24,7 +24,7 @@
  * (package.json "exports": the bundle in dist/bundle/, scripts/bundle.mjs).
  * `GALE_ECHO_MODULES=files` loads tsc's per-file modules instead (dist/*),
  * to compare the two (the idle resident set is mostly the cost of loading
- * code: docs/benchmarks.md, "Memory").
+ * code: docs/benchmarks-history.md, "Memory").
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

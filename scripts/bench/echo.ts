@@ -26,7 +26,8 @@
  * with write(2): GALE_URING_STREAMS=1; not in the default set),
  * `gale-uring-poll` (the ring as a poller only, GALE_URING_STREAMS=0; not
  * in the default set),
- * `node` (node:net), `uvloop` (echo-uvloop.py: an asyncio Protocol on
+ * `node` (node:net), `floor` (`js-floor`, echo-floor.ts: the least a
+ * JavaScript server executes over gale's FFI; not in the default set), `uvloop` (echo-uvloop.py: an asyncio Protocol on
  * Python's uvloop, when BENCH_PYTHON — /usr/bin/python3 by default — can
  * import it; left out with one line saying why otherwise) and, when a C
  * compiler is there, `c-epoll` (a plain C epoll echo server,
@@ -77,7 +78,7 @@ const MODES: ModeSpec[] = [
 
 // ------------------------------------------------------------------ samples
 
-interface ServerSpec {
+export interface ServerSpec {
   name: string;
   /** argv; `{PORT}` is replaced by the port. */
   argv: string[];
@@ -554,7 +555,12 @@ function uvloopPython(leaveOut: (why: string) => void): string | null {
   return null;
 }
 
-function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
+/**
+ * The servers BENCH_SERVERS names (gale on epoll and io_uring, node:net,
+ * uvloop, the C server) and BENCH_EXTRA_SERVERS adds; instructions.ts runs
+ * the same set under callgrind.
+ */
+export function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
   const gale = (poller: string, streams = '2'): string[] =>
     ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
   const known: Record<string, () => ServerSpec | null> = {
@@ -563,6 +569,8 @@ function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
     'gale-uring-reads': () => ({ name: 'gale-uring-reads', argv: gale('uring', '1') }),
     'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
     node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
+    // echo-floor.ts: JavaScript over gale's FFI with none of gale's machinery (not in the default set)
+    floor: () => ({ name: 'js-floor', argv: [process.execPath, join(here, 'echo-floor.js'), '{PORT}'] }),
     uvloop: () => {
       const python = uvloopPython(leaveOut);
       return python ? { name: 'uvloop', argv: [python, join(sourceDir, 'echo-uvloop.py'), '{PORT}'] } : null;
