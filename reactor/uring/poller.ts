@@ -48,21 +48,6 @@ import {
 
 
 
-/** The most times one poll re-enters its wait (see `poll`): a bound, not a tuning knob. */
-const MAX_REWAITS = 64;
-
-/** Read once: `process` is a global whose lookup TurboFan leaves generic (a LoadGlobalIC call). */
-const hrtime = process.hrtime;
-
-/**
- * Milliseconds on the monotonic clock (`process.hrtime()`, ~70 ns: what the
- * loop reads too, without loading node:perf_hooks).
- */
-function monotonicMs(): number {
-  const time = hrtime();
-  return time[0]! * 1e3 + time[1]! / 1e6;
-}
-
 /** Options of the uring poller: the ring's, the provided buffers' (a power of two of them), the loop's. */
 export interface URingPollerOptions extends RingOptions {
   bufferCount?: number;
@@ -111,8 +96,6 @@ export class URingPoller implements Poller, SocketHost {
 
   /** Non-blocking polls that made no enter (the wait plan's rule 6). */
   deferredEnters = 0;
-  /** Blocking waits entered again because the CQEs that ended them left nothing to report (see `poll`). */
-  rewaits = 0;
   private deferredLast = false;
   // The wait plan's inputs and output, reused (planning allocates nothing).
   private readonly waitFacts: RingWaitFacts = {
@@ -227,36 +210,11 @@ export class URingPoller implements Poller, SocketHost {
       this.deferredEnters++;
       return this.reportEndpoints(0);
     }
-    // A blocking wait can be re-entered (below): its clock starts now.
-    const waitMs = plan.minComplete === 1 && trace === null ? plan.timeoutMs : null;
-    const started = waitMs !== null && waitMs > 0 ? monotonicMs() : 0;
-    let uninterrupted = ring.submitAndWait(plan.minComplete, plan.timeoutMs);
-    let n = this.gather();
-    // Completions ended the blocking wait and left nothing to report — the
-    // SEND of a reply the stream counted written long ago, a cancel's or a
-    // stale request's CQE — and the wait's time is not up: wait again
-    // here. A readiness poller would not have woken at all, and returning
-    // would cost the loop an empty iteration: in ping-pong every second one,
-    // in bulk most (docs/uring.md, "Re-entering a wait"). Bounded by the
-    // time left and by MAX_REWAITS; the timeout itself (no CQE) or a
-    // signal still returns at once.
-    for (let again = 0; n === 0 && uninterrupted && waitMs !== null && this.harvested > 0 && again < MAX_REWAITS; again++) {
-      let left = waitMs;
-      if (waitMs > 0) {
-        left = waitMs - (monotonicMs() - started);
-        if (left < 1) break; // under a millisecond left: the loop's own timers are next
-      }
-      this.rewaits++;
-      uninterrupted = ring.submitAndWait(1, left);
-      n = this.gather();
-    }
+    const uninterrupted = ring.submitAndWait(plan.minComplete, plan.timeoutMs);
+    facts.backlog = ring.cqReady() >= TASKRUN_BATCH;
+    let n = this.harvest();
+    n = this.reportEndpoints(n);
     return uninterrupted || n > 0 ? n : 0;
-  }
-
-  /** After an enter: note a backlog, read the CQEs and add the ready endpoints; returns how many fds are ready. */
-  private gather(): number {
-    this.waitFacts.backlog = this.ring.cqReady() >= TASKRUN_BATCH;
-    return this.reportEndpoints(this.harvest());
   }
 
   /** Trace mode: count what each poll submits and completes (see `traceLastPoll`). */
@@ -417,11 +375,9 @@ export class URingPoller implements Poller, SocketHost {
   /** Reads CQEs into readyFds/readyEvents (at most MAX_EVENTS; the rest wait in the CQ). */
   private harvest(): number {
     this.nready = 0;
-    this.harvested = this.ring.forEachCqe(this.routeCqe);
+    this.ring.forEachCqe(this.routeCqe);
     return this.nready;
   }
-
-  private harvested = 0; // CQEs the last harvest() consumed
 
   private nready = 0; // ready fds harvest() has written so far
 
