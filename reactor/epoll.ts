@@ -16,12 +16,22 @@ const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_MOD = 3;
 const EVENT_SIZE = process.arch === 'x64' ? 12 : 16;
 const DATA_OFFSET = process.arch === 'x64' ? 4 : 8;
+// The same layout in 32-bit words, for reading the ready events through an
+// Int32Array: every field sits at a multiple of 4 bytes. Element reads are
+// compiled inline, where each Buffer `readUInt32LE` was a call through a
+// generic property load (Buffer.prototype's methods are not inlined).
+const EVENT_WORDS = EVENT_SIZE / 4;
+const DATA_WORD = DATA_OFFSET / 4;
 
-/** Encodes one epoll_event at `offset`. Exported for the layout tests. */
-export function encodeEpollEvent(view: Buffer, offset: number, fd: number, events: number): void {
-  view.writeUInt32LE(events >>> 0, offset);
-  view.writeUInt32LE(fd, offset + DATA_OFFSET);
-  view.writeUInt32LE(0, offset + DATA_OFFSET + 4);
+/**
+ * Encodes one epoll_event at the start of `words` (its memory as 32-bit
+ * words; the event bits as a signed word are the same 32 bits). Exported
+ * for the layout tests.
+ */
+export function encodeEpollEvent(words: Int32Array, fd: number, events: number): void {
+  words[0] = events;
+  words[DATA_WORD] = fd;
+  words[DATA_WORD + 1] = 0;
 }
 
 /** The epoll backend. */
@@ -31,12 +41,21 @@ export class EPollPoller implements Poller {
   readonly readyEvents = new Int32Array(MAX_EVENTS);
   private epfd: number;
   private readonly events: Region;
+  // `events` as 32-bit words (the fd is the low word of `data`; an fd is never negative).
+  private readonly eventWords: Int32Array;
   private readonly ctlEvent: Region;
+  // `ctlEvent` as 32-bit words: typed-array stores are compiled inline,
+  // where Buffer's writeUInt32LE was a generic load and a call each (three
+  // per epoll_ctl, one or two epoll_ctl per connection).
+  private readonly ctlWords: Int32Array;
 
   constructor() {
     this.epfd = epollCreate1(EPOLL_CLOEXEC);
     this.events = allocRegion(MAX_EVENTS * EVENT_SIZE);
+    const view = this.events.view;
+    this.eventWords = new Int32Array(view.buffer, view.byteOffset, (MAX_EVENTS * EVENT_SIZE) / 4);
     this.ctlEvent = allocRegion(16);
+    this.ctlWords = new Int32Array(this.ctlEvent.view.buffer, this.ctlEvent.view.byteOffset, 4);
   }
 
   /** The epoll fd itself (it can be nested in another poller). */
@@ -61,10 +80,11 @@ export class EPollPoller implements Poller {
   poll(timeoutMs: number): number {
     if (this.epfd < 0) throw new OSError(E.EBADF, 'epoll_wait');
     const n = epollWait(this.epfd, this.events.addr, MAX_EVENTS, timeoutMs);
-    const view = this.events.view;
-    for (let i = 0, at = 0; i < n; i++, at += EVENT_SIZE) {
-      this.readyEvents[i] = view.readUInt32LE(at);
-      this.readyFds[i] = view.readInt32LE(at + DATA_OFFSET);
+    const words = this.eventWords;
+    for (let i = 0, at = 0; i < n; i++, at += EVENT_WORDS) {
+      // The event bits as a signed word: the loop's masks (READ, WRITE, ERROR) are all below bit 31.
+      this.readyEvents[i] = words[at]!;
+      this.readyFds[i] = words[at + DATA_WORD]!;
     }
     return n;
   }
@@ -81,7 +101,7 @@ export class EPollPoller implements Poller {
   private ctl(op: number, fd: number, events: number): void {
     // After close() the event memory is freed: never write to it.
     if (this.epfd < 0) throw new OSError(E.EBADF, 'epoll_ctl');
-    encodeEpollEvent(this.ctlEvent.view, 0, fd, events);
+    encodeEpollEvent(this.ctlWords, fd, events);
     epollCtl(this.epfd, op, fd, this.ctlEvent.addr);
   }
 }

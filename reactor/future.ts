@@ -11,8 +11,8 @@
  * - setting a done Future's result throws `InvalidStateError`.
  *
  * A Future that fails and is never awaited does not trigger Node's
- * unhandled-rejection machinery: the Promise behind `then` is made lazily, only
- * when someone awaits, and always has a handler attached.
+ * unhandled-rejection machinery: the Promise behind `then` only says "done"
+ * (it never rejects), and is made lazily, only when someone awaits.
  */
 import { appLog, describeCallback } from './log.js';
 
@@ -38,20 +38,33 @@ type State = typeof PENDING | typeof RESULT | typeof FAILED | typeof CANCELLED;
 
 const futureBrand = Symbol.for('gale.Future');
 
-// The Promise behind `then` of every done Future whose result is undefined.
+// The Promise behind `then` of every done Future.
 const FULFILLED_UNDEFINED: Promise<unknown> = Promise.resolve(undefined);
 
 /** A placeholder for an asynchronous result (Tornado's `Future`). */
 export class Future<T> implements PromiseLike<T> {
-  private state: State = PENDING;
-  private value: T | undefined;
-  private error: unknown = null;
-  private callbacks: Array<(future: Future<T>) => void> | null = null;
-  // The native Promise behind `then`, made on the first `then` (never for a
-  // Future nobody awaits), and its resolving functions while it is pending.
-  private promise: Promise<T> | null = null;
-  private resolvePromise: ((value: T) => void) | null = null;
-  private rejectPromise: ((error: unknown) => void) | null = null;
+  // Declared here, set in the constructor: class field initialisers run as
+  // a separate initialiser function, which the optimising compiler looks up
+  // on the class with a generic property load at every `new Future()` (two
+  // per echo round trip).
+  private declare state: State;
+  private declare value: T | undefined;
+  private declare error: unknown;
+  private declare callbacks: Array<(future: Future<T>) => void> | null;
+  // The native Promise behind `then` of a pending Future, made on the first
+  // `then` (never for a Future nobody awaits), and its resolve function
+  // until the Future is done (see whenDone).
+  private declare promise: Promise<void> | null;
+  private declare resolvePromise: (() => void) | null;
+
+  constructor() {
+    this.state = PENDING;
+    this.value = undefined;
+    this.error = null;
+    this.callbacks = null;
+    this.promise = null;
+    this.resolvePromise = null;
+  }
 
   /** Whether the result (or exception) is available. */
   done(): boolean {
@@ -127,11 +140,13 @@ export class Future<T> implements PromiseLike<T> {
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    // Future's own result() returns the stored value: the settled Promise
-    // carries it already, with no extra step per await.
-    if (this.result === Future.prototype.result) return this.asPromise().then(onFulfilled, onRejected);
-    const read = (): T => this.result();
-    return this.asPromise().then(read, read).then(onFulfilled, onRejected);
+    // A flushed write's Future: the shared fulfilled Promise carries its
+    // result already, with no reaction of ours per await.
+    if (this.state === RESULT && this.value === undefined && this.result === Future.prototype.result) {
+      return (FULFILLED_UNDEFINED as Promise<T>).then(onFulfilled, onRejected);
+    }
+    // Without onFulfilled the result passes through (R1 is then T).
+    return this.whenDone().then(() => this.settleThen(onFulfilled, onRejected)) as Promise<R1 | R2>;
   }
 
   /** `Promise.prototype.catch` over the Future's outcome. */
@@ -140,27 +155,58 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
-   * The native Promise behind `then`. It needs no handler of its own
-   * against unhandled rejections: it is only ever made by `then`, which
-   * attaches one at once (the caller's derived Promise then carries the
-   * rejection, as a native Promise's would). Without that extra `catch`
-   * an `await` costs one Promise and one microtask less.
+   * A Promise fulfilled (with undefined) once the Future is done. It carries
+   * no result: `settleThen` reads that from the Future. Resolving a native
+   * Promise with an object looks up the object's `then`, and for a Buffer
+   * (a read's result) that lookup walks four prototypes, two of them in
+   * dictionary mode (~700 instructions); the `await` that consumes the
+   * Future pays for one such lookup anyway, so this Promise does not pay
+   * for another. Nor does it ever reject, so it needs no handler against
+   * unhandled rejections: the caller's derived Promise carries a failure,
+   * as a native Promise's would.
    */
-  private asPromise(): Promise<T> {
-    if (this.promise) return this.promise;
-    switch (this.state) {
-      // A write's Future is done with undefined by the time it is awaited,
-      // as often as not: they all share one fulfilled Promise.
-      case RESULT: this.promise = this.value === undefined ? (FULFILLED_UNDEFINED as Promise<T>) : Promise.resolve(this.value as T); break;
-      case FAILED: this.promise = Promise.reject(this.error); break;
-      case CANCELLED: this.promise = Promise.reject(new CancelledError()); break;
-      default:
-        this.promise = new Promise<T>((resolve, reject) => {
-          this.resolvePromise = resolve;
-          this.rejectPromise = reject;
-        });
+  private whenDone(): Promise<void> {
+    if (this.state !== PENDING) return FULFILLED_UNDEFINED as Promise<void>;
+    if (this.promise === null) {
+      this.promise = new Promise<void>((resolve) => {
+        this.resolvePromise = resolve;
+      });
     }
     return this.promise;
+  }
+
+  /**
+   * One `then`'s reaction once the Future is done: its callback for what
+   * `result()` returns or throws, as a native Promise would run it. Future's
+   * own outcome is read from its state, without a throw (a JS throw and
+   * catch costs a stack walk: ~1,000 instructions at every failed await,
+   * such as a server's last read when its client goes away).
+   */
+  private settleThen<R1, R2>(
+    onFulfilled: ((value: T) => R1 | PromiseLike<R1>) | null | undefined,
+    onRejected: ((reason: unknown) => R2 | PromiseLike<R2>) | null | undefined,
+  ): T | R1 | R2 | PromiseLike<R1 | R2> {
+    let failed: boolean;
+    let outcome: unknown;
+    if (this.result === Future.prototype.result) {
+      failed = this.state !== RESULT;
+      outcome = !failed ? this.value : this.state === FAILED ? this.error : new CancelledError();
+    } else {
+      try {
+        outcome = this.result();
+        failed = false;
+      } catch (error) {
+        outcome = error;
+        failed = true;
+      }
+    }
+    if (!failed) {
+      // A thenable result is adopted first, as a native Promise resolved with it would be.
+      if (isAdoptable(outcome)) return (Promise.resolve(outcome) as Promise<T>).then(onFulfilled, onRejected);
+      return typeof onFulfilled === 'function' ? onFulfilled(outcome as T) : (outcome as T);
+    }
+    if (typeof onRejected !== 'function') throw outcome;
+    return onRejected(outcome);
   }
 
   private assertPending(): void {
@@ -172,11 +218,8 @@ export class Future<T> implements PromiseLike<T> {
   private finish(): void {
     const resolve = this.resolvePromise;
     if (resolve !== null) {
-      const reject = this.rejectPromise!;
       this.resolvePromise = null;
-      this.rejectPromise = null;
-      if (this.state === RESULT) resolve(this.value as T);
-      else reject(this.state === FAILED ? this.error : new CancelledError());
+      resolve();
     }
     const callbacks = this.callbacks;
     if (!callbacks) return;
@@ -193,6 +236,22 @@ export class Future<T> implements PromiseLike<T> {
   get [Symbol.toStringTag](): string {
     return 'Future';
   }
+}
+
+/**
+ * Whether a Future's result is a thenable that `then` adopts before its
+ * callback sees it (a Promise, a Future), as resolving a native Promise
+ * with it would. A typed array (every read's Buffer) is taken as not
+ * thenable without looking its `then` up: that lookup is what whenDone
+ * exists to avoid (a typed array with a `then` of its own is not adopted).
+ */
+function isAdoptable(value: unknown): boolean {
+  if (typeof value === 'object') {
+    if (value === null || value instanceof Uint8Array) return false;
+  } else if (typeof value !== 'function') {
+    return false;
+  }
+  return typeof (value as { then?: unknown }).then === 'function';
 }
 
 function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>): void {

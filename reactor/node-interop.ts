@@ -84,29 +84,109 @@ export function nodeTimeoutMs(): number {
 
 const probeOptions = { requireManualDestroy: true };
 
-// Async ids this thread's loops took themselves: their probes, and the
-// setImmediates and nextTicks that schedule their iterations.
+// Async ids this thread's loops took themselves (their probes, and the
+// setImmediates and nextTicks that schedule their iterations), and those
+// Node took for its bookkeeping (see `beginNodeBookkeeping`).
 let ownAsyncIds = 0;
+// Open `beginNodeBookkeeping` calls, the probe's id when the outermost
+// began, and whether one took ids since the loop last looked (see below).
+let bookkeepingDepth = 0;
+let bookkeepingStart = 0;
+let bookkeepingTookIds = false;
 
 /**
  * A loop took one async id itself (a `setImmediate` or `process.nextTick`
  * scheduling its next iteration): `asyncIdMark()` leaves it out.
  */
 export function tookOwnAsyncId(): void {
-  ownAsyncIds++;
+  if (bookkeepingDepth === 0) ownAsyncIds++; // inside a bracket, the bracket counts it
 }
 
 /**
  * How many async ids were taken on this thread by anything but the loops
- * themselves, as of now (read by allocating one id, ~20 ns). Every async
- * resource — a Timeout, ref'd or not, an Immediate, a request, a nextTick —
- * takes the next id from one counter, so an unchanged mark means none was
- * created in between, except by the loops (their ids are subtracted: see
- * `tookOwnAsyncId`).
+ * themselves and Node's bookkeeping (below), as of now (read by allocating
+ * one id, ~20 ns). Every async resource — a Timeout, ref'd or not, an
+ * Immediate, a request, a nextTick — takes the next id from one counter, so
+ * an unchanged mark means none was created in between, except by the loops
+ * (their ids are subtracted: see `tookOwnAsyncId`) and by Node's
+ * bookkeeping (`beginNodeBookkeeping`, `tookBookkeepingId`).
  */
 export function asyncIdMark(): number {
-  ownAsyncIds++;
-  return new AsyncResource('GALE_PROBE', probeOptions).asyncId() - ownAsyncIds;
+  if (bookkeepingDepth === 0) ownAsyncIds++; // inside a bracket, the bracket counts it
+  return probeAsyncId() - ownAsyncIds;
+}
+
+function probeAsyncId(): number {
+  return new AsyncResource('GALE_PROBE', probeOptions).asyncId();
+}
+
+// Node's bookkeeping. Node's TLS objects take async ids for things that are
+// no work for libuv and need no turn of Node's: a write request on a
+// `JSStream` handle (gale's cipher pipe finishes it itself), the TLSSocket's
+// and its handles' ids, the nextTicks of its start and close (queued inside
+// the loop's iteration, they run before the next one; queued from a
+// continuation after it, right after the next one). Counted as taken, they
+// made every iteration that did TLS work hand its turn to Node and throw
+// away the cached answer about Node's next timer (2–3 yields and 1–3 hops
+// per handshake, each a libuv turn, and a hop also two eventfd syscalls and
+// a MessagePort message). So gale's TLS layer declares them, one of two ways:
+//
+// - a synchronous call into Node's TLS machinery that runs no application
+//   code (starting an engine, handing it plaintext or ciphertext, destroying
+//   it) is bracketed by `beginNodeBookkeeping`/`endNodeBookkeeping`, and
+//   every id taken inside is left out. spec/ssl-bookkeeping pins which
+//   kinds of resource Node creates inside (write requests, ticks, the
+//   engine's own handles, the immediate below: never a Timeout, a socket or
+//   a request for libuv, which need Node's turn);
+// - outside such a call, `tookBookkeepingId()` declares one id that is known
+//   to be bookkeeping (a `JSStream` write request: each `onwrite` follows
+//   the creation of exactly one).
+//
+// Node may queue an Immediate inside such a call (the TLSSocket's
+// `destroySSL`, on its pipe's close): that is no timer, so the answer about
+// Node's next timer still holds, but it must run before the loop blocks. So
+// a call that took ids makes the next wait look for queued immediates
+// (`NodeInterop.capBeforeBlocking`), as a changed mark does.
+
+/**
+ * Begins a synchronous call into Node's own machinery whose new async ids
+ * are bookkeeping (see above): they are left out of `asyncIdMark` once
+ * `endNodeBookkeeping` is called. Calls may nest; the outermost counts.
+ * Only around code that runs no application callback.
+ */
+export function beginNodeBookkeeping(): void {
+  if (bookkeepingDepth++ !== 0) return;
+  ownAsyncIds++; // the probe below
+  bookkeepingStart = probeAsyncId();
+}
+
+/** Ends what `beginNodeBookkeeping` began (call it in a `finally`). */
+export function endNodeBookkeeping(): void {
+  if (--bookkeepingDepth !== 0) return;
+  // The ids taken since the start probe, and the end probe itself.
+  const taken = probeAsyncId() - bookkeepingStart;
+  ownAsyncIds += taken;
+  if (taken > 1) bookkeepingTookIds = true;
+}
+
+/** Whether a `beginNodeBookkeeping` call is open (for the spec that checks what Node creates inside). */
+export function inNodeBookkeeping(): boolean {
+  return bookkeepingDepth !== 0;
+}
+
+/**
+ * Node took one async id for bookkeeping (see above), outside a
+ * `beginNodeBookkeeping` call (inside one it is already left out).
+ */
+export function tookBookkeepingId(): void {
+  if (bookkeepingDepth === 0) ownAsyncIds++;
+}
+
+/** Whether Node's bookkeeping took ids since the last call (see above): then look for queued immediates. */
+function bookkeepingSinceLastLook(): boolean {
+  const took = bookkeepingTookIds;
+  bookkeepingTookIds = false;
+  return took;
 }
 
 /**
@@ -204,8 +284,9 @@ export class NodeInterop {
     const nodeMs = this.knownTimeoutMs();
     // Listing Node's resources (~0.1-0.2 µs and an array) is skipped while
     // no async id was taken since the last mark and none was queued then:
-    // an Immediate takes an id, so none can be queued now.
-    if (nodeMs === null || this.immediatesAtMark) {
+    // an Immediate takes an id, so none can be queued now — unless Node's
+    // bookkeeping took it (see `beginNodeBookkeeping`).
+    if (bookkeepingSinceLastLook() || nodeMs === null || this.immediatesAtMark) {
       this.immediatesAtMark = nodeHasImmediates();
       if (this.immediatesAtMark) return 0;
     }

@@ -16,12 +16,30 @@ import { ERROR, MAX_EVENTS, type Poller } from './poller.js';
 
 const POLLFD_SIZE = 8;
 
+/**
+ * The pollfd array as 32-bit words (fd: word 2i) and 16-bit halves
+ * (events: half 4i+2, revents: half 4i+3), in the platform's byte order as
+ * the kernel reads them. Typed-array reads and writes are compiled inline,
+ * where each Buffer `readInt32LE`/`writeInt16LE` was a call through a
+ * generic property load (Buffer.prototype's methods are not inlined).
+ */
+interface PollfdViews {
+  readonly words: Int32Array;
+  readonly halves: Uint16Array;
+}
+
+function viewsOf(region: Region): PollfdViews {
+  const { buffer, byteOffset, length } = region.view;
+  return { words: new Int32Array(buffer, byteOffset, length / 4), halves: new Uint16Array(buffer, byteOffset, length / 2) };
+}
+
 /** The poll backend. */
 export class PollPoller implements Poller {
   readonly name = 'poll' as const;
   readonly readyFds = new Int32Array(MAX_EVENTS);
   readonly readyEvents = new Int32Array(MAX_EVENTS);
   private region: Region;
+  private views: PollfdViews;
   private capacity = 64;
   private count = 0;
   private closed = false;
@@ -29,16 +47,18 @@ export class PollPoller implements Poller {
 
   constructor() {
     this.region = allocRegion(this.capacity * POLLFD_SIZE);
+    this.views = viewsOf(this.region);
   }
 
   register(fd: number, events: number): void {
     this.assertOpen('poll');
     if (this.slots.has(fd)) throw new OSError(E.EEXIST, 'poll', `fd ${fd} is already registered`);
     if (this.count === this.capacity) this.grow();
-    const at = this.count * POLLFD_SIZE;
-    this.region.view.writeInt32LE(fd, at);
-    this.region.view.writeInt16LE(events, at + 4);
-    this.region.view.writeInt16LE(0, at + 6);
+    const { words, halves } = this.views;
+    const i = this.count;
+    words[2 * i] = fd;
+    halves[4 * i + 2] = events;
+    halves[4 * i + 3] = 0;
     this.slots.set(fd, this.count++);
   }
 
@@ -46,7 +66,7 @@ export class PollPoller implements Poller {
     this.assertOpen('poll');
     const index = this.slots.get(fd);
     if (index === undefined) throw new OSError(E.ENOENT, 'poll', `fd ${fd} is not registered`);
-    this.region.view.writeInt16LE(events, index * POLLFD_SIZE + 4);
+    this.views.halves[4 * index + 2] = events;
   }
 
   unregister(fd: number): void {
@@ -55,9 +75,10 @@ export class PollPoller implements Poller {
     this.slots.delete(fd);
     const last = --this.count;
     if (index !== last) {
-      const view = this.region.view;
-      view.copy(view, index * POLLFD_SIZE, last * POLLFD_SIZE, (last + 1) * POLLFD_SIZE);
-      this.slots.set(view.readInt32LE(index * POLLFD_SIZE), index);
+      const words = this.views.words;
+      words[2 * index] = words[2 * last]!;
+      words[2 * index + 1] = words[2 * last + 1]!; // events and revents
+      this.slots.set(words[2 * index]!, index);
     }
   }
 
@@ -65,11 +86,11 @@ export class PollPoller implements Poller {
     this.assertOpen('poll');
     const n = poll(this.region.addr, this.count, timeoutMs);
     let found = 0;
-    const view = this.region.view;
-    for (let i = 0, at = 6; i < this.count && found < n && found < MAX_EVENTS; i++, at += POLLFD_SIZE) {
-      const revents = view.readUInt16LE(at);
+    const { words, halves } = this.views;
+    for (let i = 0; i < this.count && found < n && found < MAX_EVENTS; i++) {
+      const revents = halves[4 * i + 3]!;
       if (revents === 0) continue;
-      this.readyFds[found] = view.readInt32LE(at - 6);
+      this.readyFds[found] = words[2 * i]!;
       // A closed-but-registered fd reports POLLNVAL; surface it as an error.
       this.readyEvents[found++] = revents & POLLNVAL ? ERROR : revents;
     }
@@ -95,6 +116,7 @@ export class PollPoller implements Poller {
     this.region.view.copy(bigger.view, 0, 0, this.count * POLLFD_SIZE);
     freeRegion(this.region);
     this.region = bigger;
+    this.views = viewsOf(bigger);
     this.capacity *= 2;
   }
 }

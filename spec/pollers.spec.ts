@@ -339,7 +339,7 @@ test('epoll: a regular file cannot be watched (EPERM); a closed poller refuses t
 
 test('epoll: the event layout (packed 12 bytes on x64: events @0, data @4)', () => {
   const view = Buffer.alloc(16, 0xff);
-  encodeEpollEvent(view, 0, 7, READ | ERROR);
+  encodeEpollEvent(new Int32Array(view.buffer, view.byteOffset, 4), 7, READ | ERROR);
   assert.is(view.readUInt32LE(0), READ | ERROR);
   const dataAt = process.arch === 'x64' ? 4 : 8;
   assert.is(view.readUInt32LE(dataAt), 7);

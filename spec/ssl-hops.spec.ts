@@ -4,7 +4,10 @@
  * connection cost both ends, and how the cipher pipe drives Node's engine.
  *
  * Every deferral that takes a Node async id (a nextTick, an immediate)
- * makes gale's loop hand the rest of its turn to Node (docs/reactor.md).
+ * makes gale's loop hand the rest of its turn to Node (docs/reactor.md),
+ * unless the TLS layer declared it Node's bookkeeping (the TLSSocket's own
+ * nextTicks and write requests: spec/ssl-bookkeeping.spec.ts); they are
+ * still counted here, as work.
  * The cipher pipe drives Node's `JSStream` handle itself (ssl/cipher-pipe.ts):
  * no JSStreamSocket, whose per-write immediate and `net.Socket` were
  * per-connection and per-write cost; the engine learns its records were

@@ -50,11 +50,18 @@ import { EventEmitter } from 'node:events';
 import { Socket as NetSocket } from 'node:net';
 import { jsStreamHandleClass, type JSStreamHandle } from './node-tls.js';
 import { inMicrotask } from '../reactor/microtask.js';
+import { beginNodeBookkeeping, endNodeBookkeeping, tookBookkeepingId } from '../reactor/node-interop.js';
 
 /** Where the engine's records go. */
 export interface CiphertextSink {
   /** Sends `chunks`; calls `done` once they are all written (or dropped). */
   sendCiphertext(chunks: Buffer[], done: () => void): void;
+  /**
+   * Whether the owner has discarded the engine (nothing it hears from it
+   * any more reaches application code): then what Node does on the pipe's
+   * close is its bookkeeping alone (reactor/node-interop.ts).
+   */
+  engineDiscarded?(): boolean;
 }
 
 // libuv's ECANCELED, as Node reports a write or shutdown cut short by a close.
@@ -200,6 +207,9 @@ export class CipherPipe extends EventEmitter {
 
   /** From the engine: a batch of records to send (its copies, ours to keep). */
   engineWrite(req: object, records: Buffer[]): void {
+    // Node created `req` (one async id) for this call: a request that never
+    // reaches libuv, so no reason for gale's loop to give Node a turn.
+    tookBookkeepingId();
     this.currentWrite = req;
     // After close the engine's last words have nowhere to go (trap 5): done.
     if (this.closed) this.queueFinish();
@@ -237,6 +247,7 @@ export class CipherPipe extends EventEmitter {
    * first): nothing more will be written. Done once that write is.
    */
   engineShutdown(req: object): void {
+    tookBookkeepingId(); // `req`'s, as for a write
     this.pendingShutdown = req;
     if (this.currentWrite === null) this.queueFinish();
   }
@@ -254,18 +265,26 @@ export class CipherPipe extends EventEmitter {
     this.queue.length = 0;
     this.queued = 0;
     inMicrotask(() => {
-      const handle = this._handle;
-      this._handle = null;
-      if (handle !== null) {
-        const req = this.currentWrite;
-        const shutdown = this.pendingShutdown;
-        this.currentWrite = null;
-        this.pendingShutdown = null;
-        if (req !== null) handle.finishWrite(req, UV_ECANCELED);
-        if (shutdown !== null) handle.finishShutdown(shutdown, UV_ECANCELED);
+      // The TLSSocket finishes its close on ours, and queues an immediate to
+      // free its OpenSSL session: with the engine discarded, Node's bookkeeping.
+      const bookkeeping = error === undefined && this.sink.engineDiscarded?.() === true;
+      if (bookkeeping) beginNodeBookkeeping();
+      try {
+        const handle = this._handle;
+        this._handle = null;
+        if (handle !== null) {
+          const req = this.currentWrite;
+          const shutdown = this.pendingShutdown;
+          this.currentWrite = null;
+          this.pendingShutdown = null;
+          if (req !== null) handle.finishWrite(req, UV_ECANCELED);
+          if (shutdown !== null) handle.finishShutdown(shutdown, UV_ECANCELED);
+        }
+        if (error) this.emit('error', error);
+        this.emit('close');
+      } finally {
+        if (bookkeeping) endNodeBookkeeping();
       }
-      if (error) this.emit('error', error);
-      this.emit('close');
     });
     return this;
   }

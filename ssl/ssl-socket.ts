@@ -43,6 +43,7 @@ import { CERT_NONE, CERT_REQUIRED, SSLContext } from './context.js';
 import { sslOptionsToContext, type SSLOptions } from './options.js';
 import { CipherPipe, type CiphertextSink } from './cipher-pipe.js';
 import { inMicrotask } from '../reactor/microtask.js';
+import { beginNodeBookkeeping, endNodeBookkeeping } from '../reactor/node-interop.js';
 import {
   SSLCertVerificationError, SSLEOFError, SSLWantReadError, SSLWantWriteError, toSSLError,
 } from './errors.js';
@@ -124,6 +125,9 @@ export class SSLSocket extends Socket implements CiphertextSink {
   // engine runs it the moment it learns its records were written.
   private plainWriteInFlight = false;
   private heldFlushQueued = false;
+  // Whether feeding the engine may run application code (a server's SNI or
+  // ALPN callback): then it is not Node's bookkeeping alone.
+  private feedRunsAppCode = false;
 
   /**
    * Wraps `socket`, taking over its fd (the `socket` object is detached, as
@@ -169,14 +173,25 @@ export class SSLSocket extends Socket implements CiphertextSink {
     if (!this.serverSide && context.checkHostname && !this.serverHostname) {
       throw new Error('checkHostname requires serverHostname: pass the host name to verify');
     }
-    const pipe = new CipherPipe(this);
+    // The engine, its handles and its start's nextTick take async ids that
+    // are Node's bookkeeping, not work for its event loop (reactor/node-interop.ts).
+    let pipe: CipherPipe;
     let engine: tls.TLSSocket;
+    beginNodeBookkeeping();
     try {
-      engine = this.serverSide ? this.createServerEngine(pipe) : this.createClientEngine(pipe);
-    } catch (error) {
-      pipe.destroy();
-      throw toSSLError(error);
+      pipe = new CipherPipe(this);
+      try {
+        engine = this.serverSide ? this.createServerEngine(pipe) : this.createClientEngine(pipe);
+      } catch (error) {
+        pipe.destroy();
+        throw toSSLError(error);
+      }
+    } finally {
+      endNodeBookkeeping();
     }
+    // Server callbacks the application gave run inside the engine's reads:
+    // what they create must count as theirs (see readCiphertext).
+    this.feedRunsAppCode = this.serverSide && (context.sniCallback !== null || context.alpnSelectCallback !== null);
     this.pipe = pipe;
     this.engine = engine;
     this.state = 'running';
@@ -305,7 +320,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
     this.state = 'failed';
     this.error = error;
     this.dropCiphertext();
-    this.engine?.destroy();
+    this.destroyEngine(this.engine, null);
     this.progress();
   }
 
@@ -413,9 +428,14 @@ export class SSLSocket extends Socket implements CiphertextSink {
     const data = pipe.takesAtOnce() ? region : Buffer.from(region);
     this.busy++;
     this.feeding = true;
+    // The engine's write requests and nextTicks are Node's bookkeeping,
+    // unless an application callback runs in there too (reactor/node-interop.ts).
+    const bookkeeping = !this.feedRunsAppCode;
+    if (bookkeeping) beginNodeBookkeeping();
     try {
       pipe.feed(data);
     } finally {
+      if (bookkeeping) endNodeBookkeeping();
       this.feeding = false;
       this.busy--;
     }
@@ -523,6 +543,11 @@ export class SSLSocket extends Socket implements CiphertextSink {
     this.outHeld = false;
     this.outDone = done;
     if (!this.flushCiphertext()) this.progress();
+  }
+
+  /** From the pipe: the engine was discarded by `close()` (its events reach no one now). */
+  engineDiscarded(): boolean {
+    return this.state === 'closed';
   }
 
   /**
@@ -659,6 +684,9 @@ export class SSLSocket extends Socket implements CiphertextSink {
     let length = 0;
     this.busy++;
     this.plainWriteInFlight = true;
+    // The engine's write requests (its own, and the pipe's for the records)
+    // are Node's bookkeeping (reactor/node-interop.ts).
+    beginNodeBookkeeping();
     try {
       if (data instanceof Uint8Array) {
         engine.write(data, this.engineWriteDone);
@@ -673,6 +701,7 @@ export class SSLSocket extends Socket implements CiphertextSink {
         engine.uncork();
       }
     } finally {
+      endNodeBookkeeping();
       this.busy--;
     }
     if (this.error !== null) throw this.error;
@@ -774,10 +803,25 @@ export class SSLSocket extends Socket implements CiphertextSink {
       this.dropCiphertext();
       this.plain.length = 0;
       this.plainSize = 0;
-      engine?.destroy();
-      pipe?.destroy();
+      this.destroyEngine(engine, pipe);
     }
     super.close();
+  }
+
+  /**
+   * Destroys the engine (and the pipe under it). What Node does inside —
+   * the nextTicks of its stream's destroy, the handles' close — is its
+   * bookkeeping (reactor/node-interop.ts); the immediate it queues to free
+   * the OpenSSL session comes later, on the pipe's close, and counts.
+   */
+  private destroyEngine(engine: tls.TLSSocket | null, pipe: CipherPipe | null): void {
+    beginNodeBookkeeping();
+    try {
+      engine?.destroy();
+      pipe?.destroy();
+    } finally {
+      endNodeBookkeeping();
+    }
   }
 }
 

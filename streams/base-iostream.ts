@@ -180,9 +180,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const loop = options.ioLoop ?? IOLoop.current();
     if (!loop) throw new Error('no IOLoop: pass ioLoop or make one current');
     this.ioLoop = loop;
-    for (const name of ['maxBufferSize', 'readChunkSize', 'maxWriteBufferSize'] as const) {
-      if (options[name] !== undefined && options[name] !== null) checkInteger(name, options[name], 1);
-    }
+    // Named one by one, not looped over: `options[name]` with a varying
+    // name is a generic keyed load, three per stream made.
+    checkSizeOption('maxBufferSize', options.maxBufferSize);
+    checkSizeOption('readChunkSize', options.readChunkSize);
+    checkSizeOption('maxWriteBufferSize', options.maxWriteBufferSize);
     this.maxBufferSize = options.maxBufferSize || DEFAULT_MAX_BUFFER_SIZE;
     // A chunk too close to maxBufferSize would trip the limit spuriously (Tornado).
     this.readChunkSize = Math.max(1, Math.min(options.readChunkSize || DEFAULT_READ_CHUNK_SIZE, Math.floor(this.maxBufferSize / 2)));
@@ -252,7 +254,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   protected readFromFdInto(target: Uint8Array): number | null {
     const chunk = this.readFromFd();
     if (chunk === null) return null;
-    const n = Math.min(chunk.length, target.byteLength);
+    const n = Math.min(chunk.length, target.length);
     target.set(n === chunk.length ? chunk : chunk.subarray(0, n), 0);
     if (n < chunk.length) this.readBuffer.push(chunk.subarray(n));
     return n;
@@ -415,7 +417,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   readInto(buf: Uint8Array, partial = false): Future<number> {
     if (!(buf instanceof Uint8Array)) throw new TypeError(`buf must be a Buffer or Uint8Array, got ${describeValue(buf)}`);
     const future = this.setReadCallback(null)!;
-    const take = Math.min(this.readBuffer.size, buf.byteLength);
+    const take = Math.min(this.readBuffer.size, buf.length);
     this.readBuffer.consumeInto(buf, 0, take);
     this.pendingRead = { kind: 'into', callback: null, future, target: buf, filled: take, partial };
     return this.startRead(future)!;
@@ -441,8 +443,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     this.checkClosed();
     const bytes = toBytes(data);
     const buffer = this.writeBuffer;
-    if (bytes.byteLength) {
-      if (this.maxWriteBufferSize !== null && buffer.size + bytes.byteLength > this.maxWriteBufferSize) {
+    if (bytes.length) {
+      if (this.maxWriteBufferSize !== null && buffer.size + bytes.length > this.maxWriteBufferSize) {
         throw new StreamBufferFullError('Reached maximum write buffer size');
       }
       buffer.append(bytes);
@@ -821,8 +823,8 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     const read = this.pendingRead;
     let n: number;
     try {
-      if (read !== null && read.kind === 'into' && read.filled < read.target.byteLength) {
-        const space = read.target.byteLength - read.filled;
+      if (read !== null && read.kind === 'into' && read.filled < read.target.length) {
+        const space = read.target.length - read.filled;
         const got = this.readFromFdInto(read.filled ? read.target.subarray(read.filled) : read.target);
         if (got === null) {
           this.drained = true;
@@ -959,6 +961,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       this.ioLoop.updateHandler(this.fileno(), this.state);
     }
   }
+}
+
+/** A size option, when given (not undefined or null), must be an integer of at least 1. */
+function checkSizeOption(name: string, value: number | null | undefined): void {
+  if (value !== undefined && value !== null) checkInteger(name, value, 1);
 }
 
 /** The `maxBytes` option of a delimiter or regex read: null for none. */

@@ -98,7 +98,7 @@ export function findReadPos(read: PendingRead, buffer: ReadBuffer): number | nul
   switch (read.kind) {
     case 'into': {
       const filled = read.filled;
-      return filled >= read.target.byteLength || (read.partial && filled > 0) ? filled : null;
+      return filled >= read.target.length || (read.partial && filled > 0) ? filled : null;
     }
     case 'bytes':
       return size >= read.left || (read.partial && size > 0) ? Math.min(read.left, size) : null;

@@ -12,6 +12,8 @@
  * read `lastErrno()` themselves and say so.
  *
  * Conventions of the wrappers:
+ * - a payload's size is its `length` (a Uint8Array's bytes): Node 20's
+ *   optimising compiler inlines that, not `byteLength` (a generic load);
  * - out-params, sockaddrs and C strings travel as numbers into the thread's
  *   arena (./arena.ts); payloads (`readInto`, `writeBytes`) pass the JS
  *   Buffer itself, which through koffi costs what an address does;
@@ -22,7 +24,7 @@
  *   result" where the caller must go back to Node (the poll).
  */
 import { bind, type CType, type NativeFunction } from './ffi.js';
-import { CHUNK_SIZE, SCRATCH, chunk, outbox, scratch, viewAt } from './arena.js';
+import { CHUNK_SIZE, SCRATCH, SCRATCH_SIZE, chunk, outbox, scratch, viewAt } from './arena.js';
 import { OSError, errno as E } from './errors.js';
 import { SIGINFO_SIZE, WEXITED, WNOHANG, returncodeFromSiginfo, returncodeFromWaitStatus } from './siginfo.js';
 import { FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_NONBLOCK } from './constants.js';
@@ -31,6 +33,13 @@ const linux = process.platform === 'linux';
 const [VALUE, VALUE_SIZE] = SCRATCH.VALUE;
 const OPTLEN = SCRATCH.OPTLEN[0];
 const WAKE = SCRATCH.WAKE[0];
+// `scratch` as native 32-bit words, for the ints staged on every connection
+// (accept's socklen, setsockopt's and getsockopt's int): typed-array reads
+// and stores are compiled inline, where Buffer's readUInt32LE/writeInt32LE
+// are a generic property load and a call each. Every slot is 4-aligned.
+const scratchWords = new Int32Array(scratch.view.buffer, scratch.view.byteOffset, SCRATCH_SIZE / 4);
+const VALUE_WORD = VALUE / 4;
+const OPTLEN_WORD = OPTLEN / 4;
 const EPOLL_CTL_DEL = 2;
 const bsd = !linux && process.platform !== 'win32';
 
@@ -142,10 +151,17 @@ type Libc = { [K in keyof typeof signatures]: NativeFunction };
 const BOUND_AT_ONCE: ReadonlySet<string> = new Set(['read', 'write', 'close']);
 
 function bindOnFirstCall(): Libc {
-  const table: Partial<Record<string, NativeFunction>> = {};
+  // Made in one go by Object.fromEntries, which gives the object fast
+  // properties; ~60 keyed stores one by one would put it in dictionary
+  // mode, where the optimising compiler leaves every `c.readBuf` a generic
+  // lookup (a LoadIC call per read, write and wait). Replacing a slot's
+  // value later keeps it fast.
+  let table: Record<string, NativeFunction> = {};
+  const slots: Array<[string, NativeFunction]> = [];
+  const bindAtOnce: Array<() => NativeFunction> = [];
   for (const [name, [ret, params, symbol, available]] of Object.entries(signatures) as Array<[string, Signature]>) {
     if (available === false) {
-      table[name] = () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); };
+      slots.push([name, () => { throw new OSError(E.ENOSYS, symbol ?? name, `${symbol ?? name} is not available on ${process.platform}`); }]);
       continue;
     }
     const bindNow = (): NativeFunction => {
@@ -154,9 +170,11 @@ function bindOnFirstCall(): Libc {
       boundNames.push(name);
       return bound;
     };
-    if (BOUND_AT_ONCE.has(name)) bindNow();
-    else table[name] = (...args) => bindNow()(...args);
+    slots.push([name, (...args) => bindNow()(...args)]);
+    if (BOUND_AT_ONCE.has(name)) bindAtOnce.push(bindNow);
   }
+  table = Object.fromEntries(slots);
+  for (const bindNow of bindAtOnce) bindNow();
   return table as Libc;
 }
 
@@ -225,7 +243,7 @@ export function readToChunk(fd: number, max: number = CHUNK_SIZE): number {
  * Reads up to `length` bytes (default: all of it) straight into `target`
  * (zero-copy). Returns the count, 0 at EOF, or -1 if it would block.
  */
-export function readInto(fd: number, target: Uint8Array, length: number = target.byteLength): number {
+export function readInto(fd: number, target: Uint8Array, length: number = target.length): number {
   for (;;) {
     const n = c.readBuf(fd, target, length) as number;
     if (n >= 0) return n;
@@ -243,7 +261,7 @@ export function readInto(fd: number, target: Uint8Array, length: number = target
  */
 export function writeBytes(fd: number, data: Uint8Array): number {
   for (;;) {
-    const n = c.writeBuf(fd, data, data.byteLength) as number;
+    const n = c.writeBuf(fd, data, data.length) as number;
     if (n >= 0) return n;
     const err = lastErrno();
     if (isWouldBlock(err)) return -1;
@@ -265,8 +283,8 @@ export function writeGather(fd: number, parts: readonly Uint8Array[], first = 0,
   const view = outbox.view;
   for (let i = first; i < parts.length && length < CHUNK_SIZE; i++) {
     const part = i === first && firstOffset ? parts[i]!.subarray(firstOffset) : parts[i]!;
-    const take = Math.min(part.byteLength, CHUNK_SIZE - length);
-    view.set(take === part.byteLength ? part : part.subarray(0, take), length);
+    const take = Math.min(part.length, CHUNK_SIZE - length);
+    view.set(take === part.length ? part : part.subarray(0, take), length);
     length += take;
   }
   for (;;) {
@@ -346,7 +364,7 @@ export function socketpair(family: number, type: number, nonblocking: boolean): 
 
 /** setsockopt with an int value. */
 export function setsockoptInt(fd: number, level: number, option: number, value: number): void {
-  scratch.view.writeInt32LE(value, VALUE);
+  scratchWords[VALUE_WORD] = value;
   check(c.setsockopt(fd, level, option, scratch.addr + VALUE, 4) as number, 'setsockopt');
 }
 
@@ -359,10 +377,10 @@ export function setsockoptBytes(fd: number, level: number, option: number, value
 
 /** getsockopt returning an int. */
 export function getsockoptInt(fd: number, level: number, option: number): number {
-  scratch.view.writeInt32LE(0, VALUE);
-  scratch.view.writeUInt32LE(4, OPTLEN);
+  scratchWords[VALUE_WORD] = 0;
+  scratchWords[OPTLEN_WORD] = 4;
   check(c.getsockopt(fd, level, option, scratch.addr + VALUE, scratch.addr + OPTLEN) as number, 'getsockopt');
-  return scratch.view.readInt32LE(VALUE);
+  return scratchWords[VALUE_WORD]!;
 }
 
 /** getsockopt returning up to `buflen` raw bytes. */
@@ -377,6 +395,7 @@ export function getsockoptBytes(fd: number, level: number, option: number, bufle
 export const SOCKADDR_OFFSET = SCRATCH.SOCKADDR[0];
 const SOCKADDR_SIZE = SCRATCH.SOCKADDR[1];
 const SOCKLEN_OFFSET = SCRATCH.SOCKLEN[0];
+const SOCKLEN_WORD = SOCKLEN_OFFSET / 4;
 
 /** bind(2) with the sockaddr already staged at SOCKADDR_OFFSET. */
 export function bindStaged(fd: number, length: number): void {
@@ -403,9 +422,8 @@ export function listen(fd: number, backlog: number): void {
  * `acceptedAddressLength`. Returns -1 if none is pending.
  */
 export function accept(fd: number, nonblocking = true): number {
-  const view = scratch.view;
   for (;;) {
-    view.writeUInt32LE(SOCKADDR_SIZE, SOCKLEN_OFFSET);
+    scratchWords[SOCKLEN_WORD] = SOCKADDR_SIZE;
     const conn = linux
       ? c.accept4(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET, SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0)) as number
       : c.accept(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number;
@@ -423,12 +441,12 @@ export function accept(fd: number, nonblocking = true): number {
 
 /** The length of the sockaddr staged by the last accept/getsockname/getpeername. */
 export function stagedAddressLength(): number {
-  return scratch.view.readUInt32LE(SOCKLEN_OFFSET);
+  return scratchWords[SOCKLEN_WORD]!;
 }
 
 /** getsockname(2)/getpeername(2): stages the sockaddr and returns its length. */
 export function sockname(fd: number, peer: boolean): number {
-  scratch.view.writeUInt32LE(SOCKADDR_SIZE, SOCKLEN_OFFSET);
+  scratchWords[SOCKLEN_WORD] = SOCKADDR_SIZE;
   const fn = peer ? c.getpeername : c.getsockname;
   check(fn(fd, scratch.addr + SOCKADDR_OFFSET, scratch.addr + SOCKLEN_OFFSET) as number, peer ? 'getpeername' : 'getsockname');
   return stagedAddressLength();
