@@ -268,6 +268,9 @@ export class IOLoop {
   // loop reads no clock around its waits (phase 5, pollDispatchAndYield).
   private readonly waitsEndEarly: boolean;
   private failingCallback: unknown = null;
+  // What holds an fd past its stream's close() (a TLS stream's lingering
+  // close): ended when the loop closes, which no handler or timer survives.
+  private readonly closers = new Set<() => void>();
   private executor: Executor | null = null;
   // What pollTimeout hands the wait plan (reused: planning allocates nothing).
   private readonly waitFacts: LoopWaitFacts = {
@@ -457,6 +460,14 @@ export class IOLoop {
     // Leave the registry before the waker's fd closes: no other thread may
     // ring an fd number that could be reused.
     this.registration?.release();
+    for (const closer of this.closers) {
+      try {
+        closer();
+      } catch (error) {
+        genLog.debug('Error ending what the loop was to close', error);
+      }
+    }
+    this.closers.clear();
     if (allFds) {
       for (const entry of this.handlers.values()) {
         try {
@@ -475,6 +486,20 @@ export class IOLoop {
     this.threadWaker?.close();
     if (currentLoop === this) currentLoop = null;
     if (instanceLoop === this) instanceLoop = null;
+  }
+
+  /**
+   * @internal Calls `closer` when this loop closes (with or without
+   * `allFds`), unless the returned function was called first. For what
+   * keeps an fd open on the loop after its stream's `close()` (Tornado's
+   * streams close theirs at once): it must not outlive the loop.
+   */
+  atClose(closer: () => void): () => void {
+    checkFunction('closer', closer);
+    this.closers.add(closer);
+    return () => {
+      this.closers.delete(closer);
+    };
   }
 
   // ------------------------------------------------------------ handlers

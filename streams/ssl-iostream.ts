@@ -480,14 +480,28 @@ export class SSLIOStream extends IOStream {
 /**
  * What a closed SSLIOStream still had to send (see `SSLIOStream.close`):
  * feeds `data` to the engine as it becomes free, writes the records, then
- * closes the TLS socket — on failure, or after LINGER_SECONDS, at once. The
- * socket stays registered on the loop (ERROR, plus WRITE while records wait
- * for the kernel), so closing the loop with all fds closes it too.
+ * closes the TLS socket. It ends at once — dropping what is left, as
+ * Tornado's close would have — when:
+ *
+ * - the connection fails (the peer closed: EPIPE, ECONNRESET);
+ * - the peer sends data, or had sent data the stream never read: no one
+ *   will read it, and a real socket closed over unread data resets the
+ *   connection (what Tornado's `close()` does). Without this, two streams
+ *   closed while each waited for the other to read kept their fds until
+ *   the time bound, each lingering on the other (fuzz seed 347460342);
+ * - LINGER_SECONDS pass (a peer alive but not reading);
+ * - its loop closes (no handler or timer outlives it: `IOLoop.atClose`).
+ *
+ * The peer's end of file (a half-close) does not end it: the peer may
+ * still read. The socket stays registered on the loop (READ until end of
+ * file, ERROR, plus WRITE while records wait for the kernel).
  */
 class TlsLinger {
   private finished = false;
-  private watchingWrite = false;
+  private watching = 0;
+  private peerEnded = false;
   private timeout: object | null = null;
+  private forgetAtClose: (() => void) | null = null;
   private readonly fd: number;
 
   constructor(private readonly tls: SSLSocket, private data: Uint8Array[], private readonly ioLoop: IOLoop) {
@@ -495,8 +509,13 @@ class TlsLinger {
   }
 
   start(): void {
+    // Decrypted data the stream had not read left the kernel before the
+    // close (as what a socket's reader took): only what comes now counts.
+    if (this.tls.pending() > 0) this.tls.receive(this.tls.pending());
     this.tls.onProgress = this.pump;
-    this.ioLoop.addHandler(this.tls, this.pump, ERROR);
+    this.watching = READ | ERROR;
+    this.ioLoop.addHandler(this.tls, this.pump, this.watching);
+    this.forgetAtClose = this.ioLoop.atClose(() => this.finish());
     this.timeout = this.ioLoop.callLater(LINGER_SECONDS, () => this.finish());
     this.pump();
   }
@@ -505,6 +524,10 @@ class TlsLinger {
     if (this.finished) return;
     const tls = this.tls;
     try {
+      if (this.dataCameIn()) {
+        this.finish();
+        return;
+      }
       // Held records (session tickets waiting for a reply) go too.
       tls.flushCiphertext();
       if (this.data.length > 0 && tls.canSend()) {
@@ -524,17 +547,32 @@ class TlsLinger {
       this.finish();
       return;
     }
-    const watchWrite = tls.wantsWrite();
-    if (watchWrite !== this.watchingWrite) {
-      this.watchingWrite = watchWrite;
-      this.ioLoop.updateHandler(this.fd, watchWrite ? WRITE | ERROR : ERROR);
+    const events = (this.peerEnded ? 0 : READ) | (tls.wantsWrite() ? WRITE : 0) | ERROR;
+    if (events !== this.watching) {
+      this.watching = events;
+      this.ioLoop.updateHandler(this.fd, events);
     }
   };
+
+  /**
+   * Reads what the fd holds: whether it decrypted to data (which no one
+   * will read). Notes the peer's end of file. Throws the socket's error.
+   */
+  private dataCameIn(): boolean {
+    if (this.tls.pending() > 0) return true;
+    if (this.peerEnded) return false;
+    const incoming = this.tls.receive();
+    if (incoming === null) return false;
+    if (incoming.length > 0) return true;
+    this.peerEnded = true;
+    return false;
+  }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
     this.tls.onProgress = null;
+    this.forgetAtClose?.();
     if (this.timeout !== null) this.ioLoop.removeTimeout(this.timeout as never);
     try {
       this.ioLoop.removeHandler(this.fd);
