@@ -7,7 +7,7 @@
  * in `data`, so a ready event maps straight back to its fd.
  */
 import { allocRegion, freeRegion, type Region } from './sys/arena.js';
-import { close, epollCreate1, epollCtl, epollCtlDel, epollWait } from './sys/libc.js';
+import { bindEarly, close, epollCreate1, epollCtl, epollCtlDel, epollWait } from './sys/libc.js';
 import { OSError, errno as E } from './sys/errors.js';
 import { MAX_EVENTS, type Poller } from './poller.js';
 
@@ -50,6 +50,7 @@ export class EPollPoller implements Poller {
   private readonly ctlWords: Int32Array;
 
   constructor() {
+    bindEarly('epollWait'); // not at the first wait, which may come as the thread exits (libc.ts)
     this.epfd = epollCreate1(EPOLL_CLOEXEC);
     this.events = allocRegion(MAX_EVENTS * EVENT_SIZE);
     const view = this.events.view;

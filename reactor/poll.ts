@@ -9,7 +9,7 @@
  * entry into the hole to keep the array dense.
  */
 import { allocRegion, freeRegion, type Region } from './sys/arena.js';
-import { poll } from './sys/libc.js';
+import { bindEarly, poll } from './sys/libc.js';
 import { POLLNVAL } from './sys/constants.js';
 import { OSError, errno as E } from './sys/errors.js';
 import { ERROR, MAX_EVENTS, type Poller } from './poller.js';
@@ -46,6 +46,7 @@ export class PollPoller implements Poller {
   private readonly slots = new Map<number, number>(); // fd -> index in the array
 
   constructor() {
+    bindEarly('poll'); // not at the first wait, which may come as the thread exits (libc.ts)
     this.region = allocRegion(this.capacity * POLLFD_SIZE);
     this.views = viewsOf(this.region);
   }

@@ -146,9 +146,15 @@ type Libc = { [K in keyof typeof signatures]: NativeFunction };
  * `read`, `write` and `close` are bound at once: a loop's teardown makes
  * them (draining and closing its waker) when the thread may be exiting, and
  * koffi cannot bind then — a worker that called `process.exit` before its
- * first read aborted with "FATAL ERROR: napi_throw" from the stub.
+ * first read aborted with "FATAL ERROR: napi_throw" from the stub. For the
+ * same reason a poller binds its wait when it is made (`bindEarly`), not at
+ * its first wait: a worker whose loop starts as the process exits would
+ * otherwise bind `poll` or `epoll_wait` while the thread is terminating.
  */
 const BOUND_AT_ONCE: ReadonlySet<string> = new Set(['read', 'write', 'close']);
+
+/** The binders of the functions not yet bound, by name (see `bindEarly`). */
+const unbound = new Map<string, () => NativeFunction>();
 
 function bindOnFirstCall(): Libc {
   // Made in one go by Object.fromEntries, which gives the object fast
@@ -168,9 +174,11 @@ function bindOnFirstCall(): Libc {
       const bound = bind('libc', symbol ?? name, ret, [...params]);
       table[name] = bound;
       boundNames.push(name);
+      unbound.delete(name);
       return bound;
     };
     slots.push([name, (...args) => bindNow()(...args)]);
+    unbound.set(name, bindNow);
     if (BOUND_AT_ONCE.has(name)) bindAtOnce.push(bindNow);
   }
   table = Object.fromEntries(slots);
@@ -179,6 +187,15 @@ function bindOnFirstCall(): Libc {
 }
 
 const boundNames: string[] = [];
+
+/**
+ * Binds `names` now if they are still stubs: for a function that will be
+ * first called at a moment koffi may not be able to bind (see
+ * `BOUND_AT_ONCE`), such as a poller's wait.
+ */
+export function bindEarly(...names: Array<keyof Libc>): void {
+  for (const name of names) unbound.get(name)?.();
+}
 
 /** The names of the table's functions this thread has bound so far (the rest cost nothing yet): for the specs. */
 export function boundLibcFunctions(): readonly string[] {

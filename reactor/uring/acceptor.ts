@@ -82,6 +82,7 @@ import { acceptNow } from '../readiness-transport.js';
 import type { ListenerTransport } from '../transport.js';
 import { KIND_ACCEPT_SLOT, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { Operation } from './operation.js';
+import { ReusedQueue } from './reused-queue.js';
 
 /** Single-shot ACCEPTs kept in flight by default. */
 export const DEFAULT_ACCEPT_SLOTS = 32;
@@ -144,14 +145,22 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
   private readonly slotCount: number;
   private readonly queueCap: number;
   private region: Region | null;
+  /** `region` as u32s: the socklen_t of each slot is written and read through it (no Buffer method call per connection). */
+  private regionWords: Uint32Array;
   /** One single-shot ACCEPT per address slot (./operation.ts); kind KIND_ACCEPT_SLOT + slot. */
   private readonly ops: Operation[];
+  /**
+   * The slots with no ACCEPT armed, as a stack (`idleCount` of them): arming
+   * takes from it instead of scanning every slot each time a connection
+   * is accepted or taken.
+   */
+  private readonly idle: Int32Array;
+  private idleCount: number;
   private armedCount = 0;
   private wanted = 0;
-  // Accepted, not yet taken: fds and their addresses, from `head` on.
-  private readonly fds: number[] = [];
-  private readonly addresses: Address[] = [];
-  private head = 0;
+  // Accepted, not yet taken: fds and their addresses (reused queues, ./reused-queue.ts: they empty at nearly every take).
+  private readonly fds = new ReusedQueue<number>();
+  private readonly addresses = new ReusedQueue<Address>();
   /** An error to hand over once the queue is empty (0: none). */
   private errno = 0;
   private readonly canAccept: (() => boolean) | null;
@@ -176,11 +185,21 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
     this.canAccept = options.canAccept ?? null;
     this.ops = Array.from({ length: slots }, (_, slot) => new Operation(id, KIND_ACCEPT_SLOT + slot, gen));
     this.region = allocRegion(slots * SLOT_BYTES);
+    this.regionWords = new Uint32Array(this.region.view.buffer, this.region.view.byteOffset, (slots * SLOT_BYTES) >>> 2);
+    this.idle = new Int32Array(slots);
+    this.idleCount = 0;
+    this.allIdle();
+  }
+
+  /** Every slot idle, the lowest taken first. */
+  private allIdle(): void {
+    for (let slot = this.slotCount - 1; slot >= 0; slot--) this.idle[this.slotCount - 1 - slot] = slot;
+    this.idleCount = this.slotCount;
   }
 
   /** Connections accepted and not yet taken. */
   queued(): number {
-    return this.fds.length - this.head;
+    return this.fds.length;
   }
 
   /** ACCEPTs in flight. */
@@ -197,7 +216,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
   }
 
   readyEvents(): number {
-    return this.wanted & READ && (this.head < this.fds.length || this.errno !== 0 || this.refused) ? READ : 0;
+    return this.wanted & READ && (this.fds.length > 0 || this.errno !== 0 || this.refused) ? READ : 0;
   }
 
   reported(_events: number): void {
@@ -214,15 +233,15 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
       return;
     }
     const ring = this.host.ring;
-    for (let slot = 0; slot < this.slotCount; slot++) {
-      const op = this.ops[slot]!;
-      if (op.armed) continue;
+    while (this.idleCount > 0) {
       if (this.queued() + this.armedCount >= this.queueCap) {
         this.stats.capped++;
         return;
       }
+      const slot = this.idle[--this.idleCount]!;
+      const op = this.ops[slot]!;
       const at = slot * SLOT_BYTES;
-      region.view.writeUInt32LE(SOCKADDR_ROOM, at + SOCKADDR_ROOM); // socklen in: the room there is
+      this.regionWords[(at + SOCKADDR_ROOM) >>> 2] = SOCKADDR_ROOM; // socklen in: the room there is
       ring.accept(this.fd, this.acceptFlags, false, this.id, op.udHi, region.addr + at, region.addr + at + SOCKADDR_ROOM);
       op.start();
       this.armedCount++;
@@ -235,6 +254,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
     const op = slot >= 0 && slot < this.slotCount ? this.ops[slot]! : null;
     if (op === null || !op.armed) return;
     op.finish();
+    this.idle[this.idleCount++] = slot;
     this.armedCount--;
     if (this.detached) {
       // Completed before its cancel: nobody will take this connection.
@@ -258,7 +278,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
     const at = slot * SLOT_BYTES;
     let address: Address;
     try {
-      address = decodeSockaddr(view, at, view.readUInt32LE(at + SOCKADDR_ROOM));
+      address = decodeSockaddr(view, at, this.regionWords[(at + SOCKADDR_ROOM) >>> 2]!);
     } catch (error) {
       closeQuietly(fd); // a family gale cannot describe: refuse it as accept(2) would fail
       if (this.errno === 0) this.errno = error instanceof OSError ? error.errno : E.EAFNOSUPPORT;
@@ -288,6 +308,7 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
   /** The ring is gone (it cancelled everything first): drop the requests, close what was not taken. */
   abandon(): void {
     for (const op of this.ops) op.finish();
+    this.allIdle();
     this.armedCount = 0;
     this.closeQueued();
     this.freeSlots();
@@ -310,15 +331,9 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
    * connections accepted before it are taken.
    */
   take(): number {
-    if (this.head < this.fds.length) {
-      const fd = this.fds[this.head]!;
-      this.acceptedAddress = this.addresses[this.head]!;
-      this.head++;
-      if (this.head === this.fds.length) {
-        this.fds.length = 0;
-        this.addresses.length = 0;
-        this.head = 0;
-      }
+    if (this.fds.length > 0) {
+      const fd = this.fds.shift();
+      this.acceptedAddress = this.addresses.shift();
       if (this.armedCount < this.slotCount) this.host.markDirty(this);
       return fd;
     }
@@ -343,16 +358,16 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
   }
 
   private closeQueued(): void {
-    for (let i = this.head; i < this.fds.length; i++) closeQuietly(this.fds[i]!);
-    this.fds.length = 0;
-    this.addresses.length = 0;
-    this.head = 0;
+    for (let i = 0; i < this.fds.length; i++) closeQuietly(this.fds.at(i));
+    this.fds.clear();
+    this.addresses.clear();
   }
 
   private freeSlots(): void {
     if (this.region === null) return;
     freeRegion(this.region);
     this.region = null;
+    this.regionWords = new Uint32Array(0);
   }
 }
 

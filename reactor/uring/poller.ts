@@ -39,6 +39,7 @@ import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './r
 import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
 import { EndpointMemory } from './endpoint-memory.js';
+import { ReusedQueue } from './reused-queue.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
   GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
@@ -71,9 +72,10 @@ export class URingPoller implements Poller, SocketHost {
   private readonly endpointGens: number[] = [];
   private readonly freeIds: number[] = [];
   private readonly endpointByFd: Array<CompletionEndpoint | undefined> = [];
-  private readonly dirtyEndpoints: CompletionEndpoint[] = [];
-  private activeEndpoints: CompletionEndpoint[] = [];
-  private spareActive: CompletionEndpoint[] = [];
+  // Reused queues, never truncated (./reused-queue.ts): both fill and empty every iteration.
+  private readonly dirtyEndpoints = new ReusedQueue<CompletionEndpoint>();
+  private activeEndpoints = new ReusedQueue<CompletionEndpoint>();
+  private spareActive = new ReusedQueue<CompletionEndpoint>();
   /** The provided buffers, send slots and send budget its endpoints share (./endpoint-memory.ts). */
   private readonly memory: EndpointMemory;
   /** SocketHost: native memory SENDs are made from. */
@@ -247,8 +249,8 @@ export class URingPoller implements Poller, SocketHost {
     this.endpoints.length = 0;
     this.freeIds.length = 0;
     this.endpointByFd.length = 0;
-    this.dirtyEndpoints.length = 0;
-    this.activeEndpoints.length = 0;
+    this.dirtyEndpoints.clear();
+    this.activeEndpoints.clear();
     this.polls.clear();
   }
 
@@ -318,16 +320,16 @@ export class URingPoller implements Poller, SocketHost {
   private armDirtyEndpoints(): void {
     const list = this.dirtyEndpoints;
     for (let i = 0; i < list.length; i++) {
-      const endpoint = list[i]!;
+      const endpoint = list.at(i);
       endpoint.dirty = false;
       if (!endpoint.detached) endpoint.arm();
     }
-    list.length = 0;
+    list.clear();
   }
 
   private anyEndpointReady(): boolean {
     const list = this.activeEndpoints;
-    for (let i = 0; i < list.length; i++) if (list[i]!.readyEvents() !== 0) return true;
+    for (let i = 0; i < list.length; i++) if (list.at(i).readyEvents() !== 0) return true;
     return false;
   }
 
@@ -336,7 +338,7 @@ export class URingPoller implements Poller, SocketHost {
     const list = this.activeEndpoints;
     const keep = this.spareActive;
     for (let i = 0; i < list.length; i++) {
-      const endpoint = list[i]!;
+      const endpoint = list.at(i);
       const events = endpoint.detached ? 0 : endpoint.readyEvents();
       if (events === 0 || n >= MAX_EVENTS) {
         if (events === 0) endpoint.active = false;
@@ -350,7 +352,7 @@ export class URingPoller implements Poller, SocketHost {
       n++;
       keep.push(endpoint); // level-triggered: looked at again next time
     }
-    list.length = 0;
+    list.clear();
     this.activeEndpoints = keep;
     this.spareActive = list;
     return n;

@@ -34,10 +34,10 @@
  * then are the buffers dropped.
  */
 import { bufferAddress, check } from '../sys/libc.js';
-import { hi32, lo32 } from '../sys/constants.js';
 import { viewAt } from '../sys/arena.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
 import type { Ring } from './ring.js';
+import { storeU64 } from './u64.js';
 
 const BUF_ENTRY = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 resv }
 
@@ -141,8 +141,7 @@ export class ProvidedBuffers {
   private put(bid: number): void {
     const entry = (this.tail & this.mask) * (BUF_ENTRY >>> 2);
     const addr = this.addrs[bid]!;
-    this.ringWords[entry] = lo32(addr);
-    this.ringWords[entry + 1] = hi32(addr);
+    storeU64(this.ringWords, entry, addr);
     this.ringWords[entry + 2] = this.size;
     this.ringHalves[(entry << 1) + 6] = bid; // bid @12; resv @14 is the ring's tail when entry is 0
     this.tail = (this.tail + 1) & 0xffff;

@@ -9,10 +9,10 @@
 
 import { chunk as nativeChunk } from '../sys/arena.js';
 import { readToChunk } from '../sys/libc.js';
+import { ReusedQueue } from './reused-queue.js';
 
 /** What a read at end of file returns: an empty Buffer (one, shared). */
 export const EOF_CHUNK = Buffer.alloc(0);
-const EMPTY = EOF_CHUNK;
 
 /**
  * One read(2) of up to `max` bytes from `fd`, for an endpoint with nothing
@@ -30,8 +30,8 @@ export function readOnce(fd: number, max: number): Buffer | null {
 export class ReceivedChunks {
   /** Bytes waiting. */
   bytes = 0;
-  private readonly chunks: Buffer[] = [];
-  private head = 0;
+  // Never truncated (./reused-queue.ts): it empties at nearly every read.
+  private readonly chunks = new ReusedQueue<Buffer>();
 
   /** Appends a chunk (the queue keeps it: the caller must not reuse it). */
   push(data: Buffer): void {
@@ -42,26 +42,26 @@ export class ReceivedChunks {
   /** Up to `max` bytes from the front (call only while `bytes > 0`). */
   take(max: number): Buffer {
     const chunks = this.chunks;
-    let first = chunks[this.head]!;
+    let first = chunks.at(0);
     let out: Buffer;
     if (first.length > max) {
       out = first.subarray(0, max);
-      chunks[this.head] = first.subarray(max);
+      chunks.set(0, first.subarray(max));
     } else if (first.length === this.bytes || first.length === max) {
       out = first;
-      this.popHead();
+      chunks.shift();
     } else {
       // Several chunks: join up to `max` bytes.
       const size = Math.min(max, this.bytes);
       out = Buffer.allocUnsafe(size);
       let filled = 0;
       while (filled < size) {
-        first = chunks[this.head]!;
+        first = chunks.at(0);
         const part = Math.min(first.length, size - filled);
         first.copy(out, filled, 0, part);
         filled += part;
-        if (part === first.length) this.popHead();
-        else chunks[this.head] = first.subarray(part);
+        if (part === first.length) chunks.shift();
+        else chunks.set(0, first.subarray(part));
       }
     }
     this.bytes -= out.length;
@@ -70,19 +70,7 @@ export class ReceivedChunks {
 
   /** Drops everything (the stream is gone). */
   clear(): void {
-    this.chunks.length = 0;
-    this.head = 0;
+    this.chunks.clear();
     this.bytes = 0;
-  }
-
-  private popHead(): void {
-    this.chunks[this.head++] = EMPTY;
-    if (this.head === this.chunks.length) {
-      this.chunks.length = 0;
-      this.head = 0;
-    } else if (this.head > 64 && this.head * 2 > this.chunks.length) {
-      this.chunks.splice(0, this.head);
-      this.head = 0;
-    }
   }
 }

@@ -26,15 +26,20 @@ import type { Ring } from './ring.js';
 const scheduled = new WeakSet<Ring>();
 const withSends = new Set<Ring>();
 let exitHooked = false;
+/** The ring `sendsQueued` saw last (it is in `withSends` while its fd is open). */
+let lastRing: Ring | null = null;
 
 /**
  * `ring` has SENDs queued: they are submitted at exit if nothing has by
  * then, and with `eachTurn` (`uring.submit: 'turn'`) at the end of this turn.
  */
 export function sendsQueued(ring: Ring, eachTurn: boolean): void {
-  if (!withSends.has(ring)) {
+  // A thread has one loop as a rule: comparing with the ring seen last
+  // spares the Set lookup (~150 instructions) that every write made.
+  if (ring !== lastRing && !withSends.has(ring)) {
     if (withSends.size >= 16) for (const known of withSends) if (known.fd < 0) withSends.delete(known);
     withSends.add(ring);
+    lastRing = ring;
     if (!exitHooked) {
       exitHooked = true;
       process.on('exit', submitAll);

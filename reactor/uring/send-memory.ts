@@ -12,6 +12,12 @@ export interface SendSlot {
   readonly addr: number;
   readonly size: number;
   readonly view: Buffer;
+  /**
+   * The same memory as a plain Uint8Array: what bytes are copied in
+   * through. `set` on it is a known method; on the Buffer view, TurboFan
+   * left the load of `set` generic (a LoadIC call per write).
+   */
+  readonly bytes: Uint8Array;
   readonly region: Region;
 }
 
@@ -32,7 +38,8 @@ export class SendSlots {
     if (slot !== undefined) return slot;
     const size = length <= SMALL_SLOT ? SMALL_SLOT : LARGE_SLOT;
     const region = allocRegion(size);
-    const made: SendSlot = { addr: region.addr, size, view: region.view, region };
+    const view = region.view;
+    const made: SendSlot = { addr: region.addr, size, view, bytes: new Uint8Array(view.buffer, view.byteOffset, size), region };
     this.all.push(made);
     return made;
   }
