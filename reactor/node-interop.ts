@@ -46,6 +46,13 @@
  *    and `refresh()`), async_hooks hooks (slow every Promise in the process;
  *    the probe above installs none), and
  *    reading libuv's private `uv_loop_t` layout (breaks across versions).
+ *    The probe (an `AsyncResource`, ~400 instructions) is the cheapest
+ *    public way to read the id counter exactly: `executionAsyncId()`,
+ *    `triggerAsyncId()` and `executionAsyncResource()` read the current
+ *    context, not the counter, and the counter itself (`async_id_fields`
+ *    of Node's async_wrap binding) is reachable only through
+ *    `process.binding('async_wrap')`, which Node 20 answers with a runtime
+ *    DeprecationWarning (DEP0111) printed in every process that loads gale.
  *
  * 3. Pending `setImmediate` callbacks of the application ('Immediate' in the
  *    same list) make the loop poll without blocking, so they run at once.

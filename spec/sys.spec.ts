@@ -175,6 +175,15 @@ test('sockaddr_in: encode/decode round trips, localhost and the wildcard', () =>
   assert.equal([...view.subarray(4, 8)], [1, 2, 3, 4]);
 });
 
+test('sockaddr_in: the decoded host is right whichever host came before (the last one is reused)', () => {
+  // decodeSockaddr keeps the last IPv4 host's text: repeats, changes,
+  // 0.0.0.0 (its initial entry) and 255.255.255.255 (all bits set) in turn.
+  const hosts = ['10.1.2.3', '10.1.2.3', '0.0.0.0', '255.255.255.255', '10.1.2.4', '0.0.0.0', '127.0.0.1', '10.1.2.3', '255.255.255.255'];
+  for (const host of hosts) {
+    for (const port of [1, 65535]) assert.equal(roundTrip(AF_INET, [host, port]), [host, port]);
+  }
+});
+
 test('sockaddr_in6: round trips with flowinfo and scope id, text normalised', () => {
   assert.equal(roundTrip(AF_INET6, ['::1', 80]), ['::1', 80, 0, 0]);
   assert.equal(roundTrip(AF_INET6, ['::1', 80, 0, 0]), ['::1', 80, 0, 0]);

@@ -142,7 +142,11 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   /** @internal The bytes read and not yet consumed. */
   protected readonly readBuffer = new ReadBuffer();
   private readonly writeBuffer = new WriteBuffer();
-  private readonly sink: WriteSink;
+  /**
+   * @internal The most bytes one gathered write takes (`writeGatherLimit()`,
+   * read once): the stream is its write buffer's `WriteSink` itself.
+   */
+  readonly gatherLimit: number;
 
   // The pending read, if any (at most one).
   private pendingRead: PendingRead | null = null;
@@ -189,13 +193,7 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     // A chunk too close to maxBufferSize would trip the limit spuriously (Tornado).
     this.readChunkSize = Math.max(1, Math.min(options.readChunkSize || DEFAULT_READ_CHUNK_SIZE, Math.floor(this.maxBufferSize / 2)));
     this.maxWriteBufferSize = options.maxWriteBufferSize ?? null;
-    // Bound methods, not arrows: the bundle's keepNames would name each
-    // arrow with an Object.defineProperty per stream (~0.5 µs each).
-    this.sink = {
-      writeToFd: this.writeToFd.bind(this),
-      writeManyToFd: this.writeManyToFd.bind(this),
-      gatherLimit: this.writeGatherLimit(),
-    };
+    this.gatherLimit = this.writeGatherLimit();
   }
 
   // ------------------------------------------------------------ the fd hooks (the seam)
@@ -910,7 +908,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
     while (buffer.size > 0) {
       let n: number;
       try {
-        n = buffer.writeOnce(this.sink);
+        // The stream is the sink (its writeToFd, writeManyToFd and
+        // gatherLimit; writeManyToFd is protected, hence the cast): no
+        // adaptor object and two bound methods per stream.
+        n = buffer.writeOnce(this as unknown as WriteSink);
       } catch (error) {
         // A peer that went away is routine; anything else is worth a line.
         if (!isConnReset(error)) genLog.warn(`Write error on ${this.fileno()}: ${(error as Error)?.message ?? error}`);
