@@ -324,9 +324,10 @@ function selfCosts(file: string, map: Array<[number, number, string]>): Function
 
 /**
  * What kind of work a function is, for the profile's summary: the FFI's
- * crossing, Promise machinery, property loads V8 could not inline, the
- * garbage collector, JavaScript (the server's and gale's, or Node's own),
- * libc, the rest of V8.
+ * crossing, Promise machinery, generic property lookups (loads V8 could not
+ * inline, and `Builtins_GetProperty`, which on these servers is the `then`
+ * lookup of resolving a Promise with an object), the garbage collector,
+ * JavaScript (the server's and gale's, or Node's own), libc, the rest of V8.
  */
 export function categoryOf({ name, object }: { name: string; object: string }): string {
   if (name.startsWith('JS:')) return name.includes('file://') ? 'JavaScript: the server and gale' : 'JavaScript: Node\'s own (node:*)';
@@ -334,7 +335,7 @@ export function categoryOf({ name, object }: { name: string; object: string }): 
     return 'FFI crossing (koffi, N-API, V8\'s API calls)';
   }
   if (/^Builtins_.*(Promise|Microtask|AsyncFunction|Await|Thenable)/.test(name)) return 'Promises, await, microtasks';
-  if (/^Builtins_(Load|Store|KeyedLoad|KeyedStore|Get|Set|Define)\w*(IC|Property|Handler)|^Builtins_LoadIC|^Builtins_StoreIC/.test(name)) return 'property access V8 could not inline (ICs)';
+  if (/^Builtins_(Load|Store|KeyedLoad|KeyedStore|Get|Set|Define)\w*(IC|Property|Handler)|^Builtins_LoadIC|^Builtins_StoreIC/.test(name)) return 'generic property lookups (ICs V8 could not inline; GetProperty: a resolved object\'s `then`)';
   if (/Scaveng|Heap::|Visitor|IterateObjectCache|Sweep|MarkCompact|Marking|Evacuat|MemoryChunk|MemoryAllocator|RecordWrite|ObjectCache/.test(name)) return 'garbage collection, write barriers';
   if (/libc\.so|libstdc\+\+|libm\.so|ld-linux/.test(object)) return 'libc (syscall stubs, malloc, memcpy)';
   if (/^0x[0-9a-f]+$/.test(name)) return 'unnamed code (JIT code not in the map)';
