@@ -273,44 +273,89 @@ function nameOf(raw: string, map: Array<[number, number, string]>): string {
   return entry && address < entry[0] + entry[1] ? entry[2] : raw;
 }
 
+/** One function's self cost and the object file its code is in. */
+interface FunctionCost {
+  name: string;
+  object: string;
+  cost: number;
+}
+
 /**
  * Self cost per function of one callgrind dump (the format's `fn=(id) name`
- * blocks; cost lines after a `calls=` line belong to the callee and are
- * skipped), JIT addresses named from the perf map.
+ * blocks, in the object of the last `ob=`; cost lines after a `calls=` line
+ * belong to the callee and are skipped), JIT addresses named from the perf
+ * map.
  */
-function selfCosts(file: string, map: Array<[number, number, string]>): Map<string, number> {
+function selfCosts(file: string, map: Array<[number, number, string]>): FunctionCost[] {
   const names = new Map<string, string>();
-  const costs = new Map<string, number>();
-  let fn = '';
+  const objects = new Map<string, string>();
+  const costs = new Map<string, FunctionCost>();
+  let current: FunctionCost | null = null;
+  let object = '';
   let skipNext = false;
+  const compressed = (table: Map<string, string>, line: string): string => {
+    const match = /^\w+=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (!match) return line.slice(line.indexOf('=') + 1);
+    if (match[2] !== undefined) table.set(match[1]!, match[2]);
+    return table.get(match[1]!) ?? '';
+  };
   for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('fn=')) {
-      const match = /^fn=\((\d+)\)(?: (.*))?$/.exec(line);
-      if (match) {
-        if (match[2] !== undefined) names.set(match[1]!, match[2]);
-        fn = nameOf(names.get(match[1]!) ?? line, map);
-      }
+    if (line.startsWith('ob=')) {
+      object = compressed(objects, line);
+    } else if (line.startsWith('cob=')) {
+      compressed(objects, line);
+    } else if (line.startsWith('fn=')) {
+      const name = nameOf(compressed(names, line), map);
+      const key = `${object}\u0000${name}`;
+      current = costs.get(key) ?? { name, object, cost: 0 };
+      costs.set(key, current);
     } else if (line.startsWith('cfn=')) {
-      const match = /^cfn=\((\d+)\)(?: (.*))?$/.exec(line);
-      if (match?.[2] !== undefined) names.set(match[1]!, match[2]);
+      compressed(names, line);
     } else if (line.startsWith('calls=')) {
       skipNext = true;
     } else if (/^[\d+*-]/.test(line)) {
       if (skipNext) { skipNext = false; continue; }
       const cost = Number(line.split(' ')[1] ?? 0);
-      if (cost) costs.set(fn, (costs.get(fn) ?? 0) + cost);
+      if (cost && current) current.cost += cost;
     }
   }
-  return costs;
+  return [...costs.values()].sort((a, b) => b.cost - a.cost);
+}
+
+/**
+ * What kind of work a function is, for the profile's summary: the FFI's
+ * crossing, Promise machinery, generic property lookups (loads V8 could not
+ * inline, and `Builtins_GetProperty`, which on these servers is the `then`
+ * lookup of resolving a Promise with an object), the garbage collector,
+ * JavaScript (the server's and gale's, or Node's own), libc, the rest of V8.
+ */
+export function categoryOf({ name, object }: { name: string; object: string }): string {
+  if (name.startsWith('JS:')) return name.includes('file://') ? 'JavaScript: the server and gale' : 'JavaScript: Node\'s own (node:*)';
+  if (/koffi/.test(object) || /^napi_|v8impl|HandleApiCall|FunctionCallback|CEntry|^v8::(Value|Number|ArrayBufferView|Object|Integer|BigInt)::|JSTypedArray::GetBuffer|AdaptorWithBuiltinExitFrame/.test(name)) {
+    return 'FFI crossing (koffi, N-API, V8\'s API calls)';
+  }
+  if (/^Builtins_.*(Promise|Microtask|AsyncFunction|Await|Thenable)/.test(name)) return 'Promises, await, microtasks';
+  if (/^Builtins_(Load|Store|KeyedLoad|KeyedStore|Get|Set|Define)\w*(IC|Property|Handler)|^Builtins_LoadIC|^Builtins_StoreIC/.test(name)) return 'generic property lookups (ICs V8 could not inline; GetProperty: a resolved object\'s `then`)';
+  if (/Scaveng|Heap::|Visitor|IterateObjectCache|Sweep|MarkCompact|Marking|Evacuat|MemoryChunk|MemoryAllocator|RecordWrite|ObjectCache/.test(name)) return 'garbage collection, write barriers';
+  if (/libc\.so|libstdc\+\+|libm\.so|ld-linux/.test(object)) return 'libc (syscall stubs, malloc, memcpy)';
+  if (/^0x[0-9a-f]+$/.test(name)) return 'unnamed code (JIT code not in the map)';
+  return 'the rest of V8 and Node (builtins, runtime)';
 }
 
 function renderProfile(count: Count, mode: CountMode, top = 30): string {
-  const costs = [...selfCosts(count.mainFile, perfMap(count.pid))].sort((a, b) => b[1] - a[1]);
-  const total = costs.reduce((sum, [, c]) => sum + c, 0);
+  const costs = selfCosts(count.mainFile, perfMap(count.pid));
+  const total = costs.reduce((sum, c) => sum + c.cost, 0);
   const scale = mode.units * mode.perUnit;
-  const rows = costs.slice(0, top).map(([name, c]) =>
-    `| ${(c / scale).toFixed(0)} | ${(100 * c / total).toFixed(1)} % | \`${name.replace(/\|/g, '\\|').slice(0, 140)}\` |`);
-  return [`| instructions per ${mode.unit} | share | function (self cost; \`*\` TurboFan, \`^\` baseline) |`, '|---|---|---|', ...rows].join('\n');
+  const perUnit = (c: number) => (c / scale).toFixed(0);
+  const share = (c: number) => `${(100 * c / total).toFixed(1)} %`;
+  const byCategory = new Map<string, number>();
+  for (const c of costs) byCategory.set(categoryOf(c), (byCategory.get(categoryOf(c)) ?? 0) + c.cost);
+  const categories = [...byCategory].sort((a, b) => b[1] - a[1]).map(([what, c]) => `| ${perUnit(c)} | ${share(c)} | ${what} |`);
+  const rows = costs.slice(0, top).map((c) => `| ${perUnit(c.cost)} | ${share(c.cost)} | \`${c.name.replace(/\|/g, '\\|').slice(0, 140)}\` |`);
+  return [
+    `| instructions per ${mode.unit} | share | kind of work |`, '|---|---|---|', ...categories, '',
+    `| instructions per ${mode.unit} | share | function (self cost; \`*\` TurboFan, \`^\` baseline) |`, '|---|---|---|', ...rows,
+  ].join('\n');
 }
 
 // ------------------------------------------------------------------ main
