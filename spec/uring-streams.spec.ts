@@ -152,6 +152,38 @@ test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no
   }
 });
 
+test('ring sends reuse their records: one send entry serves every round trip, and a write keeps no reference to what it wrote', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const socket = poller.attach(a, true)!;
+    poller.register(a, READ);
+    // White-box: the queue's records and the socket's one-part list for `send`.
+    const internals = socket as unknown as {
+      sends: { busy(): boolean; entries: { length: number; at(i: number): object } };
+      onePart: Uint8Array[];
+    };
+    const sends = internals.sends;
+    const records = new Set<object>();
+    for (let i = 0; i < 200; i++) {
+      const line = Buffer.from(`line ${i}\n`);
+      assert.is(socket.write(line), line.length);
+      assert.is(sends.entries.length, 1);
+      records.add(sends.entries.at(0));
+      assert.equal(internals.onePart.map((part) => part.length), [0], 'the written Buffer is not held');
+      assert.ok(receiveFd(poller, b, line.length).equals(line));
+      for (let round = 0; round < 100 && sends.busy(); round++) poller.poll(10);
+      assert.not.ok(sends.busy(), 'the SEND completed');
+    }
+    assert.is(records.size, 1, 'every write reused the record the first one made');
+    socket.detach();
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
+  }
+});
+
 test('a completion socket receives through the ring: READ while bytes wait, quiet once read', () => {
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);

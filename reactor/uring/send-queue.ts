@@ -87,6 +87,11 @@ export class SendQueue {
 
   // Never truncated (./reused-queue.ts): an echo fills and empties it every round trip.
   private readonly entries = new ReusedQueue<Entry>();
+  /**
+   * Entries whose SEND is done, reused by the next (an echo made one per
+   * round trip, ~45 bytes of garbage); at most as many as were ever queued at once.
+   */
+  private readonly spareEntries: Entry[] = [];
   /** How many entries from the front are in a submitted chain: small writes are appended only to a later one. */
   private submitted = 0;
   /** The chain in flight broke (short or failed SEND): its remaining CQEs are -ECANCELED. */
@@ -228,13 +233,23 @@ export class SendQueue {
   }
 
   private newEntry(want: number): Entry {
-    const entry: Entry = { slot: this.host.slots.get(Math.min(want, LARGE_SLOT)), length: 0, sent: 0 };
-    this.entries.push(entry);
-    return entry;
+    const slot = this.host.slots.get(Math.min(want, LARGE_SLOT));
+    const entry = this.spareEntries.pop();
+    if (entry === undefined) {
+      this.entries.push({ slot, length: 0, sent: 0 });
+    } else {
+      entry.slot = slot;
+      entry.length = 0;
+      entry.sent = 0;
+      this.entries.push(entry);
+    }
+    return this.entries.at(this.entries.length - 1);
   }
 
   private popHead(): void {
-    this.host.slots.put(this.entries.shift().slot);
+    const entry = this.entries.shift();
+    this.host.slots.put(entry.slot);
+    this.spareEntries.push(entry);
     if (this.submitted > 0) this.submitted--;
   }
 
