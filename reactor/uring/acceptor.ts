@@ -82,7 +82,7 @@ import { acceptNow } from '../readiness-transport.js';
 import type { ListenerTransport } from '../transport.js';
 import { KIND_ACCEPT_SLOT, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { Operation } from './operation.js';
-import { ReusedQueue } from './reused-queue.js';
+import { Deque } from '../deque.js';
 
 /** Single-shot ACCEPTs kept in flight by default. */
 export const DEFAULT_ACCEPT_SLOTS = 32;
@@ -158,9 +158,9 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
   private idleCount: number;
   private armedCount = 0;
   private wanted = 0;
-  // Accepted, not yet taken: fds and their addresses (reused queues, ./reused-queue.ts: they empty at nearly every take).
-  private readonly fds = new ReusedQueue<number>();
-  private readonly addresses = new ReusedQueue<Address>();
+  // Accepted, not yet taken: fds and their addresses (reused queues, ../deque.ts: they empty at nearly every take).
+  private readonly fds = new Deque<number>();
+  private readonly addresses = new Deque<Address>();
   /** An error to hand over once the queue is empty (0: none). */
   private errno = 0;
   private readonly canAccept: (() => boolean) | null;
@@ -332,8 +332,8 @@ export class Acceptor implements CompletionEndpoint, ListenerTransport {
    */
   take(): number {
     if (this.fds.length > 0) {
-      const fd = this.fds.shift();
-      this.acceptedAddress = this.addresses.shift();
+      const fd = this.fds.shift()!; // length > 0: both hold one
+      this.acceptedAddress = this.addresses.shift()!;
       if (this.armedCount < this.slotCount) this.host.markDirty(this);
       return fd;
     }

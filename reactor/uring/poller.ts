@@ -39,7 +39,7 @@ import { IORING_CQE_F_BUFFER, Ring, type RingOptions, type RingStats } from './r
 import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
 import { EndpointMemory } from './endpoint-memory.js';
-import { ReusedQueue } from './reused-queue.js';
+import { Deque } from '../deque.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
   GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
@@ -72,10 +72,10 @@ export class URingPoller implements Poller, SocketHost {
   private readonly endpointGens: number[] = [];
   private readonly freeIds: number[] = [];
   private readonly endpointByFd: Array<CompletionEndpoint | undefined> = [];
-  // Reused queues, never truncated (./reused-queue.ts): both fill and empty every iteration.
-  private readonly dirtyEndpoints = new ReusedQueue<CompletionEndpoint>();
-  private activeEndpoints = new ReusedQueue<CompletionEndpoint>();
-  private spareActive = new ReusedQueue<CompletionEndpoint>();
+  // Reused queues, never truncated (../deque.ts): both fill and empty every iteration.
+  private readonly dirtyEndpoints = new Deque<CompletionEndpoint>();
+  private activeEndpoints = new Deque<CompletionEndpoint>();
+  private spareActive = new Deque<CompletionEndpoint>();
   /** The provided buffers, send slots and send budget its endpoints share (./endpoint-memory.ts). */
   private readonly memory: EndpointMemory;
   /** SocketHost: native memory SENDs are made from. */

@@ -9,7 +9,7 @@
 
 import { chunk as nativeChunk } from '../sys/arena.js';
 import { readToChunk } from '../sys/libc.js';
-import { ReusedQueue } from './reused-queue.js';
+import { Deque } from '../deque.js';
 
 /** What a read at end of file returns: an empty Buffer (one, shared). */
 export const EOF_CHUNK = Buffer.alloc(0);
@@ -30,8 +30,8 @@ export function readOnce(fd: number, max: number): Buffer | null {
 export class ReceivedChunks {
   /** Bytes waiting. */
   bytes = 0;
-  // Never truncated (./reused-queue.ts): it empties at nearly every read.
-  private readonly chunks = new ReusedQueue<Buffer>();
+  // Never truncated (../deque.ts): it empties at nearly every read.
+  private readonly chunks = new Deque<Buffer>();
 
   /** Appends a chunk (the queue keeps it: the caller must not reuse it). */
   push(data: Buffer): void {

@@ -40,7 +40,7 @@ import { IOSQE_IO_LINK } from './ring.js';
 import { LARGE_SLOT, type SendBudget, type SendSlot, type SendSlots } from './send-memory.js';
 import { KIND_SEND } from './endpoint.js';
 import type { Ring } from './ring.js';
-import { ReusedQueue } from './reused-queue.js';
+import { Deque } from '../deque.js';
 
 const MSG_WAITALL = 0x100;
 const MSG_NOSIGNAL = 0x4000;
@@ -85,8 +85,8 @@ export class SendQueue {
    */
   cancelled = false;
 
-  // Never truncated (./reused-queue.ts): an echo fills and empties it every round trip.
-  private readonly entries = new ReusedQueue<Entry>();
+  // Never truncated (../deque.ts): an echo fills and empties it every round trip.
+  private readonly entries = new Deque<Entry>();
   /**
    * Entries whose SEND is done, reused by the next (an echo made one per
    * round trip, ~45 bytes of garbage); at most as many as were ever queued at once.
@@ -247,7 +247,7 @@ export class SendQueue {
   }
 
   private popHead(): void {
-    const entry = this.entries.shift();
+    const entry = this.entries.shift()!; // called only while it holds one
     this.host.slots.put(entry.slot);
     this.spareEntries.push(entry);
     if (this.submitted > 0) this.submitted--;

@@ -1,23 +1,23 @@
 /**
- * The ring's reused FIFO (reactor/uring/reused-queue.ts): order kept
+ * The FIFO the ring's hot lists and the locks and queues share (reactor/deque.ts): order kept
  * across fills and drains, entries replaced in place, compaction of a
  * queue that never drains, and nothing kept alive once an entry is gone.
  * Pure JS: no ring, no fd.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ReusedQueue } from '../reactor/uring/reused-queue.js';
+import { Deque } from '../reactor/deque.js';
 import { fdLeakCheck } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
 /** What the queue's array holds, front first, `undefined` included (white-box: its capacity and what it keeps). */
-function slots<T>(queue: ReusedQueue<T>): Array<T | undefined> {
+function slots<T>(queue: Deque<T>): Array<T | undefined> {
   return [...(queue as unknown as { items: Array<T | undefined> }).items];
 }
 
 test('FIFO order across fills and drains; at() and set() index from the front', () => {
-  const queue = new ReusedQueue<number>();
+  const queue = new Deque<number>();
   for (let round = 0; round < 3; round++) {
     for (let i = 0; i < 5; i++) queue.push(round * 10 + i);
     assert.is(queue.length, 5);
@@ -30,7 +30,7 @@ test('FIFO order across fills and drains; at() and set() index from the front', 
 });
 
 test('emptying keeps the array\'s capacity and drops every reference', () => {
-  const queue = new ReusedQueue<object>();
+  const queue = new Deque<object>();
   for (let i = 0; i < 4; i++) queue.push({ i });
   queue.shift();
   queue.clear();
@@ -43,7 +43,7 @@ test('emptying keeps the array\'s capacity and drops every reference', () => {
 });
 
 test('a queue that never drains is compacted: its array stays bounded, its order intact', () => {
-  const queue = new ReusedQueue<number>();
+  const queue = new Deque<number>();
   let next = 0;
   let expected = 0;
   for (let i = 0; i < 10; i++) queue.push(next++);
