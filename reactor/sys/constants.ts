@@ -55,9 +55,15 @@ export const POLLERR = 0x008;
 export const POLLHUP = 0x010;
 export const POLLNVAL = 0x020;
 
-/** The low 32 bits of a native address or u64 (a safe integer: below 2^53). */
+/**
+ * The low 32 bits of a native address or u64 (a safe integer: below 2^53).
+ * Not `value % 2^32`: on a number that is not an int32 that is a
+ * floating-point modulo, which TurboFan compiles to a call into C (fmod),
+ * and the ring pays it for every SQE; a division, a floor and a
+ * multiply-subtract are inlined.
+ */
 export function lo32(value: number): number {
-  return value % 0x100000000;
+  return value - hi32(value) * 0x100000000;
 }
 
 /** The high 32 bits of a native address or u64 (a safe integer: below 2^53). */
