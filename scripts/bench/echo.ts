@@ -43,10 +43,9 @@
  * load generator speaking loadgen.c's CLI), BENCH_QUIET_WAIT (3 s),
  * BENCH_JSON (a file to write every sample to).
  */
-import { canPin, costRatio, envNumber, freePort, median, pinned, rateRatio, sleep } from './util.js';
+import { canConnect, canPin, costRatio, envNumber, freePort, median, pinned, rateRatio, sleep } from './util.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -254,17 +253,6 @@ async function startServer(spec: ServerSpec, port: number): Promise<RunningServe
     }
     await sleep(50);
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.end();
-      done(true);
-    });
-    socket.once('error', () => done(false));
-  });
 }
 
 /**

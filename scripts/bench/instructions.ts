@@ -46,7 +46,7 @@
  * says so and exits 0.
  */
 import { serverSpecs, type ServerSpec } from './echo.js';
-import { costRatio, envNumber, freePort, hasCommand, sleep } from './util.js';
+import { canConnect, costRatio, envNumber, freePort, hasCommand, sleep } from './util.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -193,11 +193,7 @@ async function waitForPort(port: number, child: ChildProcess, name: string, stde
   const deadline = Date.now() + 120_000; // node under valgrind takes ~10 s to start
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited before listening:\n${stderr()}`);
-    const ok = await new Promise<boolean>((done) => {
-      const probe = net.connect(port, '127.0.0.1', () => { probe.destroy(); done(true); });
-      probe.on('error', () => done(false));
-    });
-    if (ok) return;
+    if (await canConnect(port)) return;
     if (Date.now() > deadline) throw new Error(`${name} did not listen within 120 s under valgrind:\n${stderr()}`);
     await sleep(200);
   }

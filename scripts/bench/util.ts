@@ -74,3 +74,15 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** Whether a server accepts a connection on 127.0.0.1:`port` now (the probe is closed at once). */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.end();
+      done(true);
+    });
+    socket.once('error', () => done(false));
+  });
+}
