@@ -37,7 +37,10 @@
  * machinery) in the default set. Other settings:
  * COUNT_UNITS (scales every mode's N: 1 = 5000 round trips, 100,000
  * pipelined messages, 1000 chunks,
- * 1000 connections), COUNT_PROFILE=SERVER (after the table, the
+ * 1000 connections), COUNT_WARMUP (scales every mode's warm-up the same
+ * way: 1 = 20,000 round trips, 200,000 messages, 2000 chunks, 3000
+ * connections; an A/B of two builds wants 3 for ping-pong, so that
+ * TurboFan has settled, and 2 for connect), COUNT_PROFILE=SERVER (after the table, the
  * functions that cost most in that server, with gale's JIT
  * code named from `node --perf-basic-prof`'s map), for every mode.
  *
@@ -71,14 +74,16 @@ interface CountMode {
   depth: number;
 }
 
-function countModes(scale: number): CountMode[] {
+function countModes(scale: number, warmScale: number): CountMode[] {
   const n = (x: number) => Math.max(1, Math.round(x * scale));
-  return [
+  const modes: CountMode[] = [
     { key: 'pingpong', title: 'ping-pong (64 B)', size: 64, warmup: 20_000, units: n(5000), unit: 'round trip', perUnit: 1, conns: 1, depth: 1 },
     { key: 'pipeline', title: 'pipelined (50 conns × 16 × 64 B)', size: 64, warmup: 200_000, units: n(100_000), unit: 'msg', perUnit: 1, conns: 50, depth: 16 },
     { key: 'chunk', title: 'chunk ping-pong (64 KiB)', size: 65536, warmup: 2000, units: n(1000), unit: 'MB', perUnit: 65536 / 1e6, conns: 1, depth: 1 },
     { key: 'connect', title: 'connect, echo 64 B, close', size: 64, warmup: 3000, units: n(1000), unit: 'connection', perUnit: 1, conns: 1, depth: 1 },
   ];
+  for (const mode of modes) mode.warmup = Math.max(1, Math.round(mode.warmup * warmScale));
+  return modes;
 }
 
 // ------------------------------------------------------------------ the load (this process)
@@ -372,7 +377,7 @@ export async function main(): Promise<void> {
   process.env.BENCH_SERVERS ??= 'gale,gale-uring,floor,node,uvloop,c-epoll';
   const specs = serverSpecs((why) => { log(`(${why})`); leftOut.push(why); });
   const wanted = (process.env.COUNT_MODES ?? 'pingpong,pipeline,chunk,connect').split(',').map((s) => s.trim());
-  const modes = countModes(envNumber('COUNT_UNITS', 1)).filter((m) => wanted.includes(m.key));
+  const modes = countModes(envNumber('COUNT_UNITS', 1), envNumber('COUNT_WARMUP', 1)).filter((m) => wanted.includes(m.key));
   if (modes.length === 0) throw new Error('COUNT_MODES selects no mode (known: pingpong, pipeline, chunk, connect)');
   const profiled = process.env.COUNT_PROFILE;
   const dir = mkdtempSync(join(tmpdir(), 'gale-callgrind-'));
