@@ -25,7 +25,7 @@
 //
 // usage: node scripts/bundle.mjs        (after tsc; writes dist/bundle/)
 import { build, transform } from 'esbuild';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -127,6 +127,81 @@ async function withoutComments(file, text) {
   return stripped;
 }
 
+/**
+ * Node's built-ins, and koffi, reached through `require` instead of an ESM
+ * import.
+ *
+ * Why: an ESM import of a built-in makes Node build the module's ESM face,
+ * which reads every one of its exports once, and reading a lazy export loads
+ * what is behind it. `import process from 'node:process'` reads
+ * `process.stdin`, `process.report`, ... (about 20 more built-ins load:
+ * readline, fs/promises, fs watchers, the report module, and the stdin
+ * stream gets made); `import { inspect } from 'node:util'` reads
+ * `util.parseArgs` and `util.MIMEType` (3 more). koffi's ESM entry imports
+ * `node:util` that way; its CommonJS entry (the same native module)
+ * requires it. `require` builds no ESM face.
+ *
+ * How: each such specifier resolves to a small ES module of the bundle's
+ * own that requires the real one (through one `createRequire`: the one ESM
+ * import of a built-in left is `node:module`, whose face reads nothing lazy)
+ * and exports the names gale imports from it, each read once at load, as
+ * Node's face would (a name this Node lacks fails the load, as a link error
+ * would); the default export is what `require` returns, which for a
+ * built-in is what Node's face gives as default. The per-file modules in
+ * dist/ (what the suite runs) keep their ESM imports.
+ */
+const BY_REQUIRE = 'by-require';
+const REQUIRE_PROVIDER = 'gale-require';
+const requiredSpecifier = /^(node:.*|koffi)$/;
+
+/** The names gale's modules import from each such specifier, read from tsc's output. */
+function importedNames() {
+  const names = new Map();
+  const files = readdirSync(dist, { recursive: true }).filter((f) => f.endsWith('.js') && !/^(spec|scripts|bundle)\//.test(f));
+  for (const file of files) {
+    const text = readFileSync(join(dist, file), 'utf8');
+    for (const [, specifier] of text.matchAll(/^import\s*['"]([^'"]+)['"]/gm)) {
+      if (requiredSpecifier.test(specifier)) throw new Error(`bundle.mjs: dist/${file}: an import of ${specifier} for its effects only: this script cannot rewrite it`);
+    }
+    for (const [statement, clause, specifier] of text.matchAll(/^(?:import|export)\s+([\w$*\s,]*(?:\{[^}]*\})?)\s*from\s*['"]([^'"]+)['"]/gm)) {
+      if (!requiredSpecifier.test(specifier)) continue;
+      const match = /^(?:(\w+)\s*,?\s*)?(?:\{([^}]*)\})?$/.exec(statement.startsWith('import') ? clause.trim() : '!');
+      if (!match || (!match[1] && !match[2])) throw new Error(`bundle.mjs: dist/${file}: an import of ${specifier} this script cannot rewrite: ${statement}`);
+      const set = names.get(specifier) ?? new Set();
+      for (const part of (match[2] ?? '').split(',').map((p) => p.trim()).filter(Boolean)) set.add(part.split(/\s+as\s+/)[0]);
+      names.set(specifier, set);
+    }
+  }
+  return names;
+}
+
+const requiredNotImported = {
+  name: 'required-not-imported',
+  setup(build) {
+    const names = importedNames();
+    build.onResolve({ filter: requiredSpecifier }, (args) => args.importer === REQUIRE_PROVIDER
+      ? { path: args.path, external: true }
+      : { path: args.path, namespace: BY_REQUIRE });
+    build.onResolve({ filter: new RegExp(`^${REQUIRE_PROVIDER}$`) }, () => ({ path: REQUIRE_PROVIDER, namespace: BY_REQUIRE }));
+    build.onLoad({ filter: /.*/, namespace: BY_REQUIRE }, (args) => {
+      if (args.path === REQUIRE_PROVIDER) {
+        return { loader: 'js', contents: "import { createRequire } from 'node:module';\nexport const requireOutside = createRequire(import.meta.url);\n" };
+      }
+      const exported = [...(names.get(args.path) ?? [])].sort();
+      const lines = [
+        `import { requireOutside } from '${REQUIRE_PROVIDER}';`,
+        `const required = requireOutside(${JSON.stringify(args.path)});`,
+        `for (const name of ${JSON.stringify(exported)}) {`,
+        `  if (!(name in required)) throw new SyntaxError(\`The requested module '${args.path}' does not provide an export named '\${name}'\`);`,
+        '}',
+        'export default required;',
+        ...exported.map((name) => `export const ${name} = required.${name};`),
+      ];
+      return { loader: 'js', contents: lines.join('\n') + '\n' };
+    });
+  },
+};
+
 const common = {
   absWorkingDir: repo,
   bundle: true,
@@ -134,6 +209,7 @@ const common = {
   platform: 'node',
   target: 'node20',
   packages: 'external',
+  plugins: [requiredNotImported],
   // Class and function names are observable (`error.name`, the
   // `constructor.name` in reprs); joining modules into one scope must not
   // rename them.
