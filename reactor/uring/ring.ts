@@ -152,6 +152,9 @@ export interface RingOptions {
   setup?: SetupCall;
 }
 
+/** Whether a ring of this thread has run `enter`'s timeout branch (Ring.warmTimeoutPath). */
+let timeoutPathWarm = false;
+
 /** Visits one CQE: its user_data (two u32s), result and flags. Returns false to stop before consuming it. */
 export type CqeVisitor = (udLo: number, udHi: number, res: number, flags: number) => boolean;
 
@@ -189,7 +192,8 @@ export class Ring {
   private timespecMs = -1; // the timeout the timespec holds now (-1: none written yet)
   private readonly argAddr: number;
   private readonly tsAddr: number;
-  private readonly canSkipCqe: boolean;
+  /** The kernel can skip a request's CQE on success (IORING_FEAT_CQE_SKIP, Linux 5.17). */
+  readonly canSkipCqe: boolean;
   private cancelledEverything = false; // cancelEverything ran (close runs it too)
 
   /** Sets up a ring; throws OSError (ENOSYS, EPERM, EINVAL, ENOMEM, …) if the kernel refuses. */
@@ -269,11 +273,54 @@ export class Ring {
     this.argWords.fill(0, argAt, argAt + 4);
     storeU64(this.argWords, argAt + 4, this.tsAddr);
     this.canSkipCqe = (this.features & IORING_FEAT_CQE_SKIP) !== 0;
+    if (!timeoutPathWarm) {
+      timeoutPathWarm = true;
+      this.warmTimeoutPath();
+    }
+  }
+
+  /**
+   * One wait that times out at once (min_complete 1, a zero timeout:
+   * -ETIME), made by the process's first ring only. A wait's timeout is
+   * rare while a loop is busy, so TurboFan compiled `enter` (inlined into
+   * the poller's `poll`) before its failure branch had ever run, and the
+   * first idle timeout then deoptimized both (insufficient type feedback):
+   * the loop ran in baseline code until they were compiled again (seen as
+   * ~1,000–1,500 generic IC loads per round trip in an instruction count
+   * after a pause; docs/uring.md, "Quiet SENDs"). Running the branch once
+   * here gives it feedback; feedback belongs to the function, so once per
+   * process is enough. Not counted in `stats.enters`.
+   */
+  private warmTimeoutPath(): void {
+    this.submitAndWait(1, 0);
+    this.stats.enters--;
   }
 
   /** SQEs written but not yet consumed by the kernel. */
   pending(): number {
     return (this.sqTail - this.ringWords[this.sqHead]!) >>> 0;
+  }
+
+  /**
+   * The SQ position after the last SQE written: `consumed(position)` tells
+   * when the kernel has taken every SQE written up to then.
+   */
+  sqPosition(): number {
+    return this.sqTail;
+  }
+
+  /**
+   * Whether the kernel has consumed the SQEs up to `position` (an earlier
+   * `sqPosition()`): an enter has submitted them, so each one issued inline
+   * has completed or failed by now (./send-queue.ts, quiet SENDs).
+   */
+  consumed(position: number): boolean {
+    return ((this.ringWords[this.sqHead]! - position) | 0) >= 0;
+  }
+
+  /** Whether the kernel holds CQEs that did not fit in the CQ (NODROP): the next enter posts them. */
+  cqOverflowed(): boolean {
+    return (this.ringWords[this.sqFlags]! & IORING_SQ_CQ_OVERFLOW) !== 0;
   }
 
   /**
@@ -519,7 +566,14 @@ export class Ring {
     const r = ioUringEnter(this.fd, toSubmit, minComplete, flags, useArg ? this.argAddr : 0, useArg ? GETEVENTS_ARG_SIZE : 0);
     if (this.ringWords[this.sqFlags]! & IORING_SQ_CQ_OVERFLOW) this.stats.cqOverflows++;
     this.stats.cqDropped = this.ringWords[this.cqOverflow]!;
-    if (r >= 0) return true;
+    return r >= 0 || this.enterFailed();
+  }
+
+  /**
+   * An enter that returned -1 (cold: apart from its own call sites the
+   * enter stays small, and a first timeout does not deoptimize it).
+   */
+  private enterFailed(): boolean {
     const err = lastErrno();
     // ETIME: the wait timed out; EINTR: a signal (Node's handler runs after
     // we return); EAGAIN/EBUSY: the kernel is short of memory or the CQ
