@@ -152,9 +152,6 @@ export interface RingOptions {
   setup?: SetupCall;
 }
 
-/** Whether a ring of this thread has run `enter`'s timeout branch (Ring.warmTimeoutPath). */
-let timeoutPathWarm = false;
-
 /** Visits one CQE: its user_data (two u32s), result and flags. Returns false to stop before consuming it. */
 export type CqeVisitor = (udLo: number, udHi: number, res: number, flags: number) => boolean;
 
@@ -273,27 +270,6 @@ export class Ring {
     this.argWords.fill(0, argAt, argAt + 4);
     storeU64(this.argWords, argAt + 4, this.tsAddr);
     this.canSkipCqe = (this.features & IORING_FEAT_CQE_SKIP) !== 0;
-    if (!timeoutPathWarm) {
-      timeoutPathWarm = true;
-      this.warmTimeoutPath();
-    }
-  }
-
-  /**
-   * One wait that times out at once (min_complete 1, a zero timeout:
-   * -ETIME), made by the process's first ring only. A wait's timeout is
-   * rare while a loop is busy, so TurboFan compiled `enter` (inlined into
-   * the poller's `poll`) before its failure branch had ever run, and the
-   * first idle timeout then deoptimized both (insufficient type feedback):
-   * the loop ran in baseline code until they were compiled again (seen as
-   * ~1,000–1,500 generic IC loads per round trip in an instruction count
-   * after a pause; docs/uring.md, "Quiet SENDs"). Running the branch once
-   * here gives it feedback; feedback belongs to the function, so once per
-   * process is enough. Not counted in `stats.enters`.
-   */
-  private warmTimeoutPath(): void {
-    this.submitAndWait(1, 0);
-    this.stats.enters--;
   }
 
   /** SQEs written but not yet consumed by the kernel. */
@@ -569,10 +545,7 @@ export class Ring {
     return r >= 0 || this.enterFailed();
   }
 
-  /**
-   * An enter that returned -1 (cold: apart from its own call sites the
-   * enter stays small, and a first timeout does not deoptimize it).
-   */
+  /** An enter that returned -1 (cold, kept out of `enter`). */
   private enterFailed(): boolean {
     const err = lastErrno();
     // ETIME: the wait timed out; EINTR: a signal (Node's handler runs after
