@@ -50,7 +50,11 @@
  *      wait for one CQE, at most that long (-1: forever). One CQE is enough:
  *      the next iteration does not block (handlers ran) and gathers the rest.
  *      A batch-wait timer would cost a wake-up of its own on every idle wait.
- *      Nor does the wait skip the CQEs of SENDs submitted with it (asking
+ *      A SEND the socket takes at once posts no CQE (a quiet SEND:
+ *      ./uring/send-queue.ts), so an echo's reply no longer ends the wait
+ *      it is submitted with: one enter and one iteration per round trip
+ *      (its effect on time is not measured yet: see below and docs/uring.md,
+ *      "Quiet SENDs"). Nor did the wait skip the CQEs of SENDs submitted with it (asking
  *      for one more CQE per such SEND, `min_wait_usec` bounding a SEND that
  *      parks): tried for ping-pong, whose reply's SEND completes inside the
  *      enter and ends the wait at once — 1.01 enters per round trip instead

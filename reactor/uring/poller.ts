@@ -40,6 +40,7 @@ import type { ProvidedBuffers } from './provided-buffers.js';
 import type { SendBudget, SendSlots } from './send-memory.js';
 import { EndpointMemory } from './endpoint-memory.js';
 import { Deque } from '../deque.js';
+import type { SendQueue } from './send-queue.js';
 import { CompletionSocket, type CompletionStats, type SocketHost } from './socket-transport.js';
 import {
   GEN_MASK, KIND_ACCEPT_SLOT, KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLL, KIND_POLLOUT, KIND_READ, KIND_RECV, KIND_SEND, nextGen,
@@ -56,6 +57,12 @@ export interface URingPollerOptions extends RingOptions {
   sendBudget?: number;
   /** The loop's uring options (default: from the environment, ../loop-options.ts). */
   uring?: URingConfig;
+  /**
+   * Whether a chain of one SEND goes quiet: no CQE if the socket takes it
+   * at once (./send-queue.ts; default true where the kernel can skip CQEs).
+   * False keeps every SEND's CQE, as before quiet SENDs (for A/B timing).
+   */
+  quietSends?: boolean;
 }
 
 /** The io_uring poller. */
@@ -76,15 +83,21 @@ export class URingPoller implements Poller, SocketHost {
   private readonly dirtyEndpoints = new Deque<CompletionEndpoint>();
   private activeEndpoints = new Deque<CompletionEndpoint>();
   private spareActive = new Deque<CompletionEndpoint>();
+  // Send queues with a quiet SEND in flight (no CQE on success: ./send-queue.ts), concluded after a harvest.
+  private quietQueues = new Deque<SendQueue>();
+  private spareQuiet = new Deque<SendQueue>();
   /** The provided buffers, send slots and send budget its endpoints share (./endpoint-memory.ts). */
   private readonly memory: EndpointMemory;
   /** SocketHost: native memory SENDs are made from. */
   readonly slots: SendSlots;
   /** SocketHost: the cap on bytes all send buffers of this ring hold together. */
   readonly sendBudget: SendBudget;
+  /** SendHost: whether single SENDs go quiet (URingPollerOptions.quietSends, where the kernel can skip CQEs). */
+  readonly quietSends: boolean;
   /** SocketHost: counters of the completion sockets' slow paths. */
   readonly completionStats: CompletionStats = {
     enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0, sendCopiedBytes: 0,
+    quietSends: 0, quietRetries: 0,
   };
 
   /** The loop's uring options (which transports streams and listeners get). */
@@ -106,6 +119,7 @@ export class URingPoller implements Poller, SocketHost {
   constructor(options: URingPollerOptions = {}) {
     this.config = options.uring ?? resolveURing();
     this.ring = new Ring(options);
+    this.quietSends = options.quietSends !== false && this.ring.canSkipCqe;
     this.memory = new EndpointMemory(this.ring, { ...options, sendBudget: options.sendBudget ?? this.config.sendBudget });
     this.slots = this.memory.slots;
     this.sendBudget = this.memory.sendBudget;
@@ -208,11 +222,13 @@ export class URingPoller implements Poller, SocketHost {
     if (trace !== null) trace.start(plan.skip, ring.pending());
     if (plan.skip) {
       this.deferredEnters++;
+      if (this.quietQueues.length !== 0) this.settleQuietSends();
       return this.reportEndpoints(0);
     }
     const uninterrupted = ring.submitAndWait(plan.minComplete, plan.timeoutMs);
     facts.backlog = ring.cqReady() >= TASKRUN_BATCH;
     let n = this.harvest();
+    if (this.quietQueues.length !== 0) this.settleQuietSends();
     n = this.reportEndpoints(n);
     return uninterrupted || n > 0 ? n : 0;
   }
@@ -251,6 +267,7 @@ export class URingPoller implements Poller, SocketHost {
     this.endpointByFd.length = 0;
     this.dirtyEndpoints.clear();
     this.activeEndpoints.clear();
+    this.quietQueues.clear();
     this.polls.clear();
   }
 
@@ -314,6 +331,40 @@ export class URingPoller implements Poller, SocketHost {
     if (this.endpoints[endpoint.id] !== endpoint) return;
     this.endpoints[endpoint.id] = undefined;
     this.freeIds.push(endpoint.id);
+  }
+
+  /** SendHost: a quiet SEND was written; `settleQuietSends` concludes it after an enter has consumed it. */
+  quietSendWritten(queue: SendQueue): void {
+    if (queue.quietListed) return;
+    queue.quietListed = true;
+    this.quietQueues.push(queue);
+  }
+
+  /**
+   * Completes the quiet SENDs that are over (./send-queue.ts): their SQEs
+   * consumed and the CQ read to the end, so a failure would have shown as
+   * a CQE (routed to its queue already, which then no longer waits). Not
+   * while CQEs wait unread or overflowed: one of them could be that failure.
+   */
+  private settleQuietSends(): void {
+    const ring = this.ring;
+    if (ring.cqReady() !== 0 || ring.cqOverflowed()) return;
+    const list = this.quietQueues;
+    const keep = this.spareQuiet;
+    // Completing one may write the next quiet SEND of the same queue: into `keep`.
+    this.quietQueues = keep;
+    this.spareQuiet = list;
+    for (let i = 0; i < list.length; i++) {
+      const queue = list.at(i);
+      queue.quietListed = false;
+      if (queue.quietSettled(ring)) {
+        if (this.trace !== null) this.trace.quietSends++;
+        this.completeEndpoint(KIND_SEND, queue.id, queue.gen, queue.quietLength(), 0);
+      }
+      // Not consumed yet (the enter was skipped), or the next one, written by that completion.
+      if (queue.quiet) this.quietSendWritten(queue);
+    }
+    list.clear();
   }
 
   /** Lets every dirty endpoint write its SQEs. */
@@ -418,12 +469,15 @@ class PollTrace {
   private submitted = 0;
   private readonly kinds = new Uint32Array(KIND_ACCEPT_SLOT + 1);
   endpointsReported = 0;
+  /** Quiet SENDs found done without a CQE after this poll's enter. */
+  quietSends = 0;
 
   start(skipped: boolean, submitted: number): void {
     this.skipped = skipped;
     this.submitted = submitted;
     this.kinds.fill(0);
     this.endpointsReported = 0;
+    this.quietSends = 0;
   }
 
   cqe(kind: number): void {
@@ -441,7 +495,8 @@ class PollTrace {
       total += count;
       cqes.push(`${KIND_NAMES[kind] ?? `kind ${kind}`} ${count}`);
     });
-    return `ring: 1 enter submitted ${this.submitted} SQE(s); ${total} CQE(s)${total ? ` (${cqes.join(', ')})` : ''}; ` +
+    const quiet = this.quietSends ? `; ${this.quietSends} quiet SEND(s) done without a CQE (sent in full inside the enter)` : '';
+    return `ring: 1 enter submitted ${this.submitted} SQE(s); ${total} CQE(s)${total ? ` (${cqes.join(', ')})` : ''}${quiet}; ` +
       `${this.endpointsReported} fd(s) reported from completion state`;
   }
 }

@@ -189,7 +189,8 @@ export class Ring {
   private timespecMs = -1; // the timeout the timespec holds now (-1: none written yet)
   private readonly argAddr: number;
   private readonly tsAddr: number;
-  private readonly canSkipCqe: boolean;
+  /** The kernel can skip a request's CQE on success (IORING_FEAT_CQE_SKIP, Linux 5.17). */
+  readonly canSkipCqe: boolean;
   private cancelledEverything = false; // cancelEverything ran (close runs it too)
 
   /** Sets up a ring; throws OSError (ENOSYS, EPERM, EINVAL, ENOMEM, …) if the kernel refuses. */
@@ -274,6 +275,28 @@ export class Ring {
   /** SQEs written but not yet consumed by the kernel. */
   pending(): number {
     return (this.sqTail - this.ringWords[this.sqHead]!) >>> 0;
+  }
+
+  /**
+   * The SQ position after the last SQE written: `consumed(position)` tells
+   * when the kernel has taken every SQE written up to then.
+   */
+  sqPosition(): number {
+    return this.sqTail;
+  }
+
+  /**
+   * Whether the kernel has consumed the SQEs up to `position` (an earlier
+   * `sqPosition()`): an enter has submitted them, so each one issued inline
+   * has completed or failed by now (./send-queue.ts, quiet SENDs).
+   */
+  consumed(position: number): boolean {
+    return ((this.ringWords[this.sqHead]! - position) | 0) >= 0;
+  }
+
+  /** Whether the kernel holds CQEs that did not fit in the CQ (NODROP): the next enter posts them. */
+  cqOverflowed(): boolean {
+    return (this.ringWords[this.sqFlags]! & IORING_SQ_CQ_OVERFLOW) !== 0;
   }
 
   /**
@@ -519,7 +542,11 @@ export class Ring {
     const r = ioUringEnter(this.fd, toSubmit, minComplete, flags, useArg ? this.argAddr : 0, useArg ? GETEVENTS_ARG_SIZE : 0);
     if (this.ringWords[this.sqFlags]! & IORING_SQ_CQ_OVERFLOW) this.stats.cqOverflows++;
     this.stats.cqDropped = this.ringWords[this.cqOverflow]!;
-    if (r >= 0) return true;
+    return r >= 0 || this.enterFailed();
+  }
+
+  /** An enter that returned -1 (cold, kept out of `enter`). */
+  private enterFailed(): boolean {
     const err = lastErrno();
     // ETIME: the wait timed out; EINTR: a signal (Node's handler runs after
     // we return); EAGAIN/EBUSY: the kernel is short of memory or the CQ

@@ -28,6 +28,33 @@
  * spec/write-contract.spec.ts). What is queued beyond MAX_CHAIN goes as the
  * next chain, once this one's last CQE is in.
  *
+ * ## Quiet SENDs: no CQE for a reply that goes out at once
+ * A chain of one SEND (a reply, the usual write) goes out with
+ * `IOSQE_CQE_SKIP_SUCCESS` and `MSG_DONTWAIT` where the kernel can skip
+ * CQEs. Its CQE was what woke the loop's blocking wait in an echo (the
+ * SEND completes inside the enter that submits it), costing a second loop
+ * iteration per round trip. The slot is free again once the kernel has
+ * stopped reading it, and for a non-zerocopy SEND that is when the send
+ * returns: the bytes are copied into the socket's buffer then. A SEND
+ * that cannot complete at once (the socket's buffer full) would be parked
+ * on an internal poll and read the slot later, with no CQE to say when;
+ * `MSG_DONTWAIT` sets REQ_F_NOWAIT, and io_queue_async then fails an
+ * -EAGAIN instead of parking it. So a quiet SEND is issued inline during
+ * the enter that consumes its SQE (it is never linked, so never queued
+ * behind another request) and either sent everything (no CQE) or failed,
+ * and a failure always posts its CQE (req_set_fail clears the skip flag),
+ * in that same enter: -EAGAIN, the partial count (`MSG_WAITALL`'s retry
+ * is refused by REQ_F_NOWAIT too: io_sendrecv_fail reports what was done),
+ * or the error. Hence the rule the poller applies after harvesting
+ * (`quietDone`): once the SQ head has passed the SEND's SQE and the CQ has
+ * been read to the end (with no overflow held back), a quiet SEND that
+ * got no CQE sent all of its bytes. After a quiet SEND fails short, the
+ * socket's next SENDs are ordinary ones (the kernel waits for room and
+ * posts their CQEs) until its queue has drained: a socket that is full
+ * does not try again on every enter. Checked against Linux 6.18's
+ * io_uring/net.c (io_sendmsg_prep, io_send, io_sendrecv_fail) and
+ * io_uring.c (io_queue_async); docs/uring.md.
+ *
  * ## Memory
  * Slots come from the ring's free lists (./send-memory.ts) and go back as soon
  * as their SEND has completed: a socket holds at most the `limit` its
@@ -36,7 +63,7 @@
  * the kernel's `tcp_mem` pressure does for socket buffers on epoll.
  */
 import { errno as E } from '../sys/errors.js';
-import { IOSQE_IO_LINK } from './ring.js';
+import { IOSQE_CQE_SKIP_SUCCESS, IOSQE_IO_LINK } from './ring.js';
 import { LARGE_SLOT, type SendBudget, type SendSlot, type SendSlots } from './send-memory.js';
 import { KIND_SEND } from './endpoint.js';
 import type { Ring } from './ring.js';
@@ -44,6 +71,7 @@ import { Deque } from '../deque.js';
 
 const MSG_WAITALL = 0x100;
 const MSG_NOSIGNAL = 0x4000;
+const MSG_DONTWAIT = 0x40;
 
 /** One slot's worth of queued bytes. */
 interface Entry {
@@ -65,7 +93,11 @@ export interface SendHost {
   readonly ring: Ring;
   readonly slots: SendSlots;
   readonly sendBudget: SendBudget;
-  readonly completionStats: { shortSends: number; sendCopiedBytes: number };
+  readonly completionStats: { shortSends: number; sendCopiedBytes: number; quietSends: number; quietRetries: number };
+  /** Whether a chain of one SEND may go quiet (the kernel can skip CQEs, and the host wants it). */
+  readonly quietSends: boolean;
+  /** A quiet SEND of this queue was written (see the file comment): the host concludes it after an enter. */
+  quietSendWritten(queue: SendQueue): void;
 }
 
 /** The queued and in-flight SENDs of one socket. */
@@ -84,6 +116,14 @@ export class SendQueue {
    * cancelled SEND that had sent part of its bytes looks like a short one).
    */
   cancelled = false;
+  /** The SEND in flight is a quiet one (no CQE if it sends everything; see the file comment). */
+  quiet = false;
+  /** The SQ position (`Ring.sqPosition`) right after the quiet SEND's SQE. */
+  quietPosition = 0;
+  /** In its poller's list of quiet SENDs to settle (the poller's bookkeeping). */
+  quietListed = false;
+  /** Whether the next chain of one may go quiet: not since a quiet SEND failed short, until the queue drains. */
+  private quietAllowed = true;
 
   // Never truncated (../deque.ts): an echo fills and empties it every round trip.
   private readonly entries = new Deque<Entry>();
@@ -98,7 +138,7 @@ export class SendQueue {
   private broken = false;
 
   constructor(private readonly host: SendHost, private readonly fd: number,
-    private readonly id: number, private readonly gen: number) {}
+    readonly id: number, readonly gen: number) {}
 
   /** Whether anything is queued or in flight. */
   busy(): boolean {
@@ -163,11 +203,23 @@ export class SendQueue {
   submit(): void {
     if (this.inFlight > 0 || this.entries.length === 0) return;
     const ring = this.host.ring;
+    const udHi = (KIND_SEND << 24) | this.gen;
+    if (this.entries.length === 1 && this.quietAllowed && this.host.quietSends && !this.cancelled) {
+      const entry = this.entries.at(0);
+      ring.send(this.fd, entry.slot.addr + entry.sent, entry.length - entry.sent,
+        MSG_NOSIGNAL | MSG_WAITALL | MSG_DONTWAIT, this.id, udHi, IOSQE_CQE_SKIP_SUCCESS);
+      this.inFlight = 1;
+      this.submitted = 1;
+      this.quiet = true;
+      this.quietPosition = ring.sqPosition();
+      this.host.completionStats.quietSends++;
+      this.host.quietSendWritten(this);
+      return;
+    }
     const end = Math.min(this.entries.length, MAX_CHAIN, ring.sqEntries);
     // All of the chain's SQEs in one submission, or the kernel splits it.
     ring.reserve(end);
     const last = end - 1;
-    const udHi = (KIND_SEND << 24) | this.gen;
     for (let i = 0; i <= last; i++) {
       const entry = this.entries.at(i);
       ring.send(this.fd, entry.slot.addr + entry.sent, entry.length - entry.sent,
@@ -185,7 +237,24 @@ export class SendQueue {
   complete(res: number): boolean {
     if (this.inFlight === 0) return true; // not ours (abandoned)
     this.inFlight--;
-    if (this.broken) {
+    const quiet = this.quiet;
+    this.quiet = false;
+    if (quiet && res !== this.entries.at(0).length - this.entries.at(0).sent) {
+      // Not sent at once (the socket's buffer full, or an error): what
+      // follows waits in the kernel, with CQEs, until the queue drains.
+      this.quietAllowed = false;
+      if (res >= 0 || res === -E.EAGAIN) this.host.completionStats.quietRetries++;
+    }
+    if (quiet && res === -E.EAGAIN) {
+      // Nothing taken: resubmitted below as an ordinary SEND.
+    } else if (quiet && res > 0 && res < this.entries.at(0).length - this.entries.at(0).sent) {
+      // Part taken (MSG_DONTWAIT refused MSG_WAITALL's wait): the rest goes as an ordinary SEND.
+      const entry = this.entries.at(0);
+      entry.sent += res;
+      this.bytes -= res;
+      this.host.sendBudget.adjust(-res);
+      this.sent += res;
+    } else if (this.broken) {
       // The rest of a broken chain: cancelled by the kernel, still queued.
     } else {
       const entry = this.entries.at(0);
@@ -211,6 +280,7 @@ export class SendQueue {
     this.broken = false;
     if (this.errno !== 0 || this.cancelled) this.clear();
     else if (this.bytes > 0) this.submit();
+    else this.quietAllowed = true; // drained: the next reply may go quiet again
     return this.inFlight === 0;
   }
 
@@ -225,8 +295,26 @@ export class SendQueue {
     this.host.sendBudget.adjust(-dropped);
   }
 
+  /**
+   * Whether the quiet SEND in flight is over without a CQE (see the file
+   * comment): its SQE consumed, so, once the caller has read the CQ to the
+   * end without finding its failure, it sent everything (`quietLength()`
+   * bytes: the caller completes it with that). False if none is waiting.
+   */
+  quietSettled(ring: Ring): boolean {
+    return this.quiet && ring.consumed(this.quietPosition);
+  }
+
+  /** The bytes the quiet SEND in flight carries (what its success means). */
+  quietLength(): number {
+    const entry = this.entries.at(0);
+    return entry.length - entry.sent;
+  }
+
   /** The ring is gone: nothing is in flight any more. */
   abandon(): void {
+    this.quiet = false;
+    this.quietListed = false;
     this.inFlight = 0;
     this.broken = false;
     this.clear();

@@ -149,6 +149,10 @@ export interface CompletionStats {
   lingerAborts: number;
   /** Bytes copied into send slots (ring sends: the one copy a written byte costs). */
   sendCopiedBytes: number;
+  /** SENDs submitted quiet: no CQE unless they fail or go short (./send-queue.ts). */
+  quietSends: number;
+  /** Quiet SENDs the socket could not take at once (EAGAIN, or part of them): resent as ordinary SENDs. */
+  quietRetries: number;
 }
 
 /** What a completion socket needs from its poller, beyond any endpoint's needs. */
@@ -162,6 +166,10 @@ export interface SocketHost extends EndpointHost {
   readonly completionStats: CompletionStats;
   /** The loop's uring options (connects through the ring, when SENDs are submitted). */
   readonly config: URingConfig;
+  /** Whether a chain of one SEND goes quiet (./send-queue.ts). */
+  readonly quietSends: boolean;
+  /** A quiet SEND was written (./send-queue.ts): concluded after the enter that consumes it. */
+  quietSendWritten(queue: SendQueue): void;
 }
 
 /** One socket's completion state. */
