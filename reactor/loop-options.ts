@@ -54,6 +54,13 @@ export interface URingOptions {
   submit?: 'enter' | 'turn';
   /** Bytes all the ring's send buffers may hold together (default 64 MiB). */
   sendBudget?: number;
+  /**
+   * A socket's single SEND goes out with `IOSQE_CQE_SKIP_SUCCESS |
+   * MSG_DONTWAIT` where the kernel can skip CQEs, so a reply the socket
+   * takes at once posts no completion (default true; docs/uring.md,
+   * "Quiet SENDs"). False: every SEND posts its CQE.
+   */
+  quietSends?: boolean;
 }
 
 /** Every uring option, decided. */
@@ -137,6 +144,7 @@ export function resolveURing(options: URingOptions = {}, env: Environment = proc
     connect: options.connect === undefined ? env.GALE_URING_CONNECT !== '0' : checkBoolean('uring.connect', options.connect),
     submit,
     sendBudget,
+    quietSends: options.quietSends === undefined ? env.GALE_URING_QUIET_SENDS !== '0' : checkBoolean('uring.quietSends', options.quietSends),
   };
 }
 

@@ -119,7 +119,7 @@ export class URingPoller implements Poller, SocketHost {
   constructor(options: URingPollerOptions = {}) {
     this.config = options.uring ?? resolveURing();
     this.ring = new Ring(options);
-    this.quietSends = options.quietSends !== false && this.ring.canSkipCqe;
+    this.quietSends = (options.quietSends ?? this.config.quietSends) !== false && this.ring.canSkipCqe;
     this.memory = new EndpointMemory(this.ring, { ...options, sendBudget: options.sendBudget ?? this.config.sendBudget });
     this.slots = this.memory.slots;
     this.sendBudget = this.memory.sendBudget;
