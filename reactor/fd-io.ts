@@ -19,10 +19,10 @@ import { Buffer } from 'node:buffer';
 import { CHUNK_SIZE } from './sys/arena.js';
 import { readInto, writeBytes, writeGather } from './sys/libc.js';
 
-// `Buffer.allocUnsafe`, read once: the global `Buffer` is a generic
-// load (LoadGlobalIC) in optimised code, and a property of the Buffer
-// function another (LoadIC), ~230 instructions per small read together.
-// It does not use `this`.
+// `Buffer.allocUnsafe`, read once: the global `Buffer` is an accessor on
+// globalThis (a LoadGlobalIC call and its getter in optimised code), and
+// its `allocUnsafe` was a generic load after it: ~230 instructions per
+// small read together. It does not use `this`.
 const allocUnsafe = Buffer.allocUnsafe;
 
 /** What a read at end of file returns: an empty Buffer (one, shared). */
