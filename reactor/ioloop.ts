@@ -960,8 +960,8 @@ export class IOLoop {
       if (fd === nodeFd) return true;
       const entry = this.handlers.get(fd);
       if (entry === undefined) return false;
-      this.counts.events++;
       this.runHandler(entry, poller.readyEvents[0]!);
+      this.counts.events++; // after the handler, as below
       return false;
     }
     let nodeReady = false;
