@@ -60,11 +60,12 @@
  * counts them per iteration and reports them in `stats()`; the benchmarks
  * and the FFI budget in DESIGN.md are checked against that figure.
  */
-// The global \`process\` is a getter on globalThis; the module's binding is
-// the same object, read directly. Its properties are a slow generic lookup
-// each (a dictionary-mode object), so the hot path's two (the clock, the
-// nextTick of phase 5) are read once, below.
-import process from 'node:process';
+// \`process\` is the global, not an ESM import of 'node:process': such an
+// import builds the module's ESM face, which reads every export once, and
+// reading \`process.stdin\` or \`process.report\` loads ~20 more built-ins
+// (docs/memory.md). Its properties are a slow generic lookup each (a
+// dictionary-mode object), so the hot path's two (the clock, the nextTick
+// of phase 5) are read once, below.
 import { isMainThread } from 'node:worker_threads';
 import { ffiCounter } from './sys/ffi.js';
 import { inMicrotask } from './microtask.js';
