@@ -67,6 +67,8 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
   // A reset drops what the kernel still held for this side; what a ring RECV had already taken is delivered.
   const resetLoses = (side: Side, at: number | null) =>
     after(exceptions.closedUnread[peerOf(side)], at) || after(exceptions.readLimitAt[side], at);
+  // A read started once the peer had closed over unread bytes: the reset may have dropped all it would get.
+  const peerResetBefore = (side: Side, step: number) => after(exceptions.closedUnread[peerOf(side)], step);
   // Known open difference: see OPEN_DIFFERENCES.
   const unverified = (side: Side, at: number | null) => after(exceptions.closedOnMuchUnread[peerOf(side)], at);
   return {
@@ -76,10 +78,15 @@ export function comparable(program: Program, trace: Trace, exceptions: Exception
       if (isRead(step) && pressured.has(peerOf(step.side))) return '(peer had backpressure)';
       if (unverified(step.side, i)) return OPEN_DIFFERENCES.closeUnderReadAhead;
       if ((step.op === 'write' || step.op === 'flood') && peerGone(step.side, i)) return writeToClosedPeer(result);
+      if (isRead(step) && peerResetBefore(step.side, i)) return readAfterReset(result);
       return closedUnread(i) || peerGone(step.side, i) ? resetOrEof(result) : result;
     }),
     outcomes: trace.outcomes
       .filter((o) => !dropped(o.side, o.direction) && !unverified(o.side, o.at))
+      // A read the reset left nothing for threw when it was called (above):
+      // it has no outcome; where read-ahead kept bytes, it resolved. Which
+      // bytes it got is the invariants' prefix check.
+      .filter((o) => !(o.direction === 'in' && peerResetBefore(o.side, stepOf(o)) && /^resolved/.test(o.result ?? '')))
       .map((o) => (closedUnread(o.at) || peerGone(o.side, o.at) ? { ...o, result: resetOrEof(o.result) } : o))
       .map((o) => (o.direction === 'out' && peerGone(o.side, o.at) ? { ...o, result: '(written as the peer closed)' } : o))
       .map((o) => (o.direction === 'in' && resetLoses(o.side, o.at) ? { ...o, result: o.result?.replace(/^resolved \d+/, 'resolved (a prefix)') ?? null } : o)),
@@ -119,9 +126,25 @@ function resetOrEof(result: string | null): string | null {
   return result && result.replace(/StreamClosedError\((OSError:ECONNRESET|OSError:EPIPE|ESTREAMCLOSED|StreamBufferFullError)\)/g, 'StreamClosedError(reset or EOF)');
 }
 
+/**
+ * A read's step result once a reset may have dropped what the kernel held
+ * for this side: on epoll the stream may already be closed, its bytes
+ * lost with the reset, and the read throws when called; on a ring RECV
+ * had taken them (read-ahead), so the same read is started and resolves
+ * with them. Either, never anything else.
+ */
+function readAfterReset(result: string): string {
+  return /^(ok|threw StreamClosedError)/.test(result) ? '(read, or StreamClosedError: the reset dropped the unread bytes)' : result;
+}
+
 /** A write's step result once the peer has closed: accepted (by a send buffer) or refused, never anything else. */
 function writeToClosedPeer(result: string): string {
   return /^(ok|accepted |threw StreamClosedError)/.test(result) ? '(accepted, or StreamClosedError: the peer closed)' : result;
+}
+
+/** The step an outcome's operation was started at (its id: `r<step>`, `w<step>`). */
+function stepOf(outcome: Outcome): number {
+  return Number(outcome.id.slice(1));
 }
 
 function peerOf(side: Side): Side {
