@@ -9,7 +9,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { URingPoller } from '../reactor/uring/poller.js';
+import { URingPoller, type URingPollerOptions } from '../reactor/uring/poller.js';
 import { READ } from '../reactor/poller.js';
 import { chunk } from '../reactor/sys/arena.js';
 import { close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
@@ -32,12 +32,35 @@ function drainFd(fd: number): Buffer {
   return Buffer.concat(parts);
 }
 
-test('a reply the socket takes at once posts no CQE: one enter per round trip, and the send slot is free after it', () => {
-  const poller = new URingPoller();
+/**
+ * Runs `body` with a ring poller and one end of a socketpair attached to it
+ * as a completion socket, registered for READ; the other end, `peer`, is a
+ * plain nonblocking fd that `closePeer` closes early. Afterwards the socket
+ * is detached and the poller and both fds closed.
+ */
+function withAttachedSocket(options: URingPollerOptions,
+  body: (poller: URingPoller, socket: NonNullable<ReturnType<URingPoller['attach']>>, peer: number, closePeer: () => void) => void): void {
+  const poller = new URingPoller(options);
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  let peerOpen = true;
+  const closePeer = () => {
+    if (peerOpen) closeFd(b);
+    peerOpen = false;
+  };
   try {
     const socket = poller.attach(a, true)!;
     poller.register(a, READ);
+    body(poller, socket, b, closePeer);
+    socket.detach();
+  } finally {
+    poller.close();
+    closeFd(a);
+    closePeer();
+  }
+}
+
+test('a reply the socket takes at once posts no CQE: one enter per round trip, and the send slot is free after it', () => {
+  withAttachedSocket({}, (poller, socket, b) => {
     poller.traceOn();
     const rounds = 100;
     // The peer's first request; then each poll submits the reply to the
@@ -74,20 +97,11 @@ test('a reply the socket takes at once posts no CQE: one enter per round trip, a
     assert.is(poller.sendBudget.used, 0, 'its bytes went back to the budget');
     const replies = Array.from({ length: rounds }, (_, i) => `request ${i}\n`).join('');
     assert.is(drainFd(b).toString(), replies, 'every reply once, in order');
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 test('a quiet SEND the socket cannot take at once (EAGAIN, or part of it) is sent again as an ordinary SEND: every byte once, in order', () => {
-  const poller = new URingPoller();
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
+  withAttachedSocket({}, (poller, socket, b) => {
     const piece = 48 * 1024;
     const payload = pattern(64 * piece, 7);
     let written = 0;
@@ -123,21 +137,12 @@ test('a quiet SEND the socket cannot take at once (EAGAIN, or part of it) is sen
     poller.poll(0);
     assert.is(poller.completionStats.quietSends, quiet + 1);
     assert.is(drainFd(b).toString(), 'again\n');
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 test('a quiet SEND that fails (the peer is gone) posts its CQE: the error reaches the next write, as for an ordinary SEND', () => {
-  const poller = new URingPoller();
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
-    closeFd(b);
+  withAttachedSocket({}, (poller, socket, _peer, closePeer) => {
+    closePeer();
     const quiet = poller.completionStats.quietSends;
     assert.is(socket.write(Buffer.from('nobody\n')), 7);
     for (let i = 0; i < 20 && socket.sends.errno === 0; i++) poller.poll(10);
@@ -147,19 +152,11 @@ test('a quiet SEND that fails (the peer is gone) posts its CQE: the error reache
     assert.is(socket.sends.sent, 0);
     assert.is(poller.sendBudget.used, 0);
     assert.throws(() => socket.write(Buffer.from('x')), /EPIPE/);
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-  }
+  });
 });
 
 test('a quiet SEND whose SQE the kernel has not consumed yet is not concluded; the enter that consumes it concludes it', () => {
-  const poller = new URingPoller();
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
+  withAttachedSocket({}, (poller, socket, b) => {
     poller.poll(0); // the RECV armed
     assert.is(socket.write(Buffer.from('one\n')), 4);
     assert.ok(socket.sends.quiet);
@@ -172,20 +169,11 @@ test('a quiet SEND whose SQE the kernel has not consumed yet is not concluded; t
     poller.poll(0);
     assert.not.ok(socket.sends.busy(), 'consumed by the enter, no CQE: concluded');
     assert.is(drainFd(b).toString(), 'one\n');
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 test('quietSends: false keeps every SEND\'s CQE (the behaviour before quiet SENDs)', () => {
-  const poller = new URingPoller({ quietSends: false });
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
+  withAttachedSocket({ quietSends: false }, (poller, socket, b) => {
     poller.traceOn();
     poller.poll(0);
     assert.is(socket.write(Buffer.from('one\n')), 4);
@@ -195,12 +183,7 @@ test('quietSends: false keeps every SEND\'s CQE (the behaviour before quiet SEND
     assert.not.ok(socket.sends.busy());
     assert.is(poller.completionStats.quietSends, 0);
     assert.is(drainFd(b).toString(), 'one\n');
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 test('no fds leaked', () => {
