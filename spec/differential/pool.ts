@@ -20,6 +20,8 @@ class Worker {
   private readonly waiting = new Map<number, (result: RunResult) => void>();
   private stderr = '';
   private nextId = 0;
+  // The child exited and its stdio streams closed ('close').
+  private closed = false;
 
   constructor(readonly backend: Backend) {
     const env: NodeJS.ProcessEnv = { ...process.env };
@@ -34,6 +36,7 @@ class Worker {
       this.waiting.get(id)?.(result);
       this.waiting.delete(id);
     });
+    this.child.on('close', () => { this.closed = true; });
     this.child.on('exit', (code, signal) => {
       for (const resolve of this.waiting.values()) resolve({ error: `${backend} child exited (${code ?? signal}): ${this.stderr}` });
       this.waiting.clear();
@@ -52,10 +55,15 @@ class Worker {
     });
   }
 
+  /**
+   * Ends the child and resolves once its stdio is closed too: 'close', not
+   * 'exit', which on Node 24 can come while the stdio sockets are still
+   * open (the spec's fd check then saw one of them as a leak).
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return resolve();
-      this.child.on('exit', () => resolve());
+      if (this.closed) return resolve();
+      this.child.on('close', () => resolve());
       this.child.stdin!.end();
     });
   }
