@@ -66,16 +66,14 @@ export class ProvidedBuffers {
   private readonly buffers: Buffer[] = [];
   private readonly addrs: number[] = [];
   /**
-   * Each bid's group as a plain Uint8Array, and where in it the bid's
-   * buffer starts: a small chunk is copied out through these. Buffer#copy
-   * made a view of its own and read `buffer` and `byteOffset` off a Buffer,
-   * generic loads in V8 11.3 (~400 instructions a chunk).
+   * Each bid's buffer again as a plain Uint8Array: a small chunk is copied
+   * out through it. Buffer#copy made a view of its own and read `buffer`
+   * and `byteOffset` off a Buffer, generic loads in V8 11.3 (~400
+   * instructions a chunk).
    */
-  private readonly groupBytes: Uint8Array[] = [];
-  private readonly offsets: number[] = [];
+  private readonly plain: Uint8Array[] = [];
   // The group fresh buffers are cut from.
   private group: Buffer = Buffer.alloc(0);
-  private groupView: Uint8Array = new Uint8Array(0);
   private groupAddr = 0;
   private groupNext = GROUP;
   private tail = 0;
@@ -123,9 +121,8 @@ export class ProvidedBuffers {
       this.fresh(bid);
     } else {
       out = Buffer.allocUnsafe(length);
-      const at = this.offsets[bid]!;
       // Uint8Array's `set` called on the Buffer: `out.set` is a generic load on a Buffer (V8 11.3).
-      typedArraySet.call(out, this.groupBytes[bid]!.subarray(at, at + length));
+      typedArraySet.call(out, this.plain[bid]!.subarray(0, length));
       this.copiedBytes += length;
     }
     this.put(bid);
@@ -145,14 +142,12 @@ export class ProvidedBuffers {
       // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
       this.group = Buffer.allocUnsafeSlow(Math.max(GROUP * this.size, 4096));
       this.groupAddr = bufferAddress(this.group);
-      this.groupView = new Uint8Array(this.group.buffer, this.group.byteOffset, this.group.length);
       this.groupNext = 0;
     }
     const at = this.groupNext++ * this.size;
     this.buffers[bid] = this.group.subarray(at, at + this.size);
     this.addrs[bid] = this.groupAddr + at;
-    this.groupBytes[bid] = this.groupView;
-    this.offsets[bid] = at;
+    this.plain[bid] = new Uint8Array(this.group.buffer, this.group.byteOffset + at, this.size);
   }
 
   private put(bid: number): void {
@@ -179,9 +174,8 @@ export class ProvidedBuffers {
       ring.unregisterBufferRing(this.bgid);
     } catch { /* the ring is going: its close unregisters too */ }
     this.buffers.length = 0;
-    this.groupBytes.length = 0;
+    this.plain.length = 0;
     this.group = Buffer.alloc(0);
-    this.groupView = new Uint8Array(0);
     this.groupNext = GROUP;
   }
 
