@@ -249,26 +249,17 @@ export class SendQueue {
       // Nothing taken: resubmitted below as an ordinary SEND.
     } else if (quiet && res > 0 && res < this.entries.at(0).length - this.entries.at(0).sent) {
       // Part taken (MSG_DONTWAIT refused MSG_WAITALL's wait): the rest goes as an ordinary SEND.
-      const entry = this.entries.at(0);
-      entry.sent += res;
-      this.bytes -= res;
-      this.host.sendBudget.adjust(-res);
-      this.sent += res;
+      this.took(this.entries.at(0), res);
     } else if (this.broken) {
       // The rest of a broken chain: cancelled by the kernel, still queued.
     } else {
       const entry = this.entries.at(0);
       const left = entry.length - entry.sent;
       if (res === left) {
-        this.sent += left;
-        this.bytes -= left;
-        this.host.sendBudget.adjust(-left);
+        this.took(entry, left);
         this.popHead();
       } else if (res > 0) {
-        entry.sent += res;
-        this.bytes -= res;
-        this.host.sendBudget.adjust(-res);
-        this.sent += res;
+        this.took(entry, res);
         this.host.completionStats.shortSends++;
         this.broken = true;
       } else {
@@ -282,6 +273,14 @@ export class SendQueue {
     else if (this.bytes > 0) this.submit();
     else this.quietAllowed = true; // drained: the next reply may go quiet again
     return this.inFlight === 0;
+  }
+
+  /** The kernel took `n` bytes of `entry`: counted as sent, out of the queue's bytes and the budget. */
+  private took(entry: Entry, n: number): void {
+    entry.sent += n;
+    this.bytes -= n;
+    this.host.sendBudget.adjust(-n);
+    this.sent += n;
   }
 
   /** Frees every slot and forgets what was queued (the requests are gone or failed). */
