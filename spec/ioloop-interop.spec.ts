@@ -17,15 +17,13 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import { IOLoop } from '../reactor/ioloop.js';
 import { sleep } from '../reactor/gen.js';
 import { PollPhaseHop, nodeBackendFd, nodeHasImmediates, nodeTimeoutMs } from '../reactor/node-interop.js';
 import { close as closeFd, pipe, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
-import { delay, fdLeakCheck, until } from './helpers.js';
+import { collectGarbage, delay, fdLeakCheck, until } from './helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -36,11 +34,6 @@ const checkFds = fdLeakCheck();
  */
 const FEW = 8;
 const thisFile = fileURLToPath(import.meta.url);
-
-// V8's full garbage collection, for `iterationsDuring` (the flag set at run
-// time takes effect for a new context's global `gc`).
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
 
 /**
  * Runs `fn` on a fresh loop that also waits on an idle socket (so it is
@@ -65,15 +58,10 @@ async function inLoop<T>(fn: (loop: IOLoop) => T | PromiseLike<T>, options: { no
  * timer, I/O) makes a few; one that wakes periodically or spins makes one
  * per period.
  *
- * A full garbage collection first, so that what is counted is the loop and
- * not V8: while V8 marks the heap incrementally it posts one foreground task
- * at a time, each posting the next when it runs (IncrementalMarkingJob), and
- * each makes libuv's fd ready, so every wait in a marking cycle ends at once
- * and the loop rightly hands Node one turn per task — as Node's own loop
- * runs one libuv iteration per task. A cycle that began just before a 5 ms
- * wait made it 10–48 iterations on Node 24 (docs/testing.md); a collection
- * finishes any cycle under way, and the few allocations of a measured wait
- * do not start another.
+ * A full garbage collection first (`collectGarbage`), so that what is
+ * counted is the loop and not V8's incremental marking: a marking cycle
+ * that began just before a 5 ms wait made it 10–48 iterations on Node 24,
+ * one per marking task (docs/testing.md).
  */
 async function iterationsDuring<T>(loop: IOLoop, wait: () => PromiseLike<T>): Promise<{ value: T; iterations: number; turns: string }> {
   collectGarbage();
