@@ -157,6 +157,32 @@ test('CLOSE closes the fd; linked behind a SEND it runs after the bytes went out
   }
 });
 
+test('setSendAddr points a SEND written but not yet submitted at other memory (a direct SEND whose SQE the kernel has not consumed)', () => {
+  const ring = new Ring();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  const first = allocRegion(16);
+  const second = allocRegion(16);
+  try {
+    first.view.write('from the caller', 0);
+    second.view.write('from the slot!!', 0);
+    ring.send(a, first.addr, 15, 0x4000, 1, 0x04000001);
+    const position = ring.sqPosition();
+    assert.not.ok(ring.consumed(position), 'written, not submitted');
+    ring.setSendAddr(position, second.addr);
+    const cqes = reap(ring, 1);
+    assert.equal(cqes.map((c) => [c.lo, c.res]), [[1, 15]]);
+    assert.ok(ring.consumed(position));
+    const n = readToChunk(b, 64);
+    assert.is(chunk.view.toString('latin1', 0, n), 'from the slot!!', 'the SEND read the memory it was pointed at last');
+  } finally {
+    closeFd(a);
+    closeFd(b);
+    freeRegion(first);
+    freeRegion(second);
+    ring.close();
+  }
+});
+
 test('a short pipe WRITE count comes back as the result (nonblocking pipe full)', () => {
   const ring = new Ring();
   const [r, w] = pipe();

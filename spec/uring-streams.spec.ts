@@ -26,7 +26,7 @@ import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/con
 import { Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { fdLeakCheck, openFds } from './helpers.js';
-import { tcpSockets } from './stream-helpers.js';
+import { tcpSockets, unixPair } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
 
@@ -111,7 +111,7 @@ test('a poller with completion sockets unmaps its buffer ring and unregisters it
   assert.is(buffers!.buffers.length, 0, 'buffers dropped');
 });
 
-test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no copy), echoed with one copy into a send slot; a small one is copied', () => {
+test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no copy), echoed from it with no copy (a direct SEND: one enter); a small one is copied', () => {
   const poller = new URingPoller();
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
   try {
@@ -139,16 +139,122 @@ test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no
     assert.is(writeBytes(b, small), small.length);
     assert.ok(receive(poller, socket, small.length).equals(small));
     assert.is(buffers.copiedBytes, small.length);
-    // Echoing a chunk: one copy, into a send slot.
+    // Echoing a chunk: no copy, sent from its provided buffer inside send() (one FFI call: the enter).
     const copiedBefore = stats.sendCopiedBytes;
-    assert.is(socket.send([chunk1], 0, 0), chunk1.length);
-    assert.is(stats.sendCopiedBytes - copiedBefore, chunk1.length, 'one copy per echoed byte');
+    const directBefore = stats.sendDirectBytes;
+    const callsBefore = ffiCounter.calls;
+    assert.is(socket.send([chunk1], 0, 0), chunk1.length, 'taken at once, as before');
+    assert.is(ffiCounter.calls - callsBefore, 1, 'one enter');
+    assert.is(stats.sendCopiedBytes - copiedBefore, 0, 'no copy per echoed byte');
+    assert.is(stats.sendDirectBytes - directBefore, chunk1.length);
+    assert.not.ok(socket.sends.busy(), 'sent in full: nothing queued or in flight');
+    chunk1.fill(0); // the caller may reuse its Buffer once the write is taken
     assert.ok(receiveFd(poller, b, first.length).equals(first), 'the echo arrived intact');
     socket.detach();
   } finally {
     poller.close();
     closeFd(a);
     closeFd(b);
+  }
+});
+
+/** A 64 KiB chunk handed over by `socket`'s ring (written by peer `b`, received on the ring). */
+function handedOver(poller: URingPoller, socket: CompletionSocket, b: number, seed: number): Buffer {
+  const data = pattern(64 * 1024, seed);
+  assert.is(writeBytes(b, data), data.length);
+  assert.is(pollFor(poller, socket) & READ, READ);
+  const got = socket.read(1 << 20)!; // the Buffer a stream would get
+  assert.ok(got.equals(data));
+  assert.ok(poller.providedBuffers()!.addressOf(got) !== 0, 'a view of a provided buffer');
+  return got;
+}
+
+/** Writes filler on `fd` until its socket buffer is full; returns what was written. */
+function fillSocket(fd: number, seed: number): Buffer {
+  const parts: Buffer[] = [];
+  for (let i = 0; i < 10000; i++) {
+    const part = pattern(4096, seed + i);
+    const n = writeBytes(fd, part);
+    if (n > 0) parts.push(part.subarray(0, n));
+    if (n < part.length) break;
+  }
+  return Buffer.concat(parts);
+}
+
+test('direct SENDs: a full peer (the SEND fails EAGAIN or short) gets the chunk copied into a slot inside send(), then every byte once, in order; a chunk behind it is copied', () => {
+  const poller = new URingPoller();
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  try {
+    const socket = poller.attach(a, true)!;
+    poller.register(a, READ);
+    assert.is(poller.poll(0), 0);
+    const stats = poller.completionStats;
+    const first = handedOver(poller, socket, b, 1);
+    const second = handedOver(poller, socket, b, 2);
+    const expected = [fillSocket(a, 50)];
+    const copiedBefore = stats.sendCopiedBytes;
+    const directBefore = stats.sendDirectBytes;
+    const retriesBefore = stats.quietRetries;
+    assert.is(socket.send([first], 0, 0), first.length, 'taken (into the send buffer) all the same');
+    assert.is(stats.sendCopiedBytes - copiedBefore, first.length, 'copied into a slot: the SEND could not take it');
+    assert.is(stats.sendDirectBytes - directBefore, 0);
+    expected.push(Buffer.from(first));
+    first.fill(0); // the caller reuses its Buffer: the kernel must not read it any more
+    // The queue is busy now: the next chunk is queued behind, copied.
+    assert.is(socket.send([second], 0, 0), second.length);
+    assert.is(stats.sendCopiedBytes - copiedBefore, first.length + second.length);
+    expected.push(Buffer.from(second));
+    second.fill(0);
+    const all = Buffer.concat(expected);
+    assert.ok(receiveFd(poller, b, all.length).equals(all), 'every byte once, in order');
+    assert.is(stats.quietRetries - retriesBefore, 1, 'the failed SEND was resent as an ordinary one');
+    for (let i = 0; i < 100 && socket.sends.busy(); i++) poller.poll(10);
+    assert.not.ok(socket.sends.busy());
+    // Drained: the next chunk goes direct again.
+    const third = handedOver(poller, socket, b, 3);
+    assert.is(socket.send([third], 0, 0), third.length);
+    assert.is(stats.sendDirectBytes - directBefore, third.length);
+    assert.ok(receiveFd(poller, b, third.length).equals(pattern(64 * 1024, 3)));
+    socket.detach();
+  } finally {
+    poller.close();
+    closeFd(a);
+    closeFd(b);
+  }
+});
+
+test('direct SENDs: only for a whole chunk of 32-64 KiB this ring handed over; off (`directSends: false`) every write is copied', () => {
+  for (const directSends of [true, false]) {
+    const poller = new URingPoller({ directSends });
+    const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+    try {
+      const socket = poller.attach(a, true)!;
+      poller.register(a, READ);
+      assert.is(poller.poll(0), 0);
+      const stats = poller.completionStats;
+      const chunk1 = handedOver(poller, socket, b, 9);
+      const own = pattern(64 * 1024, 9); // the same bytes in a Buffer of the caller's
+      // Writes `parts`, reads them at the peer; returns the bytes copied into slots.
+      const copied = (parts: Buffer[], offset = 0) => {
+        const before = stats.sendCopiedBytes;
+        const expected = Buffer.concat(parts).subarray(offset);
+        assert.is(socket.send(parts, 0, offset), expected.length);
+        assert.ok(receiveFd(poller, b, expected.length).equals(expected), 'every byte once, in order');
+        for (let i = 0; i < 100 && socket.sends.busy(); i++) poller.poll(10);
+        assert.not.ok(socket.sends.busy());
+        return stats.sendCopiedBytes - before;
+      };
+      assert.is(copied([own]), own.length, "the caller's own Buffer: copied");
+      assert.is(copied([chunk1.subarray(0, 1000)]), 1000, 'a small part: copied');
+      assert.is(copied([chunk1, own]), 2 * own.length, 'a gather: copied');
+      assert.is(copied([chunk1], 4096), directSends ? 0 : chunk1.length - 4096, 'the rest of a handed-over chunk from an offset');
+      assert.is(stats.sendDirectBytes, directSends ? chunk1.length - 4096 : 0);
+      socket.detach();
+    } finally {
+      poller.close();
+      closeFd(a);
+      closeFd(b);
+    }
   }
 });
 
@@ -746,6 +852,38 @@ test('ring sends: write() then close() delivers every byte; the close lingers un
       loop.close();
     }
   });
+});
+
+test('ring sends: an echo of 64 KiB chunks through IOStream sends every echoed chunk from its provided buffer (no copy), every byte once, in order', async () => {
+  const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
+  const [client, server] = unixPair.make(loop, {}, {}) as [IOStream, IOStream];
+  try {
+    const stats = statsOf(loop);
+    const before = { ...stats };
+    const rounds = 32;
+    await loop.runSync(async () => {
+      const echo = (async () => {
+        for (let i = 0; i < rounds; i++) {
+          const data = await server.readBytes(65536, { partial: true })!;
+          await server.write(data)!;
+        }
+      })();
+      for (let i = 0; i < rounds; i++) {
+        const sent = pattern(64 * 1024, i);
+        await client.write(sent)!;
+        const back = await client.readBytes(sent.length)!;
+        assert.ok(back.equals(sent), `round ${i} echoed intact`);
+      }
+      await echo;
+    }, 20);
+    // One chunk at a time on a Unix socket: each arrives whole, is handed over and goes back direct.
+    assert.is(stats.sendDirectBytes - before.sendDirectBytes, rounds * 64 * 1024, "the server's echoes: sent from where they arrived");
+    assert.is(stats.sendCopiedBytes - before.sendCopiedBytes, rounds * 64 * 1024, "the client's own Buffers: copied");
+  } finally {
+    client.close();
+    server.close();
+    loop.close();
+  }
 });
 
 test('ring sends: a lingering close is bounded — cut short (abortLinger) or finished by closing the loop, never an fd left open', async () => {

@@ -63,6 +63,14 @@ export interface URingPollerOptions extends RingOptions {
    * False keeps every SEND's CQE, as before quiet SENDs (for A/B timing).
    */
   quietSends?: boolean;
+  /**
+   * Whether a handed-over chunk (a RECV's provided buffer) that a stream
+   * writes back is sent from where it is, at once, instead of copied into a
+   * send slot (direct SENDs, ./send-queue.ts; default true unless
+   * `GALE_URING_DIRECT_SENDS=0`; they need quiet SENDs). False copies every
+   * write (for A/B timing).
+   */
+  directSends?: boolean;
 }
 
 /** The io_uring poller. */
@@ -94,10 +102,12 @@ export class URingPoller implements Poller, SocketHost {
   readonly sendBudget: SendBudget;
   /** SendHost: whether single SENDs go quiet (URingPollerOptions.quietSends, where the kernel can skip CQEs). */
   readonly quietSends: boolean;
+  /** SocketHost: whether handed-over chunks written back are sent from where they are (URingPollerOptions.directSends). */
+  readonly directSends: boolean;
   /** SocketHost: counters of the completion sockets' slow paths. */
   readonly completionStats: CompletionStats = {
     enobufs: 0, recvRearms: 0, stale: 0, directReadFlushes: 0, shortSends: 0, ringCloses: 0, lingerCloses: 0, lingering: 0, lingerAborts: 0, sendCopiedBytes: 0,
-    quietSends: 0, quietRetries: 0,
+    quietSends: 0, quietRetries: 0, sendDirectBytes: 0,
   };
 
   /** The loop's uring options (which transports streams and listeners get). */
@@ -120,6 +130,7 @@ export class URingPoller implements Poller, SocketHost {
     this.config = options.uring ?? resolveURing();
     this.ring = new Ring(options);
     this.quietSends = (options.quietSends ?? this.config.quietSends) !== false && this.ring.canSkipCqe;
+    this.directSends = options.directSends ?? process.env.GALE_URING_DIRECT_SENDS !== '0';
     this.memory = new EndpointMemory(this.ring, { ...options, sendBudget: options.sendBudget ?? this.config.sendBudget });
     this.slots = this.memory.slots;
     this.sendBudget = this.memory.sendBudget;

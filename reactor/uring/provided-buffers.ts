@@ -76,6 +76,13 @@ export class ProvidedBuffers {
   private group: Buffer = Buffer.alloc(0);
   private groupAddr = 0;
   private groupNext = GROUP;
+  /**
+   * The native address of every group's memory, by its ArrayBuffer: a
+   * handed-over chunk written back (an echo) is sent from where it is
+   * (`addressOf`; ./send-queue.ts, "Direct SENDs"). Weak: a group JS
+   * has dropped is forgotten with it.
+   */
+  private readonly groupAddrs = new WeakMap<ArrayBufferLike, number>();
   private tail = 0;
   private readonly mask: number;
   private registered = false;
@@ -130,6 +137,16 @@ export class ProvidedBuffers {
     return out;
   }
 
+  /**
+   * The native address of `bytes` if they are (part of) a chunk this ring
+   * handed over, else 0. The memory is JS's: it stays where it is while
+   * `bytes` (or any view of it) is referenced.
+   */
+  addressOf(bytes: Uint8Array): number {
+    const base = this.groupAddrs.get(bytes.buffer);
+    return base === undefined ? 0 : base + bytes.byteOffset;
+  }
+
   /** Gives buffer `bid` back without reading it. */
   giveBack(bid: number): void {
     this.put(bid);
@@ -142,6 +159,7 @@ export class ProvidedBuffers {
       // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
       this.group = Buffer.allocUnsafeSlow(Math.max(GROUP * this.size, 4096));
       this.groupAddr = bufferAddress(this.group);
+      this.groupAddrs.set(this.group.buffer, this.groupAddr - this.group.byteOffset);
       this.groupNext = 0;
     }
     const at = this.groupNext++ * this.size;

@@ -386,6 +386,15 @@ export class Ring {
   }
 
   /**
+   * Points the SEND whose SQE ends at SQ position `position` (an earlier
+   * `sqPosition()`, not yet consumed) at `addr` instead (./send-queue.ts, `sendNow`).
+   */
+  setSendAddr(position: number, addr: number): void {
+    const w = ((position - 1) & this.sqMask) * (SQE_SIZE >>> 2);
+    this.setU64(w + 4, addr); // addr @16
+  }
+
+  /**
    * Queues an ACCEPT on listening socket `fd`; each CQE's result is a new
    * fd with `acceptFlags` (SOCK_NONBLOCK | SOCK_CLOEXEC, say) or -errno.
    * `multishot`: one request keeps accepting (CQEs carry IORING_CQE_F_MORE

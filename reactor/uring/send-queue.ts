@@ -55,6 +55,24 @@
  * io_uring/net.c (io_sendmsg_prep, io_send, io_sendrecv_fail) and
  * io_uring.c (io_queue_async); docs/uring.md.
  *
+ * ## Direct SENDs: a received chunk echoed without a copy
+ * A chunk the provided buffers handed over (./provided-buffers.ts) that the
+ * stream writes back was copied into a slot like any write, 64 KiB of
+ * `memmove` per chunk: most of a bulk echo's user time. The write contract
+ * lets the caller reuse its Buffer as soon as `write()` resolves its
+ * Future, which on a ring is inside `write()`, so the kernel may read the
+ * caller's memory only before `send` returns. `sendNow` therefore writes a
+ * quiet SEND (`MSG_DONTWAIT`, no CQE on success) from the chunk's own
+ * memory and submits it at once (one io_uring_enter): issued inline, it is
+ * over when the enter returns (see "Quiet SENDs"). No CQE for it and its
+ * SQE consumed: every byte was sent, nothing is copied. Otherwise (the
+ * socket's buffer was full: -EAGAIN or a short count waits in the CQ) the
+ * chunk is copied into a slot then — the caller still cannot have touched
+ * it — and the queue goes on as after any quiet SEND that failed: its CQE
+ * resends the rest from the slot as an ordinary SEND. Only for a queue
+ * with nothing queued or in flight (order), and where quiet SENDs are on.
+ * The price is that enter, one FFI call per chunk, against the copy.
+ *
  * ## Memory
  * Slots come from the ring's free lists (./send-memory.ts) and go back as soon
  * as their SEND has completed: a socket holds at most the `limit` its
@@ -93,7 +111,7 @@ export interface SendHost {
   readonly ring: Ring;
   readonly slots: SendSlots;
   readonly sendBudget: SendBudget;
-  readonly completionStats: { shortSends: number; sendCopiedBytes: number; quietSends: number; quietRetries: number };
+  readonly completionStats: { shortSends: number; sendCopiedBytes: number; sendDirectBytes: number; quietSends: number; quietRetries: number };
   /** Whether a chain of one SEND may go quiet (the kernel can skip CQEs, and the host wants it). */
   readonly quietSends: boolean;
   /** A quiet SEND of this queue was written (see the file comment): the host concludes it after an enter. */
@@ -194,6 +212,51 @@ export class SendQueue {
     this.host.sendBudget.adjust(copied);
     this.host.completionStats.sendCopiedBytes += copied;
     return copied;
+  }
+
+  /** Whether `sendNow` may send a chunk now: nothing queued or in flight, and quiet SENDs on and allowed. */
+  canSendNow(): boolean {
+    return this.inFlight === 0 && this.bytes === 0 && this.quietAllowed && this.host.quietSends && !this.cancelled && this.errno === 0;
+  }
+
+  /**
+   * Sends `bytes` (at most LARGE_SLOT, at native address `addr`: memory JS
+   * holds) from where they are, submitted at once (a "direct SEND", see the
+   * file comment; call only when `canSendNow()`). When it returns, the
+   * kernel no longer reads `bytes`: they were sent, or they are in a slot
+   * and go on as a quiet SEND that failed. Every byte counts as taken.
+   */
+  sendNow(bytes: Uint8Array, addr: number): void {
+    const ring = this.host.ring;
+    const length = bytes.length;
+    const udHi = (KIND_SEND << 24) | this.gen;
+    ring.send(this.fd, addr, length, MSG_NOSIGNAL | MSG_WAITALL | MSG_DONTWAIT, this.id, udHi, IOSQE_CQE_SKIP_SUCCESS);
+    const position = ring.sqPosition();
+    ring.flush();
+    const stats = this.host.completionStats;
+    stats.quietSends++;
+    if (ring.consumed(position) && !ring.cqOverflowed() && !ring.hasCqe(this.id, udHi)) {
+      // Issued inline, no CQE: sent in full.
+      this.sent += length;
+      stats.sendDirectBytes += length;
+      return;
+    }
+    // A failure CQE waits (or one may, if the CQ overflowed): the bytes go to
+    // a slot now, the SEND is this queue's quiet SEND in flight, and its CQE
+    // (or, if none comes, its settling) concludes it.
+    const entry = this.newEntry(length);
+    entry.slot.bytes.set(bytes, 0);
+    entry.length = length;
+    this.bytes += length;
+    this.host.sendBudget.adjust(length);
+    stats.sendCopiedBytes += length;
+    this.inFlight = 1;
+    this.submitted = 1;
+    this.quiet = true;
+    this.quietPosition = position;
+    // Not consumed (the enter submitted less than asked): the SQE must not point at the caller's memory.
+    if (!ring.consumed(position)) ring.setSendAddr(position, entry.slot.addr);
+    this.host.quietSendWritten(this);
   }
 
   /**

@@ -66,7 +66,7 @@ import type { Connectable, FdOwner, FdSource, StreamTransport, TransportTimers }
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers } from './provided-buffers.js';
-import type { SendBudget, SendSlots } from './send-memory.js';
+import { LARGE_SLOT, type SendBudget, type SendSlots } from './send-memory.js';
 import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue } from './send-queue.js';
@@ -127,6 +127,14 @@ function giveBackConnectAddr(region: Region): void {
  */
 export const SEND_BUFFER = 8 * 1024 * 1024;
 
+/**
+ * The smallest handed-over chunk a write sends from where it is (a direct
+ * SEND, ./send-queue.ts) rather than copying it into a slot: the provided
+ * buffers hand over chunks of half a buffer and more, and for less the
+ * copy costs about what the direct SEND's enter does.
+ */
+export const DIRECT_SEND_MIN = 32 * 1024;
+
 /** Counters of the completion sockets' slow paths (one set per ring). */
 export interface CompletionStats {
   /** RECVs re-armed after the buffer ring ran dry (ENOBUFS). */
@@ -151,6 +159,8 @@ export interface CompletionStats {
   sendCopiedBytes: number;
   /** SENDs submitted quiet: no CQE unless they fail or go short (./send-queue.ts). */
   quietSends: number;
+  /** Bytes sent from the caller's own memory, not copied (direct SENDs of handed-over chunks: ./send-queue.ts). */
+  sendDirectBytes: number;
   /** Quiet SENDs the socket could not take at once (EAGAIN, or part of them): resent as ordinary SENDs. */
   quietRetries: number;
 }
@@ -168,6 +178,8 @@ export interface SocketHost extends EndpointHost {
   readonly config: URingConfig;
   /** Whether a chain of one SEND goes quiet (./send-queue.ts). */
   readonly quietSends: boolean;
+  /** Whether a handed-over chunk written back is sent from where it is (direct SENDs, ./send-queue.ts). */
+  readonly directSends: boolean;
   /** A quiet SEND was written (./send-queue.ts): concluded after the enter that consumes it. */
   quietSendWritten(queue: SendQueue): void;
 }
@@ -710,6 +722,19 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
       // this socket's SENDs report WRITE as they complete.
       if (sends.bytes < SEND_BUFFER) this.host.sendBudget.refusals++;
       return 0;
+    }
+    if (parts.length - first === 1 && this.host.directSends && sends.canSendNow()) {
+      // A chunk this ring handed over, written back whole (an echo): sent
+      // from where it is, at once, not copied (./send-queue.ts, "Direct SENDs").
+      const part = parts[first]!;
+      const length = part.length - offset;
+      if (length >= DIRECT_SEND_MIN && length <= LARGE_SLOT && length <= room) {
+        const addr = this.host.providedBuffers()?.addressOf(part) ?? 0;
+        if (addr !== 0) {
+          sends.sendNow(offset === 0 ? part : part.subarray(offset), addr + offset);
+          return length;
+        }
+      }
     }
     const taken = sends.fill(parts, first, offset, 0, sends.bytes + room);
     if (sends.inFlight === 0) {
