@@ -17,6 +17,8 @@
  * | `uring.connect` | `GALE_URING_CONNECT=0` turns off | `IOStream.connect` through the ring |
  * | `uring.submit` | `GALE_URING_SUBMIT=turn` | `'enter'` (SENDs go with the loop's next enter) or `'turn'` (also at the end of each turn that wrote) |
  * | `uring.sendBudget` | 64 MiB | bytes all the ring's send buffers hold together |
+ * | `uring.quietSends` | `GALE_URING_QUIET_SENDS=0` turns off | a single SEND posts no CQE when the socket takes it at once |
+ * | `uring.directSends` | `GALE_URING_DIRECT_SENDS=0` turns off | a received chunk written back whole is sent from its own buffer, not copied |
  *
  * `GALE_DEBUG` (debug log records on stderr) is read here too, per record,
  * since logging exists before and without any loop.
@@ -61,6 +63,14 @@ export interface URingOptions {
    * "Quiet SENDs"). False: every SEND posts its CQE.
    */
   quietSends?: boolean;
+  /**
+   * A received chunk of 32–64 KiB that a stream writes back whole (an
+   * echo) is sent from the provided buffer it arrived in, with an enter
+   * inside `write()`, instead of copied into a send slot (default true;
+   * needs quiet SENDs; docs/uring.md, "Bulk on the ring"). False copies
+   * every write.
+   */
+  directSends?: boolean;
 }
 
 /** Every uring option, decided. */
@@ -145,6 +155,7 @@ export function resolveURing(options: URingOptions = {}, env: Environment = proc
     submit,
     sendBudget,
     quietSends: options.quietSends === undefined ? env.GALE_URING_QUIET_SENDS !== '0' : checkBoolean('uring.quietSends', options.quietSends),
+    directSends: options.directSends === undefined ? env.GALE_URING_DIRECT_SENDS !== '0' : checkBoolean('uring.directSends', options.directSends),
   };
 }
 

@@ -108,16 +108,16 @@ test('a listener accepts through the ring only where the loop says so (uring.acc
 });
 
 test('the options win over the environment, which is only their default (GALE_* digits or names)', () => {
-  const env = { GALE_POLLER: 'poll', GALE_TRACE: '1', GALE_URING_STREAMS: '1', GALE_URING_ACCEPT: '0', GALE_URING_PIPES: '0', GALE_URING_CONNECT: '0', GALE_URING_SUBMIT: 'turn', GALE_URING_QUIET_SENDS: '0' };
+  const env = { GALE_POLLER: 'poll', GALE_TRACE: '1', GALE_URING_STREAMS: '1', GALE_URING_ACCEPT: '0', GALE_URING_PIPES: '0', GALE_URING_CONNECT: '0', GALE_URING_SUBMIT: 'turn', GALE_URING_QUIET_SENDS: '0', GALE_URING_DIRECT_SENDS: '0' };
   assert.equal(resolveBackend({}, env), {
     poller: 'poll', trace: true,
-    uring: { streams: 'reads', pipes: false, accept: false, connect: false, submit: 'turn', sendBudget: DEFAULT_SEND_BUDGET, quietSends: false },
+    uring: { streams: 'reads', pipes: false, accept: false, connect: false, submit: 'turn', sendBudget: DEFAULT_SEND_BUDGET, quietSends: false, directSends: false },
   });
-  assert.equal(resolveBackend({ poller: 'epoll', trace: false, uring: { streams: 'ring', pipes: true, accept: true, connect: true, submit: 'enter', sendBudget: 1024, quietSends: true } }, env), {
+  assert.equal(resolveBackend({ poller: 'epoll', trace: false, uring: { streams: 'ring', pipes: true, accept: true, connect: true, submit: 'enter', sendBudget: 1024, quietSends: true, directSends: true } }, env), {
     poller: 'epoll', trace: false,
-    uring: { streams: 'ring', pipes: true, accept: true, connect: true, submit: 'enter', sendBudget: 1024, quietSends: true },
+    uring: { streams: 'ring', pipes: true, accept: true, connect: true, submit: 'enter', sendBudget: 1024, quietSends: true, directSends: true },
   });
-  assert.equal(resolveURing({}, {}), { streams: 'ring', pipes: true, accept: true, connect: true, submit: 'enter', sendBudget: DEFAULT_SEND_BUDGET, quietSends: true });
+  assert.equal(resolveURing({}, {}), { streams: 'ring', pipes: true, accept: true, connect: true, submit: 'enter', sendBudget: DEFAULT_SEND_BUDGET, quietSends: true, directSends: true });
   for (const [value, mode] of [['0', 'readiness'], ['1', 'reads'], ['2', 'ring'], ['readiness', 'readiness'], ['reads', 'reads'], ['ring', 'ring']]) {
     assert.is(resolveURing({}, { GALE_URING_STREAMS: value }).streams, mode, value);
   }
@@ -132,6 +132,7 @@ test('bad options: a typed error naming the option, and nothing acquired', () =>
     [{ uring: { streams: 'all' as 'ring' } }, TypeError, /uring\.streams/],
     [{ uring: { accept: 'no' as unknown as boolean } }, TypeError, /uring\.accept/],
     [{ uring: { quietSends: 1 as unknown as boolean } }, TypeError, /uring\.quietSends/],
+    [{ uring: { directSends: 'yes' as unknown as boolean } }, TypeError, /uring\.directSends/],
     [{ uring: { submit: 'now' as 'turn' } }, TypeError, /uring\.submit/],
     [{ uring: { sendBudget: -1 } }, RangeError, /uring\.sendBudget/],
     [{ uring: { sendBudget: 1.5 } }, RangeError, /uring\.sendBudget/],

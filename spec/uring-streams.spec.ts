@@ -19,6 +19,7 @@ import { MIN_SEND_SHARE } from '../reactor/uring/send-memory.js';
 import { chunk } from '../reactor/sys/arena.js';
 import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
+import { resolveURing } from '../reactor/loop-options.js';
 import { ffiCounter } from '../reactor/sys/ffi.js';
 import { accept as acceptFd, close as closeFd, readToChunk, shutdown, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { errno as E } from '../reactor/sys/errors.js';
@@ -256,6 +257,22 @@ test('direct SENDs: only for a whole chunk of 32-64 KiB this ring handed over; o
       closeFd(b);
     }
   }
+});
+
+test('direct SENDs follow the loop option `uring.directSends` (and its variable) unless the poller is told otherwise', () => {
+  const made = (config: Parameters<typeof resolveURing>[0], env: Record<string, string>, own?: boolean) => {
+    const poller = new URingPoller({ uring: resolveURing(config, env), directSends: own });
+    try {
+      return poller.directSends;
+    } finally {
+      poller.close();
+    }
+  };
+  assert.is(made({}, {}), true);
+  assert.is(made({ directSends: false }, {}), false);
+  assert.is(made({}, { GALE_URING_DIRECT_SENDS: '0' }), false);
+  assert.is(made({ directSends: true }, { GALE_URING_DIRECT_SENDS: '0' }), true, 'the option wins over the variable');
+  assert.is(made({ directSends: false }, {}, true), true, "the poller's own option wins");
 });
 
 test('ring sends reuse their records: one send entry serves every round trip, and a write keeps no reference to what it wrote', () => {

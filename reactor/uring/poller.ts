@@ -66,9 +66,8 @@ export interface URingPollerOptions extends RingOptions {
   /**
    * Whether a handed-over chunk (a RECV's provided buffer) that a stream
    * writes back is sent from where it is, at once, instead of copied into a
-   * send slot (direct SENDs, ./send-queue.ts; default true unless
-   * `GALE_URING_DIRECT_SENDS=0`; they need quiet SENDs). False copies every
-   * write (for A/B timing).
+   * send slot (direct SENDs, ./send-queue.ts; default: `uring.directSends`;
+   * they need quiet SENDs). False copies every write (for A/B timing).
    */
   directSends?: boolean;
 }
@@ -130,7 +129,7 @@ export class URingPoller implements Poller, SocketHost {
     this.config = options.uring ?? resolveURing();
     this.ring = new Ring(options);
     this.quietSends = (options.quietSends ?? this.config.quietSends) !== false && this.ring.canSkipCqe;
-    this.directSends = options.directSends ?? process.env.GALE_URING_DIRECT_SENDS !== '0';
+    this.directSends = (options.directSends ?? this.config.directSends) !== false;
     this.memory = new EndpointMemory(this.ring, { ...options, sendBudget: options.sendBudget ?? this.config.sendBudget });
     this.slots = this.memory.slots;
     this.sendBudget = this.memory.sendBudget;
