@@ -25,6 +25,7 @@ import { once } from 'node:events';
 import { AsyncResource } from 'node:async_hooks';
 import { IOLoop, TURN_BATCH, TURN_WORK_BUDGET, BATCHED_WAIT_CAP_MS, loopClock } from '../reactor/ioloop.js';
 import { Future } from '../reactor/future.js';
+import { asyncIdMark } from '../reactor/node-interop.js';
 import { FEW, longestRunTracker, NodeWork } from './node-work.js';
 import { Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
@@ -533,6 +534,35 @@ test('callbacks added from continuations inside a batch keep their order; a call
       assert.ok(ai >= 0 && bi === ai + 1, `a${k} then b${k}: ${order.join(', ')}`);
     }
     assert.ok(loop.stats().batched > 0, 'iterations ran in batches');
+  } finally {
+    loop.close();
+  }
+});
+
+test('the async-id mark read by a continuation an iteration resolved (before the loop queues its next batched iteration) equals the one read after it', async () => {
+  // The nextTick that chains a batched iteration is queued from a
+  // microtask after the iteration's own continuations; its id was counted
+  // as the loop's own when the iteration ended, so a continuation running
+  // in between read a mark one lower than it was once the nextTick was
+  // made (an `await` on a native Promise resumes there: spec/ssl-bookkeeping
+  // saw the mark move by one over 20 TLS round trips with nothing new).
+  const loop = new IOLoop({ makeCurrent: false });
+  try {
+    const pairs = await loop.runSync(async () => {
+      const result: Array<[number, number]> = [];
+      for (let i = 0; i < 2 * TURN_BATCH; i++) {
+        result.push(await new Promise<[number, number]>((resolve) => {
+          loop.addCallback(() => {
+            void Promise.resolve().then(() => {
+              const first = asyncIdMark();
+              loop.addCallback(() => resolve([first, asyncIdMark()]));
+            });
+          });
+        }));
+      }
+      return result;
+    }, 30);
+    for (const [first, after] of pairs) assert.is(after - first, 0, JSON.stringify(pairs));
   } finally {
     loop.close();
   }
