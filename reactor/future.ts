@@ -54,6 +54,12 @@ function captureResolvers(resolve: (value: any) => void, reject: (error: unknown
 
 function ignoreRejection(): void {}
 
+// Set while `doneFuture()` makes a Future that is done at birth.
+let bornDone = false;
+function fulfilAtBirth(resolve: (value: undefined) => void): void {
+  resolve(undefined);
+}
+
 /**
  * A placeholder for an asynchronous result (Tornado's `Future`).
  *
@@ -94,8 +100,8 @@ export class Future<T> extends Promise<T> implements PromiseLike<T> {
   }
 
   constructor() {
-    super(captureResolvers);
-    this.state = PENDING;
+    super(bornDone ? fulfilAtBirth : captureResolvers);
+    this.state = bornDone ? RESULT : PENDING;
     this.value = undefined;
     this.error = null;
     this.callbacks = null;
@@ -236,6 +242,21 @@ function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>):
     fn(future);
   } catch (error) {
     appLog.error(`Exception in callback ${describeCallback(fn)} for ${String(future)}`, error);
+  }
+}
+
+/**
+ * A Future already done with undefined, as `new Future<void>()` and
+ * `setResult(undefined)` would give (a write whose bytes the kernel took at
+ * once), made fulfilled: it keeps no resolving functions and is never
+ * settled later.
+ */
+export function doneFuture(): Future<void> {
+  bornDone = true;
+  try {
+    return new Future<void>();
+  } finally {
+    bornDone = false;
   }
 }
 
