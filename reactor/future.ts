@@ -44,7 +44,10 @@ const nativeThen = Promise.prototype.then;
 
 // The resolving functions of the Future being constructed: one executor
 // for every Future, so that none allocates a closure of its own to
-// capture them.
+// capture them. (Its two stores into this module's context, an old
+// object, each call the write barrier; a closure per Future instead
+// measured worse, its garbage bringing more scavenges: docs/ffi.md, "A
+// third pass".)
 let capturedResolve: ((value: any) => void) | null = null;
 let capturedReject: ((error: unknown) => void) | null = null;
 function captureResolvers(resolve: (value: any) => void, reject: (error: unknown) => void): void {
