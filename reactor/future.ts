@@ -1,7 +1,7 @@
 /**
  * `Future`: Tornado's placeholder for an asynchronous result
- * (`tornado.concurrent.Future` and its helpers), which is also a
- * `PromiseLike`, so `await future` works anywhere.
+ * (`tornado.concurrent.Future` and its helpers), which is also a native
+ * Promise, so `await future` works anywhere.
  *
  * Semantics follow Tornado's Future with asyncio's cancellation (which the
  * `*UnlessCancelled` helpers exist for):
@@ -10,9 +10,11 @@
  * - `cancel()` settles a pending Future as cancelled and returns true;
  * - setting a done Future's result throws `InvalidStateError`.
  *
+ * A Future is a native Promise underneath, settled together with it, so
+ * `await future` is V8's own await of a Promise (see the class's comment).
  * A Future that fails and is never awaited does not trigger Node's
- * unhandled-rejection machinery: the Promise behind `then` only says "done"
- * (it never rejects), and is made lazily, only when someone awaits.
+ * unhandled-rejection machinery: a failing Future's Promise gets a no-op
+ * handler of its own just before it is rejected.
  */
 import { appLog, describeCallback } from './log.js';
 
@@ -38,11 +40,51 @@ type State = typeof PENDING | typeof RESULT | typeof FAILED | typeof CANCELLED;
 
 const futureBrand = Symbol.for('gale.Future');
 
-// The Promise behind `then` of every done Future.
-const FULFILLED_UNDEFINED: Promise<unknown> = Promise.resolve(undefined);
+const nativeThen = Promise.prototype.then;
 
-/** A placeholder for an asynchronous result (Tornado's `Future`). */
-export class Future<T> implements PromiseLike<T> {
+// The resolving functions of the Future being constructed: one executor
+// for every Future, so that none allocates a closure of its own to
+// capture them. (Its two stores into this module's context, an old
+// object, each call the write barrier; a closure per Future instead
+// measured worse, its garbage bringing more scavenges: docs/ffi.md, "A
+// third pass".)
+let capturedResolve: ((value: any) => void) | null = null;
+let capturedReject: ((error: unknown) => void) | null = null;
+function captureResolvers(resolve: (value: any) => void, reject: (error: unknown) => void): void {
+  capturedResolve = resolve;
+  capturedReject = reject;
+}
+
+function ignoreRejection(): void {}
+
+// Set while `doneFuture()` makes a Future that is done at birth.
+let bornDone = false;
+function fulfilAtBirth(resolve: (value: undefined) => void): void {
+  resolve(undefined);
+}
+
+/**
+ * A placeholder for an asynchronous result (Tornado's `Future`).
+ *
+ * It is a native Promise, settled when the Future is (`setResult`,
+ * `setException`, `cancel`), and its prototype's `constructor` is
+ * `Promise` (set below the class): so `await future` is V8's await of a
+ * native Promise (PromiseResolve hands the Future itself back; one
+ * reaction, no job before it), where a thenable object costs a
+ * PromiseResolveThenableJob, a Promise, two resolving functions and a
+ * call to `then`, which makes a Promise and a derived one, per `await`
+ * (docs/using.md, "A Future is a native Promise"). A subclass (class
+ * syntax gives it a `constructor` of its own) is awaited as a thenable,
+ * through `then`, so an overriding `result()` is honoured. Promises that
+ * Promise methods derive from a Future (`then`, `catch`, `finally`) are
+ * plain Promises (`Symbol.species`).
+ *
+ * The class body does not name its own class: esbuild's keepNames would
+ * then emit it as `_Future` and rename it at load, and V8 would never keep
+ * an optimised constructor for the renamed Promise subclass
+ * (docs/benchmarks-history.md, "A Future that is a native Promise").
+ */
+export class Future<T> extends Promise<T> implements PromiseLike<T> {
   // Declared here, set in the constructor: class field initialisers run as
   // a separate initialiser function, which the optimising compiler looks up
   // on the class with a generic property load at every `new Future()` (two
@@ -51,19 +93,25 @@ export class Future<T> implements PromiseLike<T> {
   private declare value: T | undefined;
   private declare error: unknown;
   private declare callbacks: Array<(future: Future<T>) => void> | null;
-  // The native Promise behind `then` of a pending Future, made on the first
-  // `then` (never for a Future nobody awaits), and its resolve function
-  // until the Future is done (see whenDone).
-  private declare promise: Promise<void> | null;
-  private declare resolvePromise: (() => void) | null;
+  // The native Promise's resolving functions, until the Future is done.
+  private declare resolveNative: ((value: T) => void) | null;
+  private declare rejectNative: ((error: unknown) => void) | null;
+
+  /** Promise methods that make a new Promise (`then`, `finally`…) make a plain one, never a Future. */
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
 
   constructor() {
-    this.state = PENDING;
+    super(bornDone ? fulfilAtBirth : captureResolvers);
+    this.state = bornDone ? RESULT : PENDING;
     this.value = undefined;
     this.error = null;
     this.callbacks = null;
-    this.promise = null;
-    this.resolvePromise = null;
+    this.resolveNative = capturedResolve;
+    this.rejectNative = capturedReject;
+    capturedResolve = null;
+    capturedReject = null;
   }
 
   /** Whether the result (or exception) is available. */
@@ -131,82 +179,20 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /**
-   * Lets `await` and Promise chains consume the Future. What they get is
-   * what `result()` returns or throws, as Tornado's `yield future` does: a
+   * Lets Promise chains consume the Future. What they get is what
+   * `result()` returns or throws, as Tornado's `yield future` does: a
    * subclass that overrides `result()` (say, to hand out a context
-   * manager) is honoured under `await`.
+   * manager) is honoured, under `await` too (a subclass is awaited
+   * through `then`). The Promise returned is a plain one.
    */
-  then<R1 = T, R2 = never>(
+  override then<R1 = T, R2 = never>(
     onFulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
-    onRejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+    onRejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
-    // A flushed write's Future: the shared fulfilled Promise carries its
-    // result already, with no reaction of ours per await.
-    if (this.state === RESULT && this.value === undefined && this.result === Future.prototype.result) {
-      return (FULFILLED_UNDEFINED as Promise<T>).then(onFulfilled, onRejected);
-    }
-    // Without onFulfilled the result passes through (R1 is then T).
-    return this.whenDone().then(() => this.settleThen(onFulfilled, onRejected)) as Promise<R1 | R2>;
-  }
-
-  /** `Promise.prototype.catch` over the Future's outcome. */
-  catch(onRejected: (error: unknown) => unknown): Promise<unknown> {
-    return this.then(undefined, onRejected);
-  }
-
-  /**
-   * A Promise fulfilled (with undefined) once the Future is done. It carries
-   * no result: `settleThen` reads that from the Future. Resolving a native
-   * Promise with an object looks up the object's `then`, and for a Buffer
-   * (a read's result) that lookup walks four prototypes, two of them in
-   * dictionary mode (~700 instructions); the `await` that consumes the
-   * Future pays for one such lookup anyway, so this Promise does not pay
-   * for another. Nor does it ever reject, so it needs no handler against
-   * unhandled rejections: the caller's derived Promise carries a failure,
-   * as a native Promise's would.
-   */
-  private whenDone(): Promise<void> {
-    if (this.state !== PENDING) return FULFILLED_UNDEFINED as Promise<void>;
-    if (this.promise === null) {
-      this.promise = new Promise<void>((resolve) => {
-        this.resolvePromise = resolve;
-      });
-    }
-    return this.promise;
-  }
-
-  /**
-   * One `then`'s reaction once the Future is done: its callback for what
-   * `result()` returns or throws, as a native Promise would run it. Future's
-   * own outcome is read from its state, without a throw (a JS throw and
-   * catch costs a stack walk: ~1,000 instructions at every failed await,
-   * such as a server's last read when its client goes away).
-   */
-  private settleThen<R1, R2>(
-    onFulfilled: ((value: T) => R1 | PromiseLike<R1>) | null | undefined,
-    onRejected: ((reason: unknown) => R2 | PromiseLike<R2>) | null | undefined,
-  ): T | R1 | R2 | PromiseLike<R1 | R2> {
-    let failed: boolean;
-    let outcome: unknown;
-    if (this.result === Future.prototype.result) {
-      failed = this.state !== RESULT;
-      outcome = !failed ? this.value : this.state === FAILED ? this.error : new CancelledError();
-    } else {
-      try {
-        outcome = this.result();
-        failed = false;
-      } catch (error) {
-        outcome = error;
-        failed = true;
-      }
-    }
-    if (!failed) {
-      // A thenable result is adopted first, as a native Promise resolved with it would be.
-      if (isAdoptable(outcome)) return (Promise.resolve(outcome) as Promise<T>).then(onFulfilled, onRejected);
-      return typeof onFulfilled === 'function' ? onFulfilled(outcome as T) : (outcome as T);
-    }
-    if (typeof onRejected !== 'function') throw outcome;
-    return onRejected(outcome);
+    // Future's own result() gives what the native Promise carries.
+    if (this.result === futureResult) return nativeThen.call(this, onFulfilled, onRejected) as Promise<R1 | R2>;
+    const read = (): T => this.result();
+    return (nativeThen.call(this, read, read) as Promise<T>).then(onFulfilled, onRejected);
   }
 
   private assertPending(): void {
@@ -216,10 +202,19 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   private finish(): void {
-    const resolve = this.resolvePromise;
-    if (resolve !== null) {
-      this.resolvePromise = null;
-      resolve();
+    const resolve = this.resolveNative!;
+    const reject = this.rejectNative!;
+    this.resolveNative = null;
+    this.rejectNative = null;
+    if (this.state === RESULT) {
+      resolve(this.value as T);
+    } else {
+      // A failed Future nobody awaits is no unhandled rejection (Tornado
+      // logs nothing for it either): its Promise gets a handler before it
+      // is rejected, so V8 never reports it to Node. Awaiting it still
+      // throws. (Only on this path: a successful Future pays nothing.)
+      nativeThen.call(this, undefined, ignoreRejection);
+      reject(this.state === FAILED ? this.error : new CancelledError());
     }
     const callbacks = this.callbacks;
     if (!callbacks) return;
@@ -233,32 +228,38 @@ export class Future<T> implements PromiseLike<T> {
   }
 
   /** @internal */
-  get [Symbol.toStringTag](): string {
+  override get [Symbol.toStringTag](): string {
     return 'Future';
   }
 }
 
-/**
- * Whether a Future's result is a thenable that `then` adopts before its
- * callback sees it (a Promise, a Future), as resolving a native Promise
- * with it would. A typed array (every read's Buffer) is taken as not
- * thenable without looking its `then` up: that lookup is what whenDone
- * exists to avoid (a typed array with a `then` of its own is not adopted).
- */
-function isAdoptable(value: unknown): boolean {
-  if (typeof value === 'object') {
-    if (value === null || value instanceof Uint8Array) return false;
-  } else if (typeof value !== 'function') {
-    return false;
-  }
-  return typeof (value as { then?: unknown }).then === 'function';
-}
+const futureResult = Future.prototype.result;
+
+// `await future` takes V8's native path only when the object's
+// `constructor` is `Promise` itself (PromiseResolve's check); a subclass's
+// own class keeps its `constructor`, and is awaited through `then`.
+Object.defineProperty(Future.prototype, 'constructor', { value: Promise, writable: true, configurable: true, enumerable: false });
 
 function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>): void {
   try {
     fn(future);
   } catch (error) {
     appLog.error(`Exception in callback ${describeCallback(fn)} for ${String(future)}`, error);
+  }
+}
+
+/**
+ * A Future already done with undefined, as `new Future<void>()` and
+ * `setResult(undefined)` would give (a write whose bytes the kernel took at
+ * once), made fulfilled: it keeps no resolving functions and is never
+ * settled later.
+ */
+export function doneFuture(): Future<void> {
+  bornDone = true;
+  try {
+    return new Future<void>();
+  } finally {
+    bornDone = false;
   }
 }
 

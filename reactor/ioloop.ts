@@ -778,6 +778,7 @@ export class IOLoop {
    * it takes, has run (docs/reactor.md, "Several iterations per Node turn").
    */
   private readonly iterationAfterMicrotasks = (): void => {
+    tookOwnAsyncId(); // the nextTick
     nextTick(this.iterationInTurn);
   };
 
@@ -938,7 +939,6 @@ export class IOLoop {
     if (didWork && !nodeReady && this.inTurn < TURN_BATCH - 1 && work < TURN_WORK_BUDGET) {
       this.inTurn++;
       this.counts.batched++;
-      tookOwnAsyncId(); // the nextTick
       inMicrotask(this.iterationAfterMicrotasks); // no async id of its own
       return;
     }

@@ -1,17 +1,15 @@
 /**
- * reactor/future.ts under `await` and Promise combinators: awaiting a
+ * reactor/future.ts under `await` and Promise combinators. A Future is a
+ * native Promise whose prototype's `constructor` is `Promise`, so `await`
+ * takes V8's own path. What that changes and what it must not: awaiting a
  * failed or cancelled Future throws its error; a failed Future nobody
  * awaits raises no 'unhandledRejection' (nor a later 'rejectionHandled'
  * when it is awaited after all), counted with process.on; a Promise
- * derived without a handler is the caller's, as with any Promise; a
- * subclass's own `result()` is what `await` gets; `gen` helpers give
- * Futures that await as before. Counted, never timed: the Promises
- * (async_hooks) a Future makes before anyone awaits it (none).
- *
- * The same file passed against a Future that is a native Promise
- * (branch h-future-native; docs/using.md, "A Future that is a native
- * Promise"), apart from the three tests that say what a thenable Future
- * is (there: what a native-Promise Future is).
+ * derived without a handler is the caller's, as with any Promise;
+ * `Promise.resolve(future)` is the Future itself; Promises derived from a
+ * Future are plain Promises; a subclass is awaited through `then`, so its
+ * own `result()` is honoured; `gen` helpers give Futures that await as
+ * before. Counted, never timed: the Promises (async_hooks) a Future makes.
  */
 import { createHook } from 'node:async_hooks';
 import { types } from 'node:util';
@@ -92,11 +90,11 @@ test('a Promise derived from a failed Future without a handler is the caller\'s 
   unhandled.length = 0;
 });
 
-test('a Future is a thenable, not a Promise: Promise.resolve wraps it, and Promise combinators take it', async () => {
+test('a Future is a native Promise, and Promise.resolve hands it back as it is', async () => {
   const f = new Future<number>();
-  assert.not.ok(f instanceof Promise);
-  assert.not.ok(types.isPromise(f));
-  assert.is.not(Promise.resolve(f) as unknown, f);
+  assert.ok(f instanceof Promise);
+  assert.ok(types.isPromise(f));
+  assert.is(Promise.resolve(f), f);
   assert.is(String(f), '[object Future]');
   f.setResult(4);
   assert.is(await Promise.resolve(f), 4);
@@ -104,18 +102,22 @@ test('a Future is a thenable, not a Promise: Promise.resolve wraps it, and Promi
   assert.is(await Promise.race([f, new Future<number>()]), 4);
 });
 
-test('then and catch give plain Promises', async () => {
+test('Promises derived from a Future (then, catch, finally) are plain Promises', async () => {
   const f = new Future<number>();
-  const derived = [f.then((v) => v + 1), f.catch(() => 0)];
+  const derived = [f.then((v) => v + 1), f.catch(() => 0), f.finally(() => {})];
   f.setResult(1);
   for (const p of derived) {
     assert.is(Object.getPrototypeOf(p), Promise.prototype);
     assert.not.ok(p instanceof Future);
   }
-  assert.equal(await Promise.all(derived), [2, 1]);
+  assert.equal(await Promise.all(derived), [2, 1, 1]);
+  const g = new Future<number>();
+  const finallyOfFailed = g.finally(() => {});
+  g.setException(new Error('through finally'));
+  assert.is((await rejection(finallyOfFailed) as Error).message, 'through finally');
 });
 
-test('a subclass is awaited through then, so its result() is honoured', async () => {
+test('a subclass is not handed back by Promise.resolve: it is awaited through then, so its result() is honoured', async () => {
   class Doubled extends Future<number> {
     override result(): number { return super.result() * 2; }
   }
@@ -158,14 +160,14 @@ async function promisesMade(run: () => Promise<unknown>): Promise<number> {
   return created;
 }
 
-test('a Future makes no Promise until it is awaited, whether it succeeds, fails or is cancelled', async () => {
+test('a Future is one Promise; failing adds the one its no-op rejection handler derives, and no more', async () => {
   const baseline = await promisesMade(async () => {});
   const made = await promisesMade(async () => { new Future<number>().setResult(1); });
-  assert.is(made - baseline, 0);
+  assert.is(made - baseline, 1);
   const failed = await promisesMade(async () => { new Future<number>().setException(new Error('x')); });
-  assert.is(failed - baseline, 0);
+  assert.is(failed - baseline, 2);
   const cancelled = await promisesMade(async () => { new Future<number>().cancel(); });
-  assert.is(cancelled - baseline, 0);
+  assert.is(cancelled - baseline, 2);
 });
 
 test('no unhandled rejections left over', async () => {

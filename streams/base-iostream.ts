@@ -87,7 +87,7 @@
  */
 import { checkInteger, describeValue } from '../reactor/sys/validate.js';
 import { IOLoop } from '../reactor/ioloop.js';
-import { Future, futureSetResultUnlessCancelled } from '../reactor/future.js';
+import { Future, doneFuture, futureSetResultUnlessCancelled } from '../reactor/future.js';
 import { appLog, genLog } from '../reactor/log.js';
 import { errno as E } from '../reactor/sys/errors.js';
 import { StreamBufferFullError, StreamClosedError, UnsatisfiableReadError, closedErrorFor } from './errors.js';
@@ -447,20 +447,35 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
       }
       buffer.append(bytes);
     }
-    let future: Future<void> | null = null;
-    if (callback !== undefined && callback !== null) {
-      this.writeCallback = callback;
-    } else {
-      future = new Future<void>();
-      buffer.addWaiter(future);
-    }
-    if (!this.connecting) {
-      // With the kernel full, trying again would cost an FFI call for an
-      // EAGAIN (and re-gather everything queued): wait for WRITE instead.
-      if (!this.writeBlocked) this.handleWrite();
-      if (buffer.size && this.waitsForWritable()) this.addIoState(WRITE);
-      this.maybeAddErrorListener();
-    }
+    const wantsFuture = callback === undefined || callback === null;
+    if (!wantsFuture) this.writeCallback = callback;
+    if (this.connecting) return wantsFuture ? this.writeFuture() : null;
+    // With the kernel full, trying again would cost an FFI call for an
+    // EAGAIN (and re-gather everything queued): wait for WRITE instead.
+    if (!this.writeBlocked) this.handleWrite();
+    // Made after the attempt: a write the kernel took at once gets a
+    // Future done at birth (see writeFuture).
+    const future = wantsFuture ? this.writeFuture() : null;
+    if (buffer.size && this.waitsForWritable()) this.addIoState(WRITE);
+    this.maybeAddErrorListener();
+    return future;
+  }
+
+  /**
+   * The Future of the write just queued, resolved once every byte queued so
+   * far is written. Made after `write()` tried to write, not before: when
+   * nothing is left (the common case of a small write), it is a Future done
+   * at birth (`doneFuture`: no resolving functions kept, no waiter entry),
+   * which is what the Future made before would have been by now. Else it
+   * waits in the buffer as before; if the attempt closed the stream,
+   * `write()`'s `maybeAddErrorListener` then runs the close's failing of
+   * write Futures for it (what the close did to a Future queued before).
+   */
+  private writeFuture(): Future<void> {
+    const buffer = this.writeBuffer;
+    if (buffer.size === 0 && !this.closedFlag) return doneFuture();
+    const future = new Future<void>();
+    buffer.addWaiter(future);
     return future;
   }
 
