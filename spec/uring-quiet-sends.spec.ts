@@ -9,54 +9,19 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { URingPoller, type URingPollerOptions } from '../reactor/uring/poller.js';
-import { READ } from '../reactor/poller.js';
 import { chunk } from '../reactor/sys/arena.js';
-import { close as closeFd, readToChunk, socketpair, writeBytes } from '../reactor/sys/libc.js';
+import { readToChunk, writeBytes } from '../reactor/sys/libc.js';
 import { errno as E } from '../reactor/sys/errors.js';
-import { AF_UNIX, SOCK_STREAM } from '../reactor/sys/constants.js';
 import { fdLeakCheck } from './helpers.js';
+import { pattern, withAttachedSocket } from './uring-socket.js';
 
 const checkFds = fdLeakCheck();
-
-function pattern(length: number, seed = 0): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
-}
 
 /** Everything `fd` (a plain nonblocking peer) has to read now. */
 function drainFd(fd: number): Buffer {
   const parts: Buffer[] = [];
   for (let n = readToChunk(fd, 65536); n > 0; n = readToChunk(fd, 65536)) parts.push(Buffer.from(chunk.view.subarray(0, n)));
   return Buffer.concat(parts);
-}
-
-/**
- * Runs `body` with a ring poller and one end of a socketpair attached to it
- * as a completion socket, registered for READ; the other end, `peer`, is a
- * plain nonblocking fd that `closePeer` closes early. Afterwards the socket
- * is detached and the poller and both fds closed.
- */
-function withAttachedSocket(options: URingPollerOptions,
-  body: (poller: URingPoller, socket: NonNullable<ReturnType<URingPoller['attach']>>, peer: number, closePeer: () => void) => void): void {
-  const poller = new URingPoller(options);
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  let peerOpen = true;
-  const closePeer = () => {
-    if (peerOpen) closeFd(b);
-    peerOpen = false;
-  };
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
-    body(poller, socket, b, closePeer);
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closePeer();
-  }
 }
 
 test('a reply the socket takes at once posts no CQE: one enter per round trip, and the send slot is free after it', () => {

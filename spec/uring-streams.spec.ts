@@ -27,6 +27,7 @@ import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/con
 import { Socket } from '../reactor/sys/socket.js';
 import { IOStream } from '../streams/iostream.js';
 import { fdLeakCheck, openFds } from './helpers.js';
+import { pattern, withAttachedSocket } from './uring-socket.js';
 import { tcpSockets, unixPair } from './stream-helpers.js';
 
 const checkFds = fdLeakCheck();
@@ -77,12 +78,6 @@ function receiveFd(poller: URingPoller, fd: number, length: number): Buffer {
   return Buffer.concat(parts);
 }
 
-function pattern(length: number, seed = 0): Buffer {
-  const out = Buffer.allocUnsafe(length);
-  for (let i = 0; i < length; i++) out[i] = (i * 31 + seed) & 0xff;
-  return out;
-}
-
 test('a poller with completion sockets unmaps its buffer ring and unregisters its buffers once closed', () => {
   // Whether any mapping contains `addr` (a count of all mappings moves with V8's heap).
   const mapped = (addr: number) => readFileSync('/proc/self/maps', 'utf8').split('\n').some((line) => {
@@ -113,11 +108,7 @@ test('a poller with completion sockets unmaps its buffer ring and unregisters it
 });
 
 test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no copy), echoed from it with no copy (a direct SEND: one enter); a small one is copied', () => {
-  const poller = new URingPoller();
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
+  withAttachedSocket({}, (poller, socket, b) => {
     assert.is(poller.poll(0), 0);
     const buffers = poller.providedBuffers()!;
     const stats = poller.completionStats;
@@ -151,12 +142,7 @@ test('copies per chunk: a 64 KiB chunk is handed over in its provided buffer (no
     assert.not.ok(socket.sends.busy(), 'sent in full: nothing queued or in flight');
     chunk1.fill(0); // the caller may reuse its Buffer once the write is taken
     assert.ok(receiveFd(poller, b, first.length).equals(first), 'the echo arrived intact');
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 /** A 64 KiB chunk handed over by `socket`'s ring (written by peer `b`, received on the ring). */
@@ -183,16 +169,12 @@ function fillSocket(fd: number, seed: number): Buffer {
 }
 
 test('direct SENDs: a full peer (the SEND fails EAGAIN or short) gets the chunk copied into a slot inside send(), then every byte once, in order; a chunk behind it is copied', () => {
-  const poller = new URingPoller();
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
+  withAttachedSocket({}, (poller, socket, b) => {
     assert.is(poller.poll(0), 0);
     const stats = poller.completionStats;
     const first = handedOver(poller, socket, b, 1);
     const second = handedOver(poller, socket, b, 2);
-    const expected = [fillSocket(a, 50)];
+    const expected = [fillSocket(socket.fd, 50)];
     const copiedBefore = stats.sendCopiedBytes;
     const directBefore = stats.sendDirectBytes;
     const retriesBefore = stats.quietRetries;
@@ -216,12 +198,7 @@ test('direct SENDs: a full peer (the SEND fails EAGAIN or short) gets the chunk 
     assert.is(socket.send([third], 0, 0), third.length);
     assert.is(stats.sendDirectBytes - directBefore, third.length);
     assert.ok(receiveFd(poller, b, third.length).equals(pattern(64 * 1024, 3)));
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 test('direct SENDs: only for a whole chunk of 32-64 KiB this ring handed over; off (`directSends: false`) every write is copied', () => {
@@ -276,11 +253,7 @@ test('direct SENDs follow the loop option `uring.directSends` (and its variable)
 });
 
 test('ring sends reuse their records: one send entry serves every round trip, and a write keeps no reference to what it wrote', () => {
-  const poller = new URingPoller();
-  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
-  try {
-    const socket = poller.attach(a, true)!;
-    poller.register(a, READ);
+  withAttachedSocket({}, (poller, socket, b) => {
     // White-box: the queue's records and the socket's one-part list for `send`.
     const internals = socket as unknown as {
       sends: { busy(): boolean; entries: { length: number; at(i: number): object } };
@@ -299,12 +272,7 @@ test('ring sends reuse their records: one send entry serves every round trip, an
       assert.not.ok(sends.busy(), 'the SEND completed');
     }
     assert.is(records.size, 1, 'every write reused the record the first one made');
-    socket.detach();
-  } finally {
-    poller.close();
-    closeFd(a);
-    closeFd(b);
-  }
+  });
 });
 
 test('a completion socket receives through the ring: READ while bytes wait, quiet once read', () => {
