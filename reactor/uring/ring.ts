@@ -549,7 +549,7 @@ export class Ring {
     const useArg = (flags & IORING_ENTER_EXT_ARG) !== 0;
     this.stats.enters++;
     const r = ioUringEnter(this.fd, toSubmit, minComplete, flags, useArg ? this.argAddr : 0, useArg ? GETEVENTS_ARG_SIZE : 0);
-    if (this.ringWords[this.sqFlags]! & IORING_SQ_CQ_OVERFLOW) this.stats.cqOverflows++;
+    if (this.cqOverflowed()) this.stats.cqOverflows++;
     this.stats.cqDropped = this.ringWords[this.cqOverflow]!;
     return r >= 0 || this.enterFailed();
   }

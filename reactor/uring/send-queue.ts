@@ -90,6 +90,10 @@ import { Deque } from '../deque.js';
 const MSG_WAITALL = 0x100;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_DONTWAIT = 0x40;
+/** An ordinary SEND's flags: no SIGPIPE, and the kernel retries a partial send. */
+const SEND_FLAGS = MSG_NOSIGNAL | MSG_WAITALL;
+/** A quiet SEND's (see the file comment): also fail rather than park. */
+const QUIET_SEND_FLAGS = SEND_FLAGS | MSG_DONTWAIT;
 
 /** One slot's worth of queued bytes. */
 interface Entry {
@@ -155,8 +159,13 @@ export class SendQueue {
   /** The chain in flight broke (short or failed SEND): its remaining CQEs are -ECANCELED. */
   private broken = false;
 
+  /** The high word of every SEND's user_data (kind and generation). */
+  private readonly udHi: number;
+
   constructor(private readonly host: SendHost, private readonly fd: number,
-    readonly id: number, readonly gen: number) {}
+    readonly id: number, readonly gen: number) {
+    this.udHi = (KIND_SEND << 24) | gen;
+  }
 
   /** Whether anything is queued or in flight. */
   busy(): boolean {
@@ -216,7 +225,29 @@ export class SendQueue {
 
   /** Whether `sendNow` may send a chunk now: nothing queued or in flight, and quiet SENDs on and allowed. */
   canSendNow(): boolean {
-    return this.inFlight === 0 && this.bytes === 0 && this.quietAllowed && this.host.quietSends && !this.cancelled && this.errno === 0;
+    return this.inFlight === 0 && this.bytes === 0 && this.errno === 0 && this.mayGoQuiet();
+  }
+
+  /** Whether the next SEND may go quiet: quiet SENDs on, none failed short since the queue last drained, not cancelled. */
+  private mayGoQuiet(): boolean {
+    return this.quietAllowed && this.host.quietSends && !this.cancelled;
+  }
+
+  /** Writes a quiet SEND of `length` bytes at `addr`; returns the SQ position right after it. */
+  private writeQuietSend(addr: number, length: number): number {
+    const ring = this.host.ring;
+    ring.send(this.fd, addr, length, QUIET_SEND_FLAGS, this.id, this.udHi, IOSQE_CQE_SKIP_SUCCESS);
+    this.host.completionStats.quietSends++;
+    return ring.sqPosition();
+  }
+
+  /** The quiet SEND whose SQE ends at `position` is this queue's one SEND in flight: the host concludes it. */
+  private quietInFlight(position: number): void {
+    this.inFlight = 1;
+    this.submitted = 1;
+    this.quiet = true;
+    this.quietPosition = position;
+    this.host.quietSendWritten(this);
   }
 
   /**
@@ -229,13 +260,10 @@ export class SendQueue {
   sendNow(bytes: Uint8Array, addr: number): void {
     const ring = this.host.ring;
     const length = bytes.length;
-    const udHi = (KIND_SEND << 24) | this.gen;
-    ring.send(this.fd, addr, length, MSG_NOSIGNAL | MSG_WAITALL | MSG_DONTWAIT, this.id, udHi, IOSQE_CQE_SKIP_SUCCESS);
-    const position = ring.sqPosition();
+    const position = this.writeQuietSend(addr, length);
     ring.flush();
     const stats = this.host.completionStats;
-    stats.quietSends++;
-    if (ring.consumed(position) && !ring.cqOverflowed() && !ring.hasCqe(this.id, udHi)) {
+    if (ring.consumed(position) && !ring.cqOverflowed() && !ring.hasCqe(this.id, this.udHi)) {
       // Issued inline, no CQE: sent in full.
       this.sent += length;
       stats.sendDirectBytes += length;
@@ -250,13 +278,9 @@ export class SendQueue {
     this.bytes += length;
     this.host.sendBudget.adjust(length);
     stats.sendCopiedBytes += length;
-    this.inFlight = 1;
-    this.submitted = 1;
-    this.quiet = true;
-    this.quietPosition = position;
     // Not consumed (the enter submitted less than asked): the SQE must not point at the caller's memory.
     if (!ring.consumed(position)) ring.setSendAddr(position, entry.slot.addr);
-    this.host.quietSendWritten(this);
+    this.quietInFlight(position);
   }
 
   /**
@@ -265,20 +289,12 @@ export class SendQueue {
    */
   submit(): void {
     if (this.inFlight > 0 || this.entries.length === 0) return;
-    const ring = this.host.ring;
-    const udHi = (KIND_SEND << 24) | this.gen;
-    if (this.entries.length === 1 && this.quietAllowed && this.host.quietSends && !this.cancelled) {
+    if (this.entries.length === 1 && this.mayGoQuiet()) {
       const entry = this.entries.at(0);
-      ring.send(this.fd, entry.slot.addr + entry.sent, entry.length - entry.sent,
-        MSG_NOSIGNAL | MSG_WAITALL | MSG_DONTWAIT, this.id, udHi, IOSQE_CQE_SKIP_SUCCESS);
-      this.inFlight = 1;
-      this.submitted = 1;
-      this.quiet = true;
-      this.quietPosition = ring.sqPosition();
-      this.host.completionStats.quietSends++;
-      this.host.quietSendWritten(this);
+      this.quietInFlight(this.writeQuietSend(entry.slot.addr + entry.sent, entry.length - entry.sent));
       return;
     }
+    const ring = this.host.ring;
     const end = Math.min(this.entries.length, MAX_CHAIN, ring.sqEntries);
     // All of the chain's SQEs in one submission, or the kernel splits it.
     ring.reserve(end);
@@ -286,7 +302,7 @@ export class SendQueue {
     for (let i = 0; i <= last; i++) {
       const entry = this.entries.at(i);
       ring.send(this.fd, entry.slot.addr + entry.sent, entry.length - entry.sent,
-        MSG_NOSIGNAL | MSG_WAITALL, this.id, udHi, i === last ? 0 : IOSQE_IO_LINK);
+        SEND_FLAGS, this.id, this.udHi, i === last ? 0 : IOSQE_IO_LINK);
       this.inFlight++;
     }
     this.submitted = end;
@@ -302,7 +318,8 @@ export class SendQueue {
     this.inFlight--;
     const quiet = this.quiet;
     this.quiet = false;
-    if (quiet && res !== this.entries.at(0).length - this.entries.at(0).sent) {
+    const quietLeft = quiet ? this.quietLength() : 0;
+    if (quiet && res !== quietLeft) {
       // Not sent at once (the socket's buffer full, or an error): what
       // follows waits in the kernel, with CQEs, until the queue drains.
       this.quietAllowed = false;
@@ -310,7 +327,7 @@ export class SendQueue {
     }
     if (quiet && res === -E.EAGAIN) {
       // Nothing taken: resubmitted below as an ordinary SEND.
-    } else if (quiet && res > 0 && res < this.entries.at(0).length - this.entries.at(0).sent) {
+    } else if (quiet && res > 0 && res < quietLeft) {
       // Part taken (MSG_DONTWAIT refused MSG_WAITALL's wait): the rest goes as an ordinary SEND.
       this.took(this.entries.at(0), res);
     } else if (this.broken) {
