@@ -94,9 +94,15 @@ export function defineSubprocessCases(name: string, mode: ChildWatchMode) {
 
   test('an exception in the exit callback is logged and the loop goes on', async () => {
     const { logs, result } = await captureLogs(() => inLoop(async () => {
+      // Wait for the throwing callback itself: the two exits may be noticed in
+      // either order, and the loop must not stop (leaving this child unreaped)
+      // before the callback has run.
+      let called!: () => void;
+      const callbackRan = new Promise<void>((resolve) => { called = resolve; });
       const child = new Subprocess(['sh', '-c', ':']);
-      child.setExitCallback(() => { throw new Error('callback failed'); });
+      child.setExitCallback(() => { called(); throw new Error('callback failed'); });
       const other = new Subprocess(['sh', '-c', 'exit 4']);
+      await callbackRan;
       return other.waitForExit(false);
     }));
     assert.is(result, 4);
