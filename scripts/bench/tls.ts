@@ -21,10 +21,16 @@
  * serves the same load for BENCH_TLS_WARMUP seconds, unmeasured: a fresh
  * process spends its first seconds compiling its hot JavaScript (gale has
  * more of it), and the figures are for a server that is up and running.
+ * In the handshake modes the warm-up also lasts until the server has done
+ * BENCH_TLS_WARMUP_HANDSHAKES handshakes (the same count for every
+ * server): V8 goes on compiling per-connection code for the first 4,000-
+ * 5,000 handshakes (docs/tls.md, "Handshake cost"), and a warm-up in
+ * seconds gives the slower server fewer of them.
  *
  * Also run in-process (`role` argv): `serve gale|node` and `load MODE PORT`.
  * Environment: BENCH_ROUNDS (3), BENCH_DURATION (2 s per timed mode),
- * BENCH_TLS_WARMUP (1 s), BENCH_TLS_MODES (bulk,pipeline,handshake,resume),
+ * BENCH_TLS_WARMUP (1 s), BENCH_TLS_WARMUP_HANDSHAKES (0: none),
+ * BENCH_TLS_MODES (bulk,pipeline,handshake,resume),
  * BENCH_TLS_SERVERS ("gale,node"; an entry `name=DIST` adds another build's
  * gale server, DIST its dist/ directory, for an A/B run: e.g.
  * `gale,main=/work/main/dist,node`). Ratios are against node:tls.
@@ -113,7 +119,12 @@ function connect(port: number, ca: Buffer, session?: Buffer): Promise<tls.TLSSoc
   });
 }
 
-async function load(mode: Mode, port: number, ca: Buffer, seconds: number): Promise<{ units: number; elapsed: number }> {
+/**
+ * Runs `mode`'s load for `seconds`; in the handshake modes, also until
+ * `minHandshakes` handshakes are done (at most 5 minutes: a bound, not a
+ * figure).
+ */
+async function load(mode: Mode, port: number, ca: Buffer, seconds: number, minHandshakes = 0): Promise<{ units: number; elapsed: number }> {
   if (mode === 'bulk') {
     // 64 MiB echoed at a time, again until `seconds` have passed: one 64 MiB
     // pass takes about 0.3 s here, too short for the server's CPU time to be
@@ -171,11 +182,13 @@ async function load(mode: Mode, port: number, ca: Buffer, seconds: number): Prom
   let done = 0;
   let resumed = 0;
   const deadline = Date.now() + seconds * 1000;
+  const bound = Date.now() + 300_000;
+  const more = (): boolean => Date.now() < bound && (Date.now() < deadline || done < minHandshakes);
   const start = process.hrtime.bigint();
   const message = Buffer.alloc(64, 0x63);
   await Promise.all(Array.from({ length: 8 }, async () => {
     let session: Buffer | undefined;
-    while (Date.now() < deadline) {
+    while (more()) {
       const socket = await connect(port, ca, mode === 'resume' ? session : undefined);
       if (socket.isSessionReused()) resumed++;
       if (mode === 'resume') socket.on('session', (s: Buffer) => { session = s; });
@@ -234,12 +247,12 @@ function startServer(name: string, cert: string, key: string): Promise<{ port: n
   });
 }
 
-function runLoad(mode: Mode, port: number, ca: string, seconds: number): Promise<{ units: number; elapsed: number }> {
-  const argv = pinned(1, [process.execPath, self, 'load', mode, String(port), ca, String(seconds)]);
+function runLoad(mode: Mode, port: number, ca: string, seconds: number, minUnits = 0): Promise<{ units: number; elapsed: number }> {
+  const argv = pinned(1, [process.execPath, self, 'load', mode, String(port), ca, String(seconds), String(minUnits)]);
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`load ${mode} timed out`)); }, 120_000);
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`load ${mode} timed out`)); }, (seconds + 330) * 1000);
     child.stdout!.on('data', (d) => { out += d; });
     child.on('exit', (code) => {
       clearTimeout(timer);
@@ -251,10 +264,11 @@ function runLoad(mode: Mode, port: number, ca: string, seconds: number): Promise
 }
 
 async function measure(kind: string, mode: Mode, certs: { cert: string; key: string; ca: string }, seconds: number,
-  warmup: number): Promise<Sample> {
+  warmup: { seconds: number; handshakes: number }): Promise<Sample> {
   const server = await startServer(kind, certs.cert, certs.key);
   try {
-    await runLoad(mode, server.port, certs.ca, warmup);
+    const handshakes = mode === 'handshake' || mode === 'resume' ? warmup.handshakes : 0;
+    await runLoad(mode, server.port, certs.ca, warmup.seconds, handshakes);
     const before = cpuSeconds(server.pid);
     const { units, elapsed } = await runLoad(mode, server.port, certs.ca, seconds);
     const after = cpuSeconds(server.pid);
@@ -273,7 +287,7 @@ function fmt(value: number, digits = 0): string {
 export async function main(): Promise<void> {
   const rounds = envNumber('BENCH_ROUNDS', 3);
   const seconds = envNumber('BENCH_DURATION', 2);
-  const warmup = envNumber('BENCH_TLS_WARMUP', 1);
+  const warmup = { seconds: envNumber('BENCH_TLS_WARMUP', 1), handshakes: envNumber('BENCH_TLS_WARMUP_HANDSHAKES', 0) };
   const wanted = (process.env.BENCH_TLS_MODES ?? 'bulk,pipeline,handshake,resume').split(',');
   const { testCerts } = await import('../../spec/tls-certs.js');
   const made = testCerts();
@@ -293,7 +307,9 @@ export async function main(): Promise<void> {
     }
   }
   const lines = [
-    `### TLS echo: gale vs node:tls (median of ${rounds} rounds, ${warmup} s warm-up each${canPin ? ', server on CPU 0, load on CPU 1' : ''})`,
+    `### TLS echo: gale vs node:tls (median of ${rounds} rounds, ${warmup.seconds} s warm-up each`
+      + `${warmup.handshakes ? `, and at least ${warmup.handshakes} handshakes in the handshake modes` : ''}`
+      + `${canPin ? ', server on CPU 0, load on CPU 1' : ''})`,
     '',
     '| mode | server | rate | ÷ node:tls rate | server CPU µs per unit | node:tls ÷ this CPU |',
     '|---|---|---|---|---|---|',
@@ -320,7 +336,7 @@ const [role, ...args] = process.argv.slice(2);
 if (role === 'serve') {
   await serve(args[0]!, args[1]!, args[2]!);
 } else if (role === 'load') {
-  const result = await load(args[0] as Mode, Number(args[1]), readFileSync(args[2]!), Number(args[3]));
+  const result = await load(args[0] as Mode, Number(args[1]), readFileSync(args[2]!), Number(args[3]), Number(args[4] ?? 0));
   console.log(`RESULT ${result.units} ${result.elapsed}`);
   process.exit(0);
 } else if (process.argv[1] && existsSync(process.argv[1]) && fileURLToPath(import.meta.url) === process.argv[1]) {
