@@ -66,10 +66,10 @@ test('a connection waiting for its next read keeps few objects of that read aliv
   const child = spawnSync(process.execPath, [fileURLToPath(new URL('./fixtures/read-wait-objects.js', import.meta.url))],
     { encoding: 'utf8', timeout: 60_000 });
   assert.is(child.status, 0, child.stderr);
-  const report = JSON.parse(child.stdout.trim()) as { poller: string; streams: number; totals: number[]; bytes: number[]; kinds: Record<string, number> };
-  assert.is(report.streams, 8, `${report.poller}: ${report.streams} server streams found in the heap snapshot`);
+  const report = JSON.parse(child.stdout.trim()) as { poller: string; handlers: number; totals: number[]; bytes: number[]; kinds: Record<string, number> };
+  assert.is(report.handlers, 8, `${report.poller}: ${report.handlers} waiting handlers found in the heap snapshot`);
   const [first] = report.totals;
-  assert.ok(report.totals.every((n) => n === first), `${report.poller}: streams differ: ${report.totals.join(' ')}`);
+  assert.ok(report.totals.every((n) => n === first), `${report.poller}: handlers differ: ${report.totals.join(' ')}`);
   assert.ok(first! > 0, `${report.poller}: nothing found: the measurement saw no Future`);
   assert.ok(first! <= WAITING_READ_OBJECTS,
     `${report.poller}: a waiting connection keeps ${first} objects (${report.bytes[0]} bytes) of its read alive (budget ${WAITING_READ_OBJECTS}): ${JSON.stringify(report.kinds)}`);
