@@ -6,6 +6,8 @@
  * so that a buffer pool or slot table made eager by mistake shows up here
  * rather than as a few MiB in a benchmark nobody reads.
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { liveRegionBytes, liveRegions } from '../reactor/sys/arena.js';
@@ -46,6 +48,31 @@ test('an idle loop with a listening server holds little native memory and frees 
   assert.is(liveRegions(), regionsBefore, 'every region the loop and server took is freed');
   assert.is(liveRegionBytes(), bytesBefore);
   leaks();
+});
+
+/**
+ * What a connection waiting in `await stream.readBytes(...)` keeps alive of
+ * what that read made: the Future (a native Promise), its resolving
+ * functions and their context, the pending-read record, and the `await`'s
+ * reaction, closures and context. Under a load all of it is young at every
+ * scavenge, and those bytes are what makes V8 double the young generation
+ * again and again (docs/memory.md, "Under load (seventh session)"), where
+ * node:net keeps nothing young between reads. A count, not bytes (object
+ * sizes are V8's): one object more per pending read is ~10 % faster growth.
+ */
+const WAITING_READ_OBJECTS = 9;
+
+test('a connection waiting for its next read keeps few objects of that read alive', () => {
+  const child = spawnSync(process.execPath, [fileURLToPath(new URL('./fixtures/read-wait-objects.js', import.meta.url))],
+    { encoding: 'utf8', timeout: 60_000 });
+  assert.is(child.status, 0, child.stderr);
+  const report = JSON.parse(child.stdout.trim()) as { poller: string; handlers: number; totals: number[]; bytes: number[]; kinds: Record<string, number> };
+  assert.is(report.handlers, 8, `${report.poller}: ${report.handlers} waiting handlers found in the heap snapshot`);
+  const [first] = report.totals;
+  assert.ok(report.totals.every((n) => n === first), `${report.poller}: handlers differ: ${report.totals.join(' ')}`);
+  assert.ok(first! > 0, `${report.poller}: nothing found: the measurement saw no Future`);
+  assert.ok(first! <= WAITING_READ_OBJECTS,
+    `${report.poller}: a waiting connection keeps ${first} objects (${report.bytes[0]} bytes) of its read alive (budget ${WAITING_READ_OBJECTS}): ${JSON.stringify(report.kinds)}`);
 });
 
 test.run();
