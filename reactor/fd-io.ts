@@ -39,8 +39,9 @@ let spare: Buffer | null = null;
 let spareMemory: ArrayBuffer | null = null;
 // The spare's address (0: not known yet), learned once the spare has
 // outlived a read (a small one, copied out): reads then pass it as a
-// number, koffi's cheap argument, instead of the Buffer (~280 instructions
-// less per read). A spare handed over at its first read (bulk) never pays
+// number, koffi's cheap argument, instead of the Buffer (282 instructions
+// less per call in a micro-benchmark, 765 per echo round trip: docs/ffi.md,
+// "Epoll per round trip"). A spare handed over at its first read (bulk) never pays
 // for the lookup. Off-heap memory (allocUnsafeSlow): it does not move.
 let spareAddr = 0;
 // The last view of the spare's first bytes that a small read was copied
