@@ -3,12 +3,14 @@
  * read and written with read(2)/write(2)), each exactly one FFI call; the
  * completion transports use them where they fall back to a direct call.
  *
- * Reads land straight in a JS Buffer (through koffi a Buffer argument costs
- * no more than an address: docs/ffi.md): a spare chunk-sized Buffer per
+ * Reads land straight in a JS Buffer: a spare chunk-sized Buffer per
  * thread takes each read; a read that fills half of it or more is handed
  * over as it is (no copy, and a fresh spare takes its place), a smaller one
  * is copied out into an exactly sized Buffer so that a few bytes never pin
- * 64 KiB. Writes pass the caller's Buffer itself.
+ * 64 KiB. A spare that outlived a read is read into at its address (koffi's
+ * cheap argument), the first read into a fresh one passes the Buffer.
+ * Writes pass the caller's Buffer itself (staging a small one in the
+ * outbox to pass an address costs what it saves: docs/ffi.md).
  *
  * Tornado: the bodies of `IOStream.read_from_fd`/`write_to_fd` (`recv`,
  * `send`) and `PipeIOStream`'s (`os.read`, `os.write`) in tornado/iostream.py.
@@ -17,7 +19,8 @@
  */
 import { Buffer } from 'node:buffer';
 import { CHUNK_SIZE } from './sys/arena.js';
-import { readInto, writeBytes, writeGather } from './sys/libc.js';
+import { addressOf, ffiCounter } from './sys/ffi.js';
+import { readAt, readInto, writeBytes, writeGather } from './sys/libc.js';
 
 // `Buffer.allocUnsafe`, read once: the global `Buffer` is an accessor on
 // globalThis (a LoadGlobalIC call and its getter in optimised code), and
@@ -34,6 +37,13 @@ let spare: Buffer | null = null;
 // The spare's ArrayBuffer (it starts at offset 0), kept for copying a small
 // read out: reading `spare.buffer` is a runtime call each time.
 let spareMemory: ArrayBuffer | null = null;
+// The spare's address (0: not known yet), learned once the spare has
+// outlived a read (a small one, copied out): reads then pass it as a
+// number, koffi's cheap argument, instead of the Buffer (282 instructions
+// less per call in a micro-benchmark, 765 per echo round trip: docs/ffi.md,
+// "Epoll per round trip"). A spare handed over at its first read (bulk) never pays
+// for the lookup. Off-heap memory (allocUnsafeSlow): it does not move.
+let spareAddr = 0;
 // The last view of the spare's first bytes that a small read was copied
 // out through, and its length: a connection's messages tend to have one
 // size (an echo's are all 64 bytes), and each view is a typed array made
@@ -50,15 +60,23 @@ export function readChunk(fd: number, size: number): Buffer | null {
     spare = Buffer.allocUnsafeSlow(CHUNK_SIZE);
     spareMemory = spare.buffer as ArrayBuffer;
     copyView = null;
+    spareAddr = 0;
   }
   const target = spare;
-  const n = readInto(fd, target, size);
+  let n: number;
+  if (spareAddr !== 0) {
+    n = readAt(fd, spareAddr, size);
+    ffiCounter.bufferCalls++; // straight into a JS Buffer, as a `buf` argument is
+  } else {
+    n = readInto(fd, target, size);
+  }
   if (n < 0) return null;
   if (n === 0) return EOF;
   if (n >= CHUNK_SIZE / 2) {
     spare = null; // handed over: the next read allocates another
     return n === CHUNK_SIZE ? target : target.subarray(0, n);
   }
+  if (spareAddr === 0) spareAddr = addressOf(target);
   // A view of the bytes read, copied with one `set`. Not `target.copy()`:
   // for part of a Buffer, Node's copy reads both sizes with `byteLength`
   // (generic loads), asks for the source's ArrayBuffer and then makes this

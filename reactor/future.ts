@@ -249,18 +249,30 @@ function runDoneCallback<T>(fn: (future: Future<T>) => void, future: Future<T>):
 }
 
 /**
- * A Future already done with undefined, as `new Future<void>()` and
+ * The Future already done with undefined, as `new Future<void>()` and
  * `setResult(undefined)` would give (a write whose bytes the kernel took at
- * once), made fulfilled: it keeps no resolving functions and is never
- * settled later.
+ * once): one per thread, made fulfilled at first use (no resolving
+ * functions kept) and never settled again. A done Future cannot change
+ * (`setResult`/`setException` throw, `cancel()` is false, a done callback
+ * runs at once), so sharing it shows only in its identity: every such write
+ * returns this same object. Making one per write was a Promise, its two
+ * resolving functions and their context each time (~750 instructions and
+ * ~270 bytes per echo round trip: docs/ffi.md, "Epoll per round trip").
  */
 export function doneFuture(): Future<void> {
+  return theDoneFuture ?? makeDoneFuture();
+}
+
+let theDoneFuture: Future<void> | null = null;
+
+function makeDoneFuture(): Future<void> {
   bornDone = true;
   try {
-    return new Future<void>();
+    theDoneFuture = new Future<void>();
   } finally {
     bornDone = false;
   }
+  return theDoneFuture;
 }
 
 /** Whether `x` is a gale `Future`. */

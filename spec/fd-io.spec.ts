@@ -3,13 +3,17 @@
  * spare Buffer through a view it keeps while reads have the same length
  * (one typed array per length, not per read), and a large one takes the
  * spare itself. Whatever the sequence of lengths, each result holds exactly
- * the bytes of its own read and is never changed by a later one.
+ * the bytes of its own read and is never changed by a later one. A spare
+ * that outlived a read is read into at its address (koffi's cheap
+ * argument), a fresh one as a Buffer, and either counts as a call straight
+ * into a JS Buffer (`ffiCounter.bufferCalls`).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { EOF, readChunk } from '../reactor/fd-io.js';
 import { CHUNK_SIZE } from '../reactor/sys/arena.js';
-import { close as closeFd, pipe, writeBytes } from '../reactor/sys/libc.js';
+import { c, close as closeFd, pipe, writeBytes } from '../reactor/sys/libc.js';
+import { ffiCounter, type NativeFunction } from '../reactor/sys/ffi.js';
 import { fdLeakCheck } from './helpers.js';
 
 const checkFds = fdLeakCheck();
@@ -49,6 +53,44 @@ test('reads of varying lengths, small and large, each return their own bytes and
     assert.is(readChunk(r, CHUNK_SIZE), EOF);
   } finally {
     if (writerOpen) closeFd(w);
+    closeFd(r);
+  }
+});
+
+test('a spare that outlived a read is read into at its address; a fresh one as a Buffer', () => {
+  const [r, w] = pipe();
+  // The table's slots are what every wrapper reads at each call: spied on here.
+  const table = c as unknown as Record<'read' | 'readBuf', NativeFunction>;
+  const original = { read: table.read, readBuf: table.readBuf };
+  const calls = { read: 0, readBuf: 0 };
+  table.read = (...args) => { calls.read++; return original.read(...args); };
+  table.readBuf = (...args) => { calls.readBuf++; return original.readBuf(...args); };
+  try {
+    let seed = 0;
+    const roundTrip = (n: number): void => {
+      const sent = pattern(n, seed += 7);
+      let written = 0;
+      while (written < n) written += writeBytes(w, written ? sent.subarray(written) : sent);
+      const buffersBefore = ffiCounter.bufferCalls;
+      const got = readChunk(r, CHUNK_SIZE);
+      assert.ok(got !== null && got.equals(sent), `${n} bytes read back`);
+      assert.is(ffiCounter.bufferCalls - buffersBefore, 1, 'a read straight into a JS Buffer, counted as one');
+    };
+    roundTrip(CHUNK_SIZE / 2); // hands whatever spare there was over: the next read has a fresh one
+    calls.read = calls.readBuf = 0;
+    roundTrip(64);
+    assert.equal(calls, { read: 0, readBuf: 1 }, 'the first read into a fresh spare passes the Buffer');
+    roundTrip(64);
+    roundTrip(100);
+    assert.equal(calls, { read: 2, readBuf: 1 }, 'then reads pass its address');
+    roundTrip(CHUNK_SIZE / 2); // into the spare at its address, which it then hands over
+    assert.equal(calls, { read: 3, readBuf: 1 });
+    roundTrip(64);
+    assert.equal(calls, { read: 3, readBuf: 2 }, 'a fresh spare again: its first read passes the Buffer');
+  } finally {
+    table.read = original.read;
+    table.readBuf = original.readBuf;
+    closeFd(w);
     closeFd(r);
   }
 });

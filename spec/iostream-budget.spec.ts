@@ -2,9 +2,9 @@
  * The FFI budget of DESIGN.md ("Streams"): an echo costs at most two FFI
  * calls per message (one read, one write) plus a share of the loop's poll,
  * and never churns the poll mask; and every call the server stream makes
- * moves bytes straight into or out of a JS Buffer (`ffiCounter.bufferCalls`):
- * no staging copy through the arena's chunk or outbox (through koffi a
- * Buffer argument costs what an address does: docs/ffi.md).
+ * moves bytes straight into or out of a JS Buffer (`ffiCounter.bufferCalls`:
+ * a Buffer argument, or a read into the thread's spare read Buffer at its
+ * address): no staging copy through the arena's chunk or outbox.
  *
  * Counting, not timing: every FFI call on this thread bumps `ffiCounter`
  * (the figure behind `IOLoop.stats().ffiCalls`). The echo client is a raw

@@ -464,9 +464,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
   /**
    * The Future of the write just queued, resolved once every byte queued so
    * far is written. Made after `write()` tried to write, not before: when
-   * nothing is left (the common case of a small write), it is a Future done
-   * at birth (`doneFuture`: no resolving functions kept, no waiter entry),
-   * which is what the Future made before would have been by now. Else it
+   * nothing is left (the common case of a small write), it is the thread's
+   * done Future (`doneFuture`: already fulfilled, shared by every such
+   * write, no waiter entry), which is what a Future made before would have
+   * been by now. Else it
    * waits in the buffer as before; if the attempt closed the stream,
    * `write()`'s `maybeAddErrorListener` then runs the close's failing of
    * write Futures for it (what the close did to a Future queued before).

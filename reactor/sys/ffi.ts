@@ -31,9 +31,10 @@ export type NativeFunction = (...args: Array<number | Uint8Array>) => any;
 
 /**
  * Counts every FFI call made on this thread (`calls`; `IOLoop.stats()` reads
- * deltas of it) and, of those, the calls that passed a Buffer argument
- * (`bufferCalls`): through koffi one costs what an address does, so stream
- * reads and writes pass the caller's Buffer itself rather than copy through
+ * deltas of it) and, of those, the calls that moved bytes straight into or
+ * out of a JS Buffer's own memory (`bufferCalls`): a `buf` argument, or a
+ * read into the stream's spare Buffer at its address (reactor/fd-io.ts,
+ * which counts those itself). Stream reads and writes never copy through
  * the arena, and the specs count which path a call took (docs/ffi.md).
  */
 export const ffiCounter = { calls: 0, bufferCalls: 0 };
@@ -115,6 +116,17 @@ export function bind(library: string, funcName: string, returnType: CType, param
         return fn(...args);
       };
   }
+}
+
+/**
+ * The address of `buffer`'s first byte, from koffi (no C call: not counted
+ * in `ffiCounter`). Only for a Buffer whose memory lives off the V8 heap
+ * (`Buffer.allocUnsafeSlow`, a pool slice): the address stays valid while
+ * the Buffer is referenced. A small typed array made with `new` may live on
+ * the heap, where the garbage collector moves it.
+ */
+export function addressOf(buffer: Uint8Array): number {
+  return Number(koffi.address(buffer));
 }
 
 /**
