@@ -60,7 +60,7 @@ test('an idle loop with a listening server holds little native memory and frees 
  * node:net keeps nothing young between reads. A count, not bytes (object
  * sizes are V8's): one object more per pending read is ~10 % faster growth.
  */
-const WAITING_READ_OBJECTS = 9;
+const WAITING_READ_OBJECTS = 8;
 
 test('a connection waiting for its next read keeps few objects of that read alive', () => {
   const child = spawnSync(process.execPath, [fileURLToPath(new URL('./fixtures/read-wait-objects.js', import.meta.url))],

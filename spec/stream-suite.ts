@@ -167,6 +167,29 @@ export function defineStreamSuite(transport: Transport): Test {
     assert.is(str(await r.readBytes(2)!), 'ld');
   });
 
+  t('a done callback that starts the next readBytes at once: each read gets its own bytes and options', async ({ pair }) => {
+    // The stream refills one record for consecutive byte reads; a Future's
+    // done callbacks run while it settles, before the completing read is over.
+    const [w, r] = pair();
+    const second = waiter<Buffer>();
+    const streamed: string[] = [];
+    const first = r.readBytes(3)!;
+    first.addDoneCallback(() => {
+      r.readBytes(4, { partial: true, callback: second.cb });
+      assert.ok(r.reading(), 'the second read is pending');
+    });
+    w.write('abc');
+    assert.is(str(await first), 'abc');
+    w.write('defghij');
+    assert.is(str(await second.done), 'defg');
+    const third = r.readBytes(5, { streamingCallback: (c) => streamed.push(str(c)) })!;
+    w.write('kl');
+    assert.is((await third).length, 0);
+    assert.equal(streamed.join(''), 'hijkl');
+    w.write('m');
+    assert.is(str(await r.readBytes(1)!), 'm', 'nothing was left over or read twice');
+  });
+
   t('readBytes callback form returns null and runs the callback on the loop', async ({ pair }) => {
     const [w, r] = pair();
     w.write('xyz');

@@ -33,8 +33,8 @@ export interface BytesRead extends Completion {
   readonly kind: 'bytes';
   left: number;
   /** Complete as soon as any bytes are there. */
-  readonly partial: boolean;
-  readonly streamingCallback: ReadCallback | null;
+  partial: boolean;
+  streamingCallback: ReadCallback | null;
 }
 
 /** `readUntil(delimiter)`. */
