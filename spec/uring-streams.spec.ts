@@ -306,6 +306,112 @@ test('a completion socket receives through the ring: READ while bytes wait, quie
   }
 });
 
+/** The provided-buffer ring's inside, as the specs below read it. */
+interface BufferRingInside {
+  entries: number;
+  target: number;
+  inRing: number;
+  allocations: number;
+  tail: number;
+  mask: number;
+  ringWords: Uint32Array;
+  spare: number[];
+  buffers: Buffer[];
+  registered: boolean;
+  addressOf(bytes: Uint8Array): number;
+}
+
+/** The addresses the ring offers the kernel now (every CQE harvested: the last `inRing` entries put). */
+function offered(ring: BufferRingInside): number[] {
+  const out: number[] = [];
+  for (let k = 1; k <= ring.inRing; k++) {
+    const entry = ((ring.tail - k) & ring.mask) * 4;
+    out.push(ring.ringWords[entry]! + ring.ringWords[entry + 1]! * 2 ** 32);
+  }
+  return out;
+}
+
+test('bulk hand-over: the ring keeps 8 fresh buffers, not 64; a handed-over buffer never goes back to the kernel while its chunk is held; one allocation per replaced buffer', () => {
+  withAttachedSocket({}, (poller, socket, b) => {
+    assert.is(poller.poll(0), 0);
+    const ring = poller.providedBuffers() as unknown as BufferRingInside;
+    assert.is(ring.entries, 64);
+    assert.is(ring.allocations, 64, 'a buffer per bid at first');
+    assert.is(ring.inRing, 64);
+    assert.is(ring.target, 8);
+    const held: Array<{ data: Buffer; seed: number; addr: number }> = [];
+    let handOvers = 0;
+    for (let i = 0; i < 3 * ring.entries; i++) {
+      const sent = pattern(64 * 1024, i);
+      assert.is(writeBytes(b, sent), sent.length);
+      let got = 0;
+      for (let round = 0; round < 200 && got < sent.length; round++) {
+        poller.poll(20);
+        for (let data = socket.read(1 << 20); data !== null && data.length > 0; data = socket.read(1 << 20)) {
+          const addr = ring.addressOf(data);
+          if (addr !== 0) {
+            handOvers++;
+            held.push({ data, seed: i, addr });
+          }
+          got += data.length;
+        }
+      }
+      assert.is(got, sent.length);
+      // Every CQE is harvested: the kernel may fill only what the ring offers, and none of it is held.
+      const offers = new Set(offered(ring));
+      for (const chunk of held) assert.not.ok(offers.has(chunk.addr), 'a held chunk is not offered to the kernel');
+      assert.ok(ring.inRing >= ring.target, `never below the target (${ring.inRing})`);
+    }
+    assert.ok(handOvers >= 2 * ring.entries, `the 64 KiB chunks were handed over (${handOvers})`);
+    // The first 56 hand-overs left their bid empty; every one after got a fresh buffer.
+    assert.is(ring.allocations, ring.entries + handOvers - (ring.entries - ring.target));
+    assert.is(ring.inRing, ring.target);
+    assert.is(ring.spare.length, ring.entries - ring.target);
+    assert.is(poller.completionStats.enobufs, 0, 'one stream at a time never ran the ring dry');
+    for (const chunk of held) {
+      const whole = pattern(64 * 1024, chunk.seed);
+      assert.ok(whole.subarray(0, chunk.data.length).equals(chunk.data) || whole.subarray(whole.length - chunk.data.length).equals(chunk.data),
+        'every held chunk intact after the kernel filled buffer after buffer');
+    }
+  });
+});
+
+test('bulk hand-over: a RECV that finds the ring dry (ENOBUFS) doubles the fresh buffers kept in it and refills it at once; every byte arrives in order; closing drops every buffer', () => {
+  let inside: BufferRingInside | null = null;
+  withAttachedSocket({ bufferCount: 32, bufferSize: 4096 }, (poller, socket, b) => {
+    assert.is(poller.poll(0), 0);
+    const ring = poller.providedBuffers() as unknown as BufferRingInside;
+    inside = ring;
+    assert.is(ring.target, 8);
+    // One 4 KiB chunk at a time: handed over, its bid left empty until 8 are left.
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 24; i++) {
+      const sent = pattern(4096, i);
+      assert.is(writeBytes(b, sent), sent.length);
+      parts.push(sent);
+      const got = receive(poller, socket, sent.length);
+      assert.ok(got.equals(sent));
+    }
+    assert.is(ring.inRing, 8);
+    assert.is(ring.allocations, 32, 'no buffer replaced on the way down');
+    assert.is(poller.completionStats.enobufs, 0);
+    // 80 KiB waiting at once: the RECV fills the 8 buffers and ends ENOBUFS.
+    const burst = pattern(80 * 1024, 99);
+    assert.is(writeBytes(b, burst), burst.length);
+    const got = receive(poller, socket, burst.length);
+    assert.ok(got.equals(burst), 'same bytes, same order');
+    assert.ok(poller.completionStats.enobufs >= 1, JSON.stringify(poller.completionStats));
+    assert.ok(ring.target >= 16, `the target doubled (${ring.target})`);
+    assert.ok(ring.inRing >= ring.target && ring.inRing <= ring.entries, `refilled (${ring.inRing})`);
+  });
+  const ring = inside as BufferRingInside | null;
+  assert.ok(ring !== null);
+  assert.not.ok(ring.registered, 'the buffer group unregistered');
+  assert.is(ring.buffers.length, 0, 'every buffer dropped');
+  assert.is(ring.spare.length, 0);
+  assert.is(ring.inRing, 0);
+});
+
 test('ENOBUFS: a buffer ring too small for the data ends the RECV; it is re-armed and every byte arrives in order', () => {
   const poller = new URingPoller({ bufferCount: 2, bufferSize: 1024 });
   const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);

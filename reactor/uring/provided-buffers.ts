@@ -12,22 +12,30 @@
  * the harvest that reads it.
  *
  * ## Handing a chunk over without a copy
- * The buffers are JS Buffers (`Buffer.allocUnsafeSlow`: off-heap, so their
- * memory never moves; the address is learned once per `GROUP` of them,
- * `bufferAddress` in ../sys/libc.ts). A chunk of at least `HAND_OVER_MIN` bytes is handed
- * to the stream as a view of the buffer it arrived in, and a fresh buffer
- * takes that buffer's place in the ring: the kernel never writes into a
- * Buffer JS holds, and the memory is V8's to free once nothing references
- * it. A smaller chunk is copied out and its buffer reused: a copy of a few
- * bytes is cheaper than a new allocation, and a small message must not pin
- * 64 KiB. Bulk reads thus cost one copy per chunk (the kernel's), not two
- * (`copiedBytes`, `handedOverBytes`; spec/uring-streams.spec.ts).
+ * The buffers are JS Buffers (`Buffer.allocUnsafeSlow`, one per buffer:
+ * off-heap, so their memory never moves; the address is learned with one
+ * FFI call each, `bufferAddress` in ../sys/libc.ts). A chunk of at least
+ * `HAND_OVER_MIN` bytes is handed to the stream as a view of the buffer it
+ * arrived in, and that buffer leaves the ring for good: the kernel never
+ * writes into a Buffer JS holds, and the memory is V8's to free once
+ * nothing references it. A smaller chunk is copied out and its buffer
+ * reused: a copy of a few bytes is cheaper than a new allocation, and a
+ * small message must not pin 64 KiB. Bulk reads thus cost one copy per
+ * chunk (the kernel's), not two (`copiedBytes`, `handedOverBytes`;
+ * spec/uring-streams.spec.ts).
  *
- * A handed-over view shares its ArrayBuffer with the other buffers of its
- * group (`GROUP` × `size`), as Node's pool shares one among small Buffers:
- * a view kept for long keeps its group alive (at most GROUP × size /
- * HAND_OVER_MIN times its own size), and `.buffer` reaches memory that is
- * not the view's.
+ * ## How many fresh buffers wait in the ring
+ * A handed-over buffer is replaced by a fresh one only while fewer than
+ * `target` buffers are left in the ring (`AHEAD`, 8 at first); otherwise
+ * its bid waits, empty, in `spare`. So under bulk traffic the ring holds
+ * `target` fresh buffers, not `entries`. Fresh buffers are what is alive at
+ * every scavenge while the handed-over ones die; 64 of them (4 MiB) pushed
+ * glibc's heap up by that much every scavenge, and it trimmed the top back
+ * once they were freed, so the kernel faulted those pages in again inside
+ * the receive copy (docs/uring.md, "Bulk on the ring (seventh speed
+ * session)"). A RECV that ran the ring dry (ENOBUFS) doubles `target`
+ * (`starved`) and refills the ring at once; chunks that are copied keep
+ * their buffer in the ring, so small-message traffic keeps every bid.
  *
  * Closing: the kernel may write into a buffer in the ring until the group
  * is unregistered (`release`, after every request was cancelled), and only
@@ -44,8 +52,12 @@ const BUF_ENTRY = 16; // struct io_uring_buf { u64 addr; u32 len; u16 bid; u16 r
 /** `Uint8Array.prototype.set`, called on Buffers (see `take`). */
 const typedArraySet = Uint8Array.prototype.set;
 
-/** Buffers allocated (and their address learned) together. */
-const GROUP = 4;
+/** How many fresh buffers the ring keeps at first while chunks are handed over (`target`). */
+export const AHEAD = 8;
+
+/** What an empty bid (its buffer handed over, not replaced yet) holds. */
+const NONE = Buffer.alloc(0);
+const NONE_PLAIN = new Uint8Array(0);
 
 /** The provided-buffer ring of one io_uring (buffer group `bgid`). */
 export class ProvidedBuffers {
@@ -58,6 +70,14 @@ export class ProvidedBuffers {
   copiedBytes = 0;
   /** Bytes handed to streams in the buffer they arrived in (no copy). */
   handedOverBytes = 0;
+  /** Fresh buffers made (each a `Buffer.allocUnsafeSlow` and an FFI call for its address). */
+  allocations = 0;
+  /** Buffers the kernel may fill: in the ring, or named by a CQE not harvested yet. */
+  inRing = 0;
+  /** While chunks are handed over, a handed-over buffer is replaced only below this many in the ring. */
+  target: number;
+  /** Bids whose buffer was handed over and not replaced (out of the ring). */
+  private readonly spare: number[] = [];
   private ringWords: Uint32Array;
   private ringHalves: Uint16Array;
   private readonly ringAddr: number;
@@ -72,17 +92,13 @@ export class ProvidedBuffers {
    * instructions a chunk).
    */
   private readonly plain: Uint8Array[] = [];
-  // The group fresh buffers are cut from.
-  private group: Buffer = Buffer.alloc(0);
-  private groupAddr = 0;
-  private groupNext = GROUP;
   /**
-   * The native address of every group's memory, by its ArrayBuffer: a
+   * The native address of every buffer's memory, by its ArrayBuffer: a
    * handed-over chunk written back (an echo) is sent from where it is
-   * (`addressOf`; ./send-queue.ts, "Direct SENDs"). Weak: a group JS
+   * (`addressOf`; ./send-queue.ts, "Direct SENDs"). Weak: a buffer JS
    * has dropped is forgotten with it.
    */
-  private readonly groupAddrs = new WeakMap<ArrayBufferLike, number>();
+  private readonly bufferAddrs = new WeakMap<ArrayBufferLike, number>();
   private tail = 0;
   private readonly mask: number;
   private registered = false;
@@ -93,6 +109,7 @@ export class ProvidedBuffers {
     this.entries = entries;
     this.size = size;
     this.handOverMin = size >>> 1;
+    this.target = Math.min(AHEAD, entries);
     this.mask = entries - 1;
     this.ringBytes = entries * BUF_ENTRY;
     const anon = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -111,13 +128,15 @@ export class ProvidedBuffers {
       this.fresh(bid);
       this.put(bid);
     }
+    this.inRing = entries;
     this.publish();
   }
 
   /**
-   * The `length` bytes the kernel put in buffer `bid`, which goes back to
-   * the kernel: the buffer itself (a fresh one takes its place) when the
-   * chunk fills at least half of it, else a copy.
+   * The `length` bytes the kernel put in buffer `bid`: the buffer itself
+   * when the chunk fills at least half of it (it leaves the ring; a fresh
+   * one takes its bid if fewer than `target` are left), else a copy (the
+   * buffer goes back to the kernel).
    */
   take(bid: number, length: number): Buffer {
     const buffer = this.buffers[bid]!;
@@ -125,7 +144,15 @@ export class ProvidedBuffers {
     if (length >= this.handOverMin) {
       out = buffer.subarray(0, length);
       this.handedOverBytes += length;
-      this.fresh(bid);
+      if (this.inRing <= this.target) {
+        this.fresh(bid);
+      } else {
+        this.buffers[bid] = NONE;
+        this.plain[bid] = NONE_PLAIN;
+        this.inRing--;
+        this.spare.push(bid);
+        return out;
+      }
     } else {
       out = Buffer.allocUnsafe(length);
       // Uint8Array's `set` called on the Buffer: `out.set` is a generic load on a Buffer (V8 11.3).
@@ -143,7 +170,7 @@ export class ProvidedBuffers {
    * `bytes` (or any view of it) is referenced.
    */
   addressOf(bytes: Uint8Array): number {
-    const base = this.groupAddrs.get(bytes.buffer);
+    const base = this.bufferAddrs.get(bytes.buffer);
     return base === undefined ? 0 : base + bytes.byteOffset;
   }
 
@@ -153,19 +180,34 @@ export class ProvidedBuffers {
     this.publish();
   }
 
-  /** A new buffer for `bid`, cut from the current group (a new group when it is used up: one FFI call). */
-  private fresh(bid: number): void {
-    if (this.groupNext === GROUP) {
-      // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
-      this.group = Buffer.allocUnsafeSlow(Math.max(GROUP * this.size, 4096));
-      this.groupAddr = bufferAddress(this.group);
-      this.groupAddrs.set(this.group.buffer, this.groupAddr - this.group.byteOffset);
-      this.groupNext = 0;
+  /**
+   * A RECV found the ring empty (ENOBUFS): keep twice as many fresh buffers
+   * in it from now on (at most `entries`), and put them in now.
+   */
+  starved(): void {
+    if (!this.registered) return;
+    this.target = Math.min(this.entries, this.target * 2);
+    let added = false;
+    while (this.inRing < this.target && this.spare.length > 0) {
+      const bid = this.spare.pop()!;
+      this.fresh(bid);
+      this.put(bid);
+      this.inRing++;
+      added = true;
     }
-    const at = this.groupNext++ * this.size;
-    this.buffers[bid] = this.group.subarray(at, at + this.size);
-    this.addrs[bid] = this.groupAddr + at;
-    this.plain[bid] = new Uint8Array(this.group.buffer, this.group.byteOffset + at, this.size);
+    if (added) this.publish();
+  }
+
+  /** A new buffer for `bid` (one FFI call: its address). */
+  private fresh(bid: number): void {
+    // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
+    const memory = Buffer.allocUnsafeSlow(Math.max(this.size, 4096));
+    const addr = bufferAddress(memory);
+    this.bufferAddrs.set(memory.buffer, addr - memory.byteOffset);
+    this.allocations++;
+    this.buffers[bid] = memory.length === this.size ? memory : memory.subarray(0, this.size);
+    this.addrs[bid] = addr;
+    this.plain[bid] = new Uint8Array(memory.buffer, memory.byteOffset, this.size);
   }
 
   private put(bid: number): void {
@@ -193,8 +235,8 @@ export class ProvidedBuffers {
     } catch { /* the ring is going: its close unregisters too */ }
     this.buffers.length = 0;
     this.plain.length = 0;
-    this.group = Buffer.alloc(0);
-    this.groupNext = GROUP;
+    this.spare.length = 0;
+    this.inRing = 0;
   }
 
   /** Unmaps the buffer ring (after `release`, or once the ring is closed). */

@@ -404,7 +404,10 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     }
     if (res === 0) this.endOfFile();
     else if (res < 0) {
-      if (res === -E.ENOBUFS) stats.enobufs++;
+      if (res === -E.ENOBUFS) {
+        stats.enobufs++;
+        buffers?.starved(); // keep more fresh buffers in the ring from now on
+      }
       else if (res !== -E.ECANCELED && !this.detached) this.readErrno = -res;
     }
     if (!(flags & IORING_CQE_F_MORE)) {
