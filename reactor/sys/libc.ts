@@ -54,8 +54,6 @@ const signatures = {
   // memory and errno
   errnoLocation: ['ptr', [], linux ? '__errno_location' : '__error'],
   memcpy: ['ptr', ['ptr', 'ptr', 'u64']],
-  // memset(buf, 0, 0): touches nothing, returns the Buffer's own address (bufferAddress)
-  memsetBuf: ['ptr', ['buf', 'i32', 'u64'], 'memset'],
   strlen: ['u64', ['ptr']],
   // file descriptors
   read: ['i64', ['i32', 'ptr', 'u64']],
@@ -749,16 +747,6 @@ export function uvBackendFd(loop: number): number {
 /** `uv_backend_timeout(loop)`: how long libuv would block now, in ms (-1: forever, 0: not at all). */
 export function uvBackendTimeout(loop: number): number {
   return c.uvBackendTimeout(loop) as number;
-}
-
-/**
- * The native address of `buffer`'s first byte, for the kernel to write into
- * later (the ring's provided buffers): one FFI call, so learn it once per
- * large allocation. Only for off-heap memory (`Buffer.allocUnsafeSlow`, or
- * 4 KiB and more): small typed arrays may live on V8's heap, which moves.
- */
-export function bufferAddress(buffer: Uint8Array): number {
-  return c.memsetBuf(buffer, 0, 0) as number;
 }
 
 /**

@@ -13,8 +13,8 @@
  *
  * ## Handing a chunk over without a copy
  * The buffers are JS Buffers (`Buffer.allocUnsafeSlow`, one per buffer:
- * off-heap, so their memory never moves; the address is learned with one
- * FFI call each, `bufferAddress` in ../sys/libc.ts). A chunk of at least
+ * off-heap, so their memory never moves; the address is read from koffi,
+ * no C call: `addressOf` in ../sys/ffi.ts). A chunk of at least
  * `HAND_OVER_MIN` bytes is handed to the stream as a view of the buffer it
  * arrived in, and that buffer leaves the ring for good: the kernel never
  * writes into a Buffer JS holds, and the memory is V8's to free once
@@ -41,7 +41,8 @@
  * is unregistered (`release`, after every request was cancelled), and only
  * then are the buffers dropped.
  */
-import { bufferAddress, check } from '../sys/libc.js';
+import { addressOf } from '../sys/ffi.js';
+import { check } from '../sys/libc.js';
 import { viewAt } from '../sys/arena.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, mmap, munmap } from '../sys/uring-sys.js';
 import type { Ring } from './ring.js';
@@ -70,7 +71,7 @@ export class ProvidedBuffers {
   copiedBytes = 0;
   /** Bytes handed to streams in the buffer they arrived in (no copy). */
   handedOverBytes = 0;
-  /** Fresh buffers made (each a `Buffer.allocUnsafeSlow` and an FFI call for its address). */
+  /** Fresh buffers made (each a `Buffer.allocUnsafeSlow`). */
   allocations = 0;
   /** Buffers the kernel may fill: in the ring, or named by a CQE not harvested yet. */
   inRing = 0;
@@ -198,11 +199,11 @@ export class ProvidedBuffers {
     if (added) this.publish();
   }
 
-  /** A new buffer for `bid` (one FFI call: its address). */
+  /** A new buffer for `bid`, and its address (from koffi: no C call). */
   private fresh(bid: number): void {
     // At least 4 KiB: V8 keeps tiny typed arrays on its heap, which moves.
     const memory = Buffer.allocUnsafeSlow(Math.max(this.size, 4096));
-    const addr = bufferAddress(memory);
+    const addr = addressOf(memory);
     this.bufferAddrs.set(memory.buffer, addr - memory.byteOffset);
     this.allocations++;
     this.buffers[bid] = memory.length === this.size ? memory : memory.subarray(0, this.size);
