@@ -483,10 +483,10 @@ export abstract class BaseIOStream implements AsyncIterable<Buffer> {
    * nothing is left (the common case of a small write), it is the thread's
    * done Future (`doneFuture`: already fulfilled, shared by every such
    * write, no waiter entry), which is what a Future made before would have
-   * been by now. Else it
-   * waits in the buffer as before; if the attempt closed the stream,
-   * `write()`'s `maybeAddErrorListener` then runs the close's failing of
-   * write Futures for it (what the close did to a Future queued before).
+   * been by now. Else it waits in the buffer as before; if the attempt
+   * closed the stream, `write()`'s `maybeAddErrorListener` then runs the
+   * close's failing of write Futures for it (what the close did to a Future
+   * queued before).
    */
   private writeFuture(): Future<void> {
     const buffer = this.writeBuffer;
