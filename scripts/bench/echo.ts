@@ -227,13 +227,13 @@ function runCommand(argv: string[], timeoutMs: number): Promise<{ code: number |
 
 // ------------------------------------------------------------------ servers
 
-interface RunningServer {
+export interface RunningServer {
   child: ChildProcess;
   stderr: () => string;
 }
 
 /** Starts a server pinned to CPU 0 and waits until its port accepts. */
-async function startServer(spec: ServerSpec, port: number): Promise<RunningServer> {
+export async function startServer(spec: ServerSpec, port: number): Promise<RunningServer> {
   const argv = pinned(0, spec.argv.map((a) => a.replaceAll('{PORT}', String(port))));
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -259,7 +259,7 @@ async function startServer(spec: ServerSpec, port: number): Promise<RunningServe
  * Stops a server with SIGTERM (SIGKILL after 5 s) and returns the counters it
  * printed to stderr as its last JSON line, if any.
  */
-async function stopServer(server: RunningServer): Promise<Record<string, number> | null> {
+export async function stopServer(server: RunningServer): Promise<Record<string, number> | null> {
   const { child } = server;
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((done) => child.once('close', () => done()));
