@@ -101,6 +101,12 @@ test('the resolver example resolves localhost and connects through an override',
   assert.match(out, /server got: "hello\\n"/);
 });
 
+test('the bulk echo example echoes 8 MiB through readInto intact', async () => {
+  const { code, out } = await run('examples/bulk-echo.js', [String(await freePort())]);
+  assert.is(code, 0, out);
+  assert.match(out, /echoed 8 MiB, intact: true/);
+});
+
 test('the echo server example echoes and stops on SIGINT', async () => {
   const port = await freePort();
   const child = spawn(process.execPath, [scripts + 'examples/echo-server.js', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

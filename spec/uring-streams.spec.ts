@@ -20,7 +20,7 @@ import { chunk } from '../reactor/sys/arena.js';
 import { READ, WRITE, ERROR } from '../reactor/poller.js';
 import { IOLoop } from '../reactor/ioloop.js';
 import { resolveURing } from '../reactor/loop-options.js';
-import { ffiCounter } from '../reactor/sys/ffi.js';
+import { addressOf, ffiCounter } from '../reactor/sys/ffi.js';
 import { accept as acceptFd, close as closeFd, readToChunk, shutdown, socketpair, writeBytes } from '../reactor/sys/libc.js';
 import { errno as E } from '../reactor/sys/errors.js';
 import { AF_INET, AF_UNIX, SOCK_NONBLOCK, SOCK_STREAM } from '../reactor/sys/constants.js';
@@ -152,7 +152,7 @@ function handedOver(poller: URingPoller, socket: CompletionSocket, b: number, se
   assert.is(pollFor(poller, socket) & READ, READ);
   const got = socket.read(1 << 20)!; // the Buffer a stream would get
   assert.ok(got.equals(data));
-  assert.ok(poller.providedBuffers()!.addressOf(got) !== 0, 'a view of a provided buffer');
+  assert.ok(poller.providedBuffers()!.owns(got), 'a view of a provided buffer');
   return got;
 }
 
@@ -201,7 +201,7 @@ test('direct SENDs: a full peer (the SEND fails EAGAIN or short) gets the chunk 
   });
 });
 
-test('direct SENDs: only for a whole chunk of 32-64 KiB this ring handed over; off (`directSends: false`) every write is copied', () => {
+test('direct SENDs: only for one part of 32-64 KiB (a chunk this ring handed over, or a Buffer of the caller\'s own); off (`directSends: false`) every write is copied', () => {
   for (const directSends of [true, false]) {
     const poller = new URingPoller({ directSends });
     const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
@@ -222,11 +222,12 @@ test('direct SENDs: only for a whole chunk of 32-64 KiB this ring handed over; o
         assert.not.ok(socket.sends.busy());
         return stats.sendCopiedBytes - before;
       };
-      assert.is(copied([own]), own.length, "the caller's own Buffer: copied");
+      assert.is(copied([own]), directSends ? 0 : own.length, "the caller's own Buffer: sent from where it is");
+      own.fill(0); // the caller may reuse it: the write was taken
       assert.is(copied([chunk1.subarray(0, 1000)]), 1000, 'a small part: copied');
       assert.is(copied([chunk1, own]), 2 * own.length, 'a gather: copied');
       assert.is(copied([chunk1], 4096), directSends ? 0 : chunk1.length - 4096, 'the rest of a handed-over chunk from an offset');
-      assert.is(stats.sendDirectBytes, directSends ? chunk1.length - 4096 : 0);
+      assert.is(stats.sendDirectBytes, directSends ? own.length + chunk1.length - 4096 : 0);
       socket.detach();
     } finally {
       poller.close();
@@ -318,7 +319,8 @@ interface BufferRingInside {
   spare: number[];
   buffers: Buffer[];
   registered: boolean;
-  addressOf(bytes: Uint8Array): number;
+  recycled: number;
+  owns(bytes: Uint8Array): boolean;
 }
 
 /** The addresses the ring offers the kernel now (every CQE harvested: the last `inRing` entries put). */
@@ -348,8 +350,8 @@ test('bulk hand-over: the ring keeps 8 fresh buffers, not 64; a handed-over buff
       for (let round = 0; round < 200 && got < sent.length; round++) {
         poller.poll(20);
         for (let data = socket.read(1 << 20); data !== null && data.length > 0; data = socket.read(1 << 20)) {
-          const addr = ring.addressOf(data);
-          if (addr !== 0) {
+          if (ring.owns(data)) {
+            const addr = addressOf(data);
             handOvers++;
             held.push({ data, seed: i, addr });
           }
@@ -367,12 +369,54 @@ test('bulk hand-over: the ring keeps 8 fresh buffers, not 64; a handed-over buff
     assert.is(ring.allocations, ring.entries + handOvers - (ring.entries - ring.target));
     assert.is(ring.inRing, ring.target);
     assert.is(ring.spare.length, ring.entries - ring.target);
+    assert.is(ring.recycled, 0, 'read() hands chunks to user code: none is recycled');
     assert.is(poller.completionStats.enobufs, 0, 'one stream at a time never ran the ring dry');
     for (const chunk of held) {
       const whole = pattern(64 * 1024, chunk.seed);
       assert.ok(whole.subarray(0, chunk.data.length).equals(chunk.data) || whole.subarray(whole.length - chunk.data.length).equals(chunk.data),
         'every held chunk intact after the kernel filled buffer after buffer');
     }
+  });
+});
+
+test('readInto recycles: a handed-over buffer read out by readInto goes back into the ring (no fresh buffer); one read by read() is held and never offered to the kernel again', () => {
+  withAttachedSocket({}, (poller, socket, b) => {
+    assert.is(poller.poll(0), 0);
+    const ring = poller.providedBuffers() as unknown as BufferRingInside;
+    assert.is(ring.allocations, 64);
+    const target = Buffer.alloc(64 * 1024);
+    const held: Array<{ data: Buffer; addr: number }> = [];
+    for (let i = 0; i < 3 * ring.entries; i++) {
+      const sent = pattern(64 * 1024, i);
+      assert.is(writeBytes(b, sent), sent.length);
+      const viaRead = i % 4 === 0; // every fourth chunk as a readBytes stream would take it
+      let got = 0;
+      for (let round = 0; round < 200 && got < sent.length; round++) {
+        poller.poll(20);
+        for (;;) {
+          if (viaRead) {
+            const data = socket.read(1 << 20);
+            if (data === null || data.length === 0) break;
+            if (ring.owns(data)) held.push({ data, addr: addressOf(data) });
+            assert.ok(data.equals(sent.subarray(got, got + data.length)));
+            got += data.length;
+          } else {
+            const n = socket.readInto(target);
+            if (n <= 0) break;
+            assert.ok(target.subarray(0, n).equals(sent.subarray(got, got + n)), 'readInto: every byte in order');
+            got += n;
+          }
+        }
+      }
+      assert.is(got, sent.length);
+      const offers = new Set(offered(ring));
+      for (const chunk of held) assert.not.ok(offers.has(chunk.addr), 'a held chunk is not offered to the kernel');
+    }
+    assert.is(held.length >= ring.entries * 3 / 4 - 8 && held.length <= ring.entries - ring.target, true, `held ${held.length}`);
+    assert.ok(ring.recycled >= 2 * ring.entries, `chunks read out by readInto went back (${ring.recycled})`);
+    assert.is(ring.allocations, ring.entries, 'no fresh buffer: what readInto emptied was reused');
+    assert.is(ring.inRing + held.length, ring.entries, 'every bid but the held ones is in the ring');
+    for (const [k, chunk] of held.entries()) assert.ok(chunk.data.equals(pattern(64 * 1024, 4 * k).subarray(0, chunk.data.length)), 'held chunks intact');
   });
 });
 
@@ -945,7 +989,7 @@ test('ring sends: write() then close() delivers every byte; the close lingers un
   });
 });
 
-test('ring sends: an echo of 64 KiB chunks through IOStream sends every echoed chunk from its provided buffer (no copy), every byte once, in order', async () => {
+test('ring sends: an echo of 64 KiB chunks through IOStream sends every echoed chunk from its provided buffer and every 64 KiB write of the client\'s from its own Buffer (no copy), every byte once, in order', async () => {
   const loop = new IOLoop({ poller: 'uring', uring: { streams: 'ring' }, makeCurrent: false });
   const [client, server] = unixPair.make(loop, {}, {}) as [IOStream, IOStream];
   try {
@@ -968,8 +1012,9 @@ test('ring sends: an echo of 64 KiB chunks through IOStream sends every echoed c
       await echo;
     }, 20);
     // One chunk at a time on a Unix socket: each arrives whole, is handed over and goes back direct.
-    assert.is(stats.sendDirectBytes - before.sendDirectBytes, rounds * 64 * 1024, "the server's echoes: sent from where they arrived");
-    assert.is(stats.sendCopiedBytes - before.sendCopiedBytes, rounds * 64 * 1024, "the client's own Buffers: copied");
+    // The client's own 64 KiB Buffers go out from where they are as well (nothing queued before them).
+    assert.is(stats.sendDirectBytes - before.sendDirectBytes, 2 * rounds * 64 * 1024, "the server's echoes and the client's writes: sent from where they are");
+    assert.is(stats.sendCopiedBytes - before.sendCopiedBytes, 0, 'nothing copied');
   } finally {
     client.close();
     server.close();

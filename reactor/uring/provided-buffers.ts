@@ -73,6 +73,8 @@ export class ProvidedBuffers {
   handedOverBytes = 0;
   /** Fresh buffers made (each a `Buffer.allocUnsafeSlow`). */
   allocations = 0;
+  /** Handed-over buffers put back into the ring once read out (`recycle`). */
+  recycled = 0;
   /** Buffers the kernel may fill: in the ring, or named by a CQE not harvested yet. */
   inRing = 0;
   /** While chunks are handed over, a handed-over buffer is replaced only below this many in the ring. */
@@ -94,10 +96,9 @@ export class ProvidedBuffers {
    */
   private readonly plain: Uint8Array[] = [];
   /**
-   * The native address of every buffer's memory, by its ArrayBuffer: a
-   * handed-over chunk written back (an echo) is sent from where it is
-   * (`addressOf`; ./send-queue.ts, "Direct SENDs"). Weak: a buffer JS
-   * has dropped is forgotten with it.
+   * The native address of every buffer's memory, by its ArrayBuffer: how
+   * `recycle` knows a chunk's memory is one of this ring's buffers (and
+   * where it is). Weak: a buffer JS has dropped is forgotten with it.
    */
   private readonly bufferAddrs = new WeakMap<ArrayBufferLike, number>();
   private tail = 0;
@@ -165,14 +166,31 @@ export class ProvidedBuffers {
     return out;
   }
 
+  /** Whether `bytes` are (part of) one of this ring's buffers, in the ring or handed over. */
+  owns(bytes: Uint8Array): boolean {
+    return this.bufferAddrs.has(bytes.buffer);
+  }
+
   /**
-   * The native address of `bytes` if they are (part of) a chunk this ring
-   * handed over, else 0. The memory is JS's: it stays where it is while
-   * `bytes` (or any view of it) is referenced.
+   * `chunk` was handed over and its bytes copied out by the transport,
+   * which held the only reference to its memory (a `readInto`): if the
+   * memory is one of this ring's buffers and a bid waits empty, the buffer
+   * goes back into the ring under that bid instead of a fresh one later
+   * (counted in `recycled`). Never call it for memory user code can reach:
+   * the kernel would write into it.
    */
-  addressOf(bytes: Uint8Array): number {
-    const base = this.bufferAddrs.get(bytes.buffer);
-    return base === undefined ? 0 : base + bytes.byteOffset;
+  recycle(chunk: Uint8Array): void {
+    const memory = chunk.buffer;
+    const addr = this.bufferAddrs.get(memory);
+    if (addr === undefined || this.spare.length === 0 || !this.registered) return;
+    const bid = this.spare.pop()!;
+    this.buffers[bid] = Buffer.from(memory, 0, this.size);
+    this.plain[bid] = new Uint8Array(memory, 0, this.size);
+    this.addrs[bid] = addr;
+    this.recycled++;
+    this.inRing++;
+    this.put(bid);
+    this.publish();
   }
 
   /** Gives buffer `bid` back without reading it. */

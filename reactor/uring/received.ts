@@ -68,6 +68,11 @@ export class ReceivedChunks {
     return out;
   }
 
+  /** Whether the front chunk is a view of `memory` (so it is not free to reuse yet). */
+  holds(memory: ArrayBufferLike): boolean {
+    return this.bytes > 0 && this.chunks.at(0).buffer === memory;
+  }
+
   /** Drops everything (the stream is gone). */
   clear(): void {
     this.chunks.clear();

@@ -55,10 +55,12 @@
  * io_uring/net.c (io_sendmsg_prep, io_send, io_sendrecv_fail) and
  * io_uring.c (io_queue_async); docs/uring.md.
  *
- * ## Direct SENDs: a received chunk echoed without a copy
- * A chunk the provided buffers handed over (./provided-buffers.ts) that the
- * stream writes back was copied into a slot like any write, 64 KiB of
- * `memmove` per chunk: most of a bulk echo's user time. The write contract
+ * ## Direct SENDs: a large write sent without a copy
+ * A write of one part of 32–64 KiB — a chunk the provided buffers handed
+ * over (./provided-buffers.ts) that the stream writes back, or a Buffer of
+ * the caller's own that a `readInto` loop reuses — was copied into a slot
+ * like any write, 64 KiB of `memmove` per chunk: most of a bulk echo's
+ * user time. Its address comes from koffi (../sys/ffi.ts `addressOf`). The write contract
  * lets the caller reuse its Buffer as soon as `write()` resolves its
  * Future, which on a ring is inside `write()`, so the kernel may read the
  * caller's memory only before `send` returns. `sendNow` therefore writes a

@@ -61,6 +61,7 @@ import { close as closeFdNow, getsockoptInt } from '../sys/libc.js';
 import { AF_INET, AF_INET6, IPPROTO_TCP, POLLERR, POLLHUP, POLLOUT, SOL_SOCKET, SO_ERROR } from '../sys/constants.js';
 import type { Address } from '../sys/sockaddr.js';
 import { writeChunk, writeChunks } from '../fd-io.js';
+import { addressOf } from '../sys/ffi.js';
 import type { URingConfig } from '../loop-options.js';
 import type { Connectable, FdOwner, FdSource, StreamTransport, TransportTimers } from '../transport.js';
 import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
@@ -666,11 +667,19 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     return !this.tcp || this.source?.writesShutDown?.() === true;
   }
 
-  /** Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet. */
+  /**
+   * Reads into `target`: the count, 0 at EOF, or -1 if nothing is here yet.
+   * The chunk read never reaches user code, so once its last byte is
+   * copied out its provided buffer goes back into the ring (`recycle`):
+   * a `readInto` loop keeps reusing a few buffers the cache still holds,
+   * where `readBytes` needs fresh memory for every chunk it hands out.
+   */
   readInto(target: Uint8Array): number {
     const data = this.read(target.byteLength);
     if (data === null) return -1;
     target.set(data, 0);
+    const buffers = this.host.providedBuffers();
+    if (buffers !== null && !this.inbox.holds(data.buffer)) buffers.recycle(data);
     return data.length;
   }
 
@@ -727,12 +736,12 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
       return 0;
     }
     if (parts.length - first === 1 && this.host.directSends && sends.canSendNow()) {
-      // A chunk this ring handed over, written back whole (an echo): sent
+      // One large part (an echoed chunk, a Buffer the caller reuses): sent
       // from where it is, at once, not copied (./send-queue.ts, "Direct SENDs").
       const part = parts[first]!;
       const length = part.length - offset;
       if (length >= DIRECT_SEND_MIN && length <= LARGE_SLOT && length <= room) {
-        const addr = this.host.providedBuffers()?.addressOf(part) ?? 0;
+        const addr = addressOf(part);
         if (addr !== 0) {
           sends.sendNow(offset === 0 ? part : part.subarray(offset), addr + offset);
           return length;

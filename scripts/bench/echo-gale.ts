@@ -13,6 +13,13 @@
  * connection until what was read before has been flushed (the same
  * backpressure node:net's server gets from pause/resume on 'drain').
  *
+ * `GALE_ECHO_READ=into` runs the other loop gale offers, Tornado 5's
+ * `read_into`: every read lands in one Buffer the connection keeps, so no
+ * chunk is fresh memory. Not what a Tornado 4.4 user writes; the benchmark
+ * runs it (`gale-into`, `gale-uring-into`) to measure what handing a fresh
+ * Buffer to user code per chunk costs in bulk (docs/benchmarks.md, "What
+ * bounds bulk").
+ *
  * On SIGTERM it prints one JSON line of counters to stderr and exits,
  * including `ffiCalls` (every FFI call this thread made, from the syscall
  * layer's counter) and `loopFfiCalls` (what `IOLoop.stats()` attributes to
@@ -51,6 +58,8 @@ async function ffiCounterOfThisProcess(): Promise<FfiCounter> {
   return ((await import(pathToFileURL(join(repo, chunk)).href)) as { ffiCounter: FfiCounter }).ffiCounter;
 }
 
+const readInto = process.env.GALE_ECHO_READ === 'into';
+
 class EchoServer extends TCPServer {
   connections = 0;
   reads = 0;
@@ -60,6 +69,7 @@ class EchoServer extends TCPServer {
     this.connections++;
     stream.setNodelay(true); // as node:net's server does: small echoes go out at once
     try {
+      if (readInto) await this.echoInto(stream);
       for (;;) {
         const data = await stream.readBytes(65536, { partial: true })!;
         this.reads++;
@@ -69,6 +79,17 @@ class EchoServer extends TCPServer {
     } catch (error) {
       if (!(error instanceof StreamClosedError)) throw error;
       // The client closed: the normal end of an echo session.
+    }
+  }
+
+  /** `GALE_ECHO_READ=into`: one Buffer per connection, reused once its write is taken. */
+  private async echoInto(stream: Gale.IOStream): Promise<never> {
+    const buffer = Buffer.allocUnsafeSlow(65536);
+    for (;;) {
+      const n = await stream.readInto(buffer, true)!;
+      this.reads++;
+      this.bytesEchoed += n;
+      await stream.write(buffer.subarray(0, n))!;
     }
   }
 }

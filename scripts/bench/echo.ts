@@ -227,13 +227,13 @@ function runCommand(argv: string[], timeoutMs: number): Promise<{ code: number |
 
 // ------------------------------------------------------------------ servers
 
-interface RunningServer {
+export interface RunningServer {
   child: ChildProcess;
   stderr: () => string;
 }
 
 /** Starts a server pinned to CPU 0 and waits until its port accepts. */
-async function startServer(spec: ServerSpec, port: number): Promise<RunningServer> {
+export async function startServer(spec: ServerSpec, port: number): Promise<RunningServer> {
   const argv = pinned(0, spec.argv.map((a) => a.replaceAll('{PORT}', String(port))));
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -259,7 +259,7 @@ async function startServer(spec: ServerSpec, port: number): Promise<RunningServe
  * Stops a server with SIGTERM (SIGKILL after 5 s) and returns the counters it
  * printed to stderr as its last JSON line, if any.
  */
-async function stopServer(server: RunningServer): Promise<Record<string, number> | null> {
+export async function stopServer(server: RunningServer): Promise<Record<string, number> | null> {
   const { child } = server;
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((done) => child.once('close', () => done()));
@@ -549,13 +549,16 @@ function uvloopPython(leaveOut: (why: string) => void): string | null {
  * the same set under callgrind.
  */
 export function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
-  const gale = (poller: string, streams = '2'): string[] =>
-    ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
+  const gale = (poller: string, streams = '2', read = 'bytes'): string[] =>
+    ['env', `GALE_POLLER=${poller}`, `GALE_URING_STREAMS=${streams}`, `GALE_ECHO_READ=${read}`, process.execPath, join(here, 'echo-gale.js'), '{PORT}'];
   const known: Record<string, () => ServerSpec | null> = {
     gale: () => ({ name: 'gale', argv: gale('epoll') }),
     'gale-uring': () => ({ name: 'gale-uring', argv: gale('uring') }),
     'gale-uring-reads': () => ({ name: 'gale-uring-reads', argv: gale('uring', '1') }),
     'gale-uring-poll': () => ({ name: 'gale-uring-poll', argv: gale('uring', '0') }),
+    // readInto into one Buffer per connection instead of a fresh Buffer per chunk (not in the default set)
+    'gale-into': () => ({ name: 'gale-into', argv: gale('epoll', '2', 'into') }),
+    'gale-uring-into': () => ({ name: 'gale-uring-into', argv: gale('uring', '2', 'into') }),
     node: () => ({ name: 'node:net', argv: [process.execPath, join(here, 'echo-node.js'), '{PORT}'] }),
     // echo-floor.ts: JavaScript over gale's FFI with none of gale's machinery (not in the default set)
     floor: () => ({ name: 'js-floor', argv: [process.execPath, join(here, 'echo-floor.js'), '{PORT}'] }),
@@ -566,6 +569,11 @@ export function serverSpecs(leaveOut: (why: string) => void): ServerSpec[] {
     'c-epoll': () => {
       const binary = cEpollServer(leaveOut);
       return binary ? { name: 'c-epoll', argv: [binary, '{PORT}'] } : null;
+    },
+    // the C server reading into a fresh buffer per chunk, freed 1,024 reads later, as a collector would (not in the default set)
+    'c-epoll-fresh': () => {
+      const binary = cEpollServer(leaveOut);
+      return binary ? { name: 'c-epoll-fresh', argv: ['env', 'ECHO_FRESH_BUFFERS=1024', binary, '{PORT}'] } : null;
     },
   };
   const chosen = (process.env.BENCH_SERVERS ?? 'gale,gale-uring,node,uvloop,c-epoll').split(',').map((s) => s.trim()).filter(Boolean);
