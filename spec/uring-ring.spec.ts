@@ -210,6 +210,50 @@ test('a short pipe WRITE count comes back as the result (nonblocking pipe full)'
   }
 });
 
+test('a reused SQE slot is written whole: a SEND after a multishot RECV and a multishot POLL_ADD in the same slot carries none of their fields', () => {
+  // One SQ entry: every SQE lands in slot 0. getSqe zeroes a slot with
+  // eight f64 stores and writeHeader sets opcode and flags as one u32
+  // (docs/uring.md, "Ping-pong on the ring (eighth speed session)"): a
+  // field a writer leaves alone must read 0, not what the last user left.
+  const ring = new Ring({ sqEntries: 1 });
+  const [a, b] = socketpair(AF_UNIX, SOCK_STREAM, true);
+  const data = allocRegion(16);
+  const words = (ring as unknown as { sqeWords: Uint32Array }).sqeWords;
+  try {
+    assert.is(ring.sqEntries, 1);
+    // ioprio (RECV_MULTISHOT), flags (BUFFER_SELECT), buf_group: set here.
+    ring.recvMultishot(b, 0x1234, 1, 0x02000001);
+    assert.is(words[0]! & 0xff, 27, 'opcode RECV');
+    assert.is((words[0]! >>> 8) & 0xff, 1 << 5, 'flags: BUFFER_SELECT');
+    assert.is(words[0]! >>> 16, 1 << 1, 'ioprio: multishot');
+    assert.is(words[10], 0x1234, 'buf_group');
+    ring.flush(); // consumed: the slot is free again (the RECV fails: no such buffer group)
+    ring.pollAdd(b, 1, 2, 0x09000001, true); // len @24: the multishot flag
+    ring.flush();
+    ring.send(a, data.addr, 10, 0x4000, 3, 0x04000001);
+    data.view.write('fresh slot', 0);
+    const expected = new Uint32Array(16);
+    expected[0] = 26; // opcode SEND, no flags, ioprio 0
+    expected[1] = a;
+    expected[4] = data.addr % 0x100000000;
+    expected[5] = Math.floor(data.addr / 0x100000000);
+    expected[6] = 10;
+    expected[7] = 0x4000;
+    expected[8] = 3;
+    expected[9] = 0x04000001;
+    assert.equal([...words.subarray(0, 16)], [...expected], 'every other word 0');
+    const cqes = reap(ring, 3);
+    assert.equal(cqes.find((c) => c.lo === 3)?.res, 10, 'the SEND went out whole');
+    const n = readToChunk(b, 64);
+    assert.is(chunk.view.toString('latin1', 0, n), 'fresh slot');
+  } finally {
+    closeFd(a);
+    closeFd(b);
+    freeRegion(data);
+    ring.close();
+  }
+});
+
 test('no fds leaked', () => {
   checkFds();
 });

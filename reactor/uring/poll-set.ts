@@ -76,6 +76,11 @@ export class PollSet {
     return true;
   }
 
+  /** How many fds wait for `arm` (0: it would write nothing). */
+  dirtyCount(): number {
+    return this.ndirty;
+  }
+
   /** Writes the SQEs that bring every dirty fd's in-flight poll in line with what is wanted. */
   arm(ring: Ring): void {
     const dirty = this.dirty;

@@ -215,8 +215,9 @@ export class URingPoller implements Poller, SocketHost {
     const ring = this.ring;
     if (ring.fd < 0) throw new OSError(E.EBADF, 'io_uring_enter');
     const queuedBefore = ring.pending();
-    this.polls.arm(ring);
-    this.armDirtyEndpoints();
+    // Most iterations have nothing to arm (a ping-pong's RECV stays armed): no call then.
+    if (this.polls.dirtyCount() !== 0) this.polls.arm(ring);
+    if (this.dirtyEndpoints.length !== 0) this.armDirtyEndpoints();
     // The wait plan's rules 5–8 (../wait-plan.ts) on the loop's timeout.
     const facts = this.waitFacts;
     const posted = ring.cqReady() !== 0;
@@ -360,6 +361,19 @@ export class URingPoller implements Poller, SocketHost {
     const ring = this.ring;
     if (ring.cqReady() !== 0 || ring.cqOverflowed()) return;
     const list = this.quietQueues;
+    if (list.length === 1) {
+      // One queue (a ping-pong's reply): no swap. Completing it may write
+      // its next quiet SEND, or another queue's, into the list emptied first.
+      const queue = list.at(0);
+      const settled = queue.quietSettled(ring);
+      // Not consumed yet (the enter was skipped): stays listed.
+      if (!settled && queue.quiet) return;
+      list.clear();
+      queue.quietListed = false;
+      // Else its SEND failed or went short: its CQE concluded it, and it leaves the list.
+      if (settled) this.settleQuietSend(queue);
+      return;
+    }
     const keep = this.spareQuiet;
     // Completing one may write the next quiet SEND of the same queue: into `keep`.
     this.quietQueues = keep;
@@ -367,14 +381,18 @@ export class URingPoller implements Poller, SocketHost {
     for (let i = 0; i < list.length; i++) {
       const queue = list.at(i);
       queue.quietListed = false;
-      if (queue.quietSettled(ring)) {
-        if (this.trace !== null) this.trace.quietSends++;
-        this.completeEndpoint(KIND_SEND, queue.id, queue.gen, queue.quietLength(), 0);
-      }
-      // Not consumed yet (the enter was skipped), or the next one, written by that completion.
-      if (queue.quiet) this.quietSendWritten(queue);
+      if (queue.quietSettled(ring)) this.settleQuietSend(queue);
+      // Not consumed yet (the enter was skipped): listed again.
+      else if (queue.quiet) this.quietSendWritten(queue);
     }
     list.clear();
+  }
+
+  /** Completes `queue`'s quiet SEND, sent in full (see settleQuietSends); lists the next one its completion wrote. */
+  private settleQuietSend(queue: SendQueue): void {
+    if (this.trace !== null) this.trace.quietSends++;
+    this.completeEndpoint(KIND_SEND, queue.id, queue.gen, queue.quietLength(), 0);
+    if (queue.quiet) this.quietSendWritten(queue);
   }
 
   /** Lets every dirty endpoint write its SQEs. */
