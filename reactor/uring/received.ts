@@ -7,24 +7,22 @@
  * level up).
  */
 
-import { chunk as nativeChunk } from '../sys/arena.js';
-import { readToChunk } from '../sys/libc.js';
+import { EOF, readChunk } from '../fd-io.js';
 import { Deque } from '../deque.js';
 
-/** What a read at end of file returns: an empty Buffer (one, shared). */
-export const EOF_CHUNK = Buffer.alloc(0);
+/** What a read at end of file returns: an empty Buffer (one, shared with the readiness path's reads). */
+export const EOF_CHUNK = EOF;
 
 /**
  * One read(2) of up to `max` bytes from `fd`, for an endpoint with nothing
  * received and nothing in flight that could reorder bytes: the bytes,
- * EOF_CHUNK at end of file, or null if none are there yet (EAGAIN).
+ * EOF_CHUNK at end of file, or null if none are there yet (EAGAIN). It is
+ * the readiness path's read (`readChunk`: into the thread's spare Buffer,
+ * a small read copied out with one `set`); reading into a native chunk and
+ * copying out with `Buffer.from` cost ~2,000 instructions more per
+ * connection (docs/uring.md, "Connections on the ring").
  */
-export function readOnce(fd: number, max: number): Buffer | null {
-  const n = readToChunk(fd, max);
-  if (n < 0) return null;
-  if (n === 0) return EOF_CHUNK;
-  return Buffer.from(nativeChunk.view.subarray(0, n));
-}
+export const readOnce: (fd: number, max: number) => Buffer | null = readChunk;
 
 /** A FIFO of received chunks. */
 export class ReceivedChunks {

@@ -68,7 +68,7 @@ import { allocRegion, freeRegion, type Region } from '../sys/arena.js';
 import { READ, WRITE, ERROR } from '../poller.js';
 import type { ProvidedBuffers } from './provided-buffers.js';
 import { LARGE_SLOT, type SendBudget, type SendSlots } from './send-memory.js';
-import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE } from './ring.js';
+import { IORING_CQE_F_BUFFER, IORING_CQE_F_MORE, IOSQE_CQE_SKIP_SUCCESS } from './ring.js';
 import { KIND_CLOSE, KIND_CONNECT, KIND_HANGUP, KIND_POLLOUT, KIND_RECV, KIND_SEND, type CompletionEndpoint, type EndpointHost } from './endpoint.js';
 import { SendQueue } from './send-queue.js';
 import { Operation } from './operation.js';
@@ -249,10 +249,8 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
   private closeWanted = false;
   /** The fd stays open until the SENDs queued at close are done. */
   private lingering = false;
-  /** A CLOSE is queued or in flight. */
+  /** A CLOSE is queued or in flight and will post a CQE (a quiet one posts none: see `queueClose`). */
   private closeQueued = false;
-  /** The CLOSE has completed (or the fd was closed otherwise): the fd number is no longer ours. */
-  private fdClosed = false;
   /** Runs once a lingering close is over (IOStream drops its bound's timer). */
   private onLingerEnd: (() => void) | null = null;
 
@@ -428,7 +426,6 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
 
   private completeClose(): void {
     this.closeQueued = false;
-    this.fdClosed = true;
   }
 
   private completePollOut(res: number): void {
@@ -440,11 +437,20 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     this.host.markDirty(this); // a connect that is over lets the RECV be armed
   }
 
-  /** Queues the CLOSE of the fd (after the cancels written before it: the kernel runs them in order). */
+  /**
+   * Queues the CLOSE of the fd (after the cancels written before it: the
+   * kernel runs them in order). Where the kernel can skip CQEs the CLOSE is
+   * quiet: no CQE unless it fails, so the socket's id is free at once and
+   * the enter that submits it does not return just for it — a short
+   * connection's third loop iteration (docs/uring.md, "Connections on the
+   * ring"). A failed CLOSE still posts its CQE; its generation no longer
+   * matches any socket, so it is dropped as stale.
+   */
   private queueClose(): void {
-    this.closeQueued = true;
+    const ring = this.host.ring;
     this.host.completionStats.ringCloses++;
-    this.host.ring.closeFile(this.fd, 0, this.id, (KIND_CLOSE << 24) | this.gen);
+    this.closeQueued = !ring.canSkipCqe;
+    ring.closeFile(this.fd, ring.canSkipCqe ? IOSQE_CQE_SKIP_SUCCESS : 0, this.id, (KIND_CLOSE << 24) | this.gen);
   }
 
   /** The lingering close is over (its SENDs done, or `aborted`): close the fd. */
