@@ -420,6 +420,40 @@ test('readInto recycles: a handed-over buffer read out by readInto goes back int
   });
 });
 
+test('readInto recycles only a chunk it read out whole: after read() took the first part of a chunk, readInto of the rest leaves its buffer out of the ring', () => {
+  withAttachedSocket({}, (poller, socket, b) => {
+    assert.is(poller.poll(0), 0);
+    const ring = poller.providedBuffers() as unknown as BufferRingInside;
+    const target = Buffer.alloc(64 * 1024);
+    const held: Array<{ data: Buffer; addr: number; seed: number }> = [];
+    for (let i = 0; i < 16; i++) {
+      const sent = pattern(64 * 1024, 100 + i);
+      assert.is(writeBytes(b, sent), sent.length);
+      let got = 0;
+      for (let round = 0; round < 200 && got < sent.length; round++) {
+        poller.poll(20);
+        // The first 1000 bytes of what is there as a stream with a small readChunkSize takes them, the rest by readInto.
+        if (got === 0) {
+          const first = socket.read(1000);
+          if (first === null || first.length === 0) continue;
+          if (ring.owns(first)) held.push({ data: first, addr: addressOf(first), seed: 100 + i });
+          assert.ok(first.equals(sent.subarray(0, first.length)));
+          got += first.length;
+        }
+        for (let n = socket.readInto(target); n > 0; n = socket.readInto(target)) {
+          assert.ok(target.subarray(0, n).equals(sent.subarray(got, got + n)), 'readInto: every byte in order');
+          got += n;
+        }
+      }
+      assert.is(got, sent.length);
+      const offers = new Set(offered(ring));
+      for (const part of held) assert.not.ok(offers.has(part.addr), 'memory user code holds is not offered to the kernel');
+    }
+    assert.ok(held.length > 0, 'first parts were views of provided buffers');
+    for (const part of held) assert.ok(part.data.equals(pattern(64 * 1024, part.seed).subarray(0, part.data.length)), 'held parts intact');
+  });
+});
+
 test('bulk hand-over: a RECV that finds the ring dry (ENOBUFS) doubles the fresh buffers kept in it and refills it at once; every byte arrives in order; closing drops every buffer', () => {
   let inside: BufferRingInside | null = null;
   withAttachedSocket({ bufferCount: 32, bufferSize: 4096 }, (poller, socket, b) => {

@@ -684,8 +684,12 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
     const data = this.read(target.byteLength);
     if (data === null) return -1;
     target.set(data, 0);
+    // Only a chunk handed out whole, from its first byte: a remainder's
+    // earlier part may have gone to user code through `read` (a stream
+    // whose readChunkSize is smaller than the chunk), and the kernel must
+    // never write into memory user code can reach.
     const buffers = this.host.providedBuffers();
-    if (buffers !== null && !this.inbox.holds(data.buffer)) buffers.recycle(data);
+    if (buffers !== null && data.byteOffset === 0 && !this.inbox.holds(data.buffer)) buffers.recycle(data);
     return data.length;
   }
 
