@@ -180,6 +180,22 @@ export class SendQueue {
    * Returns how many it copied.
    */
   fill(parts: readonly Uint8Array[], first: number, offset: number, skip: number, limit: number): number {
+    if (skip === 0 && parts.length - first === 1) {
+      // One part that fits where it goes (a reply): the fast path below.
+      const part = parts[first]!;
+      const n = part.length - offset;
+      if (n > 0 && n <= limit - this.bytes && n <= LARGE_SLOT) {
+        const entries = this.entries;
+        const last = entries.length - 1;
+        let entry: Entry | null = null;
+        if (last < this.submitted) entry = this.newEntry(n);
+        else {
+          const tail = entries.at(last);
+          if (tail.slot.size - tail.length >= n) entry = tail;
+        }
+        if (entry !== null) return this.copyIn(entry, offset === 0 ? part : part.subarray(offset));
+      }
+    }
     let i = first;
     let start = offset;
     while (i < parts.length && skip > 0) {
@@ -223,6 +239,17 @@ export class SendQueue {
     this.host.sendBudget.adjust(copied);
     this.host.completionStats.sendCopiedBytes += copied;
     return copied;
+  }
+
+  /** Copies all of `bytes` to the end of `entry` (which has room for them); returns how many. */
+  private copyIn(entry: Entry, bytes: Uint8Array): number {
+    const n = bytes.length;
+    entry.slot.bytes.set(bytes, entry.length);
+    entry.length += n;
+    this.bytes += n;
+    this.host.sendBudget.adjust(n);
+    this.host.completionStats.sendCopiedBytes += n;
+    return n;
   }
 
   /** Whether `sendNow` may send a chunk now: nothing queued or in flight, and quiet SENDs on and allowed. */
@@ -316,6 +343,22 @@ export class SendQueue {
    * unless a SEND failed, in which case the queue is dropped and `errno` set.
    */
   complete(res: number): boolean {
+    if (this.quiet && res > 0) {
+      // A quiet SEND (a chain of one, so nothing else in flight and the
+      // chain not broken) that sent all it carried: settled without a CQE,
+      // the usual reply. Its entry goes, and what was queued behind it goes next.
+      const entry = this.entries.at(0);
+      const left = entry.length - entry.sent;
+      if (res === left) {
+        this.quiet = false;
+        this.inFlight = 0;
+        this.took(entry, left);
+        this.popHead();
+        if (this.errno !== 0 || this.cancelled) this.clear();
+        else if (this.bytes > 0) this.submit();
+        return this.inFlight === 0;
+      }
+    }
     if (this.inFlight === 0) return true; // not ours (abandoned)
     this.inFlight--;
     const quiet = this.quiet;
