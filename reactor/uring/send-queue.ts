@@ -354,9 +354,7 @@ export class SendQueue {
         this.inFlight = 0;
         this.took(entry, left);
         this.popHead();
-        if (this.errno !== 0 || this.cancelled) this.clear();
-        else if (this.bytes > 0) this.submit();
-        return this.inFlight === 0;
+        return this.chainOver();
       }
     }
     if (this.inFlight === 0) return true; // not ours (abandoned)
@@ -393,6 +391,15 @@ export class SendQueue {
       }
     }
     if (this.inFlight > 0) return false;
+    return this.chainOver();
+  }
+
+  /**
+   * The chain's last CQE is in: drop the queue if a SEND failed or the
+   * queue was cancelled, else submit what waits as the next chain. Returns
+   * true if nothing is in flight then.
+   */
+  private chainOver(): boolean {
     this.broken = false;
     if (this.errno !== 0 || this.cancelled) this.clear();
     else if (this.bytes > 0) this.submit();
