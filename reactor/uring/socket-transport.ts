@@ -745,13 +745,13 @@ export class CompletionSocket implements CompletionEndpoint, StreamTransport {
       if (sends.bytes < SEND_BUFFER) this.host.sendBudget.refusals++;
       return 0;
     }
-    if (parts.length - first === 1 && parts[first]!.length - offset >= DIRECT_SEND_MIN && this.host.directSends && sends.canSendNow()) {
+    if (parts.length - first === 1) {
       // One large part (an echoed chunk, a Buffer the caller reuses): sent
       // from where it is, at once, not copied (./send-queue.ts, "Direct SENDs").
       // The length first: a small write (ping-pong's) asks nothing more.
       const part = parts[first]!;
       const length = part.length - offset;
-      if (length <= LARGE_SLOT && length <= room) {
+      if (length >= DIRECT_SEND_MIN && length <= LARGE_SLOT && length <= room && this.host.directSends && sends.canSendNow()) {
         const addr = addressOf(part);
         if (addr !== 0) {
           sends.sendNow(offset === 0 ? part : part.subarray(offset), addr + offset);
