@@ -201,10 +201,7 @@ export class ProvidedBuffers {
     const addr = this.bufferAddrs.get(memory);
     if (addr === undefined || this.spare.length === 0 || !this.registered) return;
     const bid = this.spare.pop()!;
-    this.buffers[bid] = Buffer.from(memory, 0, this.size);
-    this.plain[bid] = new Uint8Array(memory, 0, this.size);
-    this.copyViews[bid] = NONE_PLAIN;
-    this.addrs[bid] = addr;
+    this.install(bid, Buffer.from(memory, 0, this.size), addr);
     this.recycled++;
     this.inRing++;
     this.put(bid);
@@ -242,10 +239,15 @@ export class ProvidedBuffers {
     const addr = addressOf(memory);
     this.bufferAddrs.set(memory.buffer, addr - memory.byteOffset);
     this.allocations++;
-    this.buffers[bid] = memory.length === this.size ? memory : memory.subarray(0, this.size);
+    this.install(bid, memory.length === this.size ? memory : memory.subarray(0, this.size), addr);
+  }
+
+  /** Makes `buffer` (`size` bytes at native address `addr`) the one the kernel fills under `bid`. */
+  private install(bid: number, buffer: Buffer, addr: number): void {
+    this.buffers[bid] = buffer;
     this.addrs[bid] = addr;
-    this.plain[bid] = new Uint8Array(memory.buffer, memory.byteOffset, this.size);
-    this.copyViews[bid] = NONE_PLAIN;
+    this.plain[bid] = new Uint8Array(buffer.buffer, buffer.byteOffset, this.size);
+    this.copyViews[bid] = NONE_PLAIN; // the last view was of the bid's old buffer
   }
 
   private put(bid: number): void {
