@@ -33,7 +33,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findLoadgen, serverSpecs, startServer, stopServer, type ServerSpec } from './echo.js';
+import { findLoadgen, serverSpecs, startServer, stopServer, type LoadgenResult, type ServerSpec } from './echo.js';
 import { envNumber, freePort, hasCommand, median, pinned, sleep } from './util.js';
 
 const DEFAULT_SERVERS = 'gale,gale-into,gale-uring,gale-uring-into,uvloop,c-epoll,c-epoll-fresh';
@@ -89,11 +89,16 @@ async function sample(spec: ServerSpec, loadgen: string, duration: number, dir: 
     const faults0 = minorFaults(pid);
     const perf = spawn('perf', ['record', '-F', '1999', '-g', '-o', data, '-p', String(pid), '--', 'sleep', String(duration + 1.2)], { stdio: 'ignore' });
     const perfDone = new Promise<void>((done) => perf.once('close', () => done()));
-    const run = spawnSync(pinned(1, [loadgen])[0]!, [...pinned(1, [loadgen]).slice(1), '127.0.0.1', String(port), 'bulk', '1', '65536', '4',
-      String(duration), '1', '--server-pid', String(pid)], { encoding: 'utf8' });
+    const argv = pinned(1, [loadgen, '127.0.0.1', String(port), 'bulk', '1', '65536', '4', String(duration), '1', '--server-pid', String(pid)]);
+    const run = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
     await perfDone;
     const faults = minorFaults(pid) - faults0;
-    const result = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as { ok?: boolean; rx_bytes?: number; server_user_s?: number; server_sys_s?: number };
+    let result: LoadgenResult;
+    try {
+      result = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as LoadgenResult;
+    } catch {
+      return null; // no result line: the sample is left out (the progress line says so)
+    }
     if (!result.ok || !result.rx_bytes || result.server_user_s === undefined || result.server_sys_s === undefined) return null;
     const mb = result.rx_bytes / 1e6;
     const { self, inclusive } = periods(data);

@@ -188,7 +188,7 @@ export function findLoadgen(log: (line: string) => void = () => {}): string {
   return binary;
 }
 
-interface LoadgenResult {
+export interface LoadgenResult {
   ok?: boolean;
   error?: string | null;
   elapsed_s?: number;
